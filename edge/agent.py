@@ -1,0 +1,221 @@
+"""The edge agent: a site's readers and doors, decided locally, reported durably.
+
+Everything the agent sees becomes a wire event that goes into the outbox first; the uplink
+sends the outbox on when (and if) the broker is there. Taps are decided from the access list
+on disk, so the door works the same with the network down.
+
+>>> agent = Agent(config, build_hardware(config))
+>>> agent.start()   # readers, doors and uplink run in their own threads
+>>> agent.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from edge.access import AccessRules
+from edge.clock import ntp_synchronised
+from edge.config import EdgeConfig
+from edge.door import Door, DoorState
+from edge.hardware import Hardware
+from edge.outbox import Outbox
+from edge.readers import Reader
+from edge.uplink import Uplink
+from telecentre import __version__, wire
+
+log = logging.getLogger(__name__)
+
+
+class Agent:
+    def __init__(
+        self,
+        config: EdgeConfig,
+        hardware: Hardware,
+        clock_synced: Callable[[], bool] = ntp_synchronised,
+    ) -> None:
+        self.config = config
+        self.site, self.device = config.site, config.device
+        self.clock_synced = clock_synced
+        self.readers = hardware.readers
+        self.feedback = hardware.feedback
+        state = config.state_dir
+        self.outbox = Outbox(state / "outbox.db", config.outbox.max_events, self._overflowed)
+        self.access = AccessRules(state / "access.json")
+        self.doors = {
+            door_id: Door(door_config, *parts, events=self)
+            for (door_id, parts), door_config in zip(
+                hardware.doors.items(), config.doors, strict=True
+            )
+        }
+        self.uplink = Uplink(
+            config.mqtt,
+            self.site,
+            self.device,
+            self.outbox,
+            status=self.status,
+            on_access_list=self.apply_access_list,
+            on_command=self.run_command,
+            status_interval_s=config.status_interval_s,
+        )
+        for reader in self.readers:
+            reader.when_badge = self.badge_presented
+
+    def start(self) -> None:
+        log.info(
+            "agent %s of site %s starting (version %s, %d events waiting in the outbox)",
+            self.device,
+            self.site,
+            __version__,
+            self.outbox.depth(),
+        )
+        self.uplink.start()
+        for reader in self.readers:
+            reader.start()
+
+    def stop(self) -> None:
+        for reader in self.readers:
+            reader.stop()
+        self.uplink.stop()
+        for door in self.doors.values():
+            door.close()
+        self.feedback.close()
+        self.outbox.close()
+        log.info("agent %s stopped", self.device)
+
+    # --- decisions -------------------------------------------------------------------------
+
+    def badge_presented(self, reader: Reader, uid: str) -> None:
+        """Decide, act, then record: the strike never waits for the disk or the network."""
+        decision = self.access.decide(uid, datetime.now(UTC))
+        door = self._door_for(reader)
+        if decision.granted:
+            if door is not None:
+                door.unlock()
+            self.feedback.granted()
+        else:
+            self.feedback.denied()
+        log.info(
+            "badge %s on reader %s: %s%s",
+            uid,
+            reader.id,
+            "granted" if decision.granted else "denied",
+            f" ({decision.reason})" if decision.reason else "",
+        )
+        self._record(
+            wire.badge_event(
+                site=self.site,
+                device=self.device,
+                badge=uid,
+                reader=reader.id,
+                direction=reader.config.direction,
+                access="granted" if decision.granted else "denied",
+                reason=decision.reason,
+                clock_synced=self.clock_synced(),
+            )
+        )
+
+    def _door_for(self, reader: Reader) -> Door | None:
+        if reader.config.door is not None:
+            return self.doors[reader.config.door]
+        return next(iter(self.doors.values()), None)
+
+    # --- what the doors report (edge.door.DoorEvents) ---------------------------------------
+
+    def door_changed(self, door: str, state: DoorState) -> None:
+        self._record(
+            wire.door_event(
+                site=self.site,
+                device=self.device,
+                door=door,
+                state=state,
+                clock_synced=self.clock_synced(),
+            )
+        )
+
+    def alarm(self, door: str, kind: Literal["door_forced", "door_held_open"]) -> None:
+        self._record(
+            wire.alarm_event(
+                site=self.site,
+                device=self.device,
+                kind=kind,
+                door=door,
+                clock_synced=self.clock_synced(),
+            )
+        )
+
+    def exit_requested(self, door: str) -> None:
+        self._record(
+            wire.exit_request_event(
+                site=self.site, device=self.device, door=door, clock_synced=self.clock_synced()
+            )
+        )
+
+    def _overflowed(self, dropped: int) -> None:
+        log.error(
+            "outbox full (%d events): dropped the %d oldest unsent events",
+            self.config.outbox.max_events,
+            dropped,
+        )
+        self._record(
+            wire.alarm_event(
+                site=self.site,
+                device=self.device,
+                kind="outbox_overflow",
+                dropped=dropped,
+                clock_synced=self.clock_synced(),
+            )
+        )
+
+    def _record(self, event: dict[str, Any]) -> None:
+        stored = self.outbox.append(event)
+        self.uplink.notify()
+        log.info("event %s seq %d stored: %s", stored["type"], stored["seq"], stored["id"])
+
+    # --- what the hub sends ----------------------------------------------------------------
+
+    def apply_access_list(self, payload: bytes) -> None:
+        try:
+            outcome = self.access.apply(payload, self.site)
+        except wire.ProtocolError as exc:
+            log.error(
+                "access list rejected, the one in force (version %s) stays: %s",
+                self.access.version,
+                exc,
+            )
+            return
+        if outcome == "stale":
+            log.info("access list not newer than version %s in force: ignored", self.access.version)
+
+    def run_command(self, payload: bytes) -> None:
+        try:
+            command = wire.parse_command(payload)
+        except wire.ProtocolError as exc:
+            log.warning("command ignored: %s", exc)
+            return
+        door = self.doors.get(command.door)
+        if door is None:
+            log.warning("command %s ignored: no door %r on this device", command.id, command.door)
+            return
+        log.info("command %s: unlock door %s for %s s", command.id, door.id, command.seconds)
+        door.unlock(command.seconds)
+
+    def status(self, state: Literal["online", "offline"]) -> wire.Status:
+        return wire.Status(
+            v=1,
+            device=self.device,
+            site=self.site,
+            state=state,
+            ts=datetime.now(UTC).astimezone(),
+            version=__version__,
+            queue=self.outbox.depth(),
+            clock_synced=self.clock_synced(),
+            readers={reader.id: reader.state for reader in self.readers},
+            doors={
+                door_id: door.state
+                for door_id, door in self.doors.items()
+                if door.sensor is not None
+            },
+        )

@@ -1,0 +1,107 @@
+"""The edge agent's config (FORMATS.md): only `site` and `device` are required."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from telecentre.config import Strict
+from telecentre.wire import Direction, Id
+
+Pin = Annotated[int | str, Field(description="BCM GPIO number (17) or gpiozero pin name")]
+
+
+class Tls(Strict):
+    ca: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+
+
+class Mqtt(Strict):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    username: str | None = None
+    password_file: Path | None = None
+    tls: Tls | None = None
+    keepalive_s: Annotated[int, Field(ge=5)] = 30
+    #: Events published and not yet acknowledged by the broker, at most.
+    inflight: Annotated[int, Field(ge=1, le=65535)] = 100
+
+
+class Reader(Strict):
+    id: Id
+    type: Literal["mfrc522", "hid", "stdin"]
+    direction: Direction = "toggle"
+    #: Which door a granted tap on this reader unlocks (default: the first door).
+    door: Id | None = None
+    #: hid: the input device (`/dev/input/by-id/usb-…-event-kbd`).
+    device: Path | None = None
+    #: mfrc522: SPI bus and chip select, and the reset pin.
+    spi_bus: int = 0
+    spi_device: int = 0
+    reset_pin: int | None = 25
+    poll_s: Annotated[float, Field(gt=0)] = 0.1
+    #: mfrc522: polls without the card before it counts as taken off the reader.
+    absent_polls: Annotated[int, Field(ge=1)] = 3
+
+
+class Door(Strict):
+    id: Id
+    sensor_pin: Pin | None = None
+    strike_pin: Pin
+    exit_pin: Pin | None = None
+    unlock_s: Annotated[float, Field(gt=0, le=600)] = 5
+    held_open_s: Annotated[float, Field(gt=0)] = 60
+    #: The reed switch closes its contact when the door is shut (the usual wiring).
+    sensor_closed_when_active: bool = True
+    strike_active_high: bool = True
+
+
+class Feedback(Strict):
+    green_led_pin: Pin | None = None
+    red_led_pin: Pin | None = None
+    buzzer_pin: Pin | None = None
+    granted_s: Annotated[float, Field(gt=0)] = 1.0
+    denied_s: Annotated[float, Field(gt=0)] = 2.0
+    short_beep_s: Annotated[float, Field(gt=0)] = 0.1
+    long_beep_s: Annotated[float, Field(gt=0)] = 0.8
+
+
+class Outbox(Strict):
+    #: The oldest events are dropped, with an alarm, only past this many unsent events.
+    max_events: Annotated[int, Field(ge=1)] = 1_000_000
+
+
+class EdgeConfig(Strict):
+    site: Id
+    device: Id
+    mqtt: Mqtt = Mqtt()
+    state_dir: Path = Path("/var/lib/telecentre-edge")
+    readers: list[Reader] = Field(default_factory=lambda: [Reader(id="stdin", type="stdin")])
+    doors: list[Door] = Field(default_factory=list)
+    feedback: Feedback = Feedback()
+    outbox: Outbox = Outbox()
+    status_interval_s: Annotated[float, Field(gt=0)] = 60
+    #: `mock` runs the agent on gpiozero's MockFactory pins (bench, tests without a Pi);
+    #: `simulated` adds someone walking through the door after each unlock (the demo).
+    pins: Literal["auto", "mock", "simulated"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _ids_are_unique_and_doors_exist(self) -> EdgeConfig:
+        for name, ids in (
+            ("readers", [r.id for r in self.readers]),
+            ("doors", [d.id for d in self.doors]),
+        ):
+            duplicates = {i for i in ids if ids.count(i) > 1}
+            if duplicates:
+                raise ValueError(f"{name} ids must be unique, repeated: {sorted(duplicates)}")
+        doors = {d.id for d in self.doors}
+        for reader in self.readers:
+            if reader.door is not None and reader.door not in doors:
+                raise ValueError(f"reader {reader.id!r} names door {reader.door!r}, not in doors")
+            if reader.type == "hid" and reader.device is None:
+                raise ValueError(f"reader {reader.id!r} of type hid needs 'device'")
+        return self

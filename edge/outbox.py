@@ -1,0 +1,126 @@
+"""The durable outbox: every event is on disk before anything tries to send it.
+
+A Pi loses power, its SD card stays. Events are written to SQLite (WAL, `synchronous=FULL`:
+each append is fsync'ed) with the next value of the device's `seq` counter, which lives in the
+same database so it survives restarts. They leave the outbox only once the broker has
+acknowledged them; after a crash, everything still there is sent again, in `seq` order (the
+hub de-duplicates by event id).
+
+>>> box = Outbox(Path("/tmp/outbox.db"))
+>>> event = box.append({"v": 1, "type": "door", ...})   # event["seq"] is now set
+>>> box.pending(after_seq=0, limit=100)                  # [(seq, payload bytes), ...]
+>>> box.remove([event["seq"]])                           # once the broker acknowledged it
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from telecentre import wire
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO counter VALUES ('seq', 0);
+"""
+
+
+class Outbox:
+    """A bounded, crash-safe FIFO of encoded events, numbered by the device's `seq` counter.
+
+    `on_overflow(dropped)` is called (outside the lock) when the bound forced the oldest
+    events out; the agent turns it into an `outbox_overflow` alarm.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        max_events: int = 1_000_000,
+        on_overflow: Callable[[int], None] | None = None,
+    ) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.max_events = max_events
+        self.on_overflow = on_overflow
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+        self._depth: int = self._db.execute("SELECT count(*) FROM events").fetchone()[0]
+        self.dropped = 0
+
+    def append(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Number the event, store it durably, and return it with its `seq`."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                dropped = self._make_room()
+                seq = self._db.execute(
+                    "UPDATE counter SET value = value + 1 WHERE name = 'seq' RETURNING value"
+                ).fetchone()[0]
+                event = {**event, "seq": seq}
+                self._db.execute("INSERT INTO events VALUES (?, ?)", (seq, wire.encode(event)))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._depth += 1 - dropped
+            self.dropped += dropped
+        if dropped and self.on_overflow is not None:
+            self.on_overflow(dropped)
+        return event
+
+    def _make_room(self) -> int:
+        """Drop the oldest events if the bound is reached (only then: losing events is a last
+        resort for a site cut off for months). One percent more goes at once, so that the
+        alarm saying so has room too, and the next appends do not each drop one."""
+        excess = self._depth - self.max_events + 1
+        if excess <= 0:
+            return 0
+        excess += max(1, self.max_events // 100)
+        cursor = self._db.execute(
+            "DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT ?)",
+            (excess,),
+        )
+        return cursor.rowcount  # what was there to drop: `excess` may be more (max_events=1)
+
+    def pending(self, after_seq: int, limit: int) -> list[tuple[int, bytes]]:
+        """The oldest stored events with a `seq` above `after_seq`, in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+        return [(int(seq), bytes(payload)) for seq, payload in rows]
+
+    def remove(self, seqs: Iterable[int]) -> None:
+        """Forget events the broker acknowledged. Not fsync'ed on its own: if the removal is
+        lost in a power cut, the events are sent again, and the hub drops the duplicates."""
+        batch = [(seq,) for seq in seqs]
+        if not batch:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            before = self._db.total_changes
+            self._db.executemany("DELETE FROM events WHERE seq = ?", batch)
+            self._depth -= self._db.total_changes - before
+            self._db.execute("COMMIT")
+
+    def depth(self) -> int:
+        """Events stored and not yet acknowledged by the broker."""
+        return self._depth
+
+    def last_seq(self) -> int:
+        with self._lock:
+            return int(
+                self._db.execute("SELECT value FROM counter WHERE name = 'seq'").fetchone()[0]
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

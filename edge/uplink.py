@@ -1,0 +1,208 @@
+"""The agent's link to the broker: drains the outbox, publishes the status, takes in access
+lists and commands.
+
+A tap never waits on this link: taps write to the outbox, and the drain thread here sends
+what the outbox holds, in `seq` order, with at most `mqtt.inflight` events awaiting the
+broker's acknowledgement. An event leaves the outbox only when acknowledged. paho keeps
+unacknowledged messages across reconnects and sends them again (with the same event id);
+after a restart of the agent, the drain starts again from the oldest event still stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Literal
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge.config import Mqtt as MqttConfig
+from edge.outbox import Outbox
+from telecentre import wire
+
+log = logging.getLogger(__name__)
+
+
+class Uplink:
+    """One MQTT connection for one device.
+
+    `status()` builds the device's status payload; `on_access_list(payload)` and
+    `on_command(payload)` receive what the hub sends (on paho's network thread).
+    """
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        site: str,
+        device: str,
+        outbox: Outbox,
+        status: Callable[[Literal["online", "offline"]], wire.Status],
+        on_access_list: Callable[[bytes], None],
+        on_command: Callable[[bytes], None],
+        status_interval_s: float = 60,
+    ) -> None:
+        self.config, self.site, self.device, self.outbox = config, site, device, outbox
+        self._status = status
+        self._on_access_list = on_access_list
+        self._on_command = on_command
+        self.status_interval_s = status_interval_s
+        self.connected = threading.Event()
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        # Only the drain thread touches `_in_flight`; paho's network thread just appends the
+        # acknowledged message ids to `_acks` (deque appends are atomic). Taking a lock in
+        # paho's callback would deadlock with publish(), which holds paho's own lock.
+        self._in_flight: dict[int, int] = {}  # paho mid -> outbox seq
+        self._acks: deque[int] = deque()
+        self._last_sent = 0
+        self._client = self._make_client()
+        self._drain = threading.Thread(target=self._drain_forever, name="outbox-drain", daemon=True)
+        self._heartbeat = threading.Thread(target=self._beat_forever, name="status", daemon=True)
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.device,
+            clean_session=True,  # an unlock queued while offline must not fire hours later
+            protocol=mqtt.MQTTv311,
+        )
+        client.enable_logger(logging.getLogger("paho"))
+        client.max_inflight_messages_set(self.config.inflight + 10)  # + statuses
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        if self.config.username is not None:
+            password = None
+            if self.config.password_file is not None:
+                password = self.config.password_file.read_text(encoding="utf-8").strip()
+            client.username_pw_set(self.config.username, password)
+        if self.config.tls is not None:
+            tls = self.config.tls
+            client.tls_set(
+                ca_certs=str(tls.ca) if tls.ca else None,
+                certfile=str(tls.certfile) if tls.certfile else None,
+                keyfile=str(tls.keyfile) if tls.keyfile else None,
+            )
+        client.will_set(
+            wire.status_topic(self.site, self.device),
+            wire.encode(self._status("offline")),
+            qos=wire.QOS_STATUS,
+            retain=True,
+        )
+        client.on_connect = self._connected
+        client.on_disconnect = self._disconnected
+        client.on_publish = self._published
+        client.message_callback_add(wire.access_topic(self.site), self._access_list)
+        client.message_callback_add(wire.command_topic(self.site, self.device), self._command)
+        return client
+
+    # --- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        # connect_async + loop_start: the agent starts, and serves taps, with the broker away.
+        self._client.connect_async(self.config.host, self.config.port, self.config.keepalive_s)
+        self._client.loop_start()
+        self._drain.start()
+        self._heartbeat.start()
+
+    def stop(self) -> None:
+        """Say goodbye (retained offline status), flush acknowledgements, disconnect."""
+        self._stopping.set()
+        self._wake.set()
+        if self.connected.is_set():
+            info = self._client.publish(
+                wire.status_topic(self.site, self.device),
+                wire.encode(self._status("offline")),
+                qos=wire.QOS_STATUS,
+                retain=True,
+            )
+            info.wait_for_publish(timeout=2)
+        self._drain.join(timeout=5)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    # --- paho callbacks (network thread) ---------------------------------------------------
+
+    def _connected(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error(
+                "broker %s:%s refused the connection: %s",
+                self.config.host,
+                self.config.port,
+                reason,
+            )
+            return
+        log.info("connected to broker %s:%s", self.config.host, self.config.port)
+        client.subscribe(
+            [
+                (wire.access_topic(self.site), wire.QOS_ACCESS),
+                (wire.command_topic(self.site, self.device), wire.QOS_COMMAND),
+            ]
+        )
+        self.connected.set()
+        self.publish_status()
+        self._wake.set()
+
+    def _disconnected(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if self.connected.is_set():
+            log.warning("lost the broker (%s); events wait in the outbox", reason)
+        self.connected.clear()
+
+    def _published(self, _c: mqtt.Client, _u: Any, mid: int, _r: Any, _p: Any) -> None:
+        self._acks.append(mid)
+        self._wake.set()
+
+    def _access_list(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        self._on_access_list(bytes(message.payload))
+
+    def _command(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        self._on_command(bytes(message.payload))
+
+    # --- outbox drain ----------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """New events are in the outbox."""
+        self._wake.set()
+
+    def _drain_forever(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+            self._flush_acks()
+            if self.connected.is_set():
+                self._send_more()
+
+    def _send_more(self) -> None:
+        room = self.config.inflight - len(self._in_flight)
+        if room <= 0:
+            return
+        topic = wire.events_topic(self.site)
+        for seq, payload in self.outbox.pending(self._last_sent, room):
+            info = self._client.publish(topic, payload, qos=wire.QOS_EVENTS)
+            self._in_flight[info.mid] = seq
+            self._last_sent = seq
+
+    def _flush_acks(self) -> None:
+        """Remove acknowledged events from the outbox (status messages' ids are ignored)."""
+        acked = []
+        while self._acks:
+            seq = self._in_flight.pop(self._acks.popleft(), None)
+            if seq is not None:
+                acked.append(seq)
+        self.outbox.remove(acked)
+
+    # --- status ------------------------------------------------------------------------------
+
+    def publish_status(self) -> None:
+        self._client.publish(
+            wire.status_topic(self.site, self.device),
+            wire.encode(self._status("online")),
+            qos=wire.QOS_STATUS,
+            retain=True,
+        )
+
+    def _beat_forever(self) -> None:
+        while not self._stopping.wait(self.status_interval_s):
+            if self.connected.is_set():
+                self.publish_status()

@@ -1,0 +1,401 @@
+"""The wire protocol between edge agents and the hub (PROTOCOL.md, version 1).
+
+This is the only place that knows topic strings and payload schemas: the edge builds
+payloads here, the hub validates them here, tests and tools import the same names.
+
+>>> event = badge_event(site="murat", device="murat-door", badge="04a2b3c4", reader="entrance",
+...                     direction="toggle", access="granted", clock_synced=True)
+>>> parse_event(encode(event | {"seq": 1}), topic=events_topic("murat")).badge
+'04A2B3C4'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+VERSION = 1
+
+#: Events, statuses, commands and occupancy payloads are small; access lists may be several MiB.
+MAX_PAYLOAD_BYTES = 16 * 1024
+MAX_ACCESS_LIST_BYTES = 64 * 1024 * 1024
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
+BADGE_PATTERN = r"^[0-9A-F]{8,20}$"
+_ID_RE = re.compile(ID_PATTERN)
+
+# --- Topics -------------------------------------------------------------------------------
+
+ROOT = "telecentre"
+#: What the hub subscribes to: a shared subscription, so several hub processes split the load.
+HUB_EVENTS_SUBSCRIPTION = f"$share/hub/{ROOT}/+/events"
+ALL_EVENTS = f"{ROOT}/+/events"
+ALL_STATUSES = f"{ROOT}/+/status/+"
+
+
+def events_topic(site: str) -> str:
+    return f"{ROOT}/{site}/events"
+
+
+def status_topic(site: str, device: str) -> str:
+    return f"{ROOT}/{site}/status/{device}"
+
+
+def access_topic(site: str) -> str:
+    return f"{ROOT}/{site}/access"
+
+
+def command_topic(site: str, device: str) -> str:
+    return f"{ROOT}/{site}/cmd/{device}"
+
+
+def occupancy_topic(site: str) -> str:
+    return f"{ROOT}/{site}/occupancy"
+
+
+def site_of_topic(topic: str) -> str | None:
+    """The `{site}` segment of any protocol topic, or None if the topic is not ours."""
+    parts = topic.split("/")
+    if len(parts) >= 3 and parts[0] == ROOT and _ID_RE.match(parts[1]):
+        return parts[1]
+    return None
+
+
+# --- Field types --------------------------------------------------------------------------
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must carry a UTC offset (RFC 3339)")
+    return value
+
+
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+Timestamp = Annotated[datetime, AfterValidator(_aware)]
+
+
+def normalise_badge(uid: str) -> str:
+    """Badge UIDs are compared as upper-case hex with no separators (readers differ)."""
+    return re.sub(r"[\s:-]", "", uid).upper()
+
+
+Badge = Annotated[str, AfterValidator(normalise_badge), StringConstraints(pattern=BADGE_PATTERN)]
+
+Direction = Literal["in", "out", "toggle"]
+DenyReason = Literal["unknown", "revoked", "expired", "outside_hours"]
+AlarmKind = Literal["door_forced", "door_held_open", "outbox_overflow"]
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    v: Literal[1]
+
+
+# --- Events (edge → hub) ------------------------------------------------------------------
+
+
+class _EventBase(_Payload):
+    id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    site: Id
+    device: Id
+    seq: Annotated[int, Field(ge=0)]
+    ts: Timestamp
+    clock_synced: bool
+
+
+class BadgeEvent(_EventBase):
+    type: Literal["badge"]
+    badge: Badge
+    reader: Id
+    direction: Direction
+    access: Literal["granted", "denied"]
+    reason: DenyReason | None = None
+
+    @model_validator(mode="after")
+    def _reason_only_when_denied(self) -> BadgeEvent:
+        if (self.access == "denied") != (self.reason is not None):
+            raise ValueError("field 'reason' is required when access is denied, and only then")
+        return self
+
+
+class DoorEvent(_EventBase):
+    type: Literal["door"]
+    door: Id
+    state: Literal["open", "closed"]
+
+
+class AlarmEvent(_EventBase):
+    """`door_forced` and `door_held_open` name a door; `outbox_overflow` (an extension of
+    version 1) says how many of the oldest unsent events the edge had to drop."""
+
+    type: Literal["alarm"]
+    kind: AlarmKind
+    door: Id | None = None
+    dropped: int | None = None
+
+    @model_validator(mode="after")
+    def _door_for_door_alarms(self) -> AlarmEvent:
+        if self.door is None and self.kind != "outbox_overflow":
+            raise ValueError(f"field 'door' is required for a {self.kind} alarm")
+        return self
+
+
+class ExitRequestEvent(_EventBase):
+    type: Literal["exit_request"]
+    door: Id
+
+
+Event = Annotated[
+    BadgeEvent | DoorEvent | AlarmEvent | ExitRequestEvent, Field(discriminator="type")
+]
+EVENT_TYPES = ("badge", "door", "alarm", "exit_request")
+_event_adapter: TypeAdapter[BadgeEvent | DoorEvent | AlarmEvent | ExitRequestEvent] = TypeAdapter(
+    Event
+)
+
+
+class ProtocolError(ValueError):
+    """A payload that does not follow the protocol; the message says which field and why."""
+
+
+def describe(error: ValidationError, tagged: bool = False) -> str:
+    """One readable sentence per problem: `field 'ts': timestamp must carry a UTC offset`.
+
+    `tagged`: the error comes from the event union, whose locations start with the type tag.
+    """
+    problems = []
+    for item in error.errors():
+        loc = item["loc"][1:] if tagged else item["loc"]
+        location = ".".join(str(part) for part in loc)
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"field '{location}': {message}" if location else message)
+    return "; ".join(problems)
+
+
+def _load_json(payload: bytes | str, limit: int) -> Any:
+    # The limit is in bytes: a text payload counts as its UTF-8 encoding (not its characters).
+    size = len(payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload)
+    if size > limit:
+        raise ProtocolError(f"payload of {size} bytes is over the {limit}-byte limit")
+    try:
+        return json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"payload is not UTF-8 JSON: {exc}") from None
+
+
+def parse_event(
+    payload: bytes | str | dict[str, Any], topic: str | None = None
+) -> BadgeEvent | DoorEvent | AlarmEvent | ExitRequestEvent:
+    """Validate one event; with `topic`, also that its `site` is the topic's (anti-spoofing)."""
+    data = payload if isinstance(payload, dict) else _load_json(payload, MAX_PAYLOAD_BYTES)
+    if not isinstance(data, dict):
+        raise ProtocolError("payload is not a JSON object")
+    if data.get("type") not in EVENT_TYPES and "type" in data:
+        raise ProtocolError(f"field 'type': unknown event type {data['type']!r}")
+    try:
+        event = _event_adapter.validate_python(data)
+    except ValidationError as exc:
+        raise ProtocolError(describe(exc, tagged=True)) from None
+    if topic is not None and site_of_topic(topic) != event.site:
+        raise ProtocolError(
+            f"field 'site': event for site {event.site!r} arrived on topic {topic!r}"
+        )
+    return event
+
+
+# --- Building events (the edge side) -----------------------------------------------------
+
+
+def now() -> str:
+    """RFC 3339 with the local UTC offset and milliseconds, as the edge stamps events."""
+    return datetime.now(UTC).astimezone().isoformat(timespec="milliseconds")
+
+
+def _event(
+    event_type: str, site: str, device: str, clock_synced: bool, **fields: Any
+) -> dict[str, Any]:
+    """A new event without its `seq`: the outbox numbers events as it stores them."""
+    return {
+        "v": VERSION,
+        "id": str(uuid.uuid4()),
+        "type": event_type,
+        "site": site,
+        "device": device,
+        "ts": now(),
+        "clock_synced": clock_synced,
+        **{key: value for key, value in fields.items() if value is not None},
+    }
+
+
+def badge_event(
+    *,
+    site: str,
+    device: str,
+    badge: str,
+    reader: str,
+    direction: Direction,
+    access: Literal["granted", "denied"],
+    clock_synced: bool,
+    reason: DenyReason | None = None,
+) -> dict[str, Any]:
+    return _event(
+        "badge",
+        site,
+        device,
+        clock_synced,
+        badge=normalise_badge(badge),
+        reader=reader,
+        direction=direction,
+        access=access,
+        reason=reason,
+    )
+
+
+def door_event(
+    *, site: str, device: str, door: str, state: Literal["open", "closed"], clock_synced: bool
+) -> dict[str, Any]:
+    return _event("door", site, device, clock_synced, door=door, state=state)
+
+
+def alarm_event(
+    *,
+    site: str,
+    device: str,
+    kind: AlarmKind,
+    clock_synced: bool,
+    door: str | None = None,
+    dropped: int | None = None,
+) -> dict[str, Any]:
+    return _event("alarm", site, device, clock_synced, kind=kind, door=door, dropped=dropped)
+
+
+def exit_request_event(*, site: str, device: str, door: str, clock_synced: bool) -> dict[str, Any]:
+    return _event("exit_request", site, device, clock_synced, door=door)
+
+
+def encode(payload: dict[str, Any] | BaseModel) -> bytes:
+    if isinstance(payload, BaseModel):
+        return payload.model_dump_json(exclude_none=True).encode()
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# --- Device status (edge → all, retained; also the last will) ----------------------------
+
+
+class Status(_Payload):
+    device: Id
+    site: Id
+    state: Literal["online", "offline"]
+    ts: Timestamp
+    version: str | None = None
+    queue: int | None = None
+    clock_synced: bool | None = None
+    readers: dict[str, Literal["ok", "error"]] = Field(default_factory=dict)
+    doors: dict[str, Literal["open", "closed"]] = Field(default_factory=dict)
+
+
+def parse_status(payload: bytes | str) -> Status:
+    data = _load_json(payload, MAX_PAYLOAD_BYTES)
+    try:
+        return Status.model_validate(data)
+    except ValidationError as exc:
+        raise ProtocolError(describe(exc)) from None
+
+
+# --- Access list (hub → edges of a site, retained) ---------------------------------------
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_RANGE_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def _time_range(value: str) -> str:
+    match = _RANGE_RE.match(value)
+    if not match or value[:5] >= value[6:] or (value[6:8] == "24" and value[9:] != "00"):
+        raise ValueError(f"{value!r} is not a time range like '08:30-17:00'")
+    return value
+
+
+TimeRange = Annotated[str, AfterValidator(_time_range)]
+OpeningHours = dict[Weekday, list[TimeRange]]
+
+
+class AccessEntry(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    badge: Badge
+    until: date | None = None
+    hours: Literal["always", "opening"] = "opening"
+
+
+class AccessList(_Payload):
+    site: Id
+    version: Annotated[int, Field(ge=0)]
+    issued: Timestamp
+    #: Extension of version 1: the zone `opening` is in (default: the Cantal's).
+    timezone: str = "Europe/Paris"
+    opening: OpeningHours = Field(default_factory=dict)
+    #: Extension of version 1: public holidays and extra closed days, local dates.
+    closed: list[date] = Field(default_factory=list)
+    badges: list[AccessEntry] = Field(default_factory=list)
+
+
+def parse_access_list(payload: bytes | str) -> AccessList:
+    data = _load_json(payload, MAX_ACCESS_LIST_BYTES)
+    try:
+        return AccessList.model_validate(data)
+    except ValidationError as exc:
+        raise ProtocolError(describe(exc)) from None
+
+
+# --- Command (hub → one device) ----------------------------------------------------------
+
+
+class UnlockCommand(_Payload):
+    id: str
+    cmd: Literal["unlock"]
+    door: Id
+    seconds: Annotated[float, Field(gt=0, le=600)] = 5
+
+
+def parse_command(payload: bytes | str) -> UnlockCommand:
+    """Raises ProtocolError for malformed payloads and for commands this version lacks."""
+    data = _load_json(payload, MAX_PAYLOAD_BYTES)
+    if isinstance(data, dict) and data.get("cmd") != "unlock":
+        raise ProtocolError(f"field 'cmd': unknown command {data.get('cmd')!r}")
+    try:
+        return UnlockCommand.model_validate(data)
+    except ValidationError as exc:
+        raise ProtocolError(describe(exc)) from None
+
+
+# --- Occupancy (hub → displays, retained, QoS 0) ------------------------------------------
+
+
+class Occupancy(_Payload):
+    site: Id
+    ts: Timestamp
+    present: Annotated[int, Field(ge=0)]
+    positions: Annotated[int, Field(ge=0)]
+
+
+QOS_EVENTS = 1
+QOS_STATUS = 1
+QOS_ACCESS = 1
+QOS_COMMAND = 1
+QOS_OCCUPANCY = 0
