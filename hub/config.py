@@ -1,0 +1,112 @@
+"""The hub's config (FORMATS.md): every key has a default, so a config names only what differs.
+
+State the hub keeps on its own disk (the SQLite database by default, the generated console
+secret key) lives under `state_dir`; a `database.url` or `http.secret_key_file` set in the
+config takes precedence over that default place.
+
+>>> HubConfig().database_url
+'sqlite:////var/lib/telecentre-hub/hub.db'
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from telecentre.config import Strict
+from telecentre.wire import ID_PATTERN
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+_ROLE_RE = re.compile(rf"^(department|admin|animator:{ID_PATTERN[1:-1]})$")
+
+
+def _role(value: str) -> str:
+    if not _ROLE_RE.match(value):
+        raise ValueError(f"{value!r} is not a role: department, admin or animator:<site id>")
+    return value
+
+
+#: `department` (every site), `admin`, or `animator:<site>` (that site only).
+Role = Annotated[str, AfterValidator(_role)]
+#: Bootstrap API tokens are secrets: too short a token could be guessed.
+Token = Annotated[str, Field(min_length=16)]
+
+
+class Tls(Strict):
+    ca: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+
+
+class Mqtt(Strict):
+    host: str = "127.0.0.1"
+    port: Port = 1883
+    username: str | None = None
+    password_file: Path | None = None
+    tls: Tls | None = None
+    #: Stable per hub process: the broker keeps this persistent session's queued events while
+    #: the hub is down. Two hub processes sharing the load need two different ids.
+    client_id: Annotated[str, Field(min_length=1, max_length=64)] = "hub"
+    keepalive_s: Annotated[int, Field(ge=5)] = 30
+
+
+class Database(Strict):
+    #: SQLAlchemy URL (`postgresql+psycopg://user@host/db`); None: SQLite in `state_dir`.
+    url: str | None = None
+
+
+class InfluxDb(Strict):
+    url: str
+    token: str
+    org: str
+    bucket: str
+
+
+class Http(Strict):
+    host: str = "127.0.0.1"
+    port: Port = 8080
+    #: None: a key generated at first start and kept in `state_dir`.
+    secret_key_file: Path | None = None
+
+
+class Ingest(Strict):
+    """A batch is committed, then acknowledged, when it is full or its first event is this old."""
+
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+    batch_ms: Annotated[int, Field(ge=1)] = 200
+
+
+class Rules(Strict):
+    debounce_s: Annotated[float, Field(ge=0)] = 60
+    max_session_h: Annotated[float, Field(gt=0, le=48)] = 12
+
+
+class Retention(Strict):
+    events_retention_days: Annotated[int, Field(ge=1)] = 90
+    sessions_retention_years: Annotated[int, Field(ge=1)] = 5
+
+
+class HubConfig(Strict):
+    state_dir: Path = Path("/var/lib/telecentre-hub")
+    mqtt: Mqtt = Mqtt()
+    database: Database = Database()
+    influxdb: InfluxDb | None = None
+    http: Http = Http()
+    api_tokens: dict[Token, Role] = Field(default_factory=dict)
+    sites_file: Path | None = None
+    ingest: Ingest = Ingest()
+    rules: Rules = Rules()
+    retention: Retention = Retention()
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url is not None:
+            return self.database.url
+        return f"sqlite:///{self.state_dir / 'hub.db'}"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.http.secret_key_file or self.state_dir / "secret_key"

@@ -1,0 +1,426 @@
+"""Importing the sites file (YAML) and the members file (CSV) of FORMATS.md into the store.
+
+A file is validated whole before anything is written: every bad line is reported, with its
+number, the field and why, and a file with one bad line writes nothing. Importing the same
+file again changes nothing; nothing is ever deleted (a badge a member no longer lists is
+deactivated, not removed, so past events still say whose it was).
+
+Both functions write in the caller's transaction and leave the commit to the caller, who
+then publishes the access lists of `ImportResult.access_changed`:
+
+>>> with sessions.begin() as session:                         # doctest: +SKIP
+...     result = import_members(session, path.read_text(), progress=bar_update)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import AfterValidator, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.store.models import Badge, Member, Site, Space
+from telecentre import wire
+from telecentre.config import Strict
+
+#: Called with (rows written so far, rows in the file), for a progress bar.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", field '{self.field}'" if self.field else "")
+        return f"{where}: {self.message}"
+
+
+class InvalidFile(ValueError):
+    """A file that was not imported at all; `problems` lists every bad line."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(problem) for problem in problems))
+        self.problems = problems
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    #: Sites whose access list must be published again.
+    access_changed: set[str] = field(default_factory=set)
+
+
+# --- Sites (YAML) ------------------------------------------------------------------------
+
+
+def _timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not a time zone (like Europe/Paris)") from None
+    return name
+
+
+Euros = Annotated[float, Field(ge=0)]
+
+
+class Rate(Strict):
+    hourly: Euros = 0.0
+    daily_cap: Euros | None = None
+    monthly_cap: Euros | None = None
+
+
+class Tariffs(Strict):
+    public: Rate = Rate()
+    pass_: Rate = Field(default=Rate(), alias="pass")
+
+
+class SpaceSpec(Strict):
+    id: wire.Id
+    kind: Literal["office", "open_space", "meeting"]
+    positions: Annotated[int, Field(ge=0)]
+
+
+class SiteSpec(Strict):
+    id: wire.Id
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    commune: str | None = None
+    zrr: bool = False
+    timezone: Annotated[str, AfterValidator(_timezone)] = "Europe/Paris"
+    annual_cost_eur: Euros | None = None
+    spaces: list[SpaceSpec] = Field(default_factory=list)
+    opening: wire.OpeningHours = Field(default_factory=dict)
+    open_on_public_holidays: bool = False
+    closed: list[date] = Field(default_factory=list)
+    #: Left out: the site charges nothing.
+    tariffs: Tariffs = Tariffs()
+    rounding_min: Annotated[int, Field(ge=1, le=1440)] = 15
+
+
+class SitesFile(Strict):
+    sites: list[SiteSpec]
+
+
+def _line_of(root: yaml.Node | None, location: tuple[int | str, ...]) -> int:
+    """The line of the deepest YAML node along a pydantic error location."""
+    node, line = root, 1
+    for part in location:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if part < len(node.value) else None
+        else:
+            node = None
+    return node.start_mark.line + 1 if node is not None else line
+
+
+def parse_sites(text: str) -> list[SiteSpec]:
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        message = f"not valid YAML: {exc}".replace("\n", " ")
+        raise InvalidFile([Problem(line, None, message)]) from None
+    try:
+        sites = SitesFile.model_validate(data).sites
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            location = error["loc"]
+            where = ".".join(str(part) for part in location[2:]) or None
+            problems.append(
+                Problem(
+                    _line_of(root, location),
+                    where,
+                    error["msg"].removeprefix("Value error, "),
+                )
+            )
+        raise InvalidFile(problems) from None
+    problems = []
+    seen: set[str] = set()
+    for index, site in enumerate(sites):
+        if site.id in seen:
+            line = _line_of(root, ("sites", index, "id"))
+            problems.append(Problem(line, "id", f"site {site.id!r} is listed twice"))
+        seen.add(site.id)
+        spaces = [space.id for space in site.spaces]
+        for repeated in sorted({s for s in spaces if spaces.count(s) > 1}):
+            line = _line_of(root, ("sites", index, "spaces"))
+            problems.append(Problem(line, "spaces", f"space {repeated!r} is listed twice"))
+    if problems:
+        raise InvalidFile(problems)
+    return sites
+
+
+def _site_values(spec: SiteSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "commune": spec.commune,
+        "zrr": spec.zrr,
+        "timezone": spec.timezone,
+        "annual_cost_eur": spec.annual_cost_eur,
+        "opening": {day: list(ranges) for day, ranges in spec.opening.items()},
+        "open_on_public_holidays": spec.open_on_public_holidays,
+        "closed": [day.isoformat() for day in spec.closed],
+        "tariffs": spec.tariffs.model_dump(by_alias=True),
+        "rounding_min": spec.rounding_min,
+    }
+
+
+#: What edges decide taps with: a change here means a new access list for the site.
+_ACCESS_FIELDS = ("timezone", "opening", "open_on_public_holidays", "closed")
+
+
+def _update_spaces(site: Site, specs: list[SpaceSpec]) -> bool:
+    wanted = {(s.id, s.kind, s.positions) for s in specs}
+    if {(s.id, s.kind, s.positions) for s in site.spaces} == wanted:
+        return False
+    site.spaces = [Space(id=s.id, kind=s.kind, positions=s.positions) for s in specs]
+    return True
+
+
+def import_sites(session: Session, text: str, progress: Progress | None = None) -> ImportResult:
+    """Create or update every site of the file; sites not in the file are left as they are."""
+    specs = parse_sites(text)
+    result = ImportResult()
+    existing = {
+        site.id: site
+        for site in session.scalars(select(Site).where(Site.id.in_([s.id for s in specs])))
+    }
+    for done, spec in enumerate(specs, start=1):
+        values = _site_values(spec)
+        site = existing.get(spec.id)
+        if site is None:
+            site = Site(id=spec.id, **values)
+            _update_spaces(site, spec.spaces)
+            session.add(site)
+            result.created += 1
+            result.access_changed.add(spec.id)
+        else:
+            changed = {key for key, value in values.items() if getattr(site, key) != value}
+            for key in changed:
+                setattr(site, key, values[key])
+            if _update_spaces(site, spec.spaces) or changed:
+                result.updated += 1
+            if changed.intersection(_ACCESS_FIELDS):
+                result.access_changed.add(spec.id)
+        if progress is not None:
+            progress(done, len(specs))
+    session.flush()
+    return result
+
+
+# --- Members (CSV) -----------------------------------------------------------------------
+
+COLUMNS = (
+    "member_id",
+    "last_name",
+    "first_name",
+    "email",
+    "category",
+    "pass_since",
+    "pass_until",
+    "badges",
+)
+CATEGORIES = ("independent", "employee", "mobile", "other")
+_MEMBER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_BADGE_RE = re.compile(wire.BADGE_PATTERN)
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    line: int
+    member_id: str
+    last_name: str
+    first_name: str
+    email: str | None
+    category: str
+    pass_since: date | None
+    pass_until: date | None
+    badges: tuple[str, ...]
+
+
+class _BadField(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _date(record: dict[str, str], name: str) -> date | None:
+    value = record[name]
+    if not value:
+        return None
+    try:
+        if not _DATE_RE.match(value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _BadField(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _member(line: int, record: dict[str, str]) -> MemberRow:
+    member_id = record["member_id"]
+    if not _MEMBER_ID_RE.match(member_id):
+        why = "is required" if not member_id else f"{member_id!r} is not a member id"
+        raise _BadField("member_id", f"{why} (letters, digits, '.', '_', '-'; at most 64)")
+    if not record["last_name"]:
+        raise _BadField("last_name", "is required")
+    email = record["email"] or None
+    if email is not None and not _EMAIL_RE.match(email):
+        raise _BadField("email", f"{email!r} is not an e-mail address")
+    if record["category"] not in CATEGORIES:
+        raise _BadField("category", f"{record['category']!r} is not one of {', '.join(CATEGORIES)}")
+    pass_since, pass_until = _date(record, "pass_since"), _date(record, "pass_until")
+    if pass_until is not None and (pass_since is None or pass_until < pass_since):
+        raise _BadField("pass_until", f"{pass_until} is before pass_since (or it is missing)")
+    badges: list[str] = []
+    for raw in filter(None, (part.strip() for part in record["badges"].split(";"))):
+        uid = wire.normalise_badge(raw)
+        if not _BADGE_RE.match(uid):
+            raise _BadField("badges", f"{raw!r} is not a badge UID (8 to 20 hex digits)")
+        if uid not in badges:
+            badges.append(uid)
+    return MemberRow(
+        line,
+        member_id,
+        record["last_name"],
+        record["first_name"],
+        email,
+        record["category"],
+        pass_since,
+        pass_until,
+        tuple(badges),
+    )
+
+
+def parse_members(text: str) -> list[MemberRow]:
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+    header = [name.strip() for name in next(reader, [])]
+    missing = [name for name in COLUMNS if name not in header]
+    unknown = [name for name in header if name not in COLUMNS]
+    if missing or unknown:
+        problems = [Problem(1, name, "column is missing") for name in missing]
+        problems += [Problem(1, name, "is not a column of the members file") for name in unknown]
+        raise InvalidFile(problems)
+    rows: list[MemberRow] = []
+    problems = []
+    first_line_of: dict[str, int] = {}
+    holder_of: dict[str, MemberRow] = {}
+    last_line = reader.line_num
+    for values in reader:
+        # A quoted field may span lines: a row is reported at the line it starts on.
+        start, last_line = last_line + 1, reader.line_num
+        if not any(value.strip() for value in values):
+            continue
+        if len(values) != len(header):
+            problems.append(
+                Problem(start, None, f"{len(values)} fields where the header has {len(header)}")
+            )
+            continue
+        record = {name: value.strip() for name, value in zip(header, values, strict=True)}
+        try:
+            row = _member(start, record)
+        except _BadField as bad:
+            problems.append(Problem(start, bad.field, bad.message))
+            continue
+        if row.member_id in first_line_of:
+            message = f"{row.member_id!r} is already on line {first_line_of[row.member_id]}"
+            problems.append(Problem(start, "member_id", message))
+            continue
+        first_line_of[row.member_id] = start
+        for uid in row.badges:
+            other = holder_of.setdefault(uid, row)
+            if other is not row:
+                message = (
+                    f"badge {uid} is already given to {other.member_id!r} on line {other.line}"
+                )
+                problems.append(Problem(start, "badges", message))
+        rows.append(row)
+    if problems:
+        raise InvalidFile(problems)
+    return rows
+
+
+def _member_values(row: MemberRow) -> dict[str, Any]:
+    return {
+        "last_name": row.last_name,
+        "first_name": row.first_name,
+        "email": row.email,
+        "category": row.category,
+        "pass_since": row.pass_since,
+        "pass_until": row.pass_until,
+    }
+
+
+def import_members(session: Session, text: str, progress: Progress | None = None) -> ImportResult:
+    """Create or update every member of the file and give them exactly the badges listed:
+    a badge another member held is moved, a badge no longer listed is deactivated."""
+    rows = parse_members(text)
+    result = ImportResult()
+    members = {member.id: member for member in session.scalars(select(Member))}
+    badges = {badge.uid: badge for badge in session.scalars(select(Badge))}
+    held: dict[str, set[str]] = {}
+    for badge in badges.values():
+        if badge.active:
+            held.setdefault(badge.member_id, set()).add(badge.uid)
+    access_changed = False
+    for done, row in enumerate(rows, start=1):
+        values = _member_values(row)
+        member = members.get(row.member_id)
+        if member is None:
+            session.add(Member(id=row.member_id, **values))
+            changed = False
+        else:
+            changed_fields = {k for k, v in values.items() if getattr(member, k) != v}
+            for key in changed_fields:
+                setattr(member, key, values[key])
+            changed = bool(changed_fields)
+            access_changed |= bool(changed_fields & {"pass_since", "pass_until"})
+        mine = held.setdefault(row.member_id, set())
+        for uid in mine - set(row.badges):
+            badges[uid].active = False
+            mine.discard(uid)
+            changed = access_changed = True
+        for uid in row.badges:
+            known = badges.get(uid)
+            if known is None:
+                badges[uid] = Badge(uid=uid, member_id=row.member_id, active=True)
+                session.add(badges[uid])
+            elif known.member_id != row.member_id or not known.active:
+                held.get(known.member_id, set()).discard(uid)
+                known.member_id, known.active = row.member_id, True
+            else:
+                continue
+            mine.add(uid)
+            changed = access_changed = True
+        if member is None:
+            result.created += 1
+        elif changed:
+            result.updated += 1
+        if progress is not None:
+            progress(done, len(rows))
+    session.flush()
+    if access_changed:
+        result.access_changed = set(session.scalars(select(Site.id)))
+    return result

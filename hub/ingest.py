@@ -1,0 +1,384 @@
+"""Events and device statuses from MQTT into the store, without losing or doubling any.
+
+The broker keeps what the hub has not acknowledged: the hub acknowledges a message only once
+the batch holding it is committed, so a hub killed at any moment gets its unacknowledged
+messages again at reconnection (persistent session), and the store drops the ones it already
+has. Paho's network thread only queues messages; one writer thread batches them (by count
+and by age), stores them in one transaction with the hooks, commits, then acknowledges.
+
+>>> ingest = Ingest.from_config(config, sessions)        # doctest: +SKIP
+>>> ingest.on_batch.append(presence.apply)                # called inside each transaction
+>>> ingest.start(); …; ingest.stop()
+
+Run alone (the database must be migrated first): `python -m hub.ingest --config hub.yaml`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import FrameType
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.config import HubConfig, Mqtt
+from hub.store import make_engine, make_sessionmaker
+from hub.store.devices import record_status
+from hub.store.events import Incoming, OnBatch, StoreResult, rejection, store_events
+from hub.store.models import RejectedEvent, utcnow
+from telecentre import wire
+from telecentre.config import ConfigError, load_config
+
+log = logging.getLogger(__name__)
+
+#: How long the writer waits before retrying a batch the database refused.
+RETRY_S = 2.0
+
+
+@dataclass(frozen=True)
+class Counters:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    statuses: int = 0
+
+
+@dataclass(frozen=True)
+class _Message:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    #: Which connection delivered it: an acknowledgement is only meaningful on that one.
+    connection: int
+    received_at: datetime
+
+
+def _is_status(topic: str) -> bool:
+    parts = topic.split("/")
+    return len(parts) == 4 and parts[0] == wire.ROOT and parts[2] == "status"
+
+
+def _record_statuses(session: Session, statuses: list[_Message]) -> int:
+    """Apply statuses in arrival order per device (sorted by device so that two hub
+    processes lock device rows in the same order); the number rejected."""
+    rejected = []
+    for message in sorted(statuses, key=lambda m: m.topic):
+        try:
+            status = wire.parse_status(message.payload)
+            if message.topic != wire.status_topic(status.site, status.device):
+                raise wire.ProtocolError(
+                    f"status of {status.site}/{status.device} arrived on {message.topic!r}"
+                )
+        except wire.ProtocolError as exc:
+            incoming = Incoming(message.payload, message.topic, message.received_at)
+            rejected.append(rejection(incoming, str(exc)))
+            continue
+        record_status(session, status, message.received_at)
+    if rejected:
+        session.execute(insert(RejectedEvent), rejected)
+    return len(rejected)
+
+
+def _client(settings: Mqtt) -> mqtt.Client:
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=settings.client_id,
+        clean_session=False,
+        protocol=mqtt.MQTTv311,
+    )
+    client.manual_ack_set(True)
+    if settings.username is not None:
+        password = None
+        if settings.password_file is not None:
+            password = settings.password_file.read_text(encoding="utf-8").strip()
+        client.username_pw_set(settings.username, password)
+    if settings.tls is not None:
+        client.tls_set(
+            ca_certs=str(settings.tls.ca) if settings.tls.ca else None,
+            certfile=str(settings.tls.certfile) if settings.tls.certfile else None,
+            keyfile=str(settings.tls.keyfile) if settings.tls.keyfile else None,
+        )
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    return client
+
+
+class Ingest:
+    """The hub's MQTT consumer: `start()`, then `stop()` to flush what was received."""
+
+    def __init__(
+        self,
+        mqtt_settings: Mqtt,
+        sessions: sessionmaker[Session],
+        *,
+        batch_size: int = 500,
+        batch_ms: int = 200,
+        on_batch: Sequence[OnBatch] = (),
+    ) -> None:
+        self.on_batch: list[OnBatch] = list(on_batch)
+        #: Set once the broker has confirmed the subscriptions (and again after reconnecting).
+        self.subscribed = threading.Event()
+        self._settings = mqtt_settings
+        self._sessions = sessions
+        self._batch_size = batch_size
+        self._batch_s = batch_ms / 1000
+        self._received: queue.Queue[_Message] = queue.Queue()
+        self._counters = Counters()
+        self._connection = 0
+        self._stopping = threading.Event()
+        self._writer = threading.Thread(target=self._write, name="ingest-writer", daemon=True)
+        self._client = _client(mqtt_settings)
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    @classmethod
+    def from_config(
+        cls, config: HubConfig, sessions: sessionmaker[Session], on_batch: Sequence[OnBatch] = ()
+    ) -> Ingest:
+        return cls(
+            config.mqtt,
+            sessions,
+            batch_size=config.ingest.batch_size,
+            batch_ms=config.ingest.batch_ms,
+            on_batch=on_batch,
+        )
+
+    @property
+    def counters(self) -> Counters:
+        return self._counters
+
+    def start(self) -> None:
+        self._writer.start()
+        self._client.connect_async(
+            self._settings.host, self._settings.port, keepalive=self._settings.keepalive_s
+        )
+        self._client.loop_start()
+
+    def stop(self, timeout: float = 30) -> None:
+        """Store and acknowledge what was received, then disconnect; the broker keeps the rest."""
+        self._stopping.set()
+        self._writer.join(timeout)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    # --- paho's network thread: queue and return -----------------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _properties: object,
+    ) -> None:
+        if reason.is_failure:
+            log.error("the broker refused the connection: %s", reason)
+            return
+        self._connection += 1
+        log.info("connected (session present: %s)", flags.session_present)
+        client.subscribe(
+            [(wire.HUB_EVENTS_SUBSCRIPTION, wire.QOS_EVENTS), (wire.ALL_STATUSES, wire.QOS_STATUS)]
+        )
+
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _mid: int,
+        reasons: list[ReasonCode],
+        _properties: object,
+    ) -> None:
+        if any(reason.is_failure for reason in reasons):
+            log.error("the broker refused a subscription: %s", reasons)
+            return
+        log.info("subscribed to %s and %s", wire.HUB_EVENTS_SUBSCRIPTION, wire.ALL_STATUSES)
+        self.subscribed.set()
+
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        _properties: object,
+    ) -> None:
+        self.subscribed.clear()
+        if not self._stopping.is_set():
+            log.warning("disconnected from the broker (%s); reconnecting", reason)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
+        self._received.put(
+            _Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._connection, utcnow())
+        )
+
+    # --- the writer thread -----------------------------------------------------------------
+
+    def _write(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if not batch:
+                if self._stopping.is_set():
+                    return
+                continue
+            if self._commit(batch):
+                self._acknowledge(batch)
+
+    def _next_batch(self) -> list[_Message]:
+        try:
+            batch = [self._received.get(timeout=0.1)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self._batch_s
+        while len(batch) < self._batch_size:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(
+                    self._received.get(timeout=remaining)
+                    if remaining > 0
+                    else self._received.get_nowait()
+                )
+            except queue.Empty:
+                break
+        return batch
+
+    def _commit(self, batch: list[_Message]) -> bool:
+        """Store `batch` in one transaction, retrying while the database refuses it; False if
+        the hub stops first (the broker will deliver the batch again)."""
+        events = [m for m in batch if not _is_status(m.topic)]
+        statuses = [m for m in batch if _is_status(m.topic) and m.payload]
+        while True:
+            try:
+                with self._sessions.begin() as session:
+                    result = store_events(
+                        session, [Incoming(m.payload, m.topic, m.received_at) for m in events]
+                    )
+                    bad_statuses = _record_statuses(session, statuses)
+                    for hook in self.on_batch:
+                        hook(session, result.new)
+            except Exception:
+                # Never drop a batch: unacknowledged, the broker keeps it; the log says why.
+                log.exception("could not store a batch of %d messages", len(batch))
+                if self._stopping.wait(RETRY_S):
+                    return False
+                continue
+            self._count(result, len(statuses) - bad_statuses, bad_statuses)
+            return True
+
+    def _count(self, result: StoreResult, statuses: int, bad_statuses: int) -> None:
+        counters = self._counters
+        self._counters = replace(
+            counters,
+            accepted=counters.accepted + len(result.new),
+            duplicates=counters.duplicates + result.duplicates,
+            rejected=counters.rejected + len(result.rejected) + bad_statuses,
+            statuses=counters.statuses + statuses,
+        )
+
+    def _acknowledge(self, batch: list[_Message]) -> None:
+        for message in batch:
+            if message.qos > 0 and message.connection == self._connection:
+                self._client.ack(message.mid, message.qos)
+
+
+# --- JSON Lines (FORMATS.md "Events"): the same path as MQTT, without the broker ------------
+
+
+@dataclass(frozen=True)
+class LineError:
+    line: int
+    error: str
+
+
+@dataclass
+class LinesResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[LineError] = field(default_factory=list)
+
+
+def ingest_lines(
+    session: Session,
+    lines: Iterable[str | bytes],
+    on_batch: Sequence[OnBatch] = (),
+    batch_size: int = 500,
+) -> LinesResult:
+    """Store a JSON Lines file of events in the caller's transaction (the caller commits);
+    blank lines are skipped, and line numbers count from 1."""
+    result = LinesResult()
+    chunk: list[tuple[int, Incoming]] = []
+
+    def flush() -> None:
+        stored = store_events(session, [incoming for _, incoming in chunk])
+        for hook in on_batch:
+            hook(session, stored.new)
+        result.accepted += len(stored.new)
+        result.duplicates += stored.duplicates
+        result.rejected.extend(
+            LineError(chunk[index][0], error) for index, error in stored.rejected
+        )
+        chunk.clear()
+
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        chunk.append((number, Incoming(line)))
+        if len(chunk) >= batch_size:
+            flush()
+    if chunk:
+        flush()
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m hub.ingest", description="Store events and statuses from MQTT."
+    )
+    parser.add_argument("--config", help="hub config (YAML); defaults and environment otherwise")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = load_config(HubConfig, args.config)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    engine = make_engine(config.database_url)
+    ingest = Ingest.from_config(config, make_sessionmaker(engine))
+    stop = threading.Event()
+
+    def request_stop(_signal: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    ingest.start()
+    stop.wait()
+    ingest.stop()
+    engine.dispose()
+    counters = ingest.counters
+    log.info(
+        "stopped: accepted=%d duplicates=%d rejected=%d statuses=%d",
+        counters.accepted,
+        counters.duplicates,
+        counters.rejected,
+        counters.statuses,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""Connecting to the store: one engine per process, sessions from `make_sessionmaker`.
+
+SQLite is the single-machine default and PostgreSQL the choice for several hub processes;
+both get the settings the hub relies on here, so callers never branch on the database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Insert, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the console read while ingest writes; NORMAL is still durable across a crash
+    # of the hub (only a power cut may lose the last commits, which the broker then resends).
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str, **options: Any) -> Engine:
+    """An engine for `url`; a SQLite file's folder is created if missing."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, **options)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # Two writers (ingest and the console) wait for each other rather than fail at once.
+    engine = create_engine(url, connect_args={"timeout": 30}, **options)
+    event.listen(engine, "connect", _tune_sqlite)
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def insert_ignoring_conflicts(session: Session, entity: type[DeclarativeBase]) -> Insert:
+    """`INSERT … ON CONFLICT DO NOTHING` in the session's dialect (SQLite or PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(entity).on_conflict_do_nothing()
+    return sqlite.insert(entity).on_conflict_do_nothing()

@@ -1,0 +1,154 @@
+"""Storing incoming events: the one path for MQTT batches and JSON Lines imports alike.
+
+Validation is `telecentre.wire.parse_event`; an event id already stored, or twice in the same
+batch, is a duplicate (edges resend until acknowledged, the broker redelivers after a crash).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from hub.store.db import insert_ignoring_conflicts
+from hub.store.models import Badge, Event, RejectedEvent, utcnow
+from telecentre import wire
+
+#: A rejected payload is kept only this long: enough to diagnose, not to fill the disk.
+REJECTED_PAYLOAD_CHARS = 2048
+
+WireEvent = wire.BadgeEvent | wire.DoorEvent | wire.AlarmEvent | wire.ExitRequestEvent
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One payload as it arrived; `topic` is None for a line of an imported file."""
+
+    payload: bytes | str
+    topic: str | None = None
+    received_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event stored by this batch, for the hooks (the presence engine, alerts)."""
+
+    event: WireEvent
+    #: Holder of the badge when the event was stored; None for other types or unknown badges.
+    member_id: str | None
+
+
+@dataclass
+class StoreResult:
+    new: list[NewEvent] = field(default_factory=list)
+    duplicates: int = 0
+    #: (index in the input, reason) of every payload that did not follow the protocol.
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+
+#: Called inside the batch's transaction with the events it stored for the first time.
+OnBatch = Callable[[Session, list[NewEvent]], None]
+
+
+def _text(payload: bytes | str) -> str:
+    return payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else payload
+
+
+def rejection(incoming: Incoming, reason: str) -> dict[str, Any]:
+    """A row of `rejected_events`, for an INSERT of many."""
+    return {
+        "topic": incoming.topic,
+        "payload": _text(incoming.payload)[:REJECTED_PAYLOAD_CHARS],
+        "reason": reason,
+        "received_at": incoming.received_at,
+    }
+
+
+def _row(
+    event: WireEvent, member_id: str | None, payload: str, received_at: datetime
+) -> dict[str, Any]:
+    offset = event.ts.utcoffset()
+    assert offset is not None  # wire.Timestamp only accepts aware times
+    return {
+        "id": event.id,
+        "site": event.site,
+        "device": event.device,
+        "seq": event.seq,
+        "type": event.type,
+        "ts": event.ts,
+        "ts_offset_min": int(offset.total_seconds() // 60),
+        "clock_synced": event.clock_synced,
+        "badge": getattr(event, "badge", None),
+        "member_id": member_id,
+        "reader": getattr(event, "reader", None),
+        "access": getattr(event, "access", None),
+        "direction": getattr(event, "direction", None),
+        "reason": getattr(event, "reason", None),
+        "door": getattr(event, "door", None),
+        "state": getattr(event, "state", None),
+        "kind": getattr(event, "kind", None),
+        "payload": payload,
+        "received_at": received_at,
+    }
+
+
+def _holders(session: Session, badges: set[str]) -> dict[str, str]:
+    if not badges:
+        return {}
+    rows = session.execute(
+        select(Badge.uid, Badge.member_id).where(Badge.uid.in_(badges), Badge.active)
+    )
+    return {uid: member_id for uid, member_id in rows}
+
+
+def store_events(session: Session, batch: Sequence[Incoming]) -> StoreResult:
+    """Validate and store `batch` in the caller's transaction; the caller commits."""
+    result = StoreResult()
+    valid: dict[str, tuple[WireEvent, Incoming]] = {}
+    rejected_rows = []
+    for index, incoming in enumerate(batch):
+        try:
+            event = wire.parse_event(incoming.payload, incoming.topic)
+        except wire.ProtocolError as exc:
+            result.rejected.append((index, str(exc)))
+            rejected_rows.append(rejection(incoming, str(exc)))
+            continue
+        if event.id in valid:
+            result.duplicates += 1
+        else:
+            valid[event.id] = (event, incoming)
+    if rejected_rows:
+        session.execute(insert(RejectedEvent), rejected_rows)
+    if not valid:
+        return result
+
+    holders = _holders(
+        session, {e.badge for e, _ in valid.values() if isinstance(e, wire.BadgeEvent)}
+    )
+    rows = [
+        _row(
+            event,
+            holders.get(getattr(event, "badge", "")),
+            _text(incoming.payload),
+            incoming.received_at,
+        )
+        # In id order, so that two hub processes inserting the same events cannot deadlock.
+        for event, incoming in sorted(valid.values(), key=lambda pair: pair[0].id)
+    ]
+    inserted = set(
+        session.scalars(
+            insert_ignoring_conflicts(session, Event).returning(Event.id),
+            rows,
+        )
+    )
+    result.duplicates += len(valid) - len(inserted)
+    result.new = [
+        NewEvent(event, holders.get(getattr(event, "badge", "")))
+        for event_id, (event, _) in valid.items()
+        if event_id in inserted
+    ]
+    return result

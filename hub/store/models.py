@@ -1,0 +1,249 @@
+"""The hub's tables. Every change here comes with a migration in `hub/migrations/versions`.
+
+Times are stored in UTC and come back as aware UTC datetimes on SQLite and PostgreSQL alike;
+the site's local time is a matter for the rules and the reports, never for the store.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+#: Constraint names stay the same on every database, so migrations can name them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(48)
+MEMBER_ID = String(64)
+BADGE = String(20)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out: SQLite would otherwise drop the offset silently."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store only takes aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    commune: Mapped[str | None] = mapped_column(String(200))
+    zrr: Mapped[bool] = mapped_column(Boolean, default=False)
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
+    annual_cost_eur: Mapped[float | None] = mapped_column(Float)
+    #: `{"mon": ["08:30-12:00", …]}` as in the sites file and the access list.
+    opening: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    open_on_public_holidays: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Extra closed days, ISO dates.
+    closed: Mapped[list[Any]] = mapped_column(default=list)
+    #: `{"public": {"hourly", "daily_cap", "monthly_cap"}, "pass": {…}}`, EUR.
+    tariffs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    rounding_min: Mapped[int] = mapped_column(Integer, default=15)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    spaces: Mapped[list[Space]] = relationship(
+        cascade="all, delete-orphan", order_by="Space.id", lazy="selectin"
+    )
+
+
+class Space(Base):
+    __tablename__ = "spaces"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    #: `office` and `open_space` are positions; `meeting` rooms are not.
+    kind: Mapped[str] = mapped_column(String(16))
+    positions: Mapped[int] = mapped_column(Integer)
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    id: Mapped[str] = mapped_column(MEMBER_ID, primary_key=True)
+    last_name: Mapped[str] = mapped_column(String(200))
+    first_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    #: `independent`, `employee`, `mobile` or `other`.
+    category: Mapped[str] = mapped_column(String(16))
+    pass_since: Mapped[date | None]
+    pass_until: Mapped[date | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Badge(Base):
+    """A card and who holds it now; past holders stay on the events they produced."""
+
+    __tablename__ = "badges"
+
+    uid: Mapped[str] = mapped_column(BADGE, primary_key=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    member: Mapped[Member] = relationship(lazy="raise")
+
+
+class Event(Base):
+    """Every valid event, once: `id` is the edge's UUID, so a redelivered event is a conflict.
+
+    `site` is not a foreign key: an edge may report before its site is imported, and its
+    events must be kept all the same.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_site_ts", "site", "ts"),
+        Index("ix_events_badge_ts", "badge", "ts"),
+        Index("ix_events_member_id_ts", "member_id", "ts"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site: Mapped[str] = mapped_column(ID)
+    device: Mapped[str] = mapped_column(ID)
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(16))
+    ts: Mapped[datetime]
+    #: The edge clock's UTC offset when it stamped `ts`, in minutes (local time = ts + offset).
+    ts_offset_min: Mapped[int] = mapped_column(Integer)
+    clock_synced: Mapped[bool] = mapped_column(Boolean)
+    badge: Mapped[str | None] = mapped_column(BADGE)
+    #: Who held the badge when the event was stored; NULL for unknown or inactive badges.
+    member_id: Mapped[str | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    reader: Mapped[str | None] = mapped_column(ID)
+    access: Mapped[str | None] = mapped_column(String(16))
+    direction: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    door: Mapped[str | None] = mapped_column(ID)
+    state: Mapped[str | None] = mapped_column(String(16))
+    kind: Mapped[str | None] = mapped_column(String(32))
+    #: The payload as received, for fields this version of the hub does not know yet.
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RejectedEvent(Base):
+    """What did not follow the protocol, kept so a misbehaving edge can be diagnosed."""
+
+    __tablename__ = "rejected_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: None for events that came from a JSON Lines import.
+    topic: Mapped[str | None] = mapped_column(String(256))
+    #: The start of the payload only (an oversize payload is not worth keeping whole).
+    payload: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class PresenceSession(Base):
+    """One member's stay at one site (RULES.md). After the retention period the member is
+    replaced by `pseudonym`, so distinct users can still be counted."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        Index("ix_sessions_site_id_start", "site_id", "start"),
+        Index("ix_sessions_member_id_start", "member_id", "start"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    member_id: Mapped[str | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    pseudonym: Mapped[str | None] = mapped_column(String(64))
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
+    start: Mapped[datetime]
+    end: Mapped[datetime | None]
+    auto_closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    start_event_id: Mapped[str | None] = mapped_column(String(64))
+    end_event_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Device(Base):
+    """The last status each edge device published (retained, and its last will)."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    site: Mapped[str] = mapped_column(ID, index=True)
+    #: `online` or `offline`.
+    state: Mapped[str] = mapped_column(String(16))
+    #: The device's own time stamp on its last `online` status.
+    last_seen: Mapped[datetime | None]
+    queue: Mapped[int | None] = mapped_column(Integer)
+    clock_synced: Mapped[bool | None] = mapped_column(Boolean)
+    version: Mapped[str | None] = mapped_column(String(64))
+    readers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    doors: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AuditEntry(Base):
+    """Who changed what by hand (an animator closing a session, an import, a door opened)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    site_id: Mapped[str | None] = mapped_column(ID)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AccessListVersion(Base):
+    """Each access list published for a site; edges apply only a higher `version`."""
+
+    __tablename__ = "access_list_versions"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    issued: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,199 @@
+"""Importing the sites and members files into both databases, as the CLI and the API do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.imports import InvalidFile, import_members, import_sites
+from hub.store import make_engine, make_sessionmaker, migrate
+from hub.store.models import Badge, Member, Site, Space
+
+SITES = """\
+sites:
+  - id: murat
+    name: "La Cocotte Numérique"
+    commune: Murat
+    zrr: true
+    annual_cost_eur: 5400
+    spaces:
+      - {id: bureaux, kind: office, positions: 3}
+      - {id: plateau, kind: open_space, positions: 6}
+      - {id: reunion, kind: meeting, positions: 0}
+    opening:
+      mon: ["08:30-12:00", "13:30-17:00"]
+      tue: ["08:30-17:00"]
+    closed: ["2026-12-24"]
+    tariffs:
+      public: {hourly: 3.0, daily_cap: 15.0, monthly_cap: 150.0}
+      pass:   {hourly: 2.0, daily_cap: 10.0, monthly_cap: 100.0}
+  - id: ydes
+    name: Maison des Services
+    spaces: [{id: bureau, kind: office, positions: 1}]
+"""
+
+HEADER = "member_id,last_name,first_name,email,category,pass_since,pass_until,badges\n"
+MEMBERS = HEADER + (
+    "M001,Durand,Anne,anne@example.org,independent,2026-01-15,2026-12-31,04A2B3C4D5E6F7\n"
+    "M002,Martin,Paul,,employee,,,0A1B2C3D;0a:1b:2c:3e\n"
+    "M003,Roux,Léa,lea@example.org,mobile,,,\n"
+)
+
+
+@pytest.fixture
+def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
+    migrate(db_url)
+    engine = make_engine(db_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def count(sessions: sessionmaker[Session], model: type[object]) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def holders(sessions: sessionmaker[Session]) -> dict[str, tuple[str, bool]]:
+    with sessions() as session:
+        return {b.uid: (b.member_id, b.active) for b in session.scalars(select(Badge))}
+
+
+def test_sites_are_created_then_left_alone_then_updated(sessions: sessionmaker[Session]) -> None:
+    progress: list[tuple[int, int]] = []
+    with sessions.begin() as session:
+        first = import_sites(
+            session, SITES, progress=lambda done, total: progress.append((done, total))
+        )
+    assert (first.created, first.updated, first.access_changed) == (2, 0, {"murat", "ydes"})
+    assert progress[-1] == (2, 2)
+
+    with sessions.begin() as session:
+        again = import_sites(session, SITES)
+    assert (again.created, again.updated, again.access_changed) == (0, 0, set())
+
+    changed = SITES.replace('tue: ["08:30-17:00"]', 'tue: ["09:00-17:00"]').replace(
+        "positions: 6", "positions: 8"
+    )
+    with sessions.begin() as session:
+        update = import_sites(session, changed)
+    assert (update.created, update.updated, update.access_changed) == (0, 1, {"murat"})
+    with sessions() as session:
+        murat = session.get_one(Site, "murat")
+        assert murat.opening["tue"] == ["09:00-17:00"]
+        assert murat.tariffs["pass"] == {"hourly": 2.0, "daily_cap": 10.0, "monthly_cap": 100.0}
+        assert {(s.id, s.kind, s.positions) for s in murat.spaces} == {
+            ("bureaux", "office", 3),
+            ("plateau", "open_space", 8),
+            ("reunion", "meeting", 0),
+        }
+    assert count(sessions, Space) == 4
+
+
+def test_a_bad_sites_file_names_line_and_field_and_writes_nothing(
+    sessions: sessionmaker[Session],
+) -> None:
+    bad = SITES.replace("kind: open_space", "kind: openspace").replace(
+        "name: Maison des Services", "name: Maison des Services\n    timezone: Europe/Nowhere"
+    )
+    with sessions() as session, pytest.raises(InvalidFile) as raised:
+        import_sites(session, bad)
+    messages = [str(problem) for problem in raised.value.problems]
+    assert messages[0].startswith("line 9, field 'spaces.1.kind': Input should be 'office'")
+    assert (
+        messages[1]
+        == "line 20, field 'timezone': 'Europe/Nowhere' is not a time zone (like Europe/Paris)"
+    )
+    assert count(sessions, Site) == 0
+
+
+def test_members_import_is_idempotent(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        import_sites(session, SITES)
+    with sessions.begin() as session:
+        first = import_members(session, MEMBERS)
+    assert (first.created, first.updated, first.access_changed) == (3, 0, {"murat", "ydes"})
+    assert holders(sessions) == {
+        "04A2B3C4D5E6F7": ("M001", True),
+        "0A1B2C3D": ("M002", True),
+        "0A1B2C3E": ("M002", True),
+    }
+    with sessions() as session:
+        anne = session.get_one(Member, "M001")
+        assert (anne.first_name, anne.category, str(anne.pass_since)) == (
+            "Anne",
+            "independent",
+            "2026-01-15",
+        )
+
+    with sessions.begin() as session:
+        again = import_members(session, MEMBERS)
+    assert (again.created, again.updated, again.access_changed) == (0, 0, set())
+
+    renamed = MEMBERS.replace("Roux,Léa", "Roux-Vidal,Léa")
+    with sessions.begin() as session:
+        update = import_members(session, renamed)
+    assert (update.created, update.updated, update.access_changed) == (0, 1, set())
+
+
+def test_badges_move_between_members_and_unlisted_ones_are_deactivated(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
+        import_sites(session, SITES)
+        import_members(session, MEMBERS)
+    # Paul's second card goes to Léa; Anne's card is no longer listed (lost).
+    moved = HEADER + (
+        "M001,Durand,Anne,anne@example.org,independent,2026-01-15,2026-12-31,\n"
+        "M002,Martin,Paul,,employee,,,0A1B2C3D\n"
+        "M003,Roux,Léa,lea@example.org,mobile,,,0A1B2C3E\n"
+    )
+    with sessions.begin() as session:
+        result = import_members(session, moved)
+    assert (result.created, result.updated, result.access_changed) == (0, 3, {"murat", "ydes"})
+    assert holders(sessions) == {
+        "04A2B3C4D5E6F7": ("M001", False),
+        "0A1B2C3D": ("M002", True),
+        "0A1B2C3E": ("M003", True),
+    }
+    # A card listed again comes back to life.
+    with sessions.begin() as session:
+        import_members(session, MEMBERS)
+    assert holders(sessions)["04A2B3C4D5E6F7"] == ("M001", True)
+    assert holders(sessions)["0A1B2C3E"] == ("M002", True)
+
+
+def test_one_bad_row_writes_nothing_and_every_bad_line_is_named(
+    sessions: sessionmaker[Session],
+) -> None:
+    bad = MEMBERS + (
+        "M004,Blanc,Jean,,employee,2026-13-01,,\n"
+        "M005,Noir,Zoé,zoe@example.org,student,,,\n"
+        "M001,Durand,Anne,,other,,,\n"
+        "M006,Vert,Luc,,other,,,0A1B2C3D\n"
+        "M007,Gris,Eva,,other,,,nothex!!\n"
+        "M008,Bleu\n"
+    )
+    with sessions() as session, pytest.raises(InvalidFile) as raised:
+        import_members(session, bad)
+    assert [str(problem) for problem in raised.value.problems] == [
+        "line 5, field 'pass_since': '2026-13-01' is not a date (YYYY-MM-DD)",
+        "line 6, field 'category': 'student' is not one of independent, employee, mobile, other",
+        "line 7, field 'member_id': 'M001' is already on line 2",
+        "line 8, field 'badges': badge 0A1B2C3D is already given to 'M002' on line 3",
+        "line 9, field 'badges': 'nothex!!' is not a badge UID (8 to 20 hex digits)",
+        "line 10: 2 fields where the header has 8",
+    ]
+    assert count(sessions, Member) == 0
+    assert count(sessions, Badge) == 0
+
+
+def test_a_members_file_with_a_wrong_header_is_refused(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session, pytest.raises(InvalidFile) as raised:
+        import_members(session, MEMBERS.replace("category", "categorie"))
+    assert [str(problem) for problem in raised.value.problems] == [
+        "line 1, field 'category': column is missing",
+        "line 1, field 'categorie': is not a column of the members file",
+    ]

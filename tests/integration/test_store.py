@@ -1,0 +1,52 @@
+"""The store on both databases: migrations, the schema they build, and what SQLite is set to."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select
+
+from hub.store import make_engine, make_sessionmaker, migrate
+from hub.store.models import AuditEntry, Base
+
+
+def test_migrating_an_empty_database_builds_the_schema_of_the_models(db_url: str) -> None:
+    migrate(db_url)
+    migrate(db_url)  # already at head: nothing to do, no error
+    engine = make_engine(db_url)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+        assert context.get_current_revision() == "0001"
+        assert set(inspect(connection).get_table_names()) >= set(Base.metadata.tables)
+    engine.dispose()
+
+
+def test_times_come_back_as_aware_utc(db_url: str) -> None:
+    migrate(db_url)
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    paris_winter = timezone(timedelta(hours=1))
+    with sessions.begin() as session:
+        session.add(
+            AuditEntry(
+                actor="test", action="probe", at=datetime(2026, 11, 22, 9, 0, tzinfo=paris_winter)
+            )
+        )
+    with sessions() as session:
+        at = session.scalars(select(AuditEntry.at)).one()
+    assert at == datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+    assert at.utcoffset() == timedelta(0)
+    engine.dispose()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/state/hub.db")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    engine.dispose()
