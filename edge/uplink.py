@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal
@@ -24,6 +25,12 @@ from edge.outbox import Outbox
 from telecentre import wire
 
 log = logging.getLogger(__name__)
+
+#: Acknowledged events are removed from the outbox this many at a time, or this often.
+REMOVE_BATCH = 500
+REMOVE_EVERY_S = 0.2
+#: Events handed to paho (queued or in flight), per MQTT in-flight slot.
+QUEUED_PER_INFLIGHT = 4
 
 
 class Uplink:
@@ -57,6 +64,8 @@ class Uplink:
         # paho's callback would deadlock with publish(), which holds paho's own lock.
         self._in_flight: dict[int, int] = {}  # paho mid -> outbox seq
         self._acks: deque[int] = deque()
+        self._acked: list[int] = []  # outbox seqs acknowledged, not yet removed from disk
+        self._removed_at = 0.0
         self._last_sent = 0
         self._client = self._make_client()
         self._drain = threading.Thread(target=self._drain_forever, name="outbox-drain", daemon=True)
@@ -70,7 +79,7 @@ class Uplink:
             protocol=mqtt.MQTTv311,
         )
         client.enable_logger(logging.getLogger("paho"))
-        client.max_inflight_messages_set(self.config.inflight + 10)  # + statuses
+        client.max_inflight_messages_set(self.config.inflight)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         if self.config.username is not None:
             password = None
@@ -151,7 +160,9 @@ class Uplink:
 
     def _published(self, _c: mqtt.Client, _u: Any, mid: int, _r: Any, _p: Any) -> None:
         self._acks.append(mid)
-        self._wake.set()
+        # Wake the drain once a window's worth is acknowledged (or all of it), not per ack.
+        if len(self._acks) >= min(self.config.inflight, len(self._in_flight)):
+            self._wake.set()
 
     def _access_list(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         self._on_access_list(bytes(message.payload))
@@ -167,15 +178,27 @@ class Uplink:
 
     def _drain_forever(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait(timeout=1.0)
+            self._wake.wait(timeout=REMOVE_EVERY_S)
             self._wake.clear()
-            self._flush_acks()
+            self._collect_acks()
             if self.connected.is_set():
                 self._send_more()
+            self._remove_acked()
+        self._collect_acks()
+        self._remove_acked(force=True)
+
+    def _collect_acks(self) -> None:
+        """Free the window for acknowledged events (status messages' ids are ignored)."""
+        while self._acks:
+            seq = self._in_flight.pop(self._acks.popleft(), None)
+            if seq is not None:
+                self._acked.append(seq)
 
     def _send_more(self) -> None:
-        room = self.config.inflight - len(self._in_flight)
-        if room <= 0:
+        """Hand paho a few windows' worth at a time: paho sends the next one from its own queue
+        as each acknowledgement arrives, and this thread wakes once per window, not per ack."""
+        room = self.config.inflight * QUEUED_PER_INFLIGHT - len(self._in_flight)
+        if room < self.config.inflight and self._in_flight:
             return
         topic = wire.events_topic(self.site)
         for seq, payload in self.outbox.pending(self._last_sent, room):
@@ -183,14 +206,15 @@ class Uplink:
             self._in_flight[info.mid] = seq
             self._last_sent = seq
 
-    def _flush_acks(self) -> None:
-        """Remove acknowledged events from the outbox (status messages' ids are ignored)."""
-        acked = []
-        while self._acks:
-            seq = self._in_flight.pop(self._acks.popleft(), None)
-            if seq is not None:
-                acked.append(seq)
-        self.outbox.remove(acked)
+    def _remove_acked(self, force: bool = False) -> None:
+        """Delete acknowledged events from the outbox in batches (one transaction each)."""
+        now = time.monotonic()
+        if self._acked and (
+            force or len(self._acked) >= REMOVE_BATCH or now - self._removed_at >= REMOVE_EVERY_S
+        ):
+            self.outbox.remove(self._acked)
+            self._acked = []
+            self._removed_at = now
 
     # --- status ------------------------------------------------------------------------------
 
