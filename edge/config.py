@@ -8,21 +8,17 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from telecentre.config import Strict
+from telecentre.mqtt import Tls
 from telecentre.wire import Direction, Id
 
 Pin = Annotated[int | str, Field(description="BCM GPIO number (17) or gpiozero pin name")]
-
-
-class Tls(Strict):
-    ca: Path | None = None
-    certfile: Path | None = None
-    keyfile: Path | None = None
 
 
 class Mqtt(Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
     username: str | None = None
+    password: str | None = None
     password_file: Path | None = None
     tls: Tls | None = None
     keepalive_s: Annotated[int, Field(ge=5)] = 30

@@ -23,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.config import Mqtt as MqttConfig
 from edge.outbox import Outbox
 from telecentre import wire
+from telecentre.mqtt import authenticate
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +82,13 @@ class Uplink:
         client.enable_logger(logging.getLogger("paho"))
         client.max_inflight_messages_set(self.config.inflight)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
-        if self.config.username is not None:
-            password = None
-            if self.config.password_file is not None:
-                password = self.config.password_file.read_text(encoding="utf-8").strip()
-            client.username_pw_set(self.config.username, password)
-        if self.config.tls is not None:
-            tls = self.config.tls
-            client.tls_set(
-                ca_certs=str(tls.ca) if tls.ca else None,
-                certfile=str(tls.certfile) if tls.certfile else None,
-                keyfile=str(tls.keyfile) if tls.keyfile else None,
-            )
+        authenticate(
+            client,
+            self.config.username,
+            self.config.password,
+            self.config.password_file,
+            self.config.tls,
+        )
         client.will_set(
             wire.status_topic(self.site, self.device),
             wire.encode(self._status("offline")),

@@ -17,6 +17,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from telecentre.config import Strict
+from telecentre.mqtt import Tls
 from telecentre.wire import ID_PATTERN
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -35,16 +36,11 @@ Role = Annotated[str, AfterValidator(_role)]
 Token = Annotated[str, Field(min_length=16)]
 
 
-class Tls(Strict):
-    ca: Path | None = None
-    certfile: Path | None = None
-    keyfile: Path | None = None
-
-
 class Mqtt(Strict):
     host: str = "127.0.0.1"
     port: Port = 1883
     username: str | None = None
+    password: str | None = None
     password_file: Path | None = None
     tls: Tls | None = None
     #: Stable per hub process: the broker keeps this persistent session's queued events while

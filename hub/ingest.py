@@ -39,6 +39,7 @@ from hub.store.events import Incoming, OnBatch, StoreResult, rejection, store_ev
 from hub.store.models import RejectedEvent, utcnow
 from telecentre import wire
 from telecentre.config import ConfigError, load_config
+from telecentre.mqtt import authenticate
 
 log = logging.getLogger(__name__)
 
@@ -99,17 +100,7 @@ def _client(settings: Mqtt) -> mqtt.Client:
         protocol=mqtt.MQTTv311,
     )
     client.manual_ack_set(True)
-    if settings.username is not None:
-        password = None
-        if settings.password_file is not None:
-            password = settings.password_file.read_text(encoding="utf-8").strip()
-        client.username_pw_set(settings.username, password)
-    if settings.tls is not None:
-        client.tls_set(
-            ca_certs=str(settings.tls.ca) if settings.tls.ca else None,
-            certfile=str(settings.tls.certfile) if settings.tls.certfile else None,
-            keyfile=str(settings.tls.keyfile) if settings.tls.keyfile else None,
-        )
+    authenticate(client, settings.username, settings.password, settings.password_file, settings.tls)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     return client
 
@@ -159,6 +150,12 @@ class Ingest:
     @property
     def counters(self) -> Counters:
         return self._counters
+
+    @property
+    def client(self) -> mqtt.Client:
+        """The connection to the broker, which the hub also publishes occupancy and access
+        lists on (paho's `publish` may be called from any thread)."""
+        return self._client
 
     def start(self) -> None:
         self._writer.start()
