@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.servers import Mosquitto, Postgres
+from tests.servers import InfluxDB, Mosquitto, NginxProxy, Postgres, influxql
+
+if TYPE_CHECKING:
+    from hub.config import InfluxDb
 
 
 @pytest.fixture
@@ -36,3 +41,32 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     url = server.create_database()
     yield url
     server.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def influxdb_server() -> Iterator[InfluxDB]:
+    """One InfluxDB 1.6 for the whole run (tests that stop it start their own)."""
+    server = InfluxDB()
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(scope="session")
+def influxdb(influxdb_server: InfluxDB) -> Iterator[str]:
+    """The URL of the nginx proxy that gives `influxdb_server` the v2 write endpoint."""
+    proxy = NginxProxy(influxdb_server.port)
+    proxy.start()
+    yield proxy.url
+    proxy.remove()
+
+
+@pytest.fixture
+def influxdb_config(influxdb: str) -> Iterator[InfluxDb]:
+    """The hub's `influxdb` config for a new, empty database (its `bucket`) behind the proxy."""
+    from hub.config import InfluxDb
+
+    bucket = f"test_{uuid.uuid4().hex[:12]}"
+    influxql(influxdb, f'CREATE DATABASE "{bucket}"')
+    yield InfluxDb(url=influxdb, token="test-token", org="cybercantal", bucket=bucket)
+    influxql(influxdb, f'DROP DATABASE "{bucket}"')

@@ -6,14 +6,18 @@ Only the Pi's hardware is simulated in this project; brokers and databases are t
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 LIMITS_CONF = REPO / "deploy" / "mosquitto" / "limits.conf"
@@ -158,3 +162,186 @@ class Postgres:
 
     def drop_database(self, url: str) -> None:
         self._admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+class InfluxDB:
+    """InfluxDB 1.6 (Debian's `influxd`) on a free loopback port, its data in a temp dir.
+
+    Only the HTTP API listens (and the RPC port, on loopback, which 1.6 always opens); usage
+    reporting, the `_internal` monitor database and every other listener are off. Its data
+    stays across `restart()`; `remove()` deletes it.
+    """
+
+    def __init__(self) -> None:
+        if shutil.which("influxd") is None:
+            raise RuntimeError("influxd is not installed: run ./dev test, which installs it")
+        self.workdir = Path(tempfile.mkdtemp(prefix="telecentre-influxdb-"))
+        self.port = free_port()
+        self.rpc_port = free_port()
+        self.conf = self.workdir / "influxdb.conf"
+        self.log = self.workdir / "influxd.log"
+        self.conf.write_text(
+            "reporting-disabled = true\n"
+            f'bind-address = "127.0.0.1:{self.rpc_port}"\n'
+            f'[meta]\n  dir = "{self.workdir}/meta"\n  logging-enabled = false\n'
+            f'[data]\n  dir = "{self.workdir}/data"\n  wal-dir = "{self.workdir}/wal"\n'
+            '  wal-fsync-delay = "0s"\n  query-log-enabled = false\n'
+            "[monitor]\n  store-enabled = false\n"
+            "[subscriber]\n  enabled = false\n"
+            "[continuous_queries]\n  enabled = false\n"
+            f'[http]\n  enabled = true\n  bind-address = "127.0.0.1:{self.port}"\n'
+            "  auth-enabled = false\n  log-enabled = false\n  pprof-enabled = false\n"
+            "  unix-socket-enabled = false\n"
+            '[logging]\n  level = "warn"\n  suppress-logo = true\n'
+            "[[graphite]]\n  enabled = false\n"
+            "[[collectd]]\n  enabled = false\n"
+            "[[opentsdb]]\n  enabled = false\n"
+            "[[udp]]\n  enabled = false\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                ["influxd", "run", "-config", str(self.conf)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+            )
+        _wait_for_http(f"{self.url}/ping", self.process, self.log)
+
+    def stop(self) -> None:
+        _terminate(self.process)
+        self.process = None
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class NginxProxy:
+    """nginx on a free loopback port in front of InfluxDB 1.6, giving it the one v2 endpoint
+    `influxdb-client` needs: `/api/v2/write?bucket=B&precision=P` becomes
+    `/write?db=B&precision=P` (NOTES.md); `/query` and `/ping` pass through as they are.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+            raise RuntimeError("nginx is not installed: run ./dev test, which installs it")
+        self.workdir = Path(tempfile.mkdtemp(prefix="telecentre-nginx-"))
+        self.port = free_port()
+        self.conf = self.workdir / "nginx.conf"
+        self.log = self.workdir / "error.log"
+        work = self.workdir
+        upstream = f"http://127.0.0.1:{upstream_port}"
+        self.conf.write_text(
+            # As root, nginx's workers would become `nobody`, who cannot read pytest's temp dirs.
+            ("user root root;\n" if os.geteuid() == 0 else "")
+            + "daemon off;\nmaster_process on;\nworker_processes 1;\n"
+            f"pid {work}/nginx.pid;\n"
+            f"error_log {self.log} warn;\n"
+            "events { worker_connections 64; }\n"
+            "http {\n"
+            "  access_log off;\n"
+            f"  client_body_temp_path {work}/client_body;\n"
+            f"  proxy_temp_path {work}/proxy;\n"
+            f"  fastcgi_temp_path {work}/fastcgi;\n"
+            f"  uwsgi_temp_path {work}/uwsgi;\n"
+            f"  scgi_temp_path {work}/scgi;\n"
+            "  server {\n"
+            f"    listen 127.0.0.1:{self.port};\n"
+            "    location /api/v2/write {\n"
+            # The trailing `?` drops the original arguments (org, bucket) from the new URI.
+            "      rewrite ^ /write?db=$arg_bucket&precision=$arg_precision? break;\n"
+            f"      proxy_pass {upstream};\n"
+            "    }\n"
+            f"    location = /query {{ proxy_pass {upstream}; }}\n"
+            f"    location = /ping {{ proxy_pass {upstream}; }}\n"
+            "    location / { return 404; }\n"
+            "  }\n"
+            "}\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def binary(self) -> str:
+        return shutil.which("nginx") or "/usr/sbin/nginx"
+
+    def start(self) -> None:
+        # `-e` names the error log used before the config is read (else /var/log/nginx/…).
+        command = [self.binary, "-p", f"{self.workdir}/", "-e", str(self.log), "-c", str(self.conf)]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.workdir
+        )
+        _wait_for_http(f"{self.url}/ping", self.process, self.log)
+
+    def stop(self) -> None:
+        """A fast stop (SIGTERM): connections are closed at once, as when a proxy goes down."""
+        _terminate(self.process)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _terminate(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _wait_for_http(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 15.0
+) -> None:
+    """Until `url` answers 2xx; fails early, with the server's log, if the server exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            raise RuntimeError(
+                f"the server for {url} exited with {process.returncode}: {text[-2000:]}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if 200 <= response.status < 300:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer after {timeout} s")
+
+
+def influxql(
+    base_url: str, query: str, database: str | None = None, epoch: str = "s"
+) -> list[dict[str, Any]]:
+    """Run InfluxQL on `/query` (POST, so that it may change things); the series of the first
+    statement's result, each `{"name", "tags", "columns", "values"}`. An error raises."""
+    fields = {"q": query, "epoch": epoch}
+    if database is not None:
+        fields["db"] = database
+    request = urllib.request.Request(
+        f"{base_url}/query", data=urllib.parse.urlencode(fields).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = json.load(response)
+    result = body["results"][0]
+    if "error" in result:
+        raise RuntimeError(f"InfluxQL {query!r}: {result['error']}")
+    return list(result.get("series", []))

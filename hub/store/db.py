@@ -6,6 +6,8 @@ both get the settings the hub relies on here, so callers never branch on the dat
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,8 @@ from sqlalchemy import Engine, Insert, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -47,3 +51,37 @@ def insert_ignoring_conflicts(session: Session, entity: type[DeclarativeBase]) -
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(entity).on_conflict_do_nothing()
     return sqlite.insert(entity).on_conflict_do_nothing()
+
+
+_AFTER_COMMIT = "telecentre.after_commit"
+
+
+def _run_after_commit(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint was released: the data is not durable yet
+    for action in session.info.pop(_AFTER_COMMIT, []):
+        try:
+            action()
+        except Exception:
+            # The transaction is committed: failing the caller now would make it retry work
+            # that is already done.
+            log.exception("an action after commit failed")
+
+
+def _drop_after_commit(session: Session) -> None:
+    if session.get_nested_transaction() is None:
+        session.info.pop(_AFTER_COMMIT, None)
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run `action` once the session's current transaction has committed; forget it if the
+    transaction rolls back.
+
+    For what must not leave the process before the data it announces is durable, such as an
+    MQTT publication: a hook inside a batch's transaction queues it, whoever commits that
+    transaction (the MQTT ingest, a JSON Lines import, a periodic job) sends it.
+    """
+    if not event.contains(session, "after_commit", _run_after_commit):
+        event.listen(session, "after_commit", _run_after_commit)
+        event.listen(session, "after_rollback", _drop_after_commit)
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)

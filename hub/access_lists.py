@@ -1,0 +1,144 @@
+"""Each site's access list (PROTOCOL.md, Access list), built from the store and published
+retained for the site's edges, which decide every tap from it even when the hub is away.
+
+Who may enter, where FORMATS.md is silent: the network is one membership, so every member
+with an active badge may enter every site.
+- A member whose Pass is valid today (pass_since <= today <= pass_until, or no pass_until)
+  gets `hours: "always"` and `until` = `pass_until`: Pass holders may work outside the
+  opening hours, for as long as their Pass lasts.
+- Every other member gets `hours: "opening"` and `until: null`.
+"Today" is the site's local date when the list is issued, so the hub publishes the lists again
+every day: a Pass that starts today becomes "always", and one that ended yesterday, which the
+edge now refuses as expired, goes back to "opening".
+`closed` lists, from today on, the site's extra closed days and (unless the site opens on
+them) the French public holidays of this year and next.
+
+Each list gets the site's next version, stored with it in the caller's transaction, and is
+published only once that transaction commits: a version that rolled back is never seen by an
+edge, which would otherwise refuse the next list that reuses its number.
+
+>>> with sessions.begin() as session:                      # doctest: +SKIP
+...     result = import_members(session, text)
+...     publish_access_lists(session, ingest.client, result.access_changed)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from datetime import date, datetime, timedelta
+from functools import partial
+from zoneinfo import ZoneInfo
+
+import paho.mqtt.client as mqtt
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hub.rules.calendar import is_public_holiday
+from hub.sites import member_rules
+from hub.store.db import after_commit
+from hub.store.models import AccessListVersion, Badge, Member, Site, utcnow
+from telecentre import wire
+
+log = logging.getLogger(__name__)
+
+
+def closed_days(site: Site, today: date) -> list[date]:
+    """The site's closed days from `today` to the end of next year, in order."""
+    days = {day for day in map(date.fromisoformat, site.closed) if day >= today}
+    if not site.open_on_public_holidays:
+        day, last = today, date(today.year + 1, 12, 31)
+        while day <= last:
+            if is_public_holiday(day):
+                days.add(day)
+            day += timedelta(days=1)
+    return sorted(days)
+
+
+def badges(session: Session, today: date) -> list[wire.AccessEntry]:
+    """Every active badge, with what its holder may do (see the module docstring)."""
+    entries = []
+    rows = session.execute(
+        select(Badge.uid, Member).join(Member, Badge.member_id == Member.id).where(Badge.active)
+    )
+    for uid, member in rows:
+        if member_rules(member).pass_valid_between(today, today):
+            entries.append(wire.AccessEntry(badge=uid, until=member.pass_until, hours="always"))
+        else:
+            entries.append(wire.AccessEntry(badge=uid, until=None, hours="opening"))
+    return sorted(entries, key=lambda entry: entry.badge)
+
+
+def build_access_list(
+    session: Session, site: Site, *, version: int, issued: datetime
+) -> wire.AccessList:
+    local = issued.astimezone(ZoneInfo(site.timezone))
+    return wire.AccessList(
+        v=wire.VERSION,
+        site=site.id,
+        version=version,
+        issued=local,
+        timezone=site.timezone,
+        opening={day: list(site.opening[day]) for day in wire.WEEKDAYS if site.opening.get(day)},
+        closed=closed_days(site, local.date()),
+        badges=badges(session, local.date()),
+    )
+
+
+def next_access_list(session: Session, site_id: str, *, now: datetime) -> wire.AccessList:
+    """The site's list as the store says now, under a new version stored in the caller's
+    transaction. The site row is locked first, so two hub processes cannot take one number."""
+    site = session.scalars(
+        select(Site).where(Site.id == site_id).with_for_update(key_share=True)
+    ).one()
+    latest = session.scalar(
+        select(func.max(AccessListVersion.version)).where(AccessListVersion.site_id == site_id)
+    )
+    version = (latest or 0) + 1
+    session.add(AccessListVersion(site_id=site_id, version=version, issued=now))
+    session.flush()
+    return build_access_list(session, site, version=version, issued=now)
+
+
+def publish_access_lists(
+    session: Session,
+    client: mqtt.Client,
+    sites: Collection[str] | None = None,
+    *,
+    now: datetime | None = None,
+) -> list[wire.AccessList]:
+    """New lists for the given sites (all when None) published retained, QoS 1, on
+    `wire.access_topic(site)` once the caller's transaction commits.
+
+    The hub calls it after an import whose `access_changed` is not empty, at start (a fresh
+    version rather than guessing whether the broker still holds the last one), and daily.
+    """
+    now = now or utcnow()
+    query = select(Site.id).order_by(Site.id)
+    if sites is not None:
+        query = query.where(Site.id.in_(sites))
+    lists = [next_access_list(session, site_id, now=now) for site_id in session.scalars(query)]
+    for access in lists:
+        after_commit(session, partial(_publish, client, access))
+    return lists
+
+
+def _publish(client: mqtt.Client, access: wire.AccessList) -> None:
+    info = client.publish(
+        wire.access_topic(access.site), wire.encode(access), qos=wire.QOS_ACCESS, retain=True
+    )
+    if info.rc != mqtt.MQTT_ERR_SUCCESS:
+        # paho keeps a QoS 1 message and sends it once connected again.
+        log.warning(
+            "access list %s v%d queued while the broker is unreachable (%s)",
+            access.site,
+            access.version,
+            mqtt.error_string(info.rc),
+        )
+    else:
+        log.info(
+            "access list %s v%d published: %d badges",
+            access.site,
+            access.version,
+            len(access.badges),
+        )

@@ -1,0 +1,83 @@
+"""The import calls: sites (YAML), members (CSV), events (JSON Lines), department or admin only.
+
+Each file is imported in one transaction: a file with a bad line writes nothing (422 with
+every bad line), and a crash half-way leaves nothing behind. Events are the exception the
+contract asks for: the good lines are stored and the bad ones listed, as live MQTT events are.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from flask import Blueprint, request
+from sqlalchemy.orm import Session
+
+from hub.api.auth import authenticate, require_all_sites
+from hub.api.errors import ApiError
+from hub.api.services import services
+from hub.imports import ImportResult, InvalidFile, import_members, import_sites
+from hub.ingest import ingest_lines
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("imports", __name__)
+
+
+@bp.before_request
+def _staff_only() -> None:
+    authenticate()
+    require_all_sites("importing")
+
+
+def _body_text() -> str:
+    try:
+        return request.get_data().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, f"the body is not UTF-8 text (byte {exc.start})") from None
+
+
+def _import(what: str, run: Callable[[Session, str], ImportResult]) -> dict[str, int]:
+    body = _body_text()
+    try:
+        with services().sessions.begin() as session:
+            result = run(session, body)
+    except InvalidFile as invalid:
+        count = len(invalid.problems)
+        raise ApiError(
+            422,
+            f"the {what} file has {count} bad line{'s' if count > 1 else ''}; nothing was imported",
+            lines=[
+                {"line": p.line, "field": p.field, "error": p.message} for p in invalid.problems
+            ],
+        ) from None
+    hook = services().after_import
+    if hook is not None and result.access_changed:
+        try:
+            hook(set(result.access_changed))
+        except Exception:
+            # The import is committed: its answer must say so; the log says what failed.
+            log.exception("publishing the access lists of %s failed", sorted(result.access_changed))
+    return {"created": result.created, "updated": result.updated}
+
+
+@bp.post("/sites/import")
+def sites() -> dict[str, int]:
+    return _import("sites", import_sites)
+
+
+@bp.post("/members/import")
+def members() -> dict[str, int]:
+    return _import("members", import_members)
+
+
+@bp.post("/events/import")
+def events() -> dict[str, object]:
+    lines = request.get_data().splitlines()
+    with services().sessions.begin() as session:
+        result = ingest_lines(session, lines, on_batch=services().presence_hooks)
+    return {
+        "accepted": result.accepted,
+        "duplicates": result.duplicates,
+        "rejected": [{"line": bad.line, "error": bad.error} for bad in result.rejected],
+    }

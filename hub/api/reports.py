@@ -1,0 +1,322 @@
+"""The report calls: occupancy, sessions, usage, billing, evaluation, devices.
+
+Each one checks its parameters, asks `hub.reports` for the sites the token may see, and
+answers JSON, or CSV with `?format=csv`.
+
+The evaluation is the department's: an animator token gets its own site's figures only
+(at the top level and as the one entry of `by_site`, without the ZRR split), never the
+network's totals.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, cast
+
+from flask import Blueprint, Response
+
+from hub import reports
+from hub.api import params
+from hub.api.auth import access, authenticate, sites_for
+from hub.api.output import csv_response, instant, number, two_decimals
+from hub.api.services import services
+from hub.rules.model import Figures
+
+bp = Blueprint("reports", __name__)
+bp.before_request(authenticate)
+
+#: Long enough for a month of a busy network on one page, short enough to build in memory.
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 100_000
+
+_USAGE_KEY = {"member": "member_id", "site": "site", "month": "month"}
+
+
+@bp.get("/occupancy")
+def occupancy() -> Response | dict[str, Any]:
+    params.only("site")
+    sites = sites_for(params.text("site"))
+    csv = params.wants_csv()
+    with services().sessions() as session:
+        rows = reports.occupancy(
+            session, services().clock(), sites=sites, max_session_h=services().max_session_h
+        )
+    if csv:
+        return csv_response(
+            "occupancy.csv",
+            ("site", "present", "positions"),
+            ((row.site, row.present, row.positions) for row in rows),
+        )
+    return {
+        "sites": [
+            {
+                "site": row.site,
+                "present": row.present,
+                "positions": row.positions,
+                "members": [
+                    {"member_id": who.member_id, "since": instant(who.since)} for who in row.members
+                ],
+            }
+            for row in rows
+        ]
+    }
+
+
+@bp.get("/sessions")
+def sessions() -> Response | dict[str, Any]:
+    """Paged (`limit`, `offset`); `next` is the offset of the next page, null on the last.
+    A CSV page carries them in `X-Total-Count` and `X-Next-Offset` headers."""
+    params.only("from", "to", "site", "member", "limit", "offset")
+    first, last = params.period()
+    member = params.text("member")
+    limit = params.whole("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = params.whole("offset", 0, 0, 10**12)
+    csv = params.wants_csv()
+    sites = sites_for(params.text("site"))
+    with services().sessions() as session:
+        page = reports.sessions(
+            session, first, last, sites=sites, member=member, limit=limit, offset=offset
+        )
+    if csv:
+        paging = {"X-Total-Count": str(page.total)}
+        if page.next_offset is not None:
+            paging["X-Next-Offset"] = str(page.next_offset)
+        return csv_response(
+            f"sessions-{first}-{last}.csv",
+            ("member_id", "site", "start", "end", "hours", "auto_closed"),
+            (
+                (
+                    row.member_id,
+                    row.site,
+                    row.start,
+                    row.end,
+                    two_decimals(row.hours),
+                    row.auto_closed,
+                )
+                for row in page.rows
+            ),
+            paging,
+        )
+    return {
+        "sessions": [
+            {
+                "member_id": row.member_id,
+                "site": row.site,
+                "start": instant(row.start),
+                "end": instant(row.end),
+                "hours": number(row.hours),
+                "auto_closed": row.auto_closed,
+            }
+            for row in page.rows
+        ],
+        "total": page.total,
+        "limit": limit,
+        "offset": offset,
+        "next": page.next_offset,
+    }
+
+
+@bp.get("/usage")
+def usage() -> Response | dict[str, Any]:
+    params.only("from", "to", "site", "by")
+    first, last = params.period()
+    by = cast(reports.UsageBy, params.choice("by", reports.USAGE_BY, "member"))
+    csv = params.wants_csv()
+    sites = sites_for(params.text("site"))
+    with services().sessions() as session:
+        result = reports.usage(session, first, last, by, sites=sites)
+    key = _USAGE_KEY[by]
+    if csv:
+        return csv_response(
+            f"usage-by-{by}-{first}-{last}.csv",
+            (key, "sessions", "hours"),
+            ((row.key, row.sessions, two_decimals(row.hours)) for row in result.rows),
+        )
+    return {
+        "by": by,
+        "rows": [
+            {key: row.key, "sessions": row.sessions, "hours": number(row.hours)}
+            for row in result.rows
+        ],
+        "total_hours": number(result.total_hours),
+    }
+
+
+@bp.get("/billing")
+def billing() -> Response | dict[str, Any]:
+    params.only("month", "site")
+    month = params.month()
+    csv = params.wants_csv()
+    sites = sites_for(params.text("site"))
+    with services().sessions() as session:
+        result = reports.billing(session, month, sites=sites)
+    columns = ("member_id", "site", "month", "hours", "free_hours", "billed_hours", "rate")
+    if csv:
+        return csv_response(
+            f"billing-{month}.csv",
+            (*columns, "amount_eur"),
+            (
+                (
+                    line.member_id,
+                    line.site,
+                    line.month,
+                    two_decimals(line.hours),
+                    two_decimals(line.free_hours),
+                    two_decimals(line.billed_hours),
+                    line.rate,
+                    two_decimals(line.amount_eur),
+                )
+                for line in result.lines
+            ),
+        )
+    return {
+        "month": month,
+        "lines": [
+            {
+                "member_id": line.member_id,
+                "site": line.site,
+                "month": line.month,
+                "hours": number(line.hours),
+                "free_hours": number(line.free_hours),
+                "billed_hours": number(line.billed_hours),
+                "rate": line.rate,
+                "amount_eur": number(line.amount_eur),
+            }
+            for line in result.lines
+        ],
+        "total_eur": number(result.total_eur),
+    }
+
+
+def _figures(figures: Figures) -> dict[str, Any]:
+    users = figures.users_by_category
+    return {
+        "sites": figures.sites,
+        "positions": {
+            "total": figures.positions.total,
+            "office": figures.positions.office,
+            "open_space": figures.positions.open_space,
+        },
+        "users": figures.users,
+        "users_by_category": {
+            "independent": users.independent,
+            "employee": users.employee,
+            "mobile": users.mobile,
+            "other": users.other,
+            "unknown": users.unknown,
+        },
+        "hours": number(figures.hours),
+        "available_hours": number(figures.available_hours),
+        "occupancy_rate": number(figures.occupancy_rate),
+        "pass_members": figures.pass_members,
+        "cost_per_position": number(figures.cost_per_position),
+    }
+
+
+_EVALUATION_COLUMNS = (
+    "scope",
+    "sites",
+    "positions",
+    "office",
+    "open_space",
+    "users",
+    "independent",
+    "employee",
+    "mobile",
+    "other",
+    "unknown",
+    "hours",
+    "available_hours",
+    "occupancy_rate",
+    "pass_members",
+    "cost_per_position",
+)
+
+
+def _evaluation_row(scope: str, figures: Figures) -> tuple[object, ...]:
+    users = figures.users_by_category
+    return (
+        scope,
+        figures.sites,
+        figures.positions.total,
+        figures.positions.office,
+        figures.positions.open_space,
+        figures.users,
+        users.independent,
+        users.employee,
+        users.mobile,
+        users.other,
+        users.unknown,
+        two_decimals(figures.hours),
+        two_decimals(figures.available_hours),
+        figures.occupancy_rate,
+        figures.pass_members,
+        two_decimals(figures.cost_per_position),
+    )
+
+
+@bp.get("/evaluation")
+def evaluation() -> Response | dict[str, Any]:
+    """CSV: one row per scope (`total`, each site, `zrr`, `non_zrr`); the occupancy rate
+    keeps its 4 decimals, as 2 would round most sites to 0.3."""
+    params.only("from", "to")
+    first, last = params.period()
+    csv = params.wants_csv()
+    with services().sessions() as session:
+        result = reports.evaluation(session, first, last, site=access().site)
+    scopes = {"total": result.total, **result.by_site}
+    if result.zrr is not None and result.non_zrr is not None:
+        scopes |= {"zrr": result.zrr, "non_zrr": result.non_zrr}
+    if csv:
+        return csv_response(
+            f"evaluation-{first}-{last}.csv",
+            _EVALUATION_COLUMNS,
+            (_evaluation_row(scope, figures) for scope, figures in scopes.items()),
+        )
+    return evaluation_json(result, first, last)
+
+
+def evaluation_json(result: reports.EvaluationReport, first: date, last: date) -> dict[str, Any]:
+    """The evaluation as the API answers it; `telecentre-hub report evaluation` prints the same."""
+    body: dict[str, Any] = {"from": instant(first), "to": instant(last)}
+    body |= _figures(result.total)
+    body["by_site"] = [
+        {"site": site, **_figures(figures)} for site, figures in result.by_site.items()
+    ]
+    if result.zrr is not None and result.non_zrr is not None:
+        body["zrr"] = _figures(result.zrr)
+        body["non_zrr"] = _figures(result.non_zrr)
+    return body
+
+
+@bp.get("/devices")
+def devices() -> Response | dict[str, Any]:
+    params.only("site")
+    sites = sites_for(params.text("site"))
+    csv = params.wants_csv()
+    with services().sessions() as session:
+        rows = reports.devices(session, sites=sites)
+    columns = ("device", "site", "state", "last_seen", "queue", "clock_synced", "version")
+    if csv:
+        return csv_response(
+            "devices.csv",
+            columns,
+            (
+                (d.device, d.site, d.state, d.last_seen, d.queue, d.clock_synced, d.version)
+                for d in rows
+            ),
+        )
+    return {
+        "devices": [
+            {
+                "device": d.device,
+                "site": d.site,
+                "state": d.state,
+                "last_seen": instant(d.last_seen),
+                "queue": d.queue,
+                "clock_synced": d.clock_synced,
+                "version": d.version,
+            }
+            for d in rows
+        ]
+    }

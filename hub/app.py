@@ -1,0 +1,75 @@
+"""The hub's web application: `create_app` builds it from the hub config, as Flask's
+tutorial does, with what the running service shares with it passed in rather than global.
+
+>>> app = create_app(config, mqtt_up=ingest.subscribed.is_set,      # doctest: +SKIP
+...                  presence_hooks=[engine.on_batch], after_import=publish_access_lists)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from flask import Flask, Response, request
+from sqlalchemy import orm
+from werkzeug.exceptions import HTTPException
+
+from hub.api import PREFIX, api
+from hub.api.errors import http_error
+from hub.api.services import EXTENSION, AfterImport, Services
+from hub.config import HubConfig
+from hub.store import make_engine, make_sessionmaker
+from hub.store.events import OnBatch
+from hub.store.models import utcnow
+
+#: An events file of an edge that was offline for weeks fits; a runaway upload does not.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+def _http_error(error: HTTPException) -> HTTPException | tuple[Response, int]:
+    """JSON errors under the API's prefix, Flask's own pages elsewhere (the console)."""
+    if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+        return http_error(error)
+    return error
+
+
+def create_app(
+    config: HubConfig,
+    *,
+    sessionmaker: orm.sessionmaker[orm.Session] | None = None,
+    mqtt_up: Callable[[], bool] | None = None,
+    presence_hooks: Sequence[OnBatch] = (),
+    after_import: AfterImport | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Flask:
+    """The app for `config`.
+
+    - `sessionmaker`: the service's own (one engine per process); None opens
+      `config.database_url`. The schema must already be migrated.
+    - `mqtt_up`: whether the hub's MQTT client is connected, for `/health`; None: "down".
+    - `presence_hooks`: run in an events import's transaction, as on MQTT batches, so that
+      imported events update the sessions. Also reachable, for wiring after the app exists,
+      as `app.extensions["telecentre.api"].presence_hooks`.
+    - `after_import`: called after a sites or members import committed, with the sites
+      whose access list changed (never with an empty set).
+    - `clock`: "now" for the occupancy (who is still present); tests fix it.
+    """
+    app = Flask(__name__)
+    app.config.from_mapping(HUB_CONFIG=config, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    if sessionmaker is None:
+        sessionmaker = make_sessionmaker(make_engine(config.database_url))
+    services = Services(
+        sessionmaker,
+        dict(config.api_tokens),
+        presence_hooks=list(presence_hooks),
+        after_import=after_import,
+        clock=clock,
+        max_session_h=config.rules.max_session_h,
+    )
+    if mqtt_up is not None:
+        services.mqtt_up = mqtt_up
+    app.extensions[EXTENSION] = services
+    app.register_blueprint(api)
+    app.register_error_handler(HTTPException, _http_error)
+    return app

@@ -1,0 +1,320 @@
+"""The hub's reports: the store read into the pure rules, plain data out for the API and CLI.
+
+Every report takes `sites`, the ids it may look at (None: every site). The caller decides it
+from who is asking, so an animator's report never even reads another site's rows.
+
+A session belongs to the local day of its start (RULES.md rule 5), so a period is turned into
+one UTC range per site, in that site's time zone: a session starting at 00:30 on 1 November
+in Murat is November's, though it is still 31 October in UTC. Filtering stays in SQL, which
+keeps the sessions list's pages exact.
+
+Choices where the contract is silent:
+- Open sessions count as sessions in `usage` (someone came) but add no hours until closed,
+  as in the evaluation and billing rules.
+- Times are reported in the site's local time, with its offset.
+- Billing leaves out sessions whose member was pseudonymised: after the retention period the
+  month's invoice lines are the record, not a new computation.
+
+>>> with sessionmaker() as session:                                     # doctest: +SKIP
+...     page = sessions(session, date(2026, 10, 1), date(2026, 10, 31), sites={"murat"})
+"""
+
+from __future__ import annotations
+
+import calendar as gregorian
+from collections import defaultdict
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from hub import presence
+from hub.rules import model
+from hub.rules.billing import invoice_lines
+from hub.rules.evaluation import evaluate
+from hub.rules.presence import DEFAULT_MAX_SESSION_H
+from hub.sites import load_members, load_sites
+from hub.store.models import Device, PresenceSession
+
+UsageBy = Literal["member", "site", "month"]
+USAGE_BY: tuple[UsageBy, ...] = ("member", "site", "month")
+
+
+# --- From rows to the rules' plain data -------------------------------------------------------
+
+
+def _load_sites(session: Session, sites: Collection[str] | None) -> dict[str, model.SiteRules]:
+    """The sites' rules in id order, the order every report lists them in."""
+    rules = load_sites(session, sites)
+    return {site_id: rules[site_id] for site_id in sorted(rules)}
+
+
+def _started_between(
+    rules: Mapping[str, model.SiteRules], first: date, last: date
+) -> ColumnElement[bool]:
+    """Sessions whose start falls on a local day of [first, last] at their own site."""
+    ranges = []
+    for site in rules.values():
+        start = datetime.combine(first, time(), site.zone)
+        end = datetime.combine(last + timedelta(days=1), time(), site.zone)
+        ranges.append(
+            and_(
+                PresenceSession.site_id == site.id,
+                PresenceSession.start >= start,
+                PresenceSession.start < end,
+            )
+        )
+    return or_(*ranges) if ranges else false()
+
+
+def _as_rules(row: PresenceSession) -> model.Session:
+    # A pseudonymised session still stands for one distinct user in the figures.
+    who = row.member_id or row.pseudonym or f"session-{row.id}"
+    return model.Session(who, row.site_id, row.start, row.end, row.auto_closed)
+
+
+def month_bounds(month: str) -> tuple[date, date]:
+    """First and last day of a "YYYY-MM" month."""
+    year, number = (int(part) for part in month.split("-"))
+    return date(year, number, 1), date(year, number, gregorian.monthrange(year, number)[1])
+
+
+# --- Sessions ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    #: None once pseudonymised.
+    member_id: str | None
+    site: str
+    start: datetime
+    end: datetime | None
+    hours: Decimal | None
+    auto_closed: bool
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    rows: list[SessionRow]
+    #: Sessions matching, over every page.
+    total: int
+    #: The offset of the next page, None on the last one.
+    next_offset: int | None
+
+
+def sessions(
+    session: Session,
+    first: date,
+    last: date,
+    *,
+    sites: Collection[str] | None = None,
+    member: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> SessionPage:
+    """One page of sessions in start order (a stable order, so pages do not overlap)."""
+    rules = _load_sites(session, sites)
+    condition = _started_between(rules, first, last)
+    if member is not None:
+        condition = and_(condition, PresenceSession.member_id == member)
+    total = session.scalar(select(func.count()).select_from(PresenceSession).where(condition)) or 0
+    query = (
+        select(PresenceSession)
+        .where(condition)
+        .order_by(PresenceSession.start, PresenceSession.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = []
+    for row in session.scalars(query):
+        zone = rules[row.site_id].zone
+        duration = None if row.end is None else model.elapsed(row.start, row.end)
+        rows.append(
+            SessionRow(
+                member_id=row.member_id,
+                site=row.site_id,
+                start=row.start.astimezone(zone),
+                end=None if row.end is None else row.end.astimezone(zone),
+                hours=None if duration is None else model.to_hours(duration),
+                auto_closed=row.auto_closed,
+            )
+        )
+    return SessionPage(rows, total, offset + limit if offset + limit < total else None)
+
+
+# --- Usage ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    #: A member id (None for pseudonymised sessions), a site id or a "YYYY-MM" month.
+    key: str | None
+    sessions: int
+    hours: Decimal
+
+
+@dataclass(frozen=True)
+class Usage:
+    by: UsageBy
+    rows: list[UsageRow]
+    total_hours: Decimal
+
+
+def usage(
+    session: Session,
+    first: date,
+    last: date,
+    by: UsageBy,
+    *,
+    sites: Collection[str] | None = None,
+) -> Usage:
+    rules = _load_sites(session, sites)
+    counts: dict[str | None, int] = defaultdict(int)
+    durations: dict[str | None, timedelta] = defaultdict(timedelta)
+    rows = session.scalars(select(PresenceSession).where(_started_between(rules, first, last)))
+    for row in rows:
+        key: str | None
+        if by == "member":
+            key = row.member_id
+        elif by == "site":
+            key = row.site_id
+        else:
+            key = rules[row.site_id].local_date(row.start).strftime("%Y-%m")
+        counts[key] += 1
+        if row.end is not None:
+            durations[key] += model.elapsed(row.start, row.end)
+    keys = sorted(counts, key=lambda key: (key is None, key or ""))
+    return Usage(
+        by=by,
+        rows=[UsageRow(key, counts[key], model.to_hours(durations[key])) for key in keys],
+        total_hours=model.to_hours(sum(durations.values(), timedelta())),
+    )
+
+
+# --- Billing ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Billing:
+    month: str
+    lines: list[model.InvoiceLine]
+    total_eur: Decimal
+
+
+def billing(session: Session, month: str, *, sites: Collection[str] | None = None) -> Billing:
+    """The invoice lines of `month` ("YYYY-MM") for the sites, by hub.rules.billing."""
+    rules = _load_sites(session, sites)
+    first, last = month_bounds(month)
+    rows = session.scalars(
+        select(PresenceSession).where(
+            _started_between(rules, first, last), PresenceSession.member_id.is_not(None)
+        )
+    )
+    lines = invoice_lines(month, [_as_rules(row) for row in rows], load_members(session), rules)
+    return Billing(month, lines, sum((line.amount_eur for line in lines), Decimal(0)))
+
+
+# --- Evaluation -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    first_day: date
+    last_day: date
+    total: model.Figures
+    by_site: Mapping[str, model.Figures]
+    #: The ZRR / non-ZRR split; None for a one-site report, where it would say nothing more.
+    zrr: model.Figures | None
+    non_zrr: model.Figures | None
+
+
+def evaluation(
+    session: Session, first: date, last: date, *, site: str | None = None
+) -> EvaluationReport:
+    """RULES.md's figures for the network, or for one site alone.
+
+    For one site, `total` is that site's own figures (its Pass members are those who used
+    it), so nothing of the network's other sites shows through.
+    """
+    rules = _load_sites(session, None if site is None else {site})
+    rows = session.scalars(select(PresenceSession).where(_started_between(rules, first, last)))
+    result = evaluate(
+        rules.values(), load_members(session), [_as_rules(row) for row in rows], first, last
+    )
+    if site is None:
+        return EvaluationReport(
+            first, last, result.total, result.by_site, result.zrr, result.non_zrr
+        )
+    own = result.by_site.get(site, result.total)
+    return EvaluationReport(first, last, own, dict(result.by_site), None, None)
+
+
+# --- Occupancy now ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SiteOccupancy:
+    site: str
+    present: int
+    positions: int
+    #: Earliest arrival first, `since` in the site's local time.
+    members: list[presence.Present]
+
+
+def occupancy(
+    session: Session,
+    now: datetime,
+    *,
+    sites: Collection[str] | None = None,
+    max_session_h: float = DEFAULT_MAX_SESSION_H,
+) -> list[SiteOccupancy]:
+    """Who is in each site at `now`, every site listed even when empty.
+
+    The presence engine decides who is present, so this report agrees with the occupancy
+    screens: a session left open past its auto-close moment no longer counts.
+    """
+    rules = _load_sites(session, sites)
+    report = []
+    for site_id, site in rules.items():
+        present = presence.occupancy(session, site, now, max_session_h=max_session_h)
+        members = [presence.Present(p.member_id, p.since.astimezone(site.zone)) for p in present]
+        report.append(SiteOccupancy(site_id, len(members), site.positions.total, members))
+    return report
+
+
+# --- Devices ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    device: str
+    site: str
+    state: str
+    last_seen: datetime | None
+    queue: int | None
+    clock_synced: bool | None
+    version: str | None
+
+
+def devices(session: Session, *, sites: Collection[str] | None = None) -> list[DeviceRow]:
+    """Every edge device's last status. A device's site need not be imported yet: an edge
+    may report before its site is, and staff must see it to notice."""
+    query = select(Device).order_by(Device.site, Device.id)
+    if sites is not None:
+        query = query.where(Device.site.in_(sites))
+    return [
+        DeviceRow(
+            device=device.id,
+            site=device.site,
+            state=device.state,
+            last_seen=device.last_seen,
+            queue=device.queue,
+            clock_synced=device.clock_synced,
+            version=device.version,
+        )
+        for device in session.scalars(query)
+    ]

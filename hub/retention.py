@@ -1,0 +1,378 @@
+"""How long the hub keeps personal data (RULES.md, Retention (CNIL)), and a member's rights
+to get theirs (`export_member`) and to have it erased (`erase_member`).
+
+Every function works inside the caller's transaction and writes an `audit_log` entry;
+the caller commits:
+
+>>> with sessions.begin() as session:                     # doctest: +SKIP
+...     apply_retention(session, utcnow(), **config.retention.model_dump())
+
+Choices where RULES.md leaves one:
+- Raw events older than `events_retention_days` (by their `ts`) are deleted, every type
+  alike, rather than stripped: a badge or door event without its badge still says when a
+  door moved, which the per-site counts in InfluxDB and the sessions already keep. Rejected
+  payloads older than that (by `received_at`) go too: they may hold badge UIDs.
+- Sessions older than `sessions_retention_years` lose their member for a random pseudonym.
+  To keep distinct users countable per year although retention runs every day, a member's
+  expired sessions take with them all that member's sessions of the same local calendar
+  year (the year reports count them in, RULES.md rule 5), and a run gives each member one
+  pseudonym for all the sessions it pseudonymises: a yearly count of users stays exact.
+  Those same-year sessions are pseudonymised up to a year early, which the CNIL's limit (a
+  maximum) allows. A count across years pseudonymised in different runs may count a member
+  twice. Pseudonyms are random and no table links them back to members.
+- There is no invoice table: the retention touches no billing figure of its own.
+- An erasure deletes the member and their badges, pseudonymises their sessions (one
+  pseudonym), strips their events of badge and member (and the badge from the raw payload),
+  deletes rejected payloads naming their badges, and replaces their id, email, names and
+  badge UIDs by `[erased]` in audit entries that name them; its own audit entry names no one.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from typing import cast as typing_cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import CursorResult, Delete, String, cast, delete, false, or_, select, update
+from sqlalchemy.orm import Session
+
+from hub.store.models import (
+    AuditEntry,
+    Badge,
+    Event,
+    Member,
+    PresenceSession,
+    RejectedEvent,
+    Site,
+    utcnow,
+)
+
+ERASED = "[erased]"
+#: Rows changed per statement: keeps `IN (…)` lists well within every database's limits.
+_CHUNK = 500
+
+
+class UnknownMember(LookupError):
+    """No member has this id."""
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    events_deleted: int
+    rejected_deleted: int
+    sessions_pseudonymised: int
+    #: Distinct members whose sessions were pseudonymised (as many pseudonyms).
+    members_pseudonymised: int
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    sessions_pseudonymised: int
+    badges_deleted: int
+    events_stripped: int
+    rejected_deleted: int
+    audit_entries_scrubbed: int
+
+
+def new_pseudonym() -> str:
+    """A random stand-in for a member on their old sessions, linked to nothing."""
+    return f"p-{secrets.token_hex(16)}"
+
+
+def years_before(now: datetime, years: int) -> datetime:
+    """The same instant `years` calendar years earlier (29 February becomes the 28th)."""
+    try:
+        return now.replace(year=now.year - years)
+    except ValueError:
+        return now.replace(year=now.year - years, day=28)
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _delete(session: Session, statement: Delete) -> int:
+    """Run a DELETE; how many rows it removed."""
+    result = typing_cast(CursorResult[Any], session.execute(statement))
+    return result.rowcount
+
+
+def _site_zones(session: Session) -> dict[str, ZoneInfo]:
+    return {site: ZoneInfo(zone) for site, zone in session.execute(select(Site.id, Site.timezone))}
+
+
+def _local_year(start: datetime, site: str, zones: dict[str, ZoneInfo]) -> int:
+    return start.astimezone(zones.get(site, ZoneInfo("Europe/Paris"))).year
+
+
+def _pseudonymise(session: Session, ids: Sequence[int], pseudonym: str) -> None:
+    for chunk in _chunks(ids):
+        session.execute(
+            update(PresenceSession)
+            .where(PresenceSession.id.in_(chunk))
+            .values(member_id=None, pseudonym=pseudonym)
+            .execution_options(synchronize_session="fetch")
+        )
+
+
+def apply_retention(
+    session: Session,
+    now: datetime,
+    events_retention_days: int = 90,
+    sessions_retention_years: int = 5,
+    *,
+    actor: str = "retention",
+) -> RetentionResult:
+    """Delete raw events older than `events_retention_days` and pseudonymise sessions older
+    than `sessions_retention_years` (see the module's notes); audited as `retention`."""
+    events_before = now - timedelta(days=events_retention_days)
+    sessions_before = years_before(now, sessions_retention_years)
+
+    events_deleted = _delete(session, delete(Event).where(Event.ts < events_before))
+    rejected_deleted = _delete(
+        session, delete(RejectedEvent).where(RejectedEvent.received_at < events_before)
+    )
+
+    zones = _site_zones(session)
+    expired_years: dict[str, set[int]] = defaultdict(set)
+    for member_id, site, start in session.execute(
+        select(PresenceSession.member_id, PresenceSession.site_id, PresenceSession.start).where(
+            PresenceSession.start < sessions_before, PresenceSession.member_id.is_not(None)
+        )
+    ):
+        if member_id is not None:
+            expired_years[member_id].add(_local_year(start, site, zones))
+
+    pseudonymised = 0
+    for member_id, years in sorted(expired_years.items()):
+        # Every local new year is within a day of the UTC one.
+        horizon = datetime(max(years) + 1, 1, 2, tzinfo=UTC)
+        ids = [
+            session_id
+            for session_id, site, start in session.execute(
+                select(PresenceSession.id, PresenceSession.site_id, PresenceSession.start).where(
+                    PresenceSession.member_id == member_id, PresenceSession.start < horizon
+                )
+            )
+            if _local_year(start, site, zones) in years
+        ]
+        _pseudonymise(session, ids, new_pseudonym())
+        pseudonymised += len(ids)
+
+    result = RetentionResult(
+        events_deleted=events_deleted,
+        rejected_deleted=rejected_deleted,
+        sessions_pseudonymised=pseudonymised,
+        members_pseudonymised=len(expired_years),
+    )
+    session.add(
+        AuditEntry(
+            at=now,
+            actor=actor,
+            action="retention",
+            detail={
+                **asdict(result),
+                "events_before": events_before.isoformat(),
+                "sessions_before": sessions_before.isoformat(),
+            },
+        )
+    )
+    return result
+
+
+# A member's rights: export and erasure.
+
+
+def _iso(value: datetime | date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _get_member(session: Session, member_id: str) -> Member:
+    member = session.get(Member, member_id)
+    if member is None:
+        raise UnknownMember(member_id)
+    return member
+
+
+def _member_events(member_id: str, badges: Sequence[str]) -> Any:
+    """Their events: stored with them as holder, or on their badges with no holder known
+    (taps while the badge was inactive). Events of a badge's later holders are not theirs."""
+    return or_(
+        Event.member_id == member_id,
+        (Event.member_id.is_(None) & Event.badge.in_(badges)) if badges else false(),
+    )
+
+
+def _contains_value(detail: Any, values: set[str]) -> bool:
+    if isinstance(detail, str):
+        return detail in values
+    if isinstance(detail, dict):
+        return any(_contains_value(v, values) for v in detail.values())
+    if isinstance(detail, list):
+        return any(_contains_value(v, values) for v in detail)
+    return False
+
+
+def _scrub(detail: Any, values: set[str]) -> Any:
+    if isinstance(detail, str):
+        return ERASED if detail in values else detail
+    if isinstance(detail, dict):
+        return {k: _scrub(v, values) for k, v in detail.items()}
+    if isinstance(detail, list):
+        return [_scrub(v, values) for v in detail]
+    return detail
+
+
+def _audit_entries_naming(session: Session, values: set[str]) -> list[AuditEntry]:
+    """Audit entries with one of `values` as a value anywhere in their detail."""
+    text = cast(AuditEntry.detail, String)
+    # As stored, a JSON string may have its non-ASCII characters escaped: look for both.
+    needles = sorted(values | {json.dumps(value)[1:-1] for value in values})
+    candidates = session.scalars(
+        select(AuditEntry)
+        .where(or_(*(text.contains(needle, autoescape=True) for needle in needles)))
+        .order_by(AuditEntry.id)
+    )
+    return [entry for entry in candidates if _contains_value(entry.detail, values)]
+
+
+def export_member(session: Session, member_id: str, *, actor: str = "system") -> dict[str, Any]:
+    """All personal data the hub holds on a member, as JSON-ready values: the member's
+    fields, badges, sessions, events and the audit entries that name them. Audited as
+    `member_exported`. Raises `UnknownMember`."""
+    member = _get_member(session, member_id)
+    badges = session.scalars(
+        select(Badge).where(Badge.member_id == member_id).order_by(Badge.uid)
+    ).all()
+    uids = [badge.uid for badge in badges]
+    sessions = session.scalars(
+        select(PresenceSession)
+        .where(PresenceSession.member_id == member_id)
+        .order_by(PresenceSession.start, PresenceSession.id)
+    ).all()
+    events = session.scalars(
+        select(Event).where(_member_events(member_id, uids)).order_by(Event.ts, Event.id)
+    ).all()
+    identifiers = {member_id, *uids} | ({member.email} if member.email else set())
+    audit = _audit_entries_naming(session, identifiers)
+    export: dict[str, Any] = {
+        "exported_at": utcnow().isoformat(),
+        "member": {
+            "id": member.id,
+            "last_name": member.last_name,
+            "first_name": member.first_name,
+            "email": member.email,
+            "category": member.category,
+            "pass_since": _iso(member.pass_since),
+            "pass_until": _iso(member.pass_until),
+            "created_at": _iso(member.created_at),
+            "updated_at": _iso(member.updated_at),
+        },
+        "badges": [
+            {"uid": b.uid, "active": b.active, "updated_at": _iso(b.updated_at)} for b in badges
+        ],
+        "sessions": [
+            {
+                "site": s.site_id,
+                "start": _iso(s.start),
+                "end": _iso(s.end),
+                "auto_closed": s.auto_closed,
+            }
+            for s in sessions
+        ],
+        "events": [
+            {
+                "id": e.id,
+                "site": e.site,
+                "device": e.device,
+                "type": e.type,
+                "ts": _iso(e.ts),
+                "badge": e.badge,
+                "reader": e.reader,
+                "access": e.access,
+                "direction": e.direction,
+                "reason": e.reason,
+                "door": e.door,
+                "state": e.state,
+                "kind": e.kind,
+            }
+            for e in events
+        ],
+        "audit": [
+            {
+                "at": _iso(a.at),
+                "actor": a.actor,
+                "action": a.action,
+                "site": a.site_id,
+                "detail": a.detail,
+            }
+            for a in audit
+        ],
+    }
+    session.add(AuditEntry(actor=actor, action="member_exported", detail={"member_id": member_id}))
+    return export
+
+
+def _strip_badge(payload: str) -> str:
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return "{}"
+    if not isinstance(data, dict):
+        return "{}"
+    data.pop("badge", None)
+    return json.dumps(data, separators=(",", ":"))
+
+
+def erase_member(session: Session, member_id: str, *, actor: str = "system") -> ErasureResult:
+    """Remove a member's personal data, keeping their sessions under one new pseudonym for
+    the statistics (see the module's notes). Audited as `member_erased`, naming no one.
+    Raises `UnknownMember`."""
+    member = _get_member(session, member_id)
+    uids = list(session.scalars(select(Badge.uid).where(Badge.member_id == member_id)))
+
+    session_ids = list(
+        session.scalars(select(PresenceSession.id).where(PresenceSession.member_id == member_id))
+    )
+    _pseudonymise(session, session_ids, new_pseudonym())
+
+    events = session.scalars(select(Event).where(_member_events(member_id, uids))).all()
+    for event in events:
+        event.badge = None
+        event.member_id = None
+        event.payload = _strip_badge(event.payload)
+
+    rejected_deleted = 0
+    for uid in uids:
+        rejected_deleted += _delete(
+            session,
+            delete(RejectedEvent).where(RejectedEvent.payload.contains(uid, autoescape=True)),
+        )
+
+    identifiers = {member_id, *uids} | ({member.email} if member.email else set())
+    names = {member.last_name, member.first_name, f"{member.first_name} {member.last_name}"}
+    entries = _audit_entries_naming(session, identifiers)
+    for entry in entries:
+        entry.detail = _scrub(entry.detail, identifiers | names)
+
+    badges_deleted = _delete(session, delete(Badge).where(Badge.member_id == member_id))
+    session.flush()
+    session.delete(member)
+    session.flush()
+
+    result = ErasureResult(
+        sessions_pseudonymised=len(session_ids),
+        badges_deleted=badges_deleted,
+        events_stripped=len(events),
+        rejected_deleted=rejected_deleted,
+        audit_entries_scrubbed=len(entries),
+    )
+    session.add(AuditEntry(actor=actor, action="member_erased", detail=asdict(result)))
+    return result
