@@ -1,14 +1,14 @@
 """`./dev demo`: a broker and simulated sites of the Cantal network, on this machine.
 
-Starts Mosquitto with the project's settings, per-device passwords and the ACL; one edge
-agent per demo site on simulated pins, fed badge taps on its `stdin` reader; and prints how
-to watch the traffic. Ctrl-C (or `--seconds N`) stops everything. State lives in `.demo/`.
+Starts Mosquitto with the project's settings, per-device passwords and the ACL; the hub
+(SQLite, the demo sites and members imported, its API on loopback); one edge agent per demo
+site on simulated pins, fed badge taps on its `stdin` reader; and prints how to watch the
+traffic and query the API. Ctrl-C (or `--seconds N`) stops everything. State lives in `.demo/`.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import getpass
 import json
 import random
@@ -19,9 +19,8 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+import urllib.request
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -91,59 +90,41 @@ def start_broker(state: Path, port: int, devices: list[tuple[str, str]]) -> subp
     return process
 
 
-def demo_access_lists(sites: list[dict[str, Any]], members_csv: Path) -> list[wire.AccessList]:
-    """Until the hub runs in the demo, the demo itself plays the hub's part of the lists."""
-    with members_csv.open(encoding="utf-8") as file:
-        members = list(csv.DictReader(file))
-    issued = datetime.now(UTC).astimezone()
-    lists = []
-    for site in sites:
-        badges = [
-            wire.AccessEntry(
-                badge=badge,
-                until=member["pass_until"] or None,
-                hours="always" if member["pass_since"] else "opening",
-            )
-            for member in members
-            for badge in member["badges"].split(";")
-        ]
-        lists.append(
-            wire.AccessList(
-                v=1,
-                site=site["id"],
-                version=int(issued.timestamp()),
-                issued=issued,
-                timezone=site.get("timezone", "Europe/Paris"),
-                opening=site.get("opening", {}),
-                closed=site.get("closed", []),
-                badges=badges,
-            )
-        )
-    return lists
+def hub_config(state: Path, port: int, http_port: int) -> tuple[Path, str]:
+    """The hub's config, with a department API token made for this demo (kept in `.demo/`)."""
+    token_file = state / "secrets" / "api-token"
+    if not token_file.exists():
+        token_file.write_text(secrets.token_urlsafe(24))
+        token_file.chmod(0o600)
+    token = token_file.read_text()
+    path = state / "hub.yaml"
+    config = {
+        "state_dir": str(state / "hub"),
+        "mqtt": {
+            "host": "127.0.0.1",
+            "port": port,
+            "username": "hub",
+            "password_file": str(state / "secrets" / "hub.password"),
+        },
+        "http": {"host": "127.0.0.1", "port": http_port},
+        "sites_file": str(HERE / "sites.yaml"),
+        "api_tokens": {token: "department"},
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path, token
 
 
-def publish_retained(port: int, state: Path, topic: str, payload: bytes) -> None:
-    subprocess.run(
-        [
-            "mosquitto_pub",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-u",
-            "hub",
-            "-P",
-            (state / "secrets" / "hub.password").read_text(),
-            "-q",
-            "1",
-            "-r",
-            "-t",
-            topic,
-            "-s",
-        ],
-        input=payload,
-        check=True,
-    )
+def wait_for_health(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/api/v1/health", timeout=2) as answer:
+                if json.load(answer).get("mqtt") == "ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"demo: the hub did not answer on {url} within {timeout:.0f} s")
 
 
 def edge_config(state: Path, port: int, site: str, device: str) -> Path:
@@ -189,14 +170,21 @@ def main(argv: list[str] | None = None) -> int:
     sites = yaml.safe_load((HERE / "sites.yaml").read_text(encoding="utf-8"))["sites"]
     devices = [(site["id"], f"{site['id']}-door") for site in sites]
     port = 1883 if port_free(1883) else 18830
+    http_port = 8080 if port_free(8080) else 18080
     processes: list[subprocess.Popen[bytes]] = [start_broker(state, port, devices)]
+    bin_dir = Path(sys.executable).parent
     try:
-        for access in demo_access_lists(sites, HERE / "members.csv"):
-            publish_retained(port, state, wire.access_topic(access.site), wire.encode(access))
+        config, token = hub_config(state, port, http_port)
+        hub = [str(bin_dir / "telecentre-hub"), "--config", str(config)]
+        subprocess.run([*hub, "import-sites", str(HERE / "sites.yaml")], check=True)
+        subprocess.run([*hub, "import-members", str(HERE / "members.csv")], check=True)
+        processes.append(subprocess.Popen(hub))
+        api = f"http://127.0.0.1:{http_port}"
+        wait_for_health(api)
         agents = {
             site: subprocess.Popen(
                 [
-                    str(Path(sys.executable).parent / "telecentre-edge"),
+                    str(bin_dir / "telecentre-edge"),
                     "--config",
                     str(edge_config(state, port, site, device)),
                 ],
@@ -206,9 +194,12 @@ def main(argv: list[str] | None = None) -> int:
         }
         processes += agents.values()
         print(
-            f"\n  Demo running: broker on 127.0.0.1:{port}, {len(agents)} sites "
-            f"({', '.join(agents)}).\n"
+            f"\n  Demo running: broker on 127.0.0.1:{port}, hub API on {api}, "
+            f"{len(agents)} sites ({', '.join(agents)}).\n"
             f"  Watch the traffic:  mosquitto_sub -h 127.0.0.1 -p {port} -t 'telecentre/#' -v\n"
+            f"  Ask the hub:        curl -H 'Authorization: Bearer {token}' \\\n"
+            f"                        {api}/api/v1/occupancy\n"
+            f"  Demo API token (department): {token}\n"
             "  Ctrl-C stops the demo.\n",
             flush=True,
         )
@@ -228,12 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        for process in reversed(processes):
+        for process in reversed(processes):  # agents, then the hub, then the broker
             if process.poll() is None:
                 process.terminate()
-        for process in processes:
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
         print(json.dumps({"demo": "stopped"}))

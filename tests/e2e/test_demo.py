@@ -1,0 +1,45 @@
+"""The README's demo, end to end through its public command: a broker, the hub and three
+simulated sites whose taps become stored events, sessions and device statuses."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.servers import REPO
+
+
+def test_the_demo_turns_simulated_taps_into_events_sessions_and_devices(tmp_path: Path) -> None:
+    state = tmp_path / "demo"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deploy.demo",
+            "--seconds",
+            "12",
+            "--tap-every",
+            "0.2",
+            "--state",
+            str(state),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Demo running" in run.stdout
+    db = sqlite3.connect(state / "hub" / "hub.db")
+    events = dict(db.execute("SELECT type, count(*) FROM events GROUP BY type").fetchall())
+    granted = db.execute("SELECT count(*) FROM events WHERE access = 'granted'").fetchone()[0]
+    sessions = db.execute("SELECT count(DISTINCT member_id) FROM sessions").fetchone()[0]
+    devices = {row[0] for row in db.execute("SELECT id FROM devices")}
+    rejected = db.execute("SELECT count(*) FROM rejected_events").fetchone()[0]
+    assert events.get("badge", 0) >= 10 and granted >= 5
+    assert events.get("door", 0) >= 2, "the simulated visitor opens and shuts the doors"
+    assert sessions >= 2
+    assert devices == {"murat-door", "mauriac-door", "aurillac-a2ex-door"}
+    assert rejected == 0
