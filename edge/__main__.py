@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import threading
@@ -12,7 +11,8 @@ from types import FrameType
 from edge.agent import Agent
 from edge.config import EdgeConfig
 from edge.hardware import build_hardware
-from telecentre.config import ConfigError, load_config
+from telecentre.config import load_or_exit
+from telecentre.logs import start_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,17 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config", required=True, help="edge YAML config (FORMATS.md)")
     args = parser.parse_args(argv)
-    try:
-        config = load_config(EdgeConfig, args.config)
-    except ConfigError as exc:
-        print(f"telecentre-edge: bad config: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(
-        level=config.log_level,
-        stream=sys.stdout,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("paho").setLevel(logging.WARNING)
+    config = load_or_exit(EdgeConfig, args.config, "telecentre-edge")
+    start_logging(config.log_level)
     agent = Agent(config, build_hardware(config))
     stopping = threading.Event()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 import threading
@@ -34,10 +33,9 @@ from hub.presence import Presence
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.models import utcnow
 from telecentre import broker
-from telecentre.config import ConfigError, load_config
+from telecentre.config import load_or_exit
+from telecentre.logs import start_logging
 from telecentre.mqtt import authenticate
-
-log = logging.getLogger("hub")
 
 
 @contextmanager
@@ -180,17 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("member_id")
     args = parser.parse_args(argv)
 
-    try:
-        config = load_config(HubConfig, args.config)
-    except ConfigError as exc:
-        print(f"telecentre-hub: bad config: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stdout,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("paho").setLevel(logging.WARNING)
+    config = load_or_exit(HubConfig, args.config, "telecentre-hub")
+    start_logging()
 
     if args.command in (None, "serve"):
         return serve(config)

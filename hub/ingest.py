@@ -38,7 +38,8 @@ from hub.store.devices import record_status
 from hub.store.events import Incoming, OnBatch, StoreResult, rejection, store_events
 from hub.store.models import RejectedEvent, utcnow
 from telecentre import wire
-from telecentre.config import ConfigError, load_config
+from telecentre.config import load_or_exit
+from telecentre.logs import start_logging
 from telecentre.mqtt import authenticate
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,6 @@ class _Message:
     #: Which connection delivered it: an acknowledgement is only meaningful on that one.
     connection: int
     received_at: datetime
-
-
-def _is_status(topic: str) -> bool:
-    parts = topic.split("/")
-    return len(parts) == 4 and parts[0] == wire.ROOT and parts[2] == "status"
 
 
 def _record_statuses(session: Session, statuses: list[_Message]) -> int:
@@ -254,8 +250,8 @@ class Ingest:
     def _commit(self, batch: list[_Message]) -> bool:
         """Store `batch` in one transaction, retrying while the database refuses it; False if
         the hub stops first (the broker will deliver the batch again)."""
-        events = [m for m in batch if not _is_status(m.topic)]
-        statuses = [m for m in batch if _is_status(m.topic) and m.payload]
+        events = [m for m in batch if not wire.is_status_topic(m.topic)]
+        statuses = [m for m in batch if wire.is_status_topic(m.topic) and m.payload]
         while True:
             try:
                 with self._sessions.begin() as session:
@@ -345,14 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--config", help="hub config (YAML); defaults and environment otherwise")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        config = load_config(HubConfig, args.config)
-    except ConfigError as exc:
-        log.error("%s", exc)
-        return 2
+    config = load_or_exit(HubConfig, args.config, "python -m hub.ingest")
+    start_logging()
     engine = make_engine(config.database_url)
     ingest = Ingest.from_config(config, make_sessionmaker(engine))
     stop = threading.Event()

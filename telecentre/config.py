@@ -9,6 +9,7 @@ overridden by `TELECENTRE_` + its upper-case dotted path joined with `__`
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -64,6 +65,15 @@ def _explain(error: ValidationError, source: str) -> str:
         # the whole config, which must not be dumped on one line (nor its credentials).
         return f"{source}: {message}{more}"
     return f"{source}: key '{key}' = {item.get('input')!r}: {message}{more}"
+
+
+def load_or_exit(model: type[Model], path: str | Path | None, program: str) -> Model:
+    """For a program's start: a bad config ends it with one line on stderr and status 2."""
+    try:
+        return load_config(model, path)
+    except ConfigError as exc:
+        print(f"{program}: bad config: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def load_config(

@@ -67,6 +67,11 @@ def occupancy_topic(site: str) -> str:
     return f"{ROOT}/{site}/occupancy"
 
 
+def is_status_topic(topic: str) -> bool:
+    parts = topic.split("/")
+    return len(parts) == 4 and parts[0] == ROOT and parts[2] == "status"
+
+
 def site_of_topic(topic: str) -> str | None:
     """The `{site}` segment of any protocol topic, or None if the topic is not ours."""
     parts = topic.split("/")
