@@ -1,0 +1,145 @@
+"""The broker ACL of telecentre/broker.py on a real Mosquitto: a device speaks only for its
+own site and reads only its own site's access list and its own commands."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from telecentre import broker, wire
+from tests.servers import Mosquitto
+
+PASSWORDS = {"hub": "hub-secret", "murat-door": "murat-secret", "ydes-door": "ydes-secret"}
+
+
+@pytest.fixture
+def secured_broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    passwd = tmp_path / "passwd"
+    for user, password in PASSWORDS.items():
+        create = [] if passwd.exists() else ["-c"]
+        subprocess.run(["mosquitto_passwd", "-b", *create, str(passwd), user, password], check=True)
+    acl = tmp_path / "acl"
+    acl.write_text(broker.acl([("murat", "murat-door"), ("ydes", "ydes-door")]))
+    server = Mosquitto(
+        tmp_path / "broker",
+        extra=f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n",
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+def publish(server: Mosquitto, user: str, topic: str, message: str) -> None:
+    subprocess.run(
+        [
+            "mosquitto_pub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(server.port),
+            "-u",
+            user,
+            "-P",
+            PASSWORDS[user],
+            "-q",
+            "1",
+            "-t",
+            topic,
+            "-m",
+            message,
+        ],
+        check=True,
+    )
+
+
+def receive(server: Mosquitto, user: str, topic: str, seconds: int = 2) -> list[str]:
+    """Messages `user` may read on `topic` (retained ones), within a few seconds."""
+    run = subprocess.run(
+        [
+            "mosquitto_sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(server.port),
+            "-u",
+            user,
+            "-P",
+            PASSWORDS[user],
+            "-q",
+            "1",
+            "-t",
+            topic,
+            "-W",
+            str(seconds),
+            "-v",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    return run.stdout.splitlines()
+
+
+def test_a_device_publishes_only_for_its_own_site(secured_broker: Mosquitto) -> None:
+    watcher = subprocess.Popen(
+        [
+            "mosquitto_sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(secured_broker.port),
+            "-u",
+            "hub",
+            "-P",
+            PASSWORDS["hub"],
+            "-q",
+            "1",
+            "-t",
+            wire.ALL_EVENTS,
+            "-v",
+            "-W",
+            "6",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1)  # let the subscription settle before publishing
+    publish(secured_broker, "murat-door", wire.events_topic("ydes"), "spoofed")
+    publish(secured_broker, "murat-door", wire.events_topic("murat"), "genuine")
+    out, _ = watcher.communicate(timeout=15)
+    assert out.splitlines() == [f"{wire.events_topic('murat')} genuine"]
+
+
+def test_a_device_reads_only_its_own_site_list_and_commands(secured_broker: Mosquitto) -> None:
+    for site in ("murat", "ydes"):
+        subprocess.run(
+            [
+                "mosquitto_pub",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(secured_broker.port),
+                "-u",
+                "hub",
+                "-P",
+                PASSWORDS["hub"],
+                "-q",
+                "1",
+                "-r",
+                "-t",
+                wire.access_topic(site),
+                "-m",
+                f"list of {site}",
+            ],
+            check=True,
+        )
+    assert receive(secured_broker, "murat-door", wire.access_topic("murat")) == [
+        f"{wire.access_topic('murat')} list of murat"
+    ]
+    assert receive(secured_broker, "murat-door", wire.access_topic("ydes")) == []
+    assert receive(secured_broker, "murat-door", f"{wire.ROOT}/+/access") == [
+        f"{wire.access_topic('murat')} list of murat"
+    ]
