@@ -4,7 +4,7 @@ Every report takes `sites`, the ids it may look at (None: every site). The calle
 from who is asking, so an animator's report never even reads another site's rows.
 
 A session belongs to the local day of its start (RULES.md rule 5), so a period is turned into
-one UTC range per site, in that site's time zone: a session starting at 00:30 on 1 November
+one UTC range per time zone, in the sites' own zone: a session starting at 00:30 on 1 November
 in Murat is November's, though it is still 31 October in UTC. Filtering stays in SQL, which
 keeps the sessions list's pages exact.
 
@@ -56,14 +56,22 @@ def _load_sites(session: Session, sites: Collection[str] | None) -> dict[str, mo
 def _started_between(
     rules: Mapping[str, model.SiteRules], first: date, last: date
 ) -> ColumnElement[bool]:
-    """Sessions whose start falls on a local day of [first, last] at their own site."""
-    ranges = []
+    """Sessions whose start falls on a local day of [first, last] at their own site.
+
+    One UTC range per time zone, not per site: SQLite refuses an expression more than 1,000
+    deep, which an OR of one range per site of a national network would be.
+    """
+    by_zone: dict[str, list[model.SiteRules]] = defaultdict(list)
     for site in rules.values():
-        start = datetime.combine(first, time(), site.zone)
-        end = datetime.combine(last + timedelta(days=1), time(), site.zone)
+        by_zone[site.timezone].append(site)
+    ranges = []
+    for sites in by_zone.values():
+        zone = sites[0].zone
+        start = datetime.combine(first, time(), zone)
+        end = datetime.combine(last + timedelta(days=1), time(), zone)
         ranges.append(
             and_(
-                PresenceSession.site_id == site.id,
+                PresenceSession.site_id.in_([site.id for site in sites]),
                 PresenceSession.start >= start,
                 PresenceSession.start < end,
             )
