@@ -22,6 +22,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -68,7 +69,16 @@ def _progress(description: str) -> Callable[[int, int], None]:
 def serve(config: HubConfig) -> int:
     from hub.service import Hub  # the service's imports (Flask, InfluxDB) only when serving
 
-    hub = Hub(config)
+    try:
+        hub = Hub(config)
+        hub.start()
+    except InvalidFile as bad:
+        for problem in bad.problems:
+            print(f"{config.sites_file}: {problem}", file=sys.stderr)
+        return 2
+    except (OSError, SQLAlchemyError) as exc:
+        print(f"telecentre-hub: cannot start: {exc}".splitlines()[0], file=sys.stderr)
+        return 2
     stopping = threading.Event()
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -76,18 +86,26 @@ def serve(config: HubConfig) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    hub.start()
     stopping.wait()
     hub.stop()
     return 0
 
 
 def run_import(config: HubConfig, kind: str, path: Path) -> int:
-    text = path.read_text(encoding="utf-8")
+    try:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as exc:
+        print(f"{path}: not UTF-8 text (byte {exc.start})", file=sys.stderr)
+        return 2
     with database(config) as session:
+        presence = Presence.from_config(config)
         if kind == "events":
-            presence = Presence.from_config(config)
-            lines = text.splitlines()
+            # Split as the API does: JSON Lines end at \n (or \r\n), never at U+2028.
+            lines = raw.splitlines()
             result = ingest_lines(session, lines, on_batch=[presence.apply])
             for rejected in result.rejected:
                 print(f"{path}: line {rejected.line}: {rejected.error}", file=sys.stderr)
@@ -109,6 +127,9 @@ def run_import(config: HubConfig, kind: str, path: Path) -> int:
                 print(f"{path}: {problem}", file=sys.stderr)
             print(f"{path}: nothing imported ({len(bad.problems)} bad lines)", file=sys.stderr)
             return 1
+        if kind == "sites":
+            # Taps an edge sent before its site existed become sessions now.
+            presence.replay_sites(session, outcome.access_changed)
     print(json.dumps({"created": outcome.created, "updated": outcome.updated}))
     if outcome.access_changed:
         publish_access_lists_now(config, outcome.access_changed)
@@ -116,31 +137,53 @@ def run_import(config: HubConfig, kind: str, path: Path) -> int:
 
 
 def publish_access_lists_now(config: HubConfig, sites: Collection[str]) -> None:
-    """From a shell import: connect as the hub long enough to publish the new lists."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{config.mqtt.client_id}-cli")
-    authenticate(
-        client,
-        config.mqtt.username,
-        config.mqtt.password,
-        config.mqtt.password_file,
-        config.mqtt.tls,
-    )
+    """From a shell import: connect as the hub long enough to publish the new lists, and say
+    plainly if they could not go out (the running hub publishes them again daily)."""
+    settings = config.mqtt
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{settings.client_id}-cli")
+    authenticate(client, settings.username, settings.password, settings.password_file, settings.tls)
+    accepted, acknowledged = threading.Event(), threading.Semaphore(0)
+    refusal: list[str] = []
+
+    def connected(_c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            refusal.append(str(reason))
+        accepted.set()
+
+    client.on_connect = connected
+    client.on_publish = lambda *_: acknowledged.release()
+    later = "the running hub publishes them at its next start or daily refresh"
     try:
-        client.connect(config.mqtt.host, config.mqtt.port)
+        client.connect(settings.host, settings.port)
     except OSError as exc:
         print(
-            f"broker {config.mqtt.host}:{config.mqtt.port} unreachable ({exc}): the access "
-            "lists go out at the hub's next start or daily refresh",
-            file=sys.stderr,
+            f"broker {settings.host}:{settings.port} unreachable ({exc}): {later}", file=sys.stderr
         )
         return
     client.loop_start()
-    with database(config) as session:
-        lists = publish_access_lists(session, client, sites)
-    for access in lists:
-        print(f"access list {access.site} version {access.version} published", file=sys.stderr)
-    client.disconnect()  # paho sends what is queued before the DISCONNECT
-    client.loop_stop()
+    try:
+        if not accepted.wait(10) or refusal:
+            print(
+                f"broker {settings.host}:{settings.port} refused the hub "
+                f"({refusal[0] if refusal else 'no answer'}): {later}",
+                file=sys.stderr,
+            )
+            return
+        with database(config) as session:
+            lists = publish_access_lists(session, client, sites)
+        for access in lists:
+            if acknowledged.acquire(timeout=10):
+                print(
+                    f"access list {access.site} version {access.version} published", file=sys.stderr
+                )
+            else:
+                print(
+                    f"access list {access.site}: no acknowledgement from the broker: {later}",
+                    file=sys.stderr,
+                )
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def report_evaluation(config: HubConfig, first: date, last: date) -> int:
@@ -164,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("serve", help="run the service (the default)")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     for kind in ("sites", "members", "events"):
-        command = commands.add_parser(f"import-{kind}", help=f"import a {kind} file")
+        command = commands.add_parser(f"import-{kind}", help=f"import a file of {kind}")
         command.add_argument("file", type=Path)
     report = commands.add_parser("report", help="print a report as JSON")
     report.add_argument("name", choices=["evaluation"])
@@ -179,9 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     config = load_or_exit(HubConfig, args.config, "telecentre-hub")
-    start_logging()
+    serving = args.command in (None, "serve")
+    start_logging(stream=sys.stdout if serving else sys.stderr)
 
-    if args.command in (None, "serve"):
+    if serving:
         return serve(config)
     if args.command == "migrate":
         migrate(config.database_url)
@@ -190,39 +234,54 @@ def main(argv: list[str] | None = None) -> int:
     if args.command.startswith("import-"):
         return run_import(config, args.command.removeprefix("import-"), args.file)
     if args.command == "report":
+        if args.last < args.first:
+            print(
+                f"telecentre-hub: --to {args.last} is before --from {args.first}", file=sys.stderr
+            )
+            return 2
         return report_evaluation(config, args.first, args.last)
     if args.command == "broker-acl":
         pairs = [item.split(":", 1) for item in args.devices]
-        if any(len(pair) != 2 for pair in pairs):
-            print(
-                "telecentre-hub: devices are written SITE:DEVICE, e.g. murat:murat-door",
-                file=sys.stderr,
-            )
+        try:
+            if any(len(pair) != 2 for pair in pairs):
+                raise ValueError("devices are written SITE:DEVICE, e.g. murat:murat-door")
+            print(broker.acl((site, device) for site, device in pairs))
+        except ValueError as exc:
+            print(f"telecentre-hub: {exc}", file=sys.stderr)
             return 2
-        print(broker.acl((site, device) for site, device in pairs))
         return 0
     from hub import retention
 
+    try:
+        return run_retention_command(config, args.command, args.__dict__.get("member_id"))
+    except retention.UnknownMember:
+        print(f"telecentre-hub: no member {args.member_id!r}", file=sys.stderr)
+        return 1
+
+
+def run_retention_command(config: HubConfig, command: str, member_id: str | None) -> int:
+    from hub import retention
+
     with database(config) as session:
-        if args.command == "retention":
+        if command == "retention":
             retention.apply_retention(
                 session,
                 utcnow(),
                 events_retention_days=config.retention.events_retention_days,
                 sessions_retention_years=config.retention.sessions_retention_years,
             )
-        elif args.command == "export-member":
+        elif command == "export-member" and member_id is not None:
             print(
                 json.dumps(
-                    retention.export_member(session, args.member_id),
+                    retention.export_member(session, member_id),
                     indent=2,
                     ensure_ascii=False,
                     default=str,
                 )
             )
-        else:
-            retention.erase_member(session, args.member_id)
-            print(f"member {args.member_id}: personal data erased, sessions pseudonymised")
+        elif member_id is not None:
+            retention.erase_member(session, member_id)
+            print(f"member {member_id}: personal data erased, sessions pseudonymised")
     return 0
 
 

@@ -59,9 +59,9 @@ class Hub:
         self.app = create_app(
             config,
             sessionmaker=self.sessions,
-            mqtt_up=self.ingest.client.is_connected,
+            mqtt_up=self.ingest.subscribed.is_set,
             presence_hooks=hooks,
-            after_import=self.publish_access_lists,
+            after_import=self.sites_changed,
         )
         self._stopping = threading.Event()
         self._server: BaseWSGIServer | None = None
@@ -99,6 +99,13 @@ class Hub:
         log.info("hub stopped")
 
     # --- what runs when ----------------------------------------------------------------------
+
+    def sites_changed(self, sites: Collection[str]) -> None:
+        """After an import through the API: taps sent before a site existed become sessions,
+        and the sites' edges get fresh access lists."""
+        with self.sessions.begin() as session:
+            self.presence.replay_sites(session, sites)
+        self.publish_access_lists(sites)
 
     def publish_access_lists(self, sites: Collection[str] | None) -> None:
         """Fresh lists for `sites` (None: all), published once committed."""

@@ -7,13 +7,21 @@ list and its own commands. The hub's account reads and writes everything.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from telecentre import wire
 
+_ID_RE = re.compile(wire.ID_PATTERN)
+
 
 def acl(devices: Iterable[tuple[str, str]], hub_users: Iterable[str] = ("hub",)) -> str:
     """Mosquitto `acl_file` text for `(site, device)` pairs and the hub's accounts."""
+    devices = list(devices)
+    for name in [*hub_users, *(part for pair in devices for part in pair)]:
+        if not _ID_RE.match(name):
+            # An id with `+`, `#`, `/` or a newline would widen or inject ACL rules.
+            raise ValueError(f"{name!r} is not a site or device id ({wire.ID_PATTERN})")
     lines = ["# Generated from the device list; do not edit by hand."]
     for user in hub_users:
         lines += [f"user {user}", f"topic readwrite {wire.ROOT}/#", ""]

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 
-def start_logging(level: str | int = logging.INFO) -> None:
+def start_logging(level: str | int = logging.INFO, stream: TextIO | None = None) -> None:
+    """`stream`: stdout for the services; a one-shot command logs to stderr, so that its
+    output (JSON, CSV) stays clean for a pipe or a file."""
     logging.basicConfig(
-        level=level, stream=sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=level,
+        stream=stream or sys.stdout,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("paho").setLevel(logging.WARNING)  # its reconnect chatter says nothing new

@@ -11,6 +11,7 @@ payloads here, the hub validates them here, tests and tools import the same name
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import uuid
@@ -20,8 +21,10 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     TypeAdapter,
     ValidationError,
@@ -86,11 +89,25 @@ def site_of_topic(topic: str) -> str | None:
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a UTC offset (RFC 3339)")
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        # 1970 stays valid: a Pi with no clock source boots at the epoch (clock_synced false).
+        raise ValueError(f"timestamp year {value.year} is outside {EARLIEST_YEAR}-{LATEST_YEAR}")
     return value
 
 
+def _text_timestamp(value: Any) -> Any:
+    if not isinstance(value, str | datetime):
+        raise ValueError("timestamp must be an RFC 3339 string")
+    return value
+
+
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2999
+#: The stores keep counters in 32-bit signed integers.
+MAX_COUNTER = 2**31 - 1
+
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
-Timestamp = Annotated[datetime, AfterValidator(_aware)]
+Timestamp = Annotated[datetime, BeforeValidator(_text_timestamp), AfterValidator(_aware)]
+Counter = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNTER)]
 
 
 def normalise_badge(uid: str) -> str:
@@ -118,9 +135,9 @@ class _EventBase(_Payload):
     id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     site: Id
     device: Id
-    seq: Annotated[int, Field(ge=0)]
+    seq: Counter
     ts: Timestamp
-    clock_synced: bool
+    clock_synced: Annotated[bool, Strict()]
 
 
 class BadgeEvent(_EventBase):
@@ -151,7 +168,7 @@ class AlarmEvent(_EventBase):
     type: Literal["alarm"]
     kind: AlarmKind
     door: Id | None = None
-    dropped: int | None = None
+    dropped: Counter | None = None
 
     @model_validator(mode="after")
     def _door_for_door_alarms(self) -> AlarmEvent:
@@ -201,6 +218,8 @@ def _load_json(payload: bytes | str, limit: int) -> Any:
         return json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(f"payload is not UTF-8 JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError("payload is nested too deeply") from None
 
 
 def parse_event(
@@ -210,7 +229,9 @@ def parse_event(
     data = payload if isinstance(payload, dict) else _load_json(payload, MAX_PAYLOAD_BYTES)
     if not isinstance(data, dict):
         raise ProtocolError("payload is not a JSON object")
-    if data.get("type") not in EVENT_TYPES and "type" in data:
+    if "type" not in data:
+        raise ProtocolError("field 'type': is required")
+    if data["type"] not in EVENT_TYPES:
         raise ProtocolError(f"field 'type': unknown event type {data['type']!r}")
     try:
         event = _event_adapter.validate_python(data)
@@ -307,9 +328,9 @@ class Status(_Payload):
     site: Id
     state: Literal["online", "offline"]
     ts: Timestamp
-    version: str | None = None
-    queue: int | None = None
-    clock_synced: bool | None = None
+    version: Annotated[str, StringConstraints(max_length=64)] | None = None
+    queue: Counter | None = None
+    clock_synced: Annotated[bool, Strict()] | None = None
     readers: dict[str, Literal["ok", "error"]] = Field(default_factory=dict)
     doors: dict[str, Literal["open", "closed"]] = Field(default_factory=dict)
 
@@ -336,8 +357,18 @@ def _time_range(value: str) -> str:
     return value
 
 
+def _no_overlap(ranges: list[str]) -> list[str]:
+    """A day's ranges may not overlap: every later computation (availability, auto-close)
+    assumes they don't, so they are refused where they come in."""
+    ordered = sorted(ranges)
+    for earlier, later in itertools.pairwise(ordered):
+        if later[:5] < earlier[6:]:
+            raise ValueError(f"ranges {earlier!r} and {later!r} overlap")
+    return ranges
+
+
 TimeRange = Annotated[str, AfterValidator(_time_range)]
-OpeningHours = dict[Weekday, list[TimeRange]]
+OpeningHours = dict[Weekday, Annotated[list[TimeRange], AfterValidator(_no_overlap)]]
 
 
 class AccessEntry(BaseModel):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from telecentre import wire
+from telecentre import broker, wire
 
 SITE, DEVICE = "murat", "murat-door"
 TOPIC = wire.events_topic(SITE)
@@ -557,3 +557,71 @@ def test_site_of_topic(topic: str, site: str | None) -> None:
 def test_qos_levels_follow_the_protocol_table() -> None:
     assert (wire.QOS_EVENTS, wire.QOS_STATUS, wire.QOS_ACCESS, wire.QOS_COMMAND) == (1, 1, 1, 1)
     assert wire.QOS_OCCUPANCY == 0
+
+
+# --- Payloads that must be refused with a reason, never crash a consumer ------------------
+
+
+def _event_with(**changes: object) -> dict[str, object]:
+    event = wire.door_event(
+        site="murat", device="murat-door", door="main", state="open", clock_synced=True
+    )
+    return {**event, "seq": 1, **changes}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"ts": 1700000000}, "field 'ts': Value error, timestamp must be an RFC 3339 string"),
+        ({"ts": "0001-01-01T00:30:00+01:00"}, "field 'ts': timestamp year 1 is outside"),
+        ({"clock_synced": "yes"}, "field 'clock_synced': Input should be a valid boolean"),
+        ({"seq": "5"}, "field 'seq': Input should be a valid integer"),
+        ({"seq": 2**63}, "field 'seq': Input should be less than or equal to 2147483647"),
+    ],
+)
+def test_loosely_typed_or_out_of_range_fields_are_refused(
+    changes: dict[str, object], expected: str
+) -> None:
+    with pytest.raises(wire.ProtocolError) as error:
+        wire.parse_event(json.dumps(_event_with(**changes)))
+    assert (
+        str(error.value)
+        .replace("Value error, ", "")
+        .startswith(expected.replace("Value error, ", ""))
+    )
+
+
+def test_a_pi_booted_at_the_epoch_still_sends_valid_events() -> None:
+    event = wire.parse_event(
+        json.dumps(_event_with(ts="1970-01-01T00:00:05+00:00", clock_synced=False))
+    )
+    assert event.ts.year == 1970 and event.clock_synced is False
+
+
+def test_a_deeply_nested_payload_is_a_protocol_error_not_a_recursion_error() -> None:
+    with pytest.raises(wire.ProtocolError, match="nested too deeply"):
+        wire.parse_event(b"[" * 8000)
+
+
+def test_overlapping_opening_ranges_are_refused() -> None:
+    payload = json.dumps(
+        {
+            "v": 1,
+            "site": "murat",
+            "version": 1,
+            "issued": "2026-11-22T08:00:00+01:00",
+            "opening": {"mon": ["08:00-12:00", "11:00-17:00"]},
+        }
+    )
+    with pytest.raises(
+        wire.ProtocolError, match=r"field 'opening.mon': .*'08:00-12:00' and '11:00-17:00' overlap"
+    ):
+        wire.parse_access_list(payload)
+
+
+@pytest.mark.parametrize("bad", ["+", "murat/#", "murat\ntopic readwrite #"])
+def test_the_broker_acl_refuses_ids_that_would_widen_it(bad: str) -> None:
+    with pytest.raises(ValueError, match="is not a site or device id"):
+        broker.acl([(bad, "murat-door")])
+    with pytest.raises(ValueError, match="is not a site or device id"):
+        broker.acl([("murat", bad)])

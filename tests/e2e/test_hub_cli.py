@@ -1,0 +1,134 @@
+"""`telecentre-hub` from a shell, as an operator runs it: imports, reports and the errors a
+person must be able to act on (which file, which line, which field, why)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from telecentre import wire
+from tests.servers import REPO, Mosquitto
+
+HUB = str(Path(sys.executable).parent / "telecentre-hub")
+DEMO = REPO / "deploy" / "demo"
+
+
+@pytest.fixture
+def config(tmp_path: Path, broker: Mosquitto) -> Path:
+    path = tmp_path / "hub.yaml"
+    path.write_text(
+        yaml.safe_dump({"state_dir": str(tmp_path / "state"), "mqtt": {"port": broker.port}})
+    )
+    return path
+
+
+def hub(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [HUB, "--config", str(config), *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_imports_publish_access_lists_and_the_evaluation_reports(
+    config: Path, broker: Mosquitto, tmp_path: Path
+) -> None:
+    assert hub(config, "import-sites", str(DEMO / "sites.yaml")).returncode == 0
+    members = hub(config, "import-members", str(DEMO / "members.csv"))
+    assert members.returncode == 0, members.stderr
+    assert json.loads(members.stdout.splitlines()[-1]) == {"created": 8, "updated": 0}
+    assert "access list murat version 2 published" in members.stderr  # 1: the sites import
+    retained = subprocess.run(
+        [
+            "mosquitto_sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(broker.port),
+            "-C",
+            "1",
+            "-W",
+            "10",
+            "-t",
+            wire.access_topic("murat"),
+        ],
+        capture_output=True,
+        check=True,
+    )
+    access = wire.parse_access_list(retained.stdout.strip())
+    assert access.version == 2 and len(access.badges) == 9
+
+    events = tmp_path / "events.jsonl"
+    tap = {
+        **wire.badge_event(
+            site="murat",
+            device="murat-door",
+            badge="04A2B3C4D5E6F7",
+            reader="entrance",
+            direction="in",
+            access="granted",
+            clock_synced=True,
+        ),
+        "seq": 1,
+        "ts": "2026-11-23T09:00:00+01:00",
+    }
+    leave = {
+        **tap,
+        "id": "second-tap",
+        "seq": 2,
+        "direction": "out",
+        "ts": "2026-11-23T11:30:00+01:00",
+    }
+    events.write_text(
+        "\n".join([json.dumps(tap), "not json", json.dumps(leave), json.dumps(tap)]) + "\n"
+    )
+    imported = hub(config, "import-events", str(events))
+    assert json.loads(imported.stdout) == {"accepted": 2, "duplicates": 1, "rejected": 1}
+    assert f"{events}: line 2: payload is not UTF-8 JSON" in imported.stderr
+
+    report = hub(config, "report", "evaluation", "--from", "2026-11-23", "--to", "2026-11-23")
+    figures = json.loads(report.stdout)
+    assert (figures["users"], figures["hours"]) == (1, 2.5)
+    murat = next(site for site in figures["by_site"] if site["site"] == "murat")
+    assert murat["hours"] == 2.5 and murat["positions"]["total"] == 9
+
+
+def test_a_bad_members_file_names_its_lines_and_writes_nothing(
+    config: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "members.csv"
+    lines = (DEMO / "members.csv").read_text().splitlines()
+    lines[3] = lines[3].replace("mobile,,", "mobile,2026-13-01,")
+    bad.write_text("\n".join(lines) + "\n")
+    run = hub(config, "import-members", str(bad))
+    assert run.returncode == 1
+    assert f"{bad}: line 4, field 'pass_since': '2026-13-01' is not a date" in run.stderr
+    assert "nothing imported" in run.stderr
+    export = hub(config, "export-member", "M0001")
+    assert export.returncode == 1 and "no member 'M0001'" in export.stderr
+
+
+def test_errors_at_start_are_one_line_naming_what_is_wrong(config: Path, tmp_path: Path) -> None:
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("mqtt: {hots: broker}\n")
+    run = subprocess.run([HUB, "--config", str(typo), "migrate"], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        f"telecentre-hub: bad config: {typo}: unknown key 'mqtt.hots'"
+    ]
+    sites = tmp_path / "sites.yaml"
+    sites.write_text(
+        (DEMO / "sites.yaml")
+        .read_text()
+        .replace('["08:30-17:00"]', '["08:30-12:00", "11:00-17:00"]', 1)
+    )
+    settings = yaml.safe_load(config.read_text()) | {"sites_file": str(sites)}
+    config.write_text(yaml.safe_dump(settings))
+    serve = hub(config, "serve")
+    assert serve.returncode == 2
+    assert "overlap" in serve.stderr and "line" in serve.stderr
+    acl = hub(config, "broker-acl", "murat:+")
+    assert acl.returncode == 2 and "'+' is not a site or device id" in acl.stderr
