@@ -9,24 +9,23 @@ commands do one job against the same database and exit: `migrate`, `import-sites
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import signal
 import sys
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from hub.access_lists import publish_access_lists
+from hub.access_lists import record_import
 from hub.config import HubConfig
 from hub.imports import ImportResult, InvalidFile, import_members, import_sites
 from hub.ingest import ingest_lines
@@ -36,7 +35,6 @@ from hub.store.models import utcnow
 from telecentre import broker
 from telecentre.config import load_or_exit
 from telecentre.logs import start_logging
-from telecentre.mqtt import authenticate
 
 
 @contextmanager
@@ -130,60 +128,16 @@ def run_import(config: HubConfig, kind: str, path: Path) -> int:
         if kind == "sites":
             # Taps an edge sent before its site existed become sessions now.
             presence.replay_sites(session, outcome.access_changed)
+        record_import(session, f"cli:{getpass.getuser()}", kind, outcome.access_changed)
     print(json.dumps({"created": outcome.created, "updated": outcome.updated}))
     if outcome.access_changed:
-        publish_access_lists_now(config, outcome.access_changed)
-    return 0
-
-
-def publish_access_lists_now(config: HubConfig, sites: Collection[str]) -> None:
-    """From a shell import: connect as the hub long enough to publish the new lists, and say
-    plainly if they could not go out (the running hub publishes them again daily)."""
-    settings = config.mqtt
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{settings.client_id}-cli")
-    authenticate(client, settings.username, settings.password, settings.password_file, settings.tls)
-    accepted, acknowledged = threading.Event(), threading.Semaphore(0)
-    refusal: list[str] = []
-
-    def connected(_c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            refusal.append(str(reason))
-        accepted.set()
-
-    client.on_connect = connected
-    client.on_publish = lambda *_: acknowledged.release()
-    later = "the running hub publishes them at its next start or daily refresh"
-    try:
-        client.connect(settings.host, settings.port)
-    except OSError as exc:
         print(
-            f"broker {settings.host}:{settings.port} unreachable ({exc}): {later}", file=sys.stderr
+            "access lists changed for "
+            + ", ".join(sorted(outcome.access_changed))
+            + ": the running hub publishes them within a minute",
+            file=sys.stderr,
         )
-        return
-    client.loop_start()
-    try:
-        if not accepted.wait(10) or refusal:
-            print(
-                f"broker {settings.host}:{settings.port} refused the hub "
-                f"({refusal[0] if refusal else 'no answer'}): {later}",
-                file=sys.stderr,
-            )
-            return
-        with database(config) as session:
-            lists = publish_access_lists(session, client, sites)
-        for access in lists:
-            if acknowledged.acquire(timeout=10):
-                print(
-                    f"access list {access.site} version {access.version} published", file=sys.stderr
-                )
-            else:
-                print(
-                    f"access list {access.site}: no acknowledgement from the broker: {later}",
-                    file=sys.stderr,
-                )
-    finally:
-        client.disconnect()
-        client.loop_stop()
+    return 0
 
 
 def report_evaluation(config: HubConfig, first: date, last: date) -> int:

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from hub.rules.calendar import is_public_holiday
 from hub.sites import member_rules
 from hub.store.db import after_commit
-from hub.store.models import AccessListVersion, Badge, Member, Site, utcnow
+from hub.store.models import AccessListVersion, AuditEntry, Badge, Member, Site, utcnow
 from telecentre import wire
 
 log = logging.getLogger(__name__)
@@ -142,3 +142,30 @@ def _publish(client: mqtt.Client, access: wire.AccessList) -> None:
             access.version,
             len(access.badges),
         )
+
+
+#: The audit action by which an import says which sites' lists it changed.
+IMPORTED = "import"
+
+
+def record_import(session: Session, actor: str, kind: str, sites: Collection[str]) -> None:
+    """Audit an import, naming the sites whose access lists it changed. A shell import has no
+    broker connection: the running hub finds these entries (`changed_since`) and publishes."""
+    session.add(
+        AuditEntry(actor=actor, action=IMPORTED, detail={"kind": kind, "sites": sorted(sites)})
+    )
+
+
+def changed_since(session: Session, after_id: int) -> tuple[int, set[str]]:
+    """Sites named by imports audited after entry `after_id`, and the last entry's id."""
+    rows = session.execute(
+        select(AuditEntry.id, AuditEntry.detail)
+        .where(AuditEntry.id > after_id, AuditEntry.action == IMPORTED)
+        .order_by(AuditEntry.id)
+    ).all()
+    sites = {site for _, detail in rows for site in detail.get("sites", [])}
+    return (rows[-1][0] if rows else after_id), sites
+
+
+def last_audit_id(session: Session) -> int:
+    return session.scalar(select(func.max(AuditEntry.id))) or 0

@@ -18,7 +18,7 @@ from collections.abc import Collection
 from sqlalchemy.orm import Session
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from hub.access_lists import publish_access_lists
+from hub.access_lists import changed_since, last_audit_id, publish_access_lists
 from hub.app import create_app
 from hub.config import HubConfig
 from hub.imports import import_sites
@@ -64,6 +64,8 @@ class Hub:
             after_import=self.sites_changed,
         )
         self._stopping = threading.Event()
+        self._imports_seen = 0  # the last audited import whose access lists went out
+        self._imports_lock = threading.Lock()
         self._server: BaseWSGIServer | None = None
         self._threads: list[threading.Thread] = []
 
@@ -73,6 +75,8 @@ class Hub:
         return f"http://{self._server.host}:{self._server.port}"
 
     def start(self) -> None:
+        with self.sessions.begin() as session:
+            self._imports_seen = last_audit_id(session)  # `daily()` below sends every list
         if self.config.sites_file is not None:
             self._load_sites_file()
         self.ingest.start()
@@ -105,7 +109,7 @@ class Hub:
         and the sites' edges get fresh access lists."""
         with self.sessions.begin() as session:
             self.presence.replay_sites(session, sites)
-        self.publish_access_lists(sites)
+        self._publish_imported(also=sites)
 
     def publish_access_lists(self, sites: Collection[str] | None) -> None:
         """Fresh lists for `sites` (None: all), published once committed."""
@@ -116,6 +120,14 @@ class Hub:
         with self.sessions.begin() as session:
             self.presence.close_expired(session)
             self.occupancy.refresh(session)
+        self._publish_imported()  # imports made from a shell, which has no broker connection
+
+    def _publish_imported(self, also: Collection[str] = ()) -> None:
+        """Access lists for the sites that audited imports changed since the last call."""
+        with self._imports_lock, self.sessions.begin() as session:
+            self._imports_seen, changed = changed_since(session, self._imports_seen)
+        if changed or also:
+            self.publish_access_lists(changed | set(also))
 
     def daily(self) -> None:
         retention = self.config.retention

@@ -36,7 +36,7 @@ def api_error(error: ApiError) -> tuple[Response, int, dict[str, str]]:
 def _sentence(error: HTTPException) -> str:
     code = error.code or 500
     if code == 404:
-        return f"there is no {request.path} in this API (see API.md)"
+        return f"there is no {request.path} in this API (see docs/api.md)"
     if code == 405:
         allowed = ", ".join(sorted(getattr(error, "valid_methods", None) or ()))
         return f"{request.path} does not answer {request.method} (it answers {allowed})"

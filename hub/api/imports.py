@@ -13,7 +13,8 @@ from collections.abc import Callable
 from flask import Blueprint, request
 from sqlalchemy.orm import Session
 
-from hub.api.auth import authenticate, require_all_sites
+from hub.access_lists import record_import
+from hub.api.auth import access, authenticate, require_all_sites
 from hub.api.errors import ApiError
 from hub.api.services import services
 from hub.imports import ImportResult, InvalidFile, import_members, import_sites
@@ -42,6 +43,7 @@ def _import(what: str, run: Callable[[Session, str], ImportResult]) -> dict[str,
     try:
         with services().sessions.begin() as session:
             result = run(session, body)
+            record_import(session, f"api:{access().role}", what, result.access_changed)
     except InvalidFile as invalid:
         count = len(invalid.problems)
         raise ApiError(

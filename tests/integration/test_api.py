@@ -225,7 +225,7 @@ def count_sites(client: FlaskClient) -> int:
 
 def test_unknown_paths_and_methods_answer_json(client: FlaskClient) -> None:
     assert body(get(client, "nowhere"), 404) == {
-        "error": "there is no /api/v1/nowhere in this API (see API.md)"
+        "error": "there is no /api/v1/nowhere in this API (see docs/api.md)"
     }
     error = body(get(client, "sites/import"), 405)["error"]
     assert error == "/api/v1/sites/import does not answer GET (it answers OPTIONS, POST)"
