@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+import yaml
+from pydantic import AfterValidator, Field, TypeAdapter, ValidationError, model_validator
 
 from telecentre.config import Strict
 from telecentre.mqtt import Tls
@@ -85,6 +86,9 @@ class Retention(Strict):
     sessions_retention_years: Annotated[int, Field(ge=1)] = 5
 
 
+_TOKENS: TypeAdapter[dict[str, str]] = TypeAdapter(dict[Token, Role])
+
+
 class HubConfig(Strict):
     state_dir: Path = Path("/var/lib/telecentre-hub")
     mqtt: Mqtt = Mqtt()
@@ -92,10 +96,30 @@ class HubConfig(Strict):
     influxdb: InfluxDb | None = None
     http: Http = Http()
     api_tokens: dict[Token, Role] = Field(default_factory=dict)
+    #: The same as YAML in a file of its own (mode 0600), so that no token sits in hub.yaml.
+    api_tokens_file: Path | None = None
     sites_file: Path | None = None
     ingest: Ingest = Ingest()
     rules: Rules = Rules()
     retention: Retention = Retention()
+
+    @model_validator(mode="after")
+    def _read_api_tokens_file(self) -> HubConfig:
+        if self.api_tokens_file is None:
+            return self
+        source = str(self.api_tokens_file)
+        try:
+            tokens = yaml.safe_load(self.api_tokens_file.read_text(encoding="utf-8")) or {}
+            parsed = _TOKENS.validate_python(tokens)
+        except OSError as exc:
+            raise ValueError(f"api_tokens_file {source}: cannot read: {exc.strerror}") from None
+        except yaml.YAMLError:
+            raise ValueError(f"api_tokens_file {source}: not valid YAML") from None
+        except ValidationError as exc:
+            item = exc.errors()[0]
+            raise ValueError(f"api_tokens_file {source}: {item['msg']}") from None
+        object.__setattr__(self, "api_tokens", {**self.api_tokens, **parsed})
+        return self
 
     @property
     def database_url(self) -> str:

@@ -25,7 +25,12 @@ Model = TypeVar("Model", bound=BaseModel)
 class Strict(BaseModel):
     """Base of every config section: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A password of digits set from the environment arrives as a number: it is still text.
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+
+#: Keys whose values never appear in an error message (they end up in logs and journald).
+SECRET_WORDS = ("password", "token", "secret")
 
 
 class ConfigError(Exception):
@@ -60,11 +65,19 @@ def _explain(error: ValidationError, source: str) -> str:
     if item["type"] == "missing":
         return f"{source}: key '{key}' is required{more}"
     message = item["msg"].removeprefix("Value error, ")
+    if any(word in key.lower() for word in SECRET_WORDS):
+        return f"{source}: key '{_hide_tokens(key)}': {message}{more}"
     if not item["loc"]:
         # A check across keys (a model validator): its message names the keys; the input is
         # the whole config, which must not be dumped on one line (nor its credentials).
         return f"{source}: {message}{more}"
     return f"{source}: key '{key}' = {item.get('input')!r}: {message}{more}"
+
+
+def _hide_tokens(key: str) -> str:
+    """`api_tokens.s3cr3t…` names the token itself: keep only the key's first part."""
+    first, _, rest = key.partition(".")
+    return f"{first}.…" if rest and "token" in first else key
 
 
 def load_or_exit(model: type[Model], path: str | Path | None, program: str) -> Model:
