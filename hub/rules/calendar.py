@@ -64,16 +64,22 @@ def open_duration(site: SiteRules, day: date) -> timedelta:
     return sum((elapsed(start, end) for start, end in opening_intervals(site, day)), timedelta())
 
 
-def available_time(site: SiteRules, first_day: date, last_day: date) -> timedelta:
-    """Position-time the site offers over [first_day, last_day], both included."""
-    if site.positions.total == 0:
-        return timedelta()
+def open_time(site: SiteRules, first_day: date, last_day: date) -> timedelta:
+    """Real time the site is open over [first_day, last_day], both included, whatever its
+    positions."""
     total = timedelta()
     day = first_day
     while day <= last_day:
         total += open_duration(site, day)
         day += timedelta(days=1)
-    return total * site.positions.total
+    return total
+
+
+def available_time(site: SiteRules, first_day: date, last_day: date) -> timedelta:
+    """Position-time the site offers over [first_day, last_day], both included."""
+    if site.positions.total == 0:
+        return timedelta()
+    return open_time(site, first_day, last_day) * site.positions.total
 
 
 def available_hours(site: SiteRules, first_day: date, last_day: date) -> Decimal:

@@ -16,15 +16,22 @@ RULES.md is silent:
   known or there is no position.
 - `occupancy_rate` is hours / available hours rounded half up to 4 decimals (0.01 %), None
   when nothing was available.
+
+The sessions are read once, each filed under its site; a scope's figures (all sites, one
+site, the ZRR split) are then combined from its sites' tallies, so the work is linear in the
+number of sessions whatever the number of sites. Sums of `timedelta`s are exact, so the order
+of combining changes nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
-from hub.rules.calendar import available_time
+from hub.rules.calendar import open_time
 from hub.rules.model import (
     CategoryCounts,
     Evaluation,
@@ -41,22 +48,45 @@ RATE_QUANTUM = Decimal("0.0001")
 _MICROSECOND = timedelta(microseconds=1)
 
 
+@dataclass
+class _Tally:
+    """What one site's sessions of the period add up to."""
+
+    zone: ZoneInfo
+    users: set[str] = field(default_factory=set)
+    used: timedelta = field(default_factory=timedelta)
+
+
+def _duration(session: Session) -> timedelta | None:
+    """`Session.duration`, with a shortcut for the store's UTC instants, whose plain
+    difference is already real time."""
+    start, end = session.start, session.end
+    if end is not None and start.tzinfo is UTC and end.tzinfo is UTC:
+        return end - start
+    return session.duration
+
+
 def _figures(
     sites: Sequence[SiteRules],
-    sessions: Sequence[Session],
+    tallies: Mapping[str, _Tally],
+    available_by_site: Mapping[str, timedelta],
     members: Mapping[str, Member],
-    pass_members: int,
-    first_day: date,
-    last_day: date,
+    holders: set[str],
+    every_holder: bool,
 ) -> Figures:
+    """A scope's figures from its sites' tallies. `holders` are the period's Pass members:
+    all of them count when `every_holder` (the overall figure), else those who used it."""
     positions = sum((site.positions for site in sites), Positions())
-    users = {session.member_id for session in sessions}
+    if len(sites) == 1:
+        users = tallies[sites[0].id].users
+    else:
+        users = set().union(*(tallies[site.id].users for site in sites))
     categories = {"independent": 0, "employee": 0, "mobile": 0, "other": 0, "unknown": 0}
     for member_id in users:
         member = members.get(member_id)
         categories[member.category if member else "unknown"] += 1
-    used = sum((s.duration for s in sessions if s.duration is not None), timedelta())
-    available = sum((available_time(site, first_day, last_day) for site in sites), timedelta())
+    used = sum((tallies[site.id].used for site in sites), timedelta())
+    available = sum((available_by_site[site.id] for site in sites), timedelta())
     rate = None
     if available:
         rate = Decimal(used // _MICROSECOND) / Decimal(available // _MICROSECOND)
@@ -73,9 +103,30 @@ def _figures(
         hours=to_hours(used),
         available_hours=to_hours(available),
         occupancy_rate=rate,
-        pass_members=pass_members,
+        pass_members=len(holders) if every_holder else len(holders & users),
         cost_per_position=cost_per_position,
     )
+
+
+def _available(sites: Sequence[SiteRules], first_day: date, last_day: date) -> dict[str, timedelta]:
+    """Each site's available position-time; sites sharing a calendar (zone, opening hours,
+    closed days) share its open time, so a network of identical sites walks the period once."""
+    open_times: dict[object, timedelta] = {}
+    available: dict[str, timedelta] = {}
+    for site in sites:
+        if site.positions.total == 0:
+            available[site.id] = timedelta()
+            continue
+        key = (
+            site.timezone,
+            tuple(sorted(site.opening.items())),
+            site.open_on_public_holidays,
+            site.closed,
+        )
+        if key not in open_times:
+            open_times[key] = open_time(site, first_day, last_day)
+        available[site.id] = open_times[key] * site.positions.total
+    return available
 
 
 def evaluate(
@@ -90,31 +141,44 @@ def evaluate(
     Every session's site must be in `sites`: its local day depends on the site's zone.
     """
     all_sites = sorted(sites, key=lambda site: site.id)
-    by_id = {site.id: site for site in all_sites}
-    in_period: list[Session] = []
+    tallies = {site.id: _Tally(site.zone) for site in all_sites}
+    # A UTC offset is less than a day (Python enforces it), so a start in [inside_from,
+    # inside_until) is on a local day of the period in any zone, and one outside
+    # [maybe_from, maybe_until) on none: only the starts near the period's ends need their
+    # local day, read as SiteRules.local_date does.
+    one_day = timedelta(days=1)
+    inside_from = datetime.combine(first_day, time(), UTC) + one_day
+    inside_until = datetime.combine(last_day, time(), UTC)
+    maybe_from = inside_from - 2 * one_day
+    maybe_until = inside_until + 2 * one_day
     for session in sessions:
-        site = by_id.get(session.site)
-        if site is None:
+        tally = tallies.get(session.site)
+        if tally is None:
             raise ValueError(f"session at unknown site {session.site!r}")
-        if first_day <= site.local_date(session.start) <= last_day:
-            in_period.append(session)
+        start = session.start
+        if not inside_from <= start < inside_until:
+            if not maybe_from <= start < maybe_until:
+                continue
+            if not first_day <= start.astimezone(tally.zone).date() <= last_day:
+                continue
+        tally.users.add(session.member_id)
+        duration = _duration(session)
+        if duration is not None:
+            tally.used += duration
     holders = {
         member.member_id
         for member in members.values()
         if member.pass_valid_between(first_day, last_day)
     }
+    available = _available(all_sites, first_day, last_day)
 
-    def scope(chosen: list[SiteRules]) -> Figures:
-        ids = {site.id for site in chosen}
-        own = [session for session in in_period if session.site in ids]
-        users_with_pass = len(holders & {session.member_id for session in own})
-        return _figures(chosen, own, members, users_with_pass, first_day, last_day)
+    def scope(chosen: Sequence[SiteRules], every_holder: bool = False) -> Figures:
+        return _figures(chosen, tallies, available, members, holders, every_holder)
 
-    total = _figures(all_sites, in_period, members, len(holders), first_day, last_day)
     return Evaluation(
         first_day=first_day,
         last_day=last_day,
-        total=total,
+        total=scope(all_sites, every_holder=True),
         by_site={site.id: scope([site]) for site in all_sites},
         zrr=scope([site for site in all_sites if site.zrr]),
         non_zrr=scope([site for site in all_sites if not site.zrr]),
