@@ -13,6 +13,7 @@ Decision(granted=True, reason=None)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -136,7 +137,8 @@ class AccessRules:
     def apply(self, payload: bytes, site: str) -> Literal["applied", "stale"]:
         """Apply a list from the hub if it is for this site and newer than the one in force.
 
-        Raises `wire.ProtocolError` for a malformed list: the old list stays in force.
+        Raises `wire.ProtocolError` for a malformed list, and `OSError` if it cannot be saved:
+        either way, the old list stays in force.
         """
         access = wire.parse_access_list(payload)
         if access.site != site:
@@ -155,15 +157,21 @@ class AccessRules:
         """Write-then-rename, fsync'ed: after a power cut the file is the old list or the new."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "wb") as file:
-            file.write(b'{"list":')
-            file.write(payload)
-            file.write(b',"revoked":')
-            file.write(json.dumps(sorted(revoked)).encode())
-            file.write(b"}")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "wb") as file:
+                file.write(b'{"list":')
+                file.write(payload)
+                file.write(b',"revoked":')
+                file.write(json.dumps(sorted(revoked)).encode())
+                file.write(b"}")
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            # On a full SD card, a half-written list must not hold on to the outbox's space.
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise
         directory = os.open(self.path.parent, os.O_RDONLY)
         try:
             os.fsync(directory)

@@ -12,6 +12,7 @@ on disk, so the door works the same with the network down.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -29,6 +30,11 @@ from telecentre import __version__, wire
 log = logging.getLogger(__name__)
 
 
+def masked_badge(uid: str) -> str:
+    """Enough of a badge UID to tell taps apart in the logs, not to identify the badge."""
+    return f"…{uid[-4:]}"
+
+
 class Agent:
     def __init__(
         self,
@@ -42,6 +48,7 @@ class Agent:
         self.readers = hardware.readers
         self.feedback = hardware.feedback
         state = config.state_dir
+        self._recording_overflow = threading.local()
         self.outbox = Outbox(state / "outbox.db", config.outbox.max_events, self._overflowed)
         self.access = AccessRules(state / "access.json")
         self.doors = {
@@ -97,9 +104,12 @@ class Agent:
             self.feedback.granted()
         else:
             self.feedback.denied()
+        # journald keeps logs longer than a badge UID may be kept (CNIL): a masked UID at INFO,
+        # the full one only when debugging.
+        log.debug("badge %s is %s", masked_badge(uid), uid)
         log.info(
             "badge %s on reader %s: %s%s",
-            uid,
+            masked_badge(uid),
             reader.id,
             "granted" if decision.granted else "denied",
             f" ({decision.reason})" if decision.reason else "",
@@ -156,18 +166,26 @@ class Agent:
     def _overflowed(self, dropped: int) -> None:
         log.error(
             "outbox full (%d events): dropped the %d oldest unsent events",
-            self.config.outbox.max_events,
+            self.outbox.max_events,
             dropped,
         )
-        self._record(
-            wire.alarm_event(
-                site=self.site,
-                device=self.device,
-                kind="outbox_overflow",
-                dropped=dropped,
-                clock_synced=self.clock_synced(),
+        if getattr(self._recording_overflow, "active", False):
+            # Storing the alarm pushed out more events (an outbox too small to hold both): an
+            # alarm about that one would push out this one, and so on without end.
+            return
+        self._recording_overflow.active = True
+        try:
+            self._record(
+                wire.alarm_event(
+                    site=self.site,
+                    device=self.device,
+                    kind="outbox_overflow",
+                    dropped=dropped,
+                    clock_synced=self.clock_synced(),
+                )
             )
-        )
+        finally:
+            self._recording_overflow.active = False
 
     def _record(self, event: dict[str, Any]) -> None:
         stored = self.outbox.append(event)
@@ -182,6 +200,16 @@ class Agent:
         except wire.ProtocolError as exc:
             log.error(
                 "access list rejected, the one in force (version %s) stays: %s",
+                self.access.version,
+                exc,
+            )
+            return
+        except OSError as exc:
+            # Not on disk, so not in force either: after a restart the agent would decide from
+            # the old list again. The broker keeps the new one and sends it at the next connection.
+            log.error(
+                "access list not saved to %s, the one in force (version %s) stays: %s",
+                self.access.path,
                 self.access.version,
                 exc,
             )

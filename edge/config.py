@@ -13,6 +13,17 @@ from telecentre.wire import Direction, Id
 
 Pin = Annotated[int | str, Field(description="BCM GPIO number (17) or gpiozero pin name")]
 
+#: Events the uplink hands paho (queued or in flight), per MQTT in-flight slot.
+QUEUED_PER_INFLIGHT = 4
+#: MQTT message ids are 16 bits and paho hands them out in turn: if as many messages as there
+#: are ids awaited their acknowledgement, one ack could be taken for another event's. What the
+#: uplink hands paho stays under 60,000, leaving ids to spare for status messages.
+MAX_INFLIGHT = (60_000 - 1) // QUEUED_PER_INFLIGHT
+#: The smallest outbox bound allowed. A tiny outbox spends itself on its own alarms (with one
+#: slot, each `outbox_overflow` alarm pushes out the event before it); from this size on, the
+#: events dropped at once always leave the alarm room of its own.
+MIN_OUTBOX_EVENTS = 100
+
 
 class Mqtt(Strict):
     host: str = "127.0.0.1"
@@ -22,8 +33,8 @@ class Mqtt(Strict):
     password_file: Path | None = None
     tls: Tls | None = None
     keepalive_s: Annotated[int, Field(ge=5)] = 30
-    #: Events published and not yet acknowledged by the broker, at most.
-    inflight: Annotated[int, Field(ge=1, le=65535)] = 100
+    #: Events published and not yet acknowledged by the broker, at most (MAX_INFLIGHT: 14,999).
+    inflight: Annotated[int, Field(ge=1, le=MAX_INFLIGHT)] = 100
 
 
 class Reader(Strict):
@@ -66,8 +77,9 @@ class Feedback(Strict):
 
 
 class Outbox(Strict):
-    #: The oldest events are dropped, with an alarm, only past this many unsent events.
-    max_events: Annotated[int, Field(ge=1)] = 1_000_000
+    #: The oldest events are dropped, with an alarm, only past this many unsent events
+    #: (at least MIN_OUTBOX_EVENTS: a smaller outbox would have its alarms push out events).
+    max_events: Annotated[int, Field(ge=MIN_OUTBOX_EVENTS)] = 1_000_000
 
 
 class EdgeConfig(Strict):
@@ -79,7 +91,8 @@ class EdgeConfig(Strict):
     doors: list[Door] = Field(default_factory=list)
     feedback: Feedback = Feedback()
     outbox: Outbox = Outbox()
-    status_interval_s: Annotated[float, Field(gt=0)] = 60
+    #: PROTOCOL.md: a device publishes its status at least every 60 s.
+    status_interval_s: Annotated[float, Field(gt=0, le=60)] = 60
     #: `mock` runs the agent on gpiozero's MockFactory pins (bench, tests without a Pi);
     #: `simulated` adds someone walking through the door after each unlock (the demo).
     pins: Literal["auto", "mock", "simulated"] = "auto"

@@ -78,6 +78,7 @@ class Door:
         self._lock = threading.RLock()
         self._unlocked_until = 0.0
         self._relock: threading.Timer | None = None
+        self._unlocks = 0  # unlocks so far: which relock timer is the current one
         self._held_open: threading.Timer | None = None
         self._state: DoorState = "closed"
         if sensor is not None:
@@ -114,9 +115,18 @@ class Door:
     def _restart_relock_timer(self, seconds: float) -> None:
         if self._relock is not None:
             self._relock.cancel()
-        self._relock = threading.Timer(seconds, self.lock)
+        self._unlocks += 1
+        self._relock = threading.Timer(seconds, self._relock_due, args=(self._unlocks,))
         self._relock.daemon = True
         self._relock.start()
+
+    def _relock_due(self, unlock: int) -> None:
+        """The relock timer of the `unlock`-th unlock. `cancel()` cannot stop a timer that is
+        already running (waiting for the lock while `unlock()` holds it): such a timer must not
+        cut short the window that the newer unlock just opened."""
+        with self._lock:
+            if unlock == self._unlocks:
+                self.lock()
 
     def _exit_pressed(self) -> None:
         log.info("door %s: exit button pressed", self.id)

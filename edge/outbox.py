@@ -67,13 +67,19 @@ class Outbox:
                 self._db.execute("INSERT INTO events VALUES (?, ?)", (seq, wire.encode(event)))
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
             self._depth += 1 - dropped
             self.dropped += dropped
         if dropped and self.on_overflow is not None:
             self.on_overflow(dropped)
         return event
+
+    def _rollback(self) -> None:
+        """End a failed transaction, so that the next BEGIN works (SQLite may have rolled it
+        back already, e.g. after a failed COMMIT)."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def _make_room(self) -> int:
         """Drop the oldest events if the bound is reached (only then: losing events is a last
@@ -106,10 +112,15 @@ class Outbox:
             return
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            before = self._db.total_changes
-            self._db.executemany("DELETE FROM events WHERE seq = ?", batch)
-            self._depth -= self._db.total_changes - before
-            self._db.execute("COMMIT")
+            try:
+                before = self._db.total_changes
+                self._db.executemany("DELETE FROM events WHERE seq = ?", batch)
+                removed = self._db.total_changes - before
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            self._depth -= removed
 
     def depth(self) -> int:
         """Events stored and not yet acknowledged by the broker."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import threading
 from collections.abc import Callable
 from typing import IO, Any, Literal, Protocol
@@ -27,7 +26,6 @@ log = logging.getLogger(__name__)
 
 ReaderState = Literal["ok", "error"]
 RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0)
-_BADGE_RE = re.compile(wire.BADGE_PATTERN)
 
 
 class ReaderGone(Exception):
@@ -88,15 +86,12 @@ class Reader:
                 self._close()
 
     def _present(self, raw: str) -> None:
-        uid = wire.normalise_badge(raw)
-        if not uid:
-            return
-        if not _BADGE_RE.match(uid):
+        try:
+            uid = wire.parse_badge(raw)
+        except wire.ProtocolError as exc:
             # Not a UID (a typo on stdin, a misread): an event with it would be rejected by
             # the hub, so it is no tap at all.
-            log.warning(
-                "reader %s: %r is not a badge UID (8 to 20 hex digits): ignored", self.id, raw
-            )
+            log.warning("reader %s: %s: ignored", self.id, exc)
             return
         if self.when_badge is not None:
             self.when_badge(self, uid)

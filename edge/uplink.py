@@ -20,6 +20,7 @@ from typing import Any, Literal
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.config import QUEUED_PER_INFLIGHT
 from edge.config import Mqtt as MqttConfig
 from edge.outbox import Outbox
 from telecentre import wire
@@ -30,8 +31,8 @@ log = logging.getLogger(__name__)
 #: Acknowledged events are removed from the outbox this many at a time, or this often.
 REMOVE_BATCH = 500
 REMOVE_EVERY_S = 0.2
-#: Events handed to paho (queued or in flight), per MQTT in-flight slot.
-QUEUED_PER_INFLIGHT = 4
+#: After the outbox failed (SQLite error), the drain tries again this much later.
+DRAIN_RETRY_S = 1.0
 
 
 class Uplink:
@@ -80,6 +81,8 @@ class Uplink:
             protocol=mqtt.MQTTv311,
         )
         client.enable_logger(logging.getLogger("paho"))
+        # Should any other callback raise, paho logs it and carries on (see _access_list).
+        client.suppress_exceptions = True
         client.max_inflight_messages_set(self.config.inflight)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         authenticate(
@@ -160,11 +163,20 @@ class Uplink:
         if len(self._acks) >= min(self.config.inflight, len(self._in_flight)):
             self._wake.set()
 
+    # An exception out of a callback would end paho's network thread for good (the agent would
+    # look alive, with no link): what the hub sends must never get that far.
+
     def _access_list(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-        self._on_access_list(bytes(message.payload))
+        try:
+            self._on_access_list(bytes(message.payload))
+        except Exception:
+            log.exception("access list from the hub not handled; the one in force stays")
 
     def _command(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-        self._on_command(bytes(message.payload))
+        try:
+            self._on_command(bytes(message.payload))
+        except Exception:
+            log.exception("command from the hub not handled")
 
     # --- outbox drain ----------------------------------------------------------------------
 
@@ -173,15 +185,31 @@ class Uplink:
         self._wake.set()
 
     def _drain_forever(self) -> None:
+        failing = False
         while not self._stopping.is_set():
             self._wake.wait(timeout=REMOVE_EVERY_S)
             self._wake.clear()
+            try:
+                self._collect_acks()
+                if self.connected.is_set():
+                    self._send_more()
+                self._remove_acked()
+            except Exception:
+                # An SQLite error (SD card full or gone read-only...) must not end sending
+                # until the next restart: the events wait in the outbox, the drain tries again.
+                if not failing:
+                    log.exception("outbox drain failed; trying again every %s s", DRAIN_RETRY_S)
+                failing = True
+                self._stopping.wait(DRAIN_RETRY_S)
+                continue
+            if failing:
+                log.info("outbox drain working again")
+                failing = False
+        try:
             self._collect_acks()
-            if self.connected.is_set():
-                self._send_more()
-            self._remove_acked()
-        self._collect_acks()
-        self._remove_acked(force=True)
+            self._remove_acked(force=True)
+        except Exception:
+            log.exception("acknowledged events not removed from the outbox: sent again next time")
 
     def _collect_acks(self) -> None:
         """Free the window for acknowledged events (status messages' ids are ignored)."""

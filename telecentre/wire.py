@@ -115,6 +115,19 @@ def normalise_badge(uid: str) -> str:
     return re.sub(r"[\s:-]", "", uid).upper()
 
 
+def parse_badge(raw: str) -> str:
+    """A badge UID as a reader or a person writes it (`04:a2:b3:c4`), normalised (`04A2B3C4`).
+
+    Raises `ProtocolError` if it is not one: 8 to 20 hex digits, once separators are gone.
+    """
+    uid = normalise_badge(raw)
+    if not re.match(BADGE_PATTERN, uid):
+        raise ProtocolError(
+            f"{raw!r} is not a badge UID (8 to 20 hex digits, with or without ':', '-' or spaces)"
+        )
+    return uid
+
+
 Badge = Annotated[str, AfterValidator(normalise_badge), StringConstraints(pattern=BADGE_PATTERN)]
 
 Direction = Literal["in", "out", "toggle"]

@@ -10,8 +10,10 @@ it); the last ones run against a real Mosquitto.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -26,6 +28,7 @@ from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPin
 from paho.mqtt.enums import CallbackAPIVersion
 
+import edge.uplink
 from edge.agent import Agent
 from edge.config import EdgeConfig
 from edge.hardware import Hardware, build_hardware
@@ -546,17 +549,92 @@ def test_after_a_restart_the_list_on_disk_decides_and_seq_goes_on(
 
 
 def test_outbox_overflow_raises_an_alarm(make_site: MakeSite) -> None:
-    site = make_site(outbox={"max_events": 10})
-    for _ in range(11):
+    site = make_site(outbox={"max_events": 100})  # the smallest bound the config allows
+    for _ in range(101):
         site.tap(STRANGER)
-    # The 11th tap (seq 11) pushed the two oldest out; the alarm saying so is seq 12.
-    wait_until(lambda: site.agent.outbox.last_seq() == 12)
+    # The 101st tap (seq 101) pushed the two oldest out; the alarm saying so is seq 102.
+    wait_until(lambda: site.agent.outbox.last_seq() == 102)
     events = site.events()
-    assert [e.seq for e in events] == list(range(3, 13))
+    assert [e.seq for e in events] == list(range(3, 103))
     assert all(isinstance(e, wire.BadgeEvent) for e in events[:-1])
     alarm = events[-1]
     assert isinstance(alarm, wire.AlarmEvent)
     assert (alarm.kind, alarm.dropped, alarm.door) == ("outbox_overflow", 2, None)
+
+
+def test_overflow_alarm_that_overflows_an_outbox_of_one_does_not_recurse(
+    make_site: MakeSite,
+) -> None:
+    """Below the config's floor (an Outbox on its own allows any bound), each alarm pushes out
+    the event before it: the agent must not answer that with another alarm, and so on."""
+    site = make_site()
+    site.agent.outbox.max_events = 1
+    (reader,) = site.agent.readers
+    site.agent.badge_presented(reader, STRANGER)  # seq 1
+    site.agent.badge_presented(reader, STRANGER)  # seq 2 drops seq 1; the alarm (3) drops 2
+    (alarm,) = site.events()
+    assert isinstance(alarm, wire.AlarmEvent)
+    assert (alarm.kind, alarm.dropped, alarm.seq) == ("outbox_overflow", 1, 3)
+    assert site.agent.outbox.dropped == 2
+    site.tap(STRANGER)  # the agent carries on
+    wait_until(lambda: site.agent.outbox.last_seq() == 5)
+    assert reader.state == "ok"
+
+
+def test_access_list_that_cannot_be_saved_leaves_the_old_one_in_force(
+    make_site: MakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = make_site()
+
+    def disk_full(_fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    site.agent.apply_access_list(access_list(version=2, badges=[]))  # logged, not raised
+    monkeypatch.undo()
+    assert site.agent.access.version == 1
+    site.tap(MEMBER)
+    wait_until(lambda: site.strike.state is True)
+    (event,) = site.badge_events()
+    assert event.access == "granted"
+
+
+def test_a_stale_relock_timer_does_not_cut_a_new_unlock_short(make_site: MakeSite) -> None:
+    """`Timer.cancel()` cannot stop a timer already running: one that was waiting for the
+    door's lock while a new unlock held it then fires. It must leave the new window alone."""
+    site = make_site()  # unlock_s 30: no timer fires by itself during the test
+    door = site.agent.doors["main"]
+    door.unlock()
+    stale = door._relock
+    assert stale is not None
+    door.unlock()  # a second tap: the first timer is cancelled, too late
+    stale.function(*stale.args, **stale.kwargs)
+    assert site.strike.state is True
+    assert door.unlocked
+    current = door._relock
+    assert current is not None
+    current.function(*current.args, **current.kwargs)
+    assert site.strike.state is False
+
+
+def test_decision_log_shows_a_masked_uid_the_full_one_only_at_debug(
+    make_site: MakeSite, caplog: pytest.LogCaptureFixture
+) -> None:
+    site = make_site()
+    caplog.set_level(logging.INFO, logger="edge.agent")
+    site.tap(MEMBER)
+    site.badge_events(1)
+    messages = [r.getMessage() for r in caplog.records]
+    assert f"badge …{MEMBER[-4:]} on reader entrance: granted" in messages
+    assert not [m for m in messages if MEMBER in m]
+    caplog.set_level(logging.DEBUG, logger="edge.agent")
+    site.tap(STRANGER)
+    site.badge_events(2)
+    full = [r for r in caplog.records if STRANGER in r.getMessage()]
+    assert [r.levelno for r in full] == [logging.DEBUG]
+    assert f"badge …{STRANGER[-4:]} on reader entrance: denied (unknown)" in [
+        r.getMessage() for r in caplog.records
+    ]
 
 
 # --- with the broker ----------------------------------------------------------------------
@@ -630,3 +708,64 @@ def test_with_the_broker_events_leave_and_the_hub_can_steer(
         wait_until(lambda: wire.parse_status(listener.on(status_topic)[-1]).state == "offline")
     finally:
         listener.close()
+
+
+@pytest.mark.broker
+def test_a_failing_command_or_list_does_not_end_the_link(
+    make_site: MakeSite, broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """paho re-raises what its callbacks raise, and its network thread then ends for good."""
+    listener = Listener(broker.port, wire.status_topic(SITE, DEVICE))
+    try:
+        site = make_site(mqtt_port=broker.port)
+        wait_until(site.agent.uplink.connected.is_set)
+        door = site.agent.doors["main"]
+        unlock, calls = door.unlock, []
+
+        def unlock_failing_once(seconds: float | None = None) -> None:
+            calls.append(seconds)
+            if len(calls) == 1:
+                raise RecursionError("maximum recursion depth exceeded")
+            unlock(seconds)
+
+        def save_with_a_bug(*_: object) -> None:
+            raise RuntimeError("a bug in saving")
+
+        monkeypatch.setattr(door, "unlock", unlock_failing_once)
+        monkeypatch.setattr(site.agent.access, "_save", save_with_a_bug)
+        command = b'{"v":1,"id":"c%d","cmd":"unlock","door":"main","seconds":30}'
+        listener.publish(wire.command_topic(SITE, DEVICE), command % 1)
+        wait_until(lambda: len(calls) == 1)
+        listener.publish(wire.access_topic(SITE), access_list(version=2, badges=[]))
+        listener.publish(wire.command_topic(SITE, DEVICE), command % 2)
+        wait_until(lambda: site.strike.state is True)  # the second command got through
+        assert site.agent.access.version == 1
+        monkeypatch.undo()
+        listener.publish(wire.access_topic(SITE), access_list(version=3, badges=[]))
+        wait_until(lambda: site.agent.access.version == 3)
+    finally:
+        listener.close()
+
+
+@pytest.mark.broker
+def test_a_failing_outbox_does_not_end_sending(
+    make_site: MakeSite, broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(edge.uplink, "DRAIN_RETRY_S", 0.01)
+    site = make_site(mqtt_port=broker.port)
+    wait_until(site.agent.uplink.connected.is_set)
+    outbox = site.agent.outbox
+    pending = outbox.pending
+    failures: list[int] = []
+
+    def pending_failing_once(after_seq: int, limit: int) -> list[tuple[int, bytes]]:
+        if not failures:
+            failures.append(after_seq)
+            raise sqlite3.OperationalError("disk I/O error")
+        return pending(after_seq, limit)
+
+    monkeypatch.setattr(outbox, "pending", pending_failing_once)
+    wait_until(lambda: failures)
+    site.tap(MEMBER)
+    # Stored, then sent and acknowledged after all:
+    wait_until(lambda: outbox.last_seq() == 1 and outbox.depth() == 0)

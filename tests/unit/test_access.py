@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -243,6 +245,28 @@ def test_malformed_list_raises_and_the_old_list_stays(
     assert rules.decide(OPENING, MONDAY_10) == GRANTED
     assert path.read_bytes() == saved
     assert AccessRules(path).version == 1
+
+
+def test_list_that_cannot_be_saved_raises_and_the_old_list_stays(
+    rules: AccessRules, path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SD card full: the new list is not in force (after a restart it would not be either),
+    and its half-written copy does not keep the space."""
+    saved = path.read_bytes()
+
+    def disk_full(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        rules.apply(access_list(version=2, badges=[]), SITE)
+    monkeypatch.undo()
+    assert rules.version == 1
+    assert rules.decide(ALWAYS, MONDAY_10) == GRANTED
+    assert path.read_bytes() == saved
+    assert not path.with_suffix(".tmp").exists()
+    assert rules.apply(access_list(version=2, badges=[]), SITE) == "applied"
+    assert rules.decide(ALWAYS, MONDAY_10) == denied("revoked")
 
 
 def test_list_for_another_site_is_rejected(rules: AccessRules, path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import EdgeConfig
+from edge.config import MAX_INFLIGHT, MIN_OUTBOX_EVENTS, QUEUED_PER_INFLIGHT, EdgeConfig
 from telecentre.config import ConfigError, load_config
 
 EDGE_COMMAND = Path(sys.executable).parent / "telecentre-edge"
@@ -100,6 +100,10 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
         ("doors: [{id: main, strike_pin: 27, unlock_s: 0}]", "doors.0.unlock_s", "0"),
         ("pins: fake", "pins", "'fake'"),
         ("outbox: {max_events: 0}", "outbox.max_events", "0"),
+        ("outbox: {max_events: 99}", "outbox.max_events", "99"),
+        ("mqtt: {inflight: 15000}", "mqtt.inflight", "15000"),
+        ("mqtt: {inflight: 65535}", "mqtt.inflight", "65535"),
+        ("status_interval_s: 61", "status_interval_s", "61"),
     ],
 )
 def test_bad_value_names_key_and_value(
@@ -109,6 +113,24 @@ def test_bad_value_names_key_and_value(
     message = error(path)
     assert message.startswith(f"{path}: key '{key}' = {value}: ")
     assert len(message) > len(f"{path}: key '{key}' = {value}: ")  # says what was expected
+
+
+def test_inflight_cap_keeps_the_uplink_clear_of_mqtt_message_id_wraparound(
+    tmp_path: Path,
+) -> None:
+    """The uplink hands paho `inflight × QUEUED_PER_INFLIGHT` events: their 16-bit message
+    ids must not come round again while some still await their acknowledgement."""
+    assert MAX_INFLIGHT * QUEUED_PER_INFLIGHT < 60_000 <= (MAX_INFLIGHT + 1) * QUEUED_PER_INFLIGHT
+    config = load(write(tmp_path, MINIMAL + f"mqtt: {{inflight: {MAX_INFLIGHT}}}\n"))
+    assert config.mqtt.inflight == MAX_INFLIGHT
+    message = error(write(tmp_path, MINIMAL + f"mqtt: {{inflight: {MAX_INFLIGHT + 1}}}\n"))
+    assert f"key 'mqtt.inflight' = {MAX_INFLIGHT + 1}: " in message
+    assert str(MAX_INFLIGHT) in message
+
+
+def test_smallest_outbox_and_longest_status_interval_are_accepted(tmp_path: Path) -> None:
+    config = load(write(tmp_path, MINIMAL + "outbox: {max_events: 100}\nstatus_interval_s: 60\n"))
+    assert (config.outbox.max_events, config.status_interval_s) == (MIN_OUTBOX_EVENTS, 60)
 
 
 def test_bad_site_id_is_rejected(tmp_path: Path) -> None:

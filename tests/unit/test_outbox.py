@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from edge.config import MIN_OUTBOX_EVENTS
 from edge.outbox import Outbox
 from telecentre import wire
 
@@ -252,3 +254,49 @@ def test_append_that_fails_stores_nothing_and_uses_no_seq(box: Outbox) -> None:
     assert box.depth() == 1
     assert box.append(door())["seq"] == 2
     assert seqs(box) == [1, 2]
+
+
+def test_remove_that_fails_rolls_back_and_the_outbox_keeps_working(box: Outbox, path: Path) -> None:
+    for _ in range(3):
+        box.append(door())
+    # Another connection makes every DELETE fail inside remove()'s transaction.
+    other = sqlite3.connect(path)
+    other.execute(
+        "CREATE TRIGGER fail BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'disk I/O'); END"
+    )
+    other.commit()
+    with pytest.raises(sqlite3.DatabaseError, match="disk I/O"):
+        box.remove([1, 2])
+    assert box.depth() == 3
+    other.execute("DROP TRIGGER fail")
+    other.commit()
+    other.close()
+    # No transaction was left open: appends and removals go on.
+    assert box.append(door())["seq"] == 4
+    box.remove([1, 2])
+    assert seqs(box) == [3, 4]
+    assert box.depth() == 2
+
+
+def test_at_the_smallest_configurable_bound_the_overflow_alarm_has_room(path: Path) -> None:
+    """From MIN_OUTBOX_EVENTS on, the events dropped at once leave room for the alarm: storing
+    it drops nothing more (no alarm about the alarm)."""
+    holder: list[Outbox] = []
+    dropped: list[int] = []
+
+    def overflowed(count: int) -> None:
+        dropped.append(count)
+        holder[0].append(
+            wire.alarm_event(
+                site=SITE, device=DEVICE, kind="outbox_overflow", dropped=count, clock_synced=True
+            )
+        )
+
+    box = Outbox(path, max_events=MIN_OUTBOX_EVENTS, on_overflow=overflowed)
+    holder.append(box)
+    for _ in range(MIN_OUTBOX_EVENTS + 1):
+        box.append(door())
+    assert dropped == [2]
+    assert box.depth() == MIN_OUTBOX_EVENTS == len(seqs(box))
+    assert seqs(box)[-1] == MIN_OUTBOX_EVENTS + 2  # the alarm, after the event that overflowed
+    box.close()

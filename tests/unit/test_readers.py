@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 import edge.readers
 from edge.config import Reader as ReaderConfig
 from edge.readers import Mfrc522Reader, Presentations, Reader, StdinReader
+from telecentre import wire
 from tests.waiting import wait_until
 
 # --- Presentations ------------------------------------------------------------------------
@@ -344,3 +346,44 @@ def test_stop_ends_the_mfrc522_thread(readers: list[Reader]) -> None:
     wait_until(lambda: not reader._thread.is_alive())
     assert reader.state == "ok"
     assert taps.uids == []
+
+
+# --- badge UIDs as readers deliver them (telecentre.wire.parse_badge) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "uid"),
+    [
+        ("04a2b3c4", "04A2B3C4"),
+        ("04:A2:b3:C4", "04A2B3C4"),
+        (" 04-a2-b3-c4\r\n", "04A2B3C4"),
+        ("04 a2 b3 c4 d5 e6 f7", "04A2B3C4D5E6F7"),
+        ("0" * 20, "0" * 20),
+    ],
+)
+def test_parse_badge_normalises_a_uid(raw: str, uid: str) -> None:
+    assert wire.parse_badge(raw) == uid
+
+
+@pytest.mark.parametrize(
+    "raw", ["", " : ", "04A2B3C", "0" * 21, "zz:zz:zz:zz", "04A2B3C4!", "hello"]
+)
+def test_parse_badge_rejects_what_is_not_a_uid(raw: str) -> None:
+    with pytest.raises(wire.ProtocolError) as caught:
+        wire.parse_badge(raw)
+    assert str(caught.value).startswith(f"{raw!r} is not a badge UID (8 to 20 hex digits")
+
+
+def test_a_line_that_is_not_a_uid_is_logged_and_ignored(
+    readers: list[Reader], pipe: tuple[IO[str], IO[str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    reading, writing = pipe
+    taps = Taps()
+    reader = start_stdin(readers, reading, taps)
+    writing.write("04A2\n0a1b2c3d\n")
+    writing.close()
+    wait_until(lambda: not reader._thread.is_alive())
+    assert taps.uids == ["0A1B2C3D"]
+    (warning,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.getMessage().startswith("reader keyboard: '04A2' is not a badge UID (")
+    assert warning.getMessage().endswith("): ignored")
