@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 #: Acknowledged events are removed from the outbox this many at a time, or this often.
 REMOVE_BATCH = 500
 REMOVE_EVERY_S = 0.2
+#: A publish the broker refused is tried again this much later (the event stays stored).
+REFUSED_RETRY_S = 30.0
 #: After the outbox failed (SQLite error), the drain tries again this much later.
 DRAIN_RETRY_S = 1.0
 
@@ -66,6 +68,9 @@ class Uplink:
         # paho's callback would deadlock with publish(), which holds paho's own lock.
         self._in_flight: dict[int, int] = {}  # paho mid -> outbox seq
         self._acks: deque[int] = deque()
+        self._refusals: deque[tuple[int, str]] = deque()  # (paho mid, the broker's reason)
+        self._resend_from: int | None = None  # the oldest refused seq, sent again later
+        self._resend_at = 0.0
         self._acked: list[int] = []  # outbox seqs acknowledged, not yet removed from disk
         self._removed_at = 0.0
         self._last_sent = 0
@@ -74,11 +79,10 @@ class Uplink:
         self._heartbeat = threading.Thread(target=self._beat_forever, name="status", daemon=True)
 
     def _make_client(self) -> mqtt.Client:
+        # MQTT 5: a broker that refuses a publish (its ACL) says so in the PUBACK, where 3.1.1
+        # acknowledges it all the same, and the event would leave the outbox, lost.
         client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.device,
-            clean_session=True,  # an unlock queued while offline must not fire hours later
-            protocol=mqtt.MQTTv311,
+            CallbackAPIVersion.VERSION2, client_id=self.device, protocol=mqtt.MQTTv5
         )
         client.enable_logger(logging.getLogger("paho"))
         # Should any other callback raise, paho logs it and carries on (see _access_list).
@@ -109,7 +113,12 @@ class Uplink:
 
     def start(self) -> None:
         # connect_async + loop_start: the agent starts, and serves taps, with the broker away.
-        self._client.connect_async(self.config.host, self.config.port, self.config.keepalive_s)
+        self._client.connect_async(
+            self.config.host,
+            self.config.port,
+            self.config.keepalive_s,
+            clean_start=True,  # an unlock queued while offline must not fire hours later
+        )
         self._client.loop_start()
         self._drain.start()
         self._heartbeat.start()
@@ -157,7 +166,11 @@ class Uplink:
             log.warning("lost the broker (%s); events wait in the outbox", reason)
         self.connected.clear()
 
-    def _published(self, _c: mqtt.Client, _u: Any, mid: int, _r: Any, _p: Any) -> None:
+    def _published(self, _c: mqtt.Client, _u: Any, mid: int, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self._refusals.append((mid, str(reason)))
+            self._wake.set()
+            return
         self._acks.append(mid)
         # Wake the drain once a window's worth is acknowledged (or all of it), not per ack.
         if len(self._acks) >= min(self.config.inflight, len(self._in_flight)):
@@ -212,11 +225,31 @@ class Uplink:
             log.exception("acknowledged events not removed from the outbox: sent again next time")
 
     def _collect_acks(self) -> None:
-        """Free the window for acknowledged events (status messages' ids are ignored)."""
+        """Free the window for acknowledged events (status messages' ids are ignored). An
+        event the broker refused stays in the outbox and is sent again a while later: a
+        misconfigured ACL costs a delay, never the event."""
         while self._acks:
             seq = self._in_flight.pop(self._acks.popleft(), None)
             if seq is not None:
                 self._acked.append(seq)
+        while self._refusals:
+            mid, reason = self._refusals.popleft()
+            seq = self._in_flight.pop(mid, None)
+            if seq is None:
+                continue
+            if self._resend_from is None:
+                log.error(
+                    "the broker refused event seq %d (%s): kept in the outbox, sent "
+                    "again in %.0f s; check this device's broker account and ACL",
+                    seq,
+                    reason,
+                    REFUSED_RETRY_S,
+                )
+                self._resend_at = time.monotonic() + REFUSED_RETRY_S
+            self._resend_from = min(seq, self._resend_from or seq)
+        if self._resend_from is not None and time.monotonic() >= self._resend_at:
+            self._last_sent = min(self._last_sent, self._resend_from - 1)
+            self._resend_from = None
 
     def _send_more(self) -> None:
         """Hand paho a few windows' worth at a time: paho sends the next one from its own queue

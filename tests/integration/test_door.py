@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 import sqlite3
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -33,7 +35,7 @@ from edge.agent import Agent
 from edge.config import EdgeConfig
 from edge.hardware import Hardware, build_hardware
 from edge.readers import Mfrc522Reader
-from telecentre import wire
+from telecentre import broker, wire
 from telecentre.config import load_config
 from tests.servers import Mosquitto, free_port
 from tests.waiting import wait_until
@@ -769,3 +771,43 @@ def test_a_failing_outbox_does_not_end_sending(
     site.tap(MEMBER)
     # Stored, then sent and acknowledged after all:
     wait_until(lambda: outbox.last_seq() == 1 and outbox.depth() == 0)
+
+
+def test_an_event_the_broker_refuses_stays_in_the_outbox_until_it_is_accepted(
+    make_site: MakeSite,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A broker ACL that forgot this device: with MQTT 5 the PUBACK says "not authorized"
+    and the event is kept (3.1.1 would have acknowledged it and the outbox dropped it)."""
+    monkeypatch.setattr(edge.uplink, "REFUSED_RETRY_S", 0.2)
+    passwd, acl = tmp_path / "passwd", tmp_path / "acl"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), DEVICE, "door-secret"], check=True)
+    acl.write_text(f"user {DEVICE}\ntopic read {wire.access_topic(SITE)}\n")  # no write
+    server = Mosquitto(
+        tmp_path / "acl-broker",
+        extra=f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n",
+    )
+    server.start()
+    try:
+        site = make_site(
+            mqtt={
+                "host": "127.0.0.1",
+                "port": server.port,
+                "keepalive_s": 5,
+                "username": DEVICE,
+                "password": "door-secret",
+            }
+        )
+        wait_until(site.agent.uplink.connected.is_set)
+        with caplog.at_level(logging.ERROR, logger="edge.uplink"):
+            site.tap(MEMBER)
+            wait_until(lambda: "the broker refused event seq 1" in caplog.text)
+        assert site.agent.outbox.depth() == 1
+        acl.write_text(broker.acl([(SITE, DEVICE)]))
+        assert server.process is not None
+        server.process.send_signal(signal.SIGHUP)  # Mosquitto reads its ACL again
+        wait_until(lambda: site.agent.outbox.depth() == 0, timeout=20)
+    finally:
+        server.stop()
