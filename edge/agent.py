@@ -216,6 +216,8 @@ class Agent:
             return
         if outcome == "stale":
             log.info("access list not newer than version %s in force: ignored", self.access.version)
+        elif self.uplink.connected.is_set():
+            self.uplink.publish_status()  # the hub and the animators see the new version now
 
     def run_command(self, payload: bytes) -> None:
         try:
@@ -246,4 +248,5 @@ class Agent:
                 for door_id, door in self.doors.items()
                 if door.sensor is not None
             },
+            access_version=self.access.version,
         )

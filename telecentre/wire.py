@@ -346,6 +346,8 @@ class Status(_Payload):
     clock_synced: Annotated[bool, Strict()] | None = None
     readers: dict[str, Literal["ok", "error"]] = Field(default_factory=dict)
     doors: dict[str, Literal["open", "closed"]] = Field(default_factory=dict)
+    #: Extension of version 1: the access list version the device decides from (None: none).
+    access_version: Annotated[int, Field(ge=0)] | None = None
 
 
 def parse_status(payload: bytes | str) -> Status:

@@ -127,6 +127,40 @@ def wait_for_health(url: str, timeout: float = 60.0) -> None:
     raise SystemExit(f"demo: the hub did not answer on {url} within {timeout:.0f} s")
 
 
+def wait_for_access_lists(port: int, devices: list[tuple[str, str]], timeout: float = 60) -> None:
+    """Taps start once every door holds its site's list (the version its status reports),
+    so that the demo's first members are not refused as unknown."""
+    watch = subprocess.Popen(
+        [
+            "mosquitto_sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-W",
+            str(int(timeout)),
+            "-t",
+            wire.status_topic("+", "+"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    waiting = {device for _, device in devices}
+    assert watch.stdout is not None
+    for line in watch.stdout:
+        try:
+            status = wire.parse_status(line)
+        except wire.ProtocolError:
+            continue
+        if status.state == "online" and status.access_version is not None:
+            waiting.discard(status.device)
+        if not waiting:
+            break
+    watch.terminate()
+    if waiting:
+        print(f"demo: no access list reached {', '.join(sorted(waiting))} yet", file=sys.stderr)
+
+
 def edge_config(state: Path, port: int, site: str, device: str) -> Path:
     path = state / f"{device}.yaml"
     config = {
@@ -193,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             for site, device in devices
         }
         processes += agents.values()
+        wait_for_access_lists(port, devices)
         print(
             f"\n  Demo running: broker on 127.0.0.1:{port}, hub API on {api}, "
             f"{len(agents)} sites ({', '.join(agents)}).\n"
