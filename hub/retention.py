@@ -135,7 +135,12 @@ def apply_retention(
     events_before = now - timedelta(days=events_retention_days)
     sessions_before = years_before(now, sessions_retention_years)
 
-    events_deleted = _delete(session, delete(Event).where(Event.ts < events_before))
+    # By the earlier of the edge's time stamp and the hub's receipt: a Pi whose clock runs
+    # ahead must not keep movement data past the limit.
+    events_deleted = _delete(
+        session,
+        delete(Event).where(or_(Event.ts < events_before, Event.received_at < events_before)),
+    )
     rejected_deleted = _delete(
         session, delete(RejectedEvent).where(RejectedEvent.received_at < events_before)
     )

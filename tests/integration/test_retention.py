@@ -157,6 +157,17 @@ def test_old_events_are_deleted_and_recent_ones_kept(sessions: sessionmaker[Sess
     assert audit.detail["events_before"] == "2026-08-25T10:00:00+00:00"
 
 
+def test_an_edge_clock_running_ahead_does_not_keep_events_longer(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
+        ahead = badge_event("clock-ahead", utc(2027, 6, 1, 9), "m1", BADGES["m1"])
+        ahead.received_at = utc(2026, 8, 1, 9)  # really tapped in August
+        session.add(ahead)
+    with sessions.begin() as session:
+        assert apply_retention(session, NOW, events_retention_days=90).events_deleted == 1
+
+
 def test_old_sessions_get_pseudonyms_and_distinct_users_stay_countable(
     sessions: sessionmaker[Session],
 ) -> None:
