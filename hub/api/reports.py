@@ -65,13 +65,14 @@ def occupancy() -> Response | dict[str, Any]:
 @bp.get("/sessions")
 def sessions() -> Response | dict[str, Any]:
     """Paged (`limit`, `offset`); `next` is the offset of the next page, null on the last.
-    A CSV page carries them in `X-Total-Count` and `X-Next-Offset` headers."""
+    A CSV is a file someone hands on: it holds up to MAX_LIMIT rows unless asked for fewer,
+    and carries the paging in `X-Total-Count` and `X-Next-Offset` headers."""
     params.only("from", "to", "site", "member", "limit", "offset")
     first, last = params.period()
     member = params.text("member")
-    limit = params.whole("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = params.whole("offset", 0, 0, 10**12)
     csv = params.wants_csv()
+    limit = params.whole("limit", MAX_LIMIT if csv else DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = params.whole("offset", 0, 0, 10**12)
     sites = sites_for(params.text("site"))
     with services().sessions() as session:
         page = reports.sessions(
