@@ -22,7 +22,7 @@ from functools import partial
 import paho.mqtt.client as mqtt
 from sqlalchemy.orm import Session
 
-from hub.presence import Clock, counted_taps, occupancy
+from hub.presence import Clock, first_taps, occupancies
 from hub.rules.presence import DEFAULT_MAX_SESSION_H
 from hub.sites import load_sites
 from hub.store.db import after_commit
@@ -62,7 +62,7 @@ class OccupancyPublisher:
     def on_batch(self, session: Session, new: list[NewEvent]) -> None:
         """An `OnBatch` hook, placed after the presence engine's: the sites with new counted
         taps are the only ones whose occupancy the batch may have changed."""
-        sites = {site for _, site in counted_taps(new)}
+        sites = {site for _, site in first_taps(new)}
         if sites:
             self.refresh(session, sites)
 
@@ -74,8 +74,10 @@ class OccupancyPublisher:
         a count lost while the broker was unreachable (only a sent count is remembered).
         """
         now = self.clock()
-        for site in load_sites(session, sites).values():
-            present = len(occupancy(session, site, now, max_session_h=self.max_session_h))
+        rules = load_sites(session, sites)
+        counts = occupancies(session, rules.values(), now, max_session_h=self.max_session_h)
+        for site in rules.values():
+            present = len(counts[site.id])
             payload = wire.Occupancy(
                 v=wire.VERSION,
                 site=site.id,

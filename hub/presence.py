@@ -9,6 +9,10 @@ A late tap re-computes only what it touches: for each member × site with new co
 or after R are deleted and made again from the stored taps at or after R. The result is the
 same as a recompute from every tap, whatever order the events arrived in.
 
+A batch is replayed with a constant number of queries, not a few per member × site: the
+sessions and taps that can matter are read for all its pairs at once, the rules run in
+Python, and only the rows that differ are deleted and inserted.
+
 >>> presence = Presence.from_config(config)              # doctest: +SKIP
 >>> ingest.on_batch.append(presence.apply)                # doctest: +SKIP
 >>> with sessions.begin() as session:                      # every minute or so
@@ -18,12 +22,29 @@ same as a recompute from every tap, whatever order the events arrived in.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any, TypeVar, TypeVarTuple, cast
 
-from sqlalchemy import delete, insert, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    CTE,
+    BindParameter,
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.orm import Session, aliased
 
 from hub.config import HubConfig
 from hub.rules.model import Direction, SiteRules, Tap, utc
@@ -38,17 +59,36 @@ from hub.rules.presence import (
 )
 from hub.sites import load_sites
 from hub.store.events import NewEvent
-from hub.store.models import Event, Member, PresenceSession, utcnow
+from hub.store.models import Event, Member, PresenceSession, UtcDateTime, utcnow
 from telecentre import wire
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+_T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
 
 
-def counted_taps(new: Iterable[NewEvent]) -> dict[tuple[str, str], datetime]:
+#: A member × site: `(member_id, site_id)`.
+Pair = tuple[str, str]
+
+#: Before any tap: the bound of "every tap, every session" in the replay queries.
+_DAWN = datetime(1, 1, 1, tzinfo=UTC)
+#: Ids per IN list, well under SQLite's and PostgreSQL's limits on bound parameters.
+_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class FirstTap:
+    """A batch's earliest new counted tap of one member × site: where its replay starts."""
+
+    event_id: str
+    ts: datetime
+
+
+def first_taps(new: Iterable[NewEvent]) -> dict[Pair, FirstTap]:
     """The earliest new counted tap (rule 1) of each member × site of a batch."""
-    earliest: dict[tuple[str, str], datetime] = {}
+    earliest: dict[Pair, FirstTap] = {}
     for item in new:
         event = item.event
         if (
@@ -57,8 +97,8 @@ def counted_taps(new: Iterable[NewEvent]) -> dict[tuple[str, str], datetime]:
             and item.member_id is not None
         ):
             key = (item.member_id, event.site)
-            if key not in earliest or utc(event.ts) < utc(earliest[key]):
-                earliest[key] = event.ts
+            if key not in earliest or utc(event.ts) < utc(earliest[key].ts):
+                earliest[key] = FirstTap(event.id, event.ts)
     return earliest
 
 
@@ -76,9 +116,47 @@ def lock_members(session: Session, member_ids: Iterable[str]) -> None:
     ).all()
 
 
-def _stay(row: PresenceSession) -> Stay:
-    assert row.member_id is not None  # only members' own sessions are replayed
-    return Stay(row.member_id, row.site_id, row.start, row.end, row.auto_closed)
+def _chunks(values: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    for first in range(0, len(values), _CHUNK):
+        yield values[first : first + _CHUNK]
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A stored session row, as the replay compares it with the recomputed one."""
+
+    id: int
+    member_id: str
+    site_id: str
+    start: datetime
+    end: datetime | None
+    auto_closed: bool
+    start_event_id: str | None
+    end_event_id: str | None
+
+    def stay(self) -> Stay:
+        return Stay(self.member_id, self.site_id, self.start, self.end, self.auto_closed)
+
+    def content(self) -> _Content:
+        return _content(vars(self))
+
+
+#: What a session row says, ids of events included: equal content, no need to rewrite it.
+_Content = tuple[str, str, datetime, datetime | None, bool, str | None, str | None]
+
+
+def _content(row: Mapping[str, Any]) -> _Content:
+    """Of a row to insert (or a `_Stored`'s fields), times in UTC to compare instants."""
+    end = row["end"]
+    return (
+        row["member_id"],
+        row["site_id"],
+        utc(row["start"]),
+        None if end is None else utc(end),
+        row["auto_closed"],
+        row["start_event_id"],
+        row["end_event_id"],
+    )
 
 
 def _first_tap_at(taps: Sequence[Tap], ts: datetime, directions: tuple[str, ...]) -> str | None:
@@ -88,78 +166,249 @@ def _first_tap_at(taps: Sequence[Tap], ts: datetime, directions: tuple[str, ...]
     return min(candidates, key=lambda t: t.event_id).event_id if candidates else None
 
 
-def replay(
-    session: Session,
-    member_id: str,
-    site: SiteRules,
-    since: datetime | None,
-    *,
-    now: datetime,
-    debounce_s: float = DEFAULT_DEBOUNCE_S,
-    max_session_h: float = DEFAULT_MAX_SESSION_H,
-) -> None:
-    """Make the member's sessions at `site` starting at or after `since` again from the taps
-    at or after it (`since` None: all of them). `since` must be a clean point (`replay_from`).
-    """
-    sessions_filter = [PresenceSession.member_id == member_id, PresenceSession.site_id == site.id]
-    taps_query = select(Event.id, Event.ts, Event.direction).where(
-        Event.member_id == member_id,
-        Event.site == site.id,
-        Event.type == "badge",
-        Event.access == "granted",
-    )
-    if since is not None:
-        sessions_filter.append(PresenceSession.start >= since)
-        taps_query = taps_query.where(Event.ts >= since)
-    session.execute(delete(PresenceSession).where(*sessions_filter))
-    taps = [
-        Tap(event_id, member_id, site.id, ts, _direction(direction))
-        for event_id, ts, direction in session.execute(taps_query)
-    ]
-    stays = sessions_from_taps(
-        taps, site, now=now, debounce_s=debounce_s, max_session_h=max_session_h
-    )
-    if stays:
-        session.execute(
-            insert(PresenceSession),
-            [
-                {
-                    "member_id": member_id,
-                    "site_id": site.id,
-                    "start": stay.start,
-                    "end": stay.end,
-                    "auto_closed": stay.auto_closed,
-                    "start_event_id": _first_tap_at(taps, stay.start, ("in", "toggle")),
-                    "end_event_id": None
-                    if stay.end is None or stay.auto_closed
-                    else _first_tap_at(taps, stay.end, ("out", "toggle")),
-                }
-                for stay in stays
-            ],
-        )
-
-
 def _direction(value: str | None) -> Direction:
     return "in" if value == "in" else "out" if value == "out" else "toggle"
 
 
-def restart_point(
-    session: Session, member_id: str, site_id: str, tap_ts: datetime, *, debounce_s: float
-) -> datetime | None:
-    """`replay_from` for a tap at `tap_ts`, reading only the last stored session that starts
-    at or before it: the clean points of earlier sessions all come before that one's start
-    (its opening tap was counted at least a debounce after any earlier closing tap)."""
-    last = session.scalars(
-        select(PresenceSession)
+def _not_indexed(column: SQLColumnExpression[str]) -> ColumnElement[str]:
+    """The same string, as an expression no index can look up (`|| ''`).
+
+    For the site of a member × site: SQLite has no statistics unless ANALYZE runs, and
+    between the (site, time) and (member, time) indexes it takes the site's, which scans the
+    whole site's history where the member's holds a few rows.
+    """
+    return column.concat("")
+
+
+#: The stored taps (events) that carry each pair's (member, site, first new tap time) into
+#: SQL, where a list of values would not work on SQLite and PostgreSQL alike.
+_DRIVER = aliased(Event, name="driver")
+#: The ids of the drivers: an IN list of any length for one statement built once.
+_DRIVERS: BindParameter[list[str]] = bindparam("drivers", expanding=True)
+
+
+def _replay_bound(*, replay_all: bool) -> ColumnElement[datetime]:
+    """In SQL, for a driver's pair: the start of its last stored session at or before the
+    driver tap, or the dawn of time if it has none (or with `replay_all`: no debounce).
+
+    Every restart point `replay_from` can give is at or after it, so the sessions and the
+    taps from there on are all a replay needs; the few extra ones are filtered in Python.
+    """
+    if replay_all:  # `replay_from` always says: from the first tap
+        return literal(_DAWN, UtcDateTime())
+    last = aliased(PresenceSession, name="last")
+    start = (
+        select(last.start)
         .where(
-            PresenceSession.member_id == member_id,
-            PresenceSession.site_id == site_id,
-            PresenceSession.start <= tap_ts,
+            last.member_id == _DRIVER.member_id,
+            _not_indexed(last.site_id) == _DRIVER.site,
+            last.start <= _DRIVER.ts,
         )
-        .order_by(PresenceSession.start.desc())
+        .order_by(last.start.desc())
         .limit(1)
-    ).first()
-    return replay_from(tap_ts, [_stay(last)] if last else [], debounce_s=debounce_s)
+        .correlate(_DRIVER)
+        .scalar_subquery()
+    )
+    return func.coalesce(start, literal(_DAWN, UtcDateTime()))
+
+
+def _bounds(*, replay_all: bool) -> CTE:
+    """Each driver's pair and its `_replay_bound` (`since`), computed once per pair.
+
+    MATERIALIZED on PostgreSQL: inlined, its planner would run the bound's subquery for every
+    candidate row of the join instead of once per pair.
+    """
+    return (
+        select(
+            _DRIVER.member_id,
+            _DRIVER.site,
+            _replay_bound(replay_all=replay_all).label("since"),
+        )
+        .where(_DRIVER.id.in_(_DRIVERS))
+        .cte("bounds")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+
+
+def _per_pair(query: Select[*_Ts], bounds: CTE, *, lateral: bool) -> Select[*_Ts]:
+    """`query` (rows of a table joined to `_bounds` in its WHERE) as one lookup per pair.
+
+    On PostgreSQL a LATERAL join makes it so whatever the planner's statistics: on a fresh
+    store it has none yet, and would scan the whole table once for every pair.
+    """
+    if not lateral:
+        return query
+    # OFFSET 0 keeps PostgreSQL from flattening the LATERAL subquery into a plain join.
+    rows = query.correlate(bounds).offset(0).lateral("per_pair")
+    joined = select(*rows.c).select_from(bounds).join(rows, true())
+    return cast("Select[*_Ts]", joined)
+
+
+@cache
+def _stored_query(
+    *, replay_all: bool, lateral: bool
+) -> Select[int, str | None, str, datetime, datetime | None, bool, str | None, str | None]:
+    """The stored sessions from `_replay_bound` on of the drivers' pairs."""
+    bounds = _bounds(replay_all=replay_all)
+    query = select(
+        PresenceSession.id,
+        PresenceSession.member_id,
+        PresenceSession.site_id,
+        PresenceSession.start,
+        PresenceSession.end,
+        PresenceSession.auto_closed,
+        PresenceSession.start_event_id,
+        PresenceSession.end_event_id,
+    ).where(
+        PresenceSession.member_id == bounds.c.member_id,
+        _not_indexed(PresenceSession.site_id) == bounds.c.site,
+        PresenceSession.start >= bounds.c.since,
+    )
+    return _per_pair(query, bounds, lateral=lateral)
+
+
+@cache
+def _taps_query(
+    *, replay_all: bool, lateral: bool
+) -> Select[str, str | None, str, datetime, str | None]:
+    """The counted taps (rule 1) from `_replay_bound` on of the drivers' pairs."""
+    bounds = _bounds(replay_all=replay_all)
+    query = select(Event.id, Event.member_id, Event.site, Event.ts, Event.direction).where(
+        Event.member_id == bounds.c.member_id,
+        _not_indexed(Event.site) == bounds.c.site,
+        Event.ts >= bounds.c.since,
+        Event.type == "badge",
+        Event.access == "granted",
+    )
+    return _per_pair(query, bounds, lateral=lateral)
+
+
+def _lateral(session: Session) -> bool:
+    """SQLite has no LATERAL, and without statistics its planner does the right thing."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _stored_since_bound(
+    session: Session, drivers: Sequence[str], *, debounce_s: float
+) -> dict[Pair, list[_Stored]]:
+    """The stored sessions from `_replay_bound` on of the pairs of the `drivers` (the ids of
+    their first new taps, stored by this batch), in start order: one query for a batch."""
+    query = _stored_query(replay_all=debounce_s <= 0, lateral=_lateral(session))
+    found: dict[Pair, list[_Stored]] = {}
+    for chunk in _chunks(drivers):
+        rows = session.execute(query, {"drivers": list(chunk)})
+        for id_, member_id, site_id, start, end, auto_closed, opened_by, closed_by in rows:
+            assert member_id is not None  # joined on it
+            stored = _Stored(id_, member_id, site_id, start, end, auto_closed, opened_by, closed_by)
+            found.setdefault((member_id, site_id), []).append(stored)
+    for rows_of_pair in found.values():
+        rows_of_pair.sort(key=lambda row: utc(row.start))
+    return found
+
+
+def _taps_since_bound(
+    session: Session, drivers: Sequence[str], *, debounce_s: float
+) -> dict[Pair, list[Tap]]:
+    """The counted taps (rule 1) from `_replay_bound` on of the pairs of the `drivers`:
+    one query for a batch, like `_stored_since_bound`."""
+    query = _taps_query(replay_all=debounce_s <= 0, lateral=_lateral(session))
+    found: dict[Pair, list[Tap]] = {}
+    for chunk in _chunks(drivers):
+        for event_id, member_id, site_id, ts, direction in session.execute(
+            query, {"drivers": list(chunk)}
+        ):
+            assert member_id is not None  # joined on it
+            tap = Tap(event_id, member_id, site_id, ts, _direction(direction))
+            found.setdefault((member_id, site_id), []).append(tap)
+    return found
+
+
+def _counted_taps_of(session: Session, pairs: Collection[Pair]) -> dict[Pair, list[Tap]]:
+    """Every counted tap (rule 1) of these pairs: one query (chunked by member)."""
+    wanted = set(pairs)
+    members = sorted({member_id for member_id, _ in wanted})
+    sites = sorted({site_id for _, site_id in wanted})
+    found: dict[Pair, list[Tap]] = {pair: [] for pair in wanted}
+    for chunk in _chunks(members):
+        rows = session.execute(
+            select(Event.id, Event.member_id, Event.site, Event.ts, Event.direction).where(
+                Event.member_id.in_(chunk),
+                Event.site.in_(sites),
+                Event.type == "badge",
+                Event.access == "granted",
+            )
+        )
+        for event_id, member_id, site_id, ts, direction in rows:
+            if member_id is not None and (member_id, site_id) in wanted:
+                tap = Tap(event_id, member_id, site_id, ts, _direction(direction))
+                found[member_id, site_id].append(tap)
+    return found
+
+
+@dataclass
+class _Rewrite:
+    """What a batch changes in the sessions table: rows to delete, rows to insert."""
+
+    delete: list[int] = field(default_factory=list)
+    insert: list[dict[str, Any]] = field(default_factory=list)
+
+    def replace(self, old: Iterable[_Stored], new: Iterable[dict[str, Any]]) -> None:
+        """Replace a pair's `old` rows by the `new` ones, leaving the rows that stay the same
+        alone: a tap usually opens or closes one session, and the others keep their ids."""
+        stored = {row.content(): row.id for row in old}
+        for row in new:
+            if stored.pop(_content(row), None) is None:
+                self.insert.append(row)
+        self.delete += stored.values()
+
+    def write(self, session: Session) -> None:
+        """Deletes by primary key, then one multi-row insert (executemany)."""
+        table = cast(Table, PresenceSession.__table__)  # Core: no ORM work per row
+        for chunk in _chunks(sorted(self.delete)):
+            session.execute(delete(table).where(table.c.id.in_(chunk)))
+        if self.insert:
+            session.execute(insert(table), self.insert)
+
+
+def _session_rows(
+    taps: Sequence[Tap],
+    site: SiteRules,
+    member_id: str,
+    *,
+    now: datetime,
+    debounce_s: float,
+    max_session_h: float,
+) -> list[dict[str, Any]]:
+    """The rows of the sessions the rules make of `taps` (one member at one site)."""
+    stays = sessions_from_taps(
+        taps, site, now=now, debounce_s=debounce_s, max_session_h=max_session_h
+    )
+    return [
+        {
+            "member_id": member_id,
+            "site_id": site.id,
+            "start": stay.start,
+            "end": stay.end,
+            "auto_closed": stay.auto_closed,
+            "start_event_id": _first_tap_at(taps, stay.start, ("in", "toggle")),
+            "end_event_id": None
+            if stay.end is None or stay.auto_closed
+            else _first_tap_at(taps, stay.end, ("out", "toggle")),
+        }
+        for stay in stays
+    ]
+
+
+def _restart_point(
+    first: FirstTap, stored: Sequence[_Stored], *, debounce_s: float
+) -> datetime | None:
+    """`replay_from` for the pair's first new tap, given its sessions from `_replay_bound` on
+    (start order): only the last one starting at or before the tap matters, as the clean
+    points of earlier sessions all come before that one's start (its opening tap was counted
+    at least a debounce after any earlier closing tap)."""
+    tap_ts = utc(first.ts)
+    before = [row for row in stored if utc(row.start) <= tap_ts]
+    return replay_from(tap_ts, [before[-1].stay()] if before else [], debounce_s=debounce_s)
 
 
 @dataclass(frozen=True)
@@ -182,23 +431,46 @@ def occupancy(
     A session still open in the store whose auto-close moment has passed does not count,
     even before the periodic job has closed it.
     """
-    rows = session.scalars(
-        select(PresenceSession).where(
-            PresenceSession.site_id == site.id,
-            PresenceSession.member_id.is_not(None),
-            PresenceSession.start <= now,
-            or_(PresenceSession.end.is_(None), PresenceSession.end > now),
+    return occupancies(session, [site], now, max_session_h=max_session_h)[site.id]
+
+
+def occupancies(
+    session: Session,
+    sites: Iterable[SiteRules],
+    now: datetime,
+    *,
+    max_session_h: float = DEFAULT_MAX_SESSION_H,
+) -> dict[str, list[Present]]:
+    """`occupancy` of each of `sites`, by site id, in one query (every ingest batch asks)."""
+    by_id = {site.id: site for site in sites}
+    stays: dict[str, list[Stay]] = {site_id: [] for site_id in by_id}
+    for chunk in _chunks(sorted(by_id)):
+        rows = session.execute(
+            select(
+                PresenceSession.member_id,
+                PresenceSession.site_id,
+                PresenceSession.start,
+                PresenceSession.end,
+                PresenceSession.auto_closed,
+            ).where(
+                PresenceSession.site_id.in_(chunk),
+                PresenceSession.member_id.is_not(None),
+                PresenceSession.start <= now,
+                or_(PresenceSession.end.is_(None), PresenceSession.end > now),
+            )
         )
-    )
-    stays = []
-    for row in rows:
-        stay = _stay(row)
-        if stay.end is None:
-            closes_at = auto_close_at(site, stay.start, max_session_h=max_session_h)
-            if utc(closes_at) <= utc(now):
-                stay = Stay(stay.member_id, stay.site, stay.start, closes_at, True)
-        stays.append(stay)
-    present = present_at(stays, site.id, now)
+        for member_id, site_id, start, end, auto_closed in rows:
+            assert member_id is not None  # filtered
+            if end is None:
+                closes_at = auto_close_at(by_id[site_id], start, max_session_h=max_session_h)
+                if utc(closes_at) <= utc(now):
+                    end, auto_closed = closes_at, True
+            stays[site_id].append(Stay(member_id, site_id, start, end, auto_closed))
+    return {site_id: _present(site_stays, site_id, now) for site_id, site_stays in stays.items()}
+
+
+def _present(stays: Sequence[Stay], site_id: str, now: datetime) -> list[Present]:
+    present = present_at(stays, site_id, now)
     since = {s.member_id: s.start for s in stays if s.member_id in present}
     return sorted(
         (Present(member_id, start) for member_id, start in since.items()),
@@ -266,32 +538,39 @@ class Presence:
         )
 
     def apply(self, session: Session, new: list[NewEvent]) -> None:
-        """Re-compute the sessions the batch's new counted taps touch (an `OnBatch` hook)."""
-        earliest = counted_taps(new)
-        if not earliest:
+        """Re-compute the sessions the batch's new counted taps touch (an `OnBatch` hook).
+
+        A constant number of queries per batch, whatever the number of member × site pairs
+        it touches: lock the members, read the sessions and taps from each pair's restart
+        point, replay in Python, then delete and insert only the rows that changed.
+        """
+        first = first_taps(new)
+        if not first:
             return
-        sites = load_sites(session, {site for _, site in earliest})
-        self._log_unknown({site for _, site in earliest} - sites.keys())
-        wanted = sorted(key for key in earliest if key[1] in sites)
+        sites = load_sites(session, {site for _, site in first})
+        self._log_unknown({site for _, site in first} - sites.keys())
+        wanted = {pair: first[pair] for pair in sorted(first) if pair[1] in sites}
+        if not wanted:
+            return
         lock_members(session, (member_id for member_id, _ in wanted))
+        drivers = [tap.event_id for tap in wanted.values()]
+        stored = _stored_since_bound(session, drivers, debounce_s=self.debounce_s)
+        taps = _taps_since_bound(session, drivers, debounce_s=self.debounce_s)
         now = self.clock()
-        for member_id, site_id in wanted:
-            since = restart_point(
-                session,
-                member_id,
-                site_id,
-                earliest[member_id, site_id],
-                debounce_s=self.debounce_s,
+        rewrite = _Rewrite()
+        for pair, tap in wanted.items():
+            pair_stored = stored.get(pair, [])
+            since = _restart_point(tap, pair_stored, debounce_s=self.debounce_s)
+            rewrite.replace(
+                (row for row in pair_stored if since is None or utc(row.start) >= since),
+                self._rows(
+                    [t for t in taps.get(pair, []) if since is None or utc(t.ts) >= since],
+                    sites[pair[1]],
+                    pair[0],
+                    now,
+                ),
             )
-            replay(
-                session,
-                member_id,
-                sites[site_id],
-                since,
-                now=now,
-                debounce_s=self.debounce_s,
-                max_session_h=self.max_session_h,
-            )
+        rewrite.write(session)
 
     def replay_sites(self, session: Session, site_ids: Iterable[str]) -> None:
         """Make the sessions of the members who have taps at these sites but no session
@@ -323,17 +602,25 @@ class Presence:
             for member_id, site in set(tapped) - set(with_sessions)
             if member_id is not None
         )
+        if not pairs:
+            return
         now = self.clock()
-        for member_id, site_id in pairs:
-            replay(
-                session,
-                member_id,
-                sites[site_id],
-                None,
-                now=now,
-                debounce_s=self.debounce_s,
-                max_session_h=self.max_session_h,
-            )
+        rewrite = _Rewrite()
+        for (member_id, site_id), taps in _counted_taps_of(session, pairs).items():
+            rewrite.replace([], self._rows(taps, sites[site_id], member_id, now))
+        rewrite.write(session)
+
+    def _rows(
+        self, taps: Sequence[Tap], site: SiteRules, member_id: str, now: datetime
+    ) -> list[dict[str, Any]]:
+        return _session_rows(
+            taps,
+            site,
+            member_id,
+            now=now,
+            debounce_s=self.debounce_s,
+            max_session_h=self.max_session_h,
+        )
 
     def close_expired(self, session: Session) -> set[str]:
         return close_expired_sessions(session, now=self.clock(), max_session_h=self.max_session_h)

@@ -139,8 +139,9 @@ def store_events(session: Session, batch: Sequence[Incoming]) -> StoreResult:
         # In id order, so that two hub processes inserting the same events cannot deadlock.
         for event, incoming in sorted(valid.values(), key=lambda pair: pair[0].id)
     ]
+    # Through the Core connection: the ORM's bulk insert path costs more than the insert.
     inserted = set(
-        session.scalars(
+        session.connection().scalars(
             insert_ignoring_conflicts(session, Event).returning(Event.id),
             rows,
         )

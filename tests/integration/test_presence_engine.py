@@ -268,6 +268,20 @@ def test_late_taps_give_the_sessions_of_a_full_recompute(sessions: sessionmaker[
     assert {s: after[s] for s in untouched} == {s: ids[s] for s in untouched}
 
 
+def test_a_late_tap_that_changes_nothing_rewrites_no_row(sessions: sessionmaker[Session]) -> None:
+    presence = Presence(clock=lambda: at("2026-11-19 12:00"))
+    ingest(sessions, presence, [tap("M001", "2026-11-17 09:00"), tap("M001", "2026-11-17 11:00")])
+    with sessions() as session:
+        before = session.scalars(select(PresenceSession.id)).all()
+
+    ingest(sessions, presence, [tap("M001", "2026-11-17 09:00:30")])  # debounced: no effect
+    with sessions() as session:
+        assert session.scalars(select(PresenceSession.id)).all() == before
+    assert [row[1:4] for row in stored(sessions, "M001")] == [
+        (at("2026-11-17 09:00"), at("2026-11-17 11:00"), False)
+    ]
+
+
 def test_a_site_imported_after_its_taps_gets_their_sessions(
     sessions: sessionmaker[Session],
 ) -> None:
