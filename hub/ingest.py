@@ -30,6 +30,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import insert
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.config import HubConfig, Mqtt
@@ -46,6 +47,13 @@ log = logging.getLogger(__name__)
 
 #: How long the writer waits before retrying a batch the database refused.
 RETRY_S = 2.0
+
+
+def _transient(error: Exception) -> bool:
+    """The database is away or busy (worth waiting for), as opposed to refusing this data."""
+    return isinstance(error, OperationalError | InterfaceError) or bool(
+        getattr(error, "connection_invalidated", False)
+    )
 
 
 @dataclass(frozen=True)
@@ -248,27 +256,69 @@ class Ingest:
         return batch
 
     def _commit(self, batch: list[_Message]) -> bool:
-        """Store `batch` in one transaction, retrying while the database refuses it; False if
-        the hub stops first (the broker will deliver the batch again)."""
-        events = [m for m in batch if not wire.is_status_topic(m.topic)]
-        statuses = [m for m in batch if wire.is_status_topic(m.topic) and m.payload]
+        """Store `batch` in one transaction, retrying while the database is unreachable; False
+        if the hub stops first (the broker will deliver the batch again).
+
+        A batch that fails for its content (a value the database cannot hold, a rule that
+        raises) is stored again one message at a time, and the message that fails alone goes
+        to the rejected events with the error: one bad message must not stall the ingest of
+        the whole network, batch after batch, restart after restart.
+        """
         while True:
             try:
-                with self._sessions.begin() as session:
-                    result = store_events(
-                        session, [Incoming(m.payload, m.topic, m.received_at) for m in events]
+                self._store(batch)
+                return True
+            except Exception as exc:
+                if not _transient(exc):
+                    log.warning(
+                        "a batch of %d messages failed (%s): storing them one by one",
+                        len(batch),
+                        exc,
                     )
-                    bad_statuses = _record_statuses(session, statuses)
-                    for hook in self.on_batch:
-                        hook(session, result.new)
-            except Exception:
-                # Never drop a batch: unacknowledged, the broker keeps it; the log says why.
+                    return self._commit_one_by_one(batch)
                 log.exception("could not store a batch of %d messages", len(batch))
                 if self._stopping.wait(RETRY_S):
                     return False
-                continue
-            self._count(result, len(statuses) - bad_statuses, bad_statuses)
-            return True
+
+    def _commit_one_by_one(self, batch: list[_Message]) -> bool:
+        for message in batch:
+            while True:
+                try:
+                    self._store([message])
+                    break
+                except Exception as exc:
+                    if not _transient(exc) and self._quarantine(message, exc):
+                        break
+                    log.exception("could not store a message from %s", message.topic)
+                    if self._stopping.wait(RETRY_S):
+                        return False
+        return True
+
+    def _store(self, batch: list[_Message]) -> None:
+        events = [m for m in batch if not wire.is_status_topic(m.topic)]
+        statuses = [m for m in batch if wire.is_status_topic(m.topic) and m.payload]
+        with self._sessions.begin() as session:
+            result = store_events(
+                session, [Incoming(m.payload, m.topic, m.received_at) for m in events]
+            )
+            bad_statuses = _record_statuses(session, statuses)
+            for hook in self.on_batch:
+                hook(session, result.new)
+        self._count(result, len(statuses) - bad_statuses, bad_statuses)
+
+    def _quarantine(self, message: _Message, error: Exception) -> bool:
+        """Keep a message that cannot be stored among the rejected events; False if even
+        that failed (the database is in trouble: the caller waits and tries again)."""
+        reason = f"could not be stored: {type(error).__name__}: {error}"[:1000]
+        incoming = Incoming(message.payload, message.topic, message.received_at)
+        try:
+            with self._sessions.begin() as session:
+                session.execute(insert(RejectedEvent), [rejection(incoming, reason)])
+        except Exception:
+            return False
+        log.error("message on %s rejected: %s", message.topic, reason)
+        self._count(StoreResult(), 0, 1)
+        return True
 
     def _count(self, result: StoreResult, statuses: int, bad_statuses: int) -> None:
         counters = self._counters

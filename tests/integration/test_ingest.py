@@ -191,7 +191,7 @@ def test_live_events_are_stored_once_and_bad_ones_rejected_without_stopping(
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_a_batch_the_hooks_fail_is_retried_whole_in_one_transaction(
+def test_a_batch_the_hooks_fail_once_is_stored_again_message_by_message(
     broker: Mosquitto, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("hub.ingest.RETRY_S", 0.05)
@@ -212,10 +212,43 @@ def test_a_batch_the_hooks_fail_is_retried_whole_in_one_transaction(
         eventually(lambda: ingest.counters.accepted == len(events), "the events were never stored")
     finally:
         ingest.stop()
-    assert calls[0] == calls[1]
-    assert sum(len(ids) for ids in calls[1:]) == len(events)
+    failed = set(calls[0])
+    assert {event for call in calls[1:] for event in call} >= failed  # nothing of it lost
     assert count(sessions, Event) == len(events)
-    assert count(sessions, AuditEntry) == len(calls) - 1
+    assert count(sessions, RejectedEvent) == 0
+    assert count(sessions, AuditEntry) == len(calls) - 1  # the failed transaction left nothing
+
+
+def test_a_message_that_cannot_be_stored_is_rejected_and_ingest_goes_on(
+    broker: Mosquitto, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hub.ingest.RETRY_S", 0.05)
+    poison = badge_event(3)
+
+    def presence(session: Session, new: list[NewEvent]) -> None:
+        if any(n.event.id == poison["id"] for n in new):
+            raise ValueError("a rule this event breaks")
+
+    ingest = Ingest(Mqtt(port=broker.port, client_id="hub-test"), sessions, on_batch=[presence])
+    ingest.start()
+    try:
+        assert ingest.subscribed.wait(15), "the hub never subscribed"
+        events = [badge_event(seq) for seq in range(6) if seq != 3]
+        publish(
+            broker,
+            wire.events_topic("murat"),
+            [line(e) for e in [*events[:3], poison, *events[3:]]],
+        )
+        eventually(lambda: ingest.counters.rejected == 1, "the poison message was not rejected")
+        publish(broker, wire.events_topic("murat"), [line(badge_event(10))])
+        eventually(lambda: ingest.counters.accepted == len(events) + 1, "ingest stalled")
+    finally:
+        ingest.stop()
+    with sessions() as session:
+        reason = session.scalars(select(RejectedEvent.reason)).one()
+        stored = set(session.scalars(select(Event.id)))
+    assert reason == "could not be stored: ValueError: a rule this event breaks"
+    assert poison["id"] not in stored and len(stored) == len(events) + 1
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
