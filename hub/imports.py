@@ -316,7 +316,25 @@ def _member(line: int, record: dict[str, str]) -> MemberRow:
 
 def parse_members(text: str) -> list[MemberRow]:
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+    try:
+        return _parse_member_rows(reader)
+    except csv.Error as exc:
+        raise InvalidFile([Problem(reader.line_num, None, f"not readable as CSV: {exc}")]) from None
+
+
+def _parse_member_rows(reader: Any) -> list[MemberRow]:
     header = [name.strip() for name in next(reader, [])]
+    if len(header) == 1 and ";" in header[0]:
+        # What a French spreadsheet saves as "CSV" by default.
+        raise InvalidFile(
+            [
+                Problem(
+                    1,
+                    None,
+                    "columns are separated by ';': save the file as CSV with commas (UTF-8)",
+                )
+            ]
+        )
     missing = [name for name in COLUMNS if name not in header]
     unknown = [name for name in header if name not in COLUMNS]
     if missing or unknown:

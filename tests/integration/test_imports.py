@@ -197,3 +197,21 @@ def test_a_members_file_with_a_wrong_header_is_refused(sessions: sessionmaker[Se
         "line 1, field 'category': column is missing",
         "line 1, field 'categorie': is not a column of the members file",
     ]
+
+
+def test_a_semicolon_separated_members_file_says_so(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session, pytest.raises(InvalidFile) as raised:
+        import_members(session, MEMBERS.replace(",", ";"))
+    assert [str(problem) for problem in raised.value.problems] == [
+        "line 1: columns are separated by ';': save the file as CSV with commas (UTF-8)"
+    ]
+
+
+def test_a_file_the_csv_reader_cannot_read_is_refused_with_its_line(
+    sessions: sessionmaker[Session],
+) -> None:
+    huge = "x" * 200_000  # past the csv module's field limit
+    with sessions() as session, pytest.raises(InvalidFile) as raised:
+        import_members(session, MEMBERS + f'M9,"{huge}",A,a@b.c,other,,,0A0B0C0D\n')
+    (problem,) = raised.value.problems
+    assert str(problem).startswith("line ") and "not readable as CSV" in str(problem)
