@@ -206,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     port = 1883 if port_free(1883) else 18830
     http_port = 8080 if port_free(8080) else 18080
     processes: list[subprocess.Popen[bytes]] = [start_broker(state, port, devices)]
+    status = 0
     bin_dir = Path(sys.executable).parent
     try:
         config, token = hub_config(state, port, http_port)
@@ -246,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         stop_at = None if args.seconds is None else time.monotonic() + args.seconds
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         while stop_at is None or time.monotonic() < stop_at:
+            dead = [process.args for process in processes if process.poll() is not None]
+            if dead:
+                print(f"demo: stopped unexpectedly: {dead[0]!r}", file=sys.stderr)
+                status = 1
+                break
             agent = agents[random.choice(list(agents))]
             if agent.stdin is not None and agent.poll() is None:
                 agent.stdin.write(f"{random.choice(badges)}\n".encode())
@@ -262,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
         print(json.dumps({"demo": "stopped"}))
-    return 0
+    return status
 
 
 if __name__ == "__main__":

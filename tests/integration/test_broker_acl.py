@@ -4,7 +4,6 @@ own site and reads only its own site's access list and its own commands."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from telecentre import broker, wire
 from tests.servers import Mosquitto
+from tests.waiting import wait_until
 
 PASSWORDS = {"hub": "hub-secret", "murat-door": "murat-secret", "ydes-door": "ydes-secret"}
 
@@ -83,7 +83,10 @@ def receive(server: Mosquitto, user: str, topic: str, seconds: int = 2) -> list[
     return run.stdout.splitlines()
 
 
-def test_a_device_publishes_only_for_its_own_site(secured_broker: Mosquitto) -> None:
+def test_a_device_publishes_only_for_its_own_site(
+    secured_broker: Mosquitto, tmp_path: Path
+) -> None:
+    seen = tmp_path / "seen.txt"
     watcher = subprocess.Popen(
         [
             "mosquitto_sub",
@@ -100,17 +103,26 @@ def test_a_device_publishes_only_for_its_own_site(secured_broker: Mosquitto) -> 
             "-t",
             wire.ALL_EVENTS,
             "-v",
-            "-W",
-            "6",
         ],
-        stdout=subprocess.PIPE,
-        text=True,
+        stdout=seen.open("w"),
     )
-    time.sleep(1)  # let the subscription settle before publishing
-    publish(secured_broker, "murat-door", wire.events_topic("ydes"), "spoofed")
-    publish(secured_broker, "murat-door", wire.events_topic("murat"), "genuine")
-    out, _ = watcher.communicate(timeout=15)
-    assert out.splitlines() == [f"{wire.events_topic('murat')} genuine"]
+    probe = wire.events_topic("probe")
+
+    def subscribed() -> bool:
+        publish(secured_broker, "hub", probe, "probe")
+        return probe in seen.read_text()
+
+    try:
+        wait_until(subscribed, timeout=20)
+        publish(secured_broker, "murat-door", wire.events_topic("ydes"), "spoofed")
+        publish(secured_broker, "murat-door", wire.events_topic("murat"), "genuine")
+        # The broker handles the two in order: once the second is seen, the first was judged.
+        wait_until(lambda: "genuine" in seen.read_text(), timeout=20)
+    finally:
+        watcher.terminate()
+        watcher.wait(10)
+    lines = [line for line in seen.read_text().splitlines() if not line.startswith(probe)]
+    assert lines == [f"{wire.events_topic('murat')} genuine"]
 
 
 def test_a_device_reads_only_its_own_site_list_and_commands(secured_broker: Mosquitto) -> None:
