@@ -37,11 +37,16 @@ class ConfigError(Exception):
     """A config that cannot be used; the message is one line naming key, value and expectation."""
 
 
-def _with_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+def _with_env_overrides(
+    data: dict[str, Any], environ: Mapping[str, str], origins: dict[str, str]
+) -> dict[str, Any]:
+    """`data` with the environment's values set in; `origins` learns which dotted key came
+    from which variable, so that an error about it names the variable, not the file."""
     for name, raw in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX):
             continue
         path = name.removeprefix(ENV_PREFIX).lower().split("__")
+        origins[".".join(path)] = name
         node = data
         for key in path[:-1]:
             child = node.get(key)
@@ -56,9 +61,14 @@ def _with_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dic
     return data
 
 
-def _explain(error: ValidationError, source: str) -> str:
+def _explain(error: ValidationError, source: str, origins: Mapping[str, str]) -> str:
     item = error.errors()[0]
     key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+    variable = next(
+        (name for path, name in origins.items() if key == path or key.startswith(path + ".")), None
+    )
+    if variable is not None:
+        source = f"environment variable {variable}"
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
     if item["type"] == "extra_forbidden":
         return f"{source}: unknown key '{key}'{more}"
@@ -100,12 +110,17 @@ def load_config(
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except OSError as exc:
             raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"{source}: not valid YAML{where}: {exc.problem}") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"{source}: not valid YAML: {exc}".replace("\n", " ")) from None
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping of keys at the top level")
-    data = _with_env_overrides(data, os.environ if environ is None else environ)
+    origins: dict[str, str] = {}
+    data = _with_env_overrides(data, os.environ if environ is None else environ, origins)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, source)) from None
+        raise ConfigError(_explain(exc, source, origins)) from None

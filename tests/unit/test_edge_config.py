@@ -185,13 +185,15 @@ def test_environment_supplies_required_keys_and_yaml_scalars() -> None:
 
 def test_environment_typo_is_an_unknown_key_too(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL)
-    assert error(path, {"TELECENTRE_MQTT__PROT": "8883"}) == f"{path}: unknown key 'mqtt.prot'"
+    assert error(path, {"TELECENTRE_MQTT__PROT": "8883"}) == (
+        "environment variable TELECENTRE_MQTT__PROT: unknown key 'mqtt.prot'"
+    )
 
 
 def test_bad_environment_value_names_the_key(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL)
     message = error(path, {"TELECENTRE_MQTT__PORT": "0"})
-    assert message.startswith(f"{path}: key 'mqtt.port' = 0: ")
+    assert message.startswith("environment variable TELECENTRE_MQTT__PORT: key 'mqtt.port' = 0: ")
 
 
 def test_duplicate_reader_ids_are_rejected(tmp_path: Path) -> None:
@@ -251,7 +253,7 @@ def test_config_that_is_not_a_mapping_is_rejected(tmp_path: Path, text: str) -> 
 
 def test_invalid_yaml_is_rejected_on_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, "site: [murat\ndevice: d\n")
-    assert error(path).startswith(f"{path}: not valid YAML: ")
+    assert error(path).startswith(f"{path}: not valid YAML at line ")
 
 
 def test_missing_file_is_rejected(tmp_path: Path) -> None:
