@@ -55,7 +55,8 @@ def _progress(description: str) -> Callable[[int, int], None]:
     def update(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, desc=description, unit="row", file=sys.stderr)
+            # disable=None: a bar on a terminal only, not in a log or a pipe.
+            bar = tqdm(total=total, desc=description, unit="row", file=sys.stderr, disable=None)
         bar.n = done
         bar.refresh()
         if done >= total:
