@@ -97,17 +97,33 @@ def first_taps(new: Iterable[NewEvent]) -> dict[Pair, FirstTap]:
             and item.member_id is not None
         ):
             key = (item.member_id, event.site)
-            if key not in earliest or utc(event.ts) < utc(earliest[key].ts):
+            known = earliest.get(key)
+            if known is None or utc(event.ts) < utc(known.ts):
                 earliest[key] = FirstTap(event.id, event.ts)
     return earliest
+
+
+def tapped_sites(new: Iterable[NewEvent]) -> set[str]:
+    """The sites of a batch's new counted taps (rule 1): the keys of `first_taps`, without
+    working out which tap is the first."""
+    return {
+        item.event.site
+        for item in new
+        if isinstance(item.event, wire.BadgeEvent)
+        and item.event.access == "granted"
+        and item.member_id is not None
+    }
 
 
 def lock_members(session: Session, member_ids: Iterable[str]) -> None:
     """Serialise the recomputes of one member between hub processes (PostgreSQL).
 
     In id order, so two processes cannot deadlock; `FOR NO KEY UPDATE`, so events that merely
-    refer to the member are still inserted meanwhile. SQLite has one writer anyway.
+    refer to the member are still inserted meanwhile. SQLite has one writer anyway, and its
+    SELECT locks nothing: the query is not even sent there (every batch would pay for it).
     """
+    if session.get_bind().dialect.name == "sqlite":
+        return
     session.execute(
         select(Member.id)
         .where(Member.id.in_(sorted(set(member_ids))))
@@ -159,11 +175,23 @@ def _content(row: Mapping[str, Any]) -> _Content:
     )
 
 
-def _first_tap_at(taps: Sequence[Tap], ts: datetime, directions: tuple[str, ...]) -> str | None:
+#: A pair's taps by instant (in UTC), for `_first_tap_at`.
+_TapsAt = Mapping[datetime, Sequence[Tap]]
+
+
+def _taps_at(taps: Iterable[Tap]) -> dict[datetime, list[Tap]]:
+    """Taps by instant: a pair's sessions look up their boundary taps without a scan each."""
+    found: dict[datetime, list[Tap]] = {}
+    for tap in taps:
+        found.setdefault(utc(tap.ts), []).append(tap)
+    return found
+
+
+def _first_tap_at(taps: _TapsAt, ts: datetime, directions: tuple[str, ...]) -> str | None:
     """The event that made a session boundary: the rules replay taps in (ts, event_id) order,
     and with a debounce only the first tap at an instant can be counted."""
-    candidates = [t for t in taps if utc(t.ts) == utc(ts) and t.direction in directions]
-    return min(candidates, key=lambda t: t.event_id).event_id if candidates else None
+    candidates = [t.event_id for t in taps.get(utc(ts), ()) if t.direction in directions]
+    return min(candidates) if candidates else None
 
 
 def _direction(value: str | None) -> Direction:
@@ -383,6 +411,7 @@ def _session_rows(
     stays = sessions_from_taps(
         taps, site, now=now, debounce_s=debounce_s, max_session_h=max_session_h
     )
+    at = _taps_at(taps) if stays else {}
     return [
         {
             "member_id": member_id,
@@ -390,10 +419,10 @@ def _session_rows(
             "start": stay.start,
             "end": stay.end,
             "auto_closed": stay.auto_closed,
-            "start_event_id": _first_tap_at(taps, stay.start, ("in", "toggle")),
+            "start_event_id": _first_tap_at(at, stay.start, ("in", "toggle")),
             "end_event_id": None
             if stay.end is None or stay.auto_closed
-            else _first_tap_at(taps, stay.end, ("out", "toggle")),
+            else _first_tap_at(at, stay.end, ("out", "toggle")),
         }
         for stay in stays
     ]

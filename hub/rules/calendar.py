@@ -54,9 +54,15 @@ def opening_intervals(site: SiteRules, day: date) -> list[tuple[datetime, dateti
 
 
 def closing_time(site: SiteRules, day: date) -> datetime | None:
-    """When the site closes for the day (end of its last range), None if it does not open."""
-    intervals = opening_intervals(site, day)
-    return intervals[-1][1] if intervals else None
+    """When the site closes for the day (end of its last range), None if it does not open.
+
+    Remembered in `site.closing_times`: the presence rules ask for each session they make.
+    """
+    known = site.closing_times
+    if day not in known:
+        intervals = opening_intervals(site, day)
+        known[day] = intervals[-1][1] if intervals else None
+    return known[day]
 
 
 def open_duration(site: SiteRules, day: date) -> timedelta:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -144,6 +145,11 @@ class SiteRules:
     rounding_min: int = 15
     annual_cost_eur: Decimal | None = None
     zrr: bool = False
+    #: `calendar.closing_time` by local day, which the presence rules ask for every session:
+    #: worked out once per day for these (immutable) rules. Not part of the site's value.
+    closing_times: dict[date, datetime | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         try:
@@ -163,8 +169,9 @@ class SiteRules:
         if self.rounding_min <= 0:
             raise ValueError(f"site {self.id}: rounding_min must be positive")
 
-    @property
+    @cached_property
     def zone(self) -> ZoneInfo:
+        # Cached: the rules convert instants to the site's zone for every tap and session.
         return ZoneInfo(self.timezone)
 
     def local_date(self, instant: datetime) -> date:
@@ -175,6 +182,10 @@ class SiteRules:
 def _require_aware(name: str, value: datetime) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be an aware datetime, got {value!r}")
+
+
+#: `Direction`'s values as a set: taps are checked by the ten thousand in the hub's ingest.
+_DIRECTIONS = frozenset(get_args(Direction))
 
 
 @dataclass(frozen=True)
@@ -189,7 +200,7 @@ class Tap:
 
     def __post_init__(self) -> None:
         _require_aware("ts", self.ts)
-        if self.direction not in get_args(Direction):
+        if self.direction not in _DIRECTIONS:
             raise ValueError(f"direction must be in/out/toggle, got {self.direction!r}")
 
 

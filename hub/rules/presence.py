@@ -84,26 +84,28 @@ def sessions_from_taps(
     debounce = timedelta(seconds=debounce_s)
     sessions: list[Session] = []
     open_start: datetime | None = None
-    last_counted: datetime | None = None
+    # The open session's auto-close moment (and in UTC), worked out once when it opens.
+    closes_at = closes_at_utc = now
+    last_counted: datetime | None = None  # in UTC
     for tap in ordered:
-        if open_start is not None:
-            closes_at = auto_close_at(site, open_start, max_session_h=max_session_h)
-            if utc(closes_at) < utc(tap.ts):
-                sessions.append(Session(tap.member_id, site.id, open_start, closes_at, True))
-                open_start = None
-        if last_counted is not None and elapsed(last_counted, tap.ts) < debounce:
+        at = utc(tap.ts)
+        if open_start is not None and closes_at_utc < at:
+            sessions.append(Session(tap.member_id, site.id, open_start, closes_at, True))
+            open_start = None
+        if last_counted is not None and at - last_counted < debounce:
             continue
-        last_counted = tap.ts
+        last_counted = at
         if open_start is None and tap.direction in ("in", "toggle"):
             open_start = tap.ts
+            closes_at = auto_close_at(site, open_start, max_session_h=max_session_h)
+            closes_at_utc = utc(closes_at)
         elif open_start is not None and tap.direction in ("out", "toggle"):
             sessions.append(Session(tap.member_id, site.id, open_start, tap.ts))
             open_start = None
 
     if open_start is not None:
         member_id = ordered[-1].member_id
-        closes_at = auto_close_at(site, open_start, max_session_h=max_session_h)
-        if utc(closes_at) <= utc(now):
+        if closes_at_utc <= utc(now):
             sessions.append(Session(member_id, site.id, open_start, closes_at, True))
         else:
             sessions.append(Session(member_id, site.id, open_start))
