@@ -321,6 +321,7 @@ class DeviceRow:
     queue: int | None
     clock_synced: bool | None
     version: str | None
+    access_version: int | None
 
 
 def devices(session: Session, *, sites: Collection[str] | None = None) -> list[DeviceRow]:
@@ -338,6 +339,7 @@ def devices(session: Session, *, sites: Collection[str] | None = None) -> list[D
             queue=device.queue,
             clock_synced=device.clock_synced,
             version=device.version,
+            access_version=device.access_version,
         )
         for device in session.scalars(query)
     ]

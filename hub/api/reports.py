@@ -297,13 +297,25 @@ def devices() -> Response | dict[str, Any]:
     csv = params.wants_csv()
     with services().sessions() as session:
         rows = reports.devices(session, sites=sites)
-    columns = ("device", "site", "state", "last_seen", "queue", "clock_synced", "version")
+    columns = (
+        "device", "site", "state", "last_seen", "queue", "clock_synced", "version",
+        "access_version",
+    )  # fmt: skip
     if csv:
         return csv_response(
             "devices.csv",
             columns,
             (
-                (d.device, d.site, d.state, d.last_seen, d.queue, d.clock_synced, d.version)
+                (
+                    d.device,
+                    d.site,
+                    d.state,
+                    d.last_seen,
+                    d.queue,
+                    d.clock_synced,
+                    d.version,
+                    d.access_version,
+                )
                 for d in rows
             ),
         )
@@ -317,6 +329,7 @@ def devices() -> Response | dict[str, Any]:
                 "queue": d.queue,
                 "clock_synced": d.clock_synced,
                 "version": d.version,
+                "access_version": d.access_version,
             }
             for d in rows
         ]

@@ -34,6 +34,7 @@ def record_status(session: Session, status: wire.Status, received_at: datetime) 
         device.queue = status.queue
         device.clock_synced = status.clock_synced
         device.version = status.version
+        device.access_version = status.access_version
         device.readers = dict(status.readers)
         device.doors = dict(status.doors)
     session.flush()

@@ -221,6 +221,8 @@ class Device(Base):
     queue: Mapped[int | None] = mapped_column(Integer)
     clock_synced: Mapped[bool | None] = mapped_column(Boolean)
     version: Mapped[str | None] = mapped_column(String(64))
+    #: The access list version the device decides from: behind the hub's means stale doors.
+    access_version: Mapped[int | None] = mapped_column(Integer)
     readers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     doors: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

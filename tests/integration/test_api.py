@@ -148,6 +148,7 @@ def network(sessions: sessionmaker[Session]) -> None:
                     queue=0,
                     clock_synced=True,
                     version="0.1.0",
+                    access_version=7,
                 ),
                 Device(id="ydes-door", site="ydes", state="offline", queue=12),
             ]
@@ -648,6 +649,7 @@ def test_devices(client: FlaskClient) -> None:
             "queue": 0,
             "clock_synced": True,
             "version": "0.1.0",
+            "access_version": 7,
         },
         {
             "device": "ydes-door",
@@ -657,11 +659,21 @@ def test_devices(client: FlaskClient) -> None:
             "queue": 12,
             "clock_synced": None,
             "version": None,
+            "access_version": None,
         },
     ]
     assert table(get(client, "devices", format="csv", site="ydes")) == [
-        ["device", "site", "state", "last_seen", "queue", "clock_synced", "version"],
-        ["ydes-door", "ydes", "offline", "", "12", "", ""],
+        [
+            "device",
+            "site",
+            "state",
+            "last_seen",
+            "queue",
+            "clock_synced",
+            "version",
+            "access_version",
+        ],
+        ["ydes-door", "ydes", "offline", "", "12", "", "", ""],
     ]
 
 

@@ -266,6 +266,7 @@ def test_device_statuses_and_last_wills_update_the_devices(
         "clock_synced": True,
         "readers": {"entrance": "ok"},
         "doors": {"main": "closed"},
+        "access_version": 42,
     }
     will = {"v": 1, "device": "murat-door", "site": "murat", "state": "offline", "ts": online["ts"]}
     topic = wire.status_topic("murat", "murat-door")
@@ -290,6 +291,7 @@ def test_device_statuses_and_last_wills_update_the_devices(
         )
         assert device.last_seen == wire.parse_status(json.dumps(online)).ts
         assert device.readers == {"entrance": "ok"}
+        assert device.access_version == 42
 
 
 # --- the hub as its own process ------------------------------------------------------------
