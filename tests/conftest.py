@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
+from hub.store import make_engine, make_sessionmaker, migrate
 from tests.servers import InfluxDB, Mosquitto, NginxProxy, Postgres, influxql
 
 if TYPE_CHECKING:
@@ -70,3 +72,12 @@ def influxdb_config(influxdb: str) -> Iterator[InfluxDb]:
     influxql(influxdb, f'CREATE DATABASE "{bucket}"')
     yield InfluxDb(url=influxdb, token="test-token", org="cybercantal", bucket=bucket)
     influxql(influxdb, f'DROP DATABASE "{bucket}"')
+
+
+@pytest.fixture
+def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
+    """A migrated, empty store on `db_url` (SQLite, then PostgreSQL)."""
+    migrate(db_url)
+    engine = make_engine(db_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.access_lists import publish_access_lists
 from hub.imports import import_members, import_sites
-from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.models import AccessListVersion, Badge, Member
 from telecentre import wire
 from tests.servers import Mosquitto
@@ -42,14 +41,6 @@ OLD_PASS = "M004,Petit,Jean,,other,2025-01-01,2025-12-31,0C1B2C3D\n"
 NEXT_PASS = "M005,Blanc,Marie,,mobile,2027-01-01,,0D1B2C3D\n"
 OPEN_PASS = "M006,Noir,Luc,,mobile,2026-06-01,,0E1B2C3D\n"
 NOW = datetime.fromisoformat("2026-11-23T08:00:00+01:00")
-
-
-@pytest.fixture
-def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
-    migrate(db_url)
-    engine = make_engine(db_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,7 +25,7 @@ from hub.app import create_app
 from hub.config import HubConfig
 from hub.imports import import_members, import_sites
 from hub.presence import Presence
-from hub.store import make_engine, make_sessionmaker, migrate
+from hub.store import make_engine, make_sessionmaker
 from hub.store.events import NewEvent
 from hub.store.models import Device, Event, Member, PresenceSession
 from telecentre import wire
@@ -90,14 +89,6 @@ OCTOBER = {"from": "2026-10-01", "to": "2026-10-31"}
 
 def local(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=PARIS)
-
-
-@pytest.fixture
-def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
-    migrate(db_url)
-    engine = make_engine(db_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 @pytest.fixture

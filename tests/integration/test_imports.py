@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.imports import InvalidFile, import_members, import_sites
-from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.models import Badge, Member, Site, Space
 
 SITES = """\
@@ -41,14 +38,6 @@ MEMBERS = HEADER + (
     "M002,Martin,Paul,,employee,,,0A1B2C3D;0a:1b:2c:3e\n"
     "M003,Roux,Léa,lea@example.org,mobile,,,\n"
 )
-
-
-@pytest.fixture
-def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
-    migrate(db_url)
-    engine = make_engine(db_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 def count(sessions: sessionmaker[Session], model: type[object]) -> int:

@@ -85,15 +85,12 @@ def count(sessions: sessionmaker[Session], model: type[object]) -> int:
 
 
 @pytest.fixture
-def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
-    migrate(db_url)
-    engine = make_engine(db_url)
-    sessions = make_sessionmaker(engine)
+def sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """The migrated store of conftest's `sessions`, with this file's sites and members."""
     with sessions.begin() as session:
         import_sites(session, SITES)
         import_members(session, MEMBERS)
-    yield sessions
-    engine.dispose()
+    return sessions
 
 
 def test_a_json_lines_file_goes_through_validation_and_deduplication(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 import subprocess
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, cast
 
@@ -29,7 +28,6 @@ from hub.rules.model import Direction, SiteRules, Tap, weekly_opening
 from hub.rules.model import Session as Stay
 from hub.rules.presence import sessions_from_taps
 from hub.sites import load_sites
-from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.models import Event, PresenceSession
 from telecentre import wire
 from tests.servers import Mosquitto
@@ -143,15 +141,12 @@ def full_recompute(sessions: sessionmaker[Session], member: str, now: datetime) 
 
 
 @pytest.fixture
-def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
-    migrate(db_url)
-    engine = make_engine(db_url)
-    sessions = make_sessionmaker(engine)
+def sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """The migrated store of conftest's `sessions`, with this file's sites and members."""
     with sessions.begin() as session:
         import_sites(session, SITES)
         import_members(session, MEMBERS)
-    yield sessions
-    engine.dispose()
+    return sessions
 
 
 def ingest(

@@ -22,7 +22,6 @@ import json
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -37,7 +36,6 @@ from werkzeug.test import TestResponse
 from hub.app import create_app
 from hub.config import HubConfig
 from hub.presence import Presence
-from hub.store import make_engine, make_sessionmaker, migrate
 
 SEED = 20260101
 TOKEN = "department-token-year-2026"
@@ -676,14 +674,6 @@ def members_csv(members: list[MemberPlan]) -> str:
 def traffic() -> tuple[Traffic, Delivery]:
     year = Generator(SEED).run()
     return year, deliver(year, random.Random(SEED + 1))
-
-
-@pytest.fixture
-def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
-    migrate(db_url)
-    engine = make_engine(db_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 def answer(response: TestResponse) -> Any:
