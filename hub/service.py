@@ -11,6 +11,7 @@ Each part is its own module; this one only decides who calls whom, and when:
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Collection
@@ -22,7 +23,7 @@ from hub.access_lists import changed_since, last_audit_id, publish_access_lists
 from hub.app import create_app
 from hub.config import HubConfig
 from hub.imports import import_sites
-from hub.ingest import Ingest
+from hub.ingest import Ingest, tune_gc
 from hub.occupancy import OccupancyPublisher
 from hub.presence import Presence
 from hub.retention import apply_retention
@@ -79,6 +80,7 @@ class Hub:
             self._imports_seen = last_audit_id(session)  # `daily()` below sends every list
         if self.config.sites_file is not None:
             self._load_sites_file()
+        tune_gc()  # what is loaded by now lives as long as the hub: out of the collector's way
         self.ingest.start()
         self.daily()  # retention and fresh access lists now, then every day
         self._server = make_server(
@@ -100,6 +102,7 @@ class Hub:
         self.ingest.stop()
         self.timeseries.close()
         self.engine.dispose()
+        gc.unfreeze()  # a process that starts hubs one after the other can collect this one
         log.info("hub stopped")
 
     # --- what runs when ----------------------------------------------------------------------
