@@ -33,50 +33,22 @@ def secured_broker(tmp_path: Path) -> Iterator[Mosquitto]:
     server.stop()
 
 
-def publish(server: Mosquitto, user: str, topic: str, message: str) -> None:
-    subprocess.run(
-        [
-            "mosquitto_pub",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(server.port),
-            "-u",
-            user,
-            "-P",
-            PASSWORDS[user],
-            "-q",
-            "1",
-            "-t",
-            topic,
-            "-m",
-            message,
-        ],
-        check=True,
-    )
+def client(tool: str, server: Mosquitto, user: str) -> list[str]:
+    """The start of a `mosquitto_pub` or `mosquitto_sub` command logged in as `user`."""
+    return [tool, "-h", "127.0.0.1", "-p", str(server.port), "-u", user,
+            "-P", PASSWORDS[user], "-q", "1"]  # fmt: skip
+
+
+def publish(server: Mosquitto, user: str, topic: str, message: str, retain: bool = False) -> None:
+    retained = ["-r"] if retain else []
+    command = [*client("mosquitto_pub", server, user), *retained, "-t", topic, "-m", message]
+    subprocess.run(command, check=True)
 
 
 def receive(server: Mosquitto, user: str, topic: str, seconds: int = 2) -> list[str]:
     """Messages `user` may read on `topic` (retained ones), within a few seconds."""
     run = subprocess.run(
-        [
-            "mosquitto_sub",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(server.port),
-            "-u",
-            user,
-            "-P",
-            PASSWORDS[user],
-            "-q",
-            "1",
-            "-t",
-            topic,
-            "-W",
-            str(seconds),
-            "-v",
-        ],
+        [*client("mosquitto_sub", server, user), "-t", topic, "-W", str(seconds), "-v"],
         capture_output=True,
         text=True,
     )
@@ -88,22 +60,7 @@ def test_a_device_publishes_only_for_its_own_site(
 ) -> None:
     seen = tmp_path / "seen.txt"
     watcher = subprocess.Popen(
-        [
-            "mosquitto_sub",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(secured_broker.port),
-            "-u",
-            "hub",
-            "-P",
-            PASSWORDS["hub"],
-            "-q",
-            "1",
-            "-t",
-            wire.ALL_EVENTS,
-            "-v",
-        ],
+        [*client("mosquitto_sub", secured_broker, "hub"), "-t", wire.ALL_EVENTS, "-v"],
         stdout=seen.open("w"),
     )
     probe = wire.events_topic("probe")
@@ -127,27 +84,7 @@ def test_a_device_publishes_only_for_its_own_site(
 
 def test_a_device_reads_only_its_own_site_list_and_commands(secured_broker: Mosquitto) -> None:
     for site in ("murat", "ydes"):
-        subprocess.run(
-            [
-                "mosquitto_pub",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(secured_broker.port),
-                "-u",
-                "hub",
-                "-P",
-                PASSWORDS["hub"],
-                "-q",
-                "1",
-                "-r",
-                "-t",
-                wire.access_topic(site),
-                "-m",
-                f"list of {site}",
-            ],
-            check=True,
-        )
+        publish(secured_broker, "hub", wire.access_topic(site), f"list of {site}", retain=True)
     assert receive(secured_broker, "murat-door", wire.access_topic("murat")) == [
         f"{wire.access_topic('murat')} list of murat"
     ]
