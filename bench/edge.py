@@ -19,8 +19,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -263,16 +261,6 @@ def idle_footprint(state: Path, port: int, seconds: float) -> tuple[float, float
     return cpu, rss_kb / 1024
 
 
-@contextmanager
-def broker(workdir: Path) -> Iterator[Mosquitto]:
-    server = Mosquitto(workdir)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--taps", type=int, default=1000)
@@ -284,7 +272,7 @@ def main() -> None:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        with broker(root / "broker") as server:
+        with Mosquitto(root / "broker") as server:
             up = tap_to_strike(root / "up", server.port, args.taps)
             results["tap_to_strike_ms_broker_up"] = {
                 "median": statistics.median(up),

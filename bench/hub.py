@@ -34,7 +34,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -162,18 +161,6 @@ def write_files(lines: dict[str, list[str]], folder: Path) -> dict[str, Path]:
 # --- Servers and databases --------------------------------------------------------------------
 
 
-@contextmanager
-def broker(workdir: Path) -> Iterator[Mosquitto]:
-    """A fresh broker per measurement: no persistent session of a previous one steals
-    messages from the shared subscription."""
-    server = Mosquitto(workdir)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 class Databases:
     """Fresh, migrated databases with the network imported: a SQLite file or a PostgreSQL
     database of the one cluster the run starts."""
@@ -250,7 +237,7 @@ def wait_all(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 3600
 
 def relay_rate(workdir: Path, files: dict[str, Path], events: int, inflight: int) -> float:
     """The broker alone: publishers to `mosquitto_sub -C N` (QoS 1), nothing stored."""
-    with broker(workdir) as server:
+    with Mosquitto(workdir) as server:
         subscriber = subprocess.Popen(
             [
                 "mosquitto_sub", "-h", "127.0.0.1", "-p", str(server.port),
@@ -354,7 +341,7 @@ def wait_until(
 
 def bare_rate(workdir: Path, url: str, files: dict[str, Path], events: int, inflight: int) -> float:
     engine = make_engine(url)
-    with broker(workdir) as server:
+    with Mosquitto(workdir) as server:
         bare = BareSubscriber(server.port, engine)
         bare.start()
         wait_until(bare.subscribed.is_set, 15, "the bare subscriber did not subscribe")
@@ -384,7 +371,7 @@ def ingest_rate(
 
         after_commit(session, done)
 
-    with broker(workdir / "broker") as server:
+    with Mosquitto(workdir / "broker") as server:
         hub = Hub(hub_config(url, server.port, workdir / "hub"))
         hub.ingest.on_batch.append(stamp)
         hub.start()
@@ -415,7 +402,7 @@ def processes_rate(
 ) -> float:
     """`processes` hub processes on the shared subscription; the end is when the database
     holds every event (polled every 50 ms, the same for one process or two)."""
-    with broker(workdir / "broker") as server:
+    with Mosquitto(workdir / "broker") as server:
         workers = []
         for n in range(processes):
             config = hub_config(url, server.port, workdir / f"hub-{n}", client_id=f"hub-{n}")
@@ -451,7 +438,7 @@ def processes_rate(
 def http_rate(workdir: Path, url: str, lines: list[str], chunk: int) -> float:
     """`POST /api/v1/events/import` on the hub's own HTTP server (`hub.service.Hub`, its
     presence hooks), `chunk` lines a request."""
-    with broker(workdir / "broker") as server:
+    with Mosquitto(workdir / "broker") as server:
         hub = Hub(hub_config(url, server.port, workdir / "hub"))
         hub.start()
         try:

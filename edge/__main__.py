@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from types import FrameType
 
 from edge.agent import Agent
 from edge.config import EdgeConfig
 from edge.hardware import build_hardware
 from telecentre.config import load_or_exit
 from telecentre.logs import start_logging
+from telecentre.signals import wait_for_stop
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,15 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     config = load_or_exit(EdgeConfig, args.config, "telecentre-edge")
     start_logging(config.log_level)
     agent = Agent(config, build_hardware(config))
-    stopping = threading.Event()
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     agent.start()
-    stopping.wait()
+    wait_for_stop()
     agent.stop()
     return 0
 

@@ -54,11 +54,6 @@ class _Snapshot:
     revoked: frozenset[str]
 
 
-def _parse_range(text: str) -> tuple[time, time]:
-    start, end = text.split("-")
-    return time.fromisoformat(start), (time.max if end == "24:00" else time.fromisoformat(end))
-
-
 def _snapshot(access: wire.AccessList, previous: _Snapshot | None) -> _Snapshot:
     try:
         zone = ZoneInfo(access.timezone)
@@ -78,7 +73,7 @@ def _snapshot(access: wire.AccessList, previous: _Snapshot | None) -> _Snapshot:
         version=access.version,
         zone=zone,
         opening={
-            wire.WEEKDAYS.index(day): tuple(_parse_range(r) for r in ranges)
+            wire.WEEKDAYS.index(day): tuple(wire.parse_time_range(r) for r in ranges)
             for day, ranges in access.opening.items()
         },
         closed=frozenset(access.closed),

@@ -11,14 +11,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -35,6 +32,7 @@ from hub.store.models import utcnow
 from telecentre import broker
 from telecentre.config import load_or_exit
 from telecentre.logs import start_logging
+from telecentre.signals import wait_for_stop
 
 
 @contextmanager
@@ -78,14 +76,7 @@ def serve(config: HubConfig) -> int:
     except (OSError, SQLAlchemyError) as exc:
         print(f"telecentre-hub: cannot start: {exc}".splitlines()[0], file=sys.stderr)
         return 2
-    stopping = threading.Event()
-
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    stopping.wait()
+    wait_for_stop()
     hub.stop()
     return 0
 

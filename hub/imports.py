@@ -243,7 +243,6 @@ COLUMNS = (
 CATEGORIES = ("independent", "employee", "mobile", "other")
 _MEMBER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _BADGE_RE = re.compile(wire.BADGE_PATTERN)
 
 
@@ -272,11 +271,9 @@ def _date(record: dict[str, str], name: str) -> date | None:
     if not value:
         return None
     try:
-        if not _DATE_RE.match(value):
-            raise ValueError(value)
-        return date.fromisoformat(value)
-    except ValueError:
-        raise _BadField(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
+        return wire.parse_date(value)
+    except ValueError as exc:
+        raise _BadField(name, str(exc)) from None
 
 
 def _member(line: int, record: dict[str, str]) -> MemberRow:

@@ -22,14 +22,12 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
-import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from types import FrameType
 from typing import NamedTuple
 
 import paho.mqtt.client as mqtt
@@ -48,6 +46,7 @@ from telecentre import wire
 from telecentre.config import load_or_exit
 from telecentre.logs import start_logging
 from telecentre.mqtt import authenticate
+from telecentre.signals import wait_for_stop
 
 log = logging.getLogger(__name__)
 
@@ -453,16 +452,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     start_logging()
     engine = make_engine(config.database_url)
     ingest = Ingest.from_config(config, make_sessionmaker(engine))
-    stop = threading.Event()
-
-    def request_stop(_signal: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
     tune_gc()
     ingest.start()
-    stop.wait()
+    wait_for_stop()
     ingest.stop()
     engine.dispose()
     counters = ingest.counters

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date
 from decimal import Decimal
 from typing import Any, cast
 
@@ -25,24 +25,9 @@ from hub.rules.model import (
     Positions,
     RateSet,
     SiteRules,
-    WeeklyOpening,
+    weekly_opening,
 )
 from hub.store import models
-
-
-def _time(text: str) -> time:
-    # The wire format allows a range to end at "24:00"; the rules close such a day at the
-    # last instant before midnight, as their model asks.
-    return time.max if text == "24:00" else time.fromisoformat(text)
-
-
-def opening(spec: Mapping[str, list[str]]) -> WeeklyOpening:
-    """The stored `{"mon": ["08:30-12:00"]}` as the rules' sorted (start, end) pairs."""
-    result: dict[str, tuple[tuple[time, time], ...]] = {}
-    for day, ranges in spec.items():
-        pairs = (text.split("-", 1) for text in ranges)
-        result[day] = tuple(sorted((_time(start), _time(end)) for start, end in pairs))
-    return result
 
 
 def _decimal(value: float | int | None) -> Decimal | None:
@@ -92,7 +77,7 @@ def _rules_of(stored: _Stored) -> SiteRules:
     return SiteRules(
         id=id_,
         timezone=timezone,
-        opening=opening(opening_spec),
+        opening=weekly_opening(opening_spec),
         open_on_public_holidays=on_holidays,
         closed=frozenset(date.fromisoformat(day) for day in closed),
         positions=positions,

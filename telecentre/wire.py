@@ -15,7 +15,7 @@ import itertools
 import json
 import re
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -380,6 +380,26 @@ def _no_overlap(ranges: list[str]) -> list[str]:
         if later[:5] < earlier[6:]:
             raise ValueError(f"ranges {earlier!r} and {later!r} overlap")
     return ranges
+
+
+def parse_time_range(text: str) -> tuple[time, time]:
+    """An opening range as times; "24:00" ends the day at its last instant (a range never
+    crosses midnight). The one parser of ranges: the edge, the hub and the rules use it."""
+    start, end = _time_range(text).split("-")
+    return time.fromisoformat(start), (time.max if end == "24:00" else time.fromisoformat(end))
+
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_date(text: str) -> date:
+    """A calendar day written exactly YYYY-MM-DD (Python alone would also take 20261122)."""
+    if not _DATE_RE.match(text):
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 TimeRange = Annotated[str, AfterValidator(_time_range)]

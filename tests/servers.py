@@ -88,6 +88,13 @@ class Mosquitto:
         self.stop()
         self.start()
 
+    def __enter__(self) -> Mosquitto:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
 
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 

@@ -11,8 +11,8 @@ from datetime import date
 from flask import request
 
 from hub.api.errors import ApiError
+from telecentre import wire
 
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
@@ -45,9 +45,7 @@ def _required(name: str, expected: str) -> str:
 def day(name: str) -> date:
     value = _required(name, "a date, YYYY-MM-DD")
     try:
-        if not _DATE_RE.match(value):
-            raise ValueError(value)
-        return date.fromisoformat(value)
+        return wire.parse_date(value)
     except ValueError:
         raise bad(name, f"'{value}' is not a date (YYYY-MM-DD)") from None
 

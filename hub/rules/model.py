@@ -22,6 +22,8 @@ from functools import cached_property
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from telecentre.wire import parse_time_range
+
 Direction = Literal["in", "out", "toggle"]
 Category = Literal["independent", "employee", "mobile", "other"]
 RateKind = Literal["public", "pass", "free"]
@@ -83,8 +85,11 @@ def weekly_opening(
     for day, ranges in spec.items():
         parsed: list[OpeningRange] = []
         for item in ranges:
-            start, end = item.split("-", 1) if isinstance(item, str) else item
-            parsed.append((_parse_time(start), _parse_time(end)))
+            if isinstance(item, str):
+                parsed.append(parse_time_range(item))
+            else:
+                start, end = item
+                parsed.append((_parse_time(start), _parse_time(end)))
         opening[day] = tuple(sorted(parsed))
     return opening
 

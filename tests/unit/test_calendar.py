@@ -129,7 +129,7 @@ def test_available_hours(site: SiteRules, first: date, last: date, expected: str
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"opening": weekly_opening({"mon": ["12:00-08:00"]})}, "empty"),
+        ({"opening": weekly_opening({"mon": [("12:00", "08:00")]})}, "empty"),
         ({"opening": weekly_opening({"mon": ["08:00-12:00", "11:00-14:00"]})}, "overlap"),
         ({"opening": weekly_opening({"monday": ["08:00-12:00"]})}, "not one of"),
         ({"timezone": "Europe/Murat"}, "timezone"),
