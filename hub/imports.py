@@ -21,10 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -66,14 +65,6 @@ class ImportResult:
 # --- Sites (YAML) ------------------------------------------------------------------------
 
 
-def _timezone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{name!r} is not a time zone (like Europe/Paris)") from None
-    return name
-
-
 Euros = Annotated[float, Field(ge=0)]
 
 
@@ -99,7 +90,7 @@ class SiteSpec(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     commune: str | None = None
     zrr: bool = False
-    timezone: Annotated[str, AfterValidator(_timezone)] = "Europe/Paris"
+    timezone: wire.TimeZone = "Europe/Paris"
     annual_cost_eur: Euros | None = None
     spaces: list[SpaceSpec] = Field(default_factory=list)
     opening: wire.OpeningHours = Field(default_factory=dict)

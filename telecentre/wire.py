@@ -17,6 +17,7 @@ import re
 import uuid
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -402,6 +403,16 @@ def parse_date(text: str) -> date:
         raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _time_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not a time zone (like Europe/Paris)") from None
+    return name
+
+
+#: An IANA time zone name, checked where it comes in (an access list, a sites file).
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
 TimeRange = Annotated[str, AfterValidator(_time_range)]
 OpeningHours = dict[Weekday, Annotated[list[TimeRange], AfterValidator(_no_overlap)]]
 
@@ -419,7 +430,7 @@ class AccessList(_Payload):
     version: Annotated[int, Field(ge=0)]
     issued: Timestamp
     #: Extension of version 1: the zone `opening` is in (default: the Cantal's).
-    timezone: str = "Europe/Paris"
+    timezone: TimeZone = "Europe/Paris"
     opening: OpeningHours = Field(default_factory=dict)
     #: Extension of version 1: public holidays and extra closed days, local dates.
     closed: list[date] = Field(default_factory=list)
