@@ -14,12 +14,11 @@ waiting for is complete, and the writer takes the whole batch at once.
 >>> ingest.on_batch.append(presence.apply)                # called inside each transaction
 >>> ingest.start(); …; ingest.stop()
 
-Run alone (the database must be migrated first): `python -m hub.ingest --config hub.yaml`.
+It runs inside the hub service (`hub/service.py`), with the presence and occupancy hooks.
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
 import logging
 import threading
@@ -38,15 +37,11 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.config import HubConfig, Mqtt
-from hub.store import make_engine, make_sessionmaker
 from hub.store.devices import record_status
 from hub.store.events import Incoming, OnBatch, StoreResult, rejection, store_events
 from hub.store.models import RejectedEvent, utcnow
 from telecentre import wire
-from telecentre.config import load_or_exit
-from telecentre.logs import start_logging
 from telecentre.mqtt import authenticate
-from telecentre.signals import wait_for_stop
 
 log = logging.getLogger(__name__)
 
@@ -440,33 +435,3 @@ def ingest_lines(
     if chunk:
         flush()
     return result
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m hub.ingest", description="Store events and statuses from MQTT."
-    )
-    parser.add_argument("--config", help="hub config (YAML); defaults and environment otherwise")
-    args = parser.parse_args(argv)
-    config = load_or_exit(HubConfig, args.config, "python -m hub.ingest")
-    start_logging()
-    engine = make_engine(config.database_url)
-    ingest = Ingest.from_config(config, make_sessionmaker(engine))
-    tune_gc()
-    ingest.start()
-    wait_for_stop()
-    ingest.stop()
-    engine.dispose()
-    counters = ingest.counters
-    log.info(
-        "stopped: accepted=%d duplicates=%d rejected=%d statuses=%d",
-        counters.accepted,
-        counters.duplicates,
-        counters.rejected,
-        counters.statuses,
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

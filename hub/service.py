@@ -103,7 +103,14 @@ class Hub:
         self.timeseries.close()
         self.engine.dispose()
         gc.unfreeze()  # a process that starts hubs one after the other can collect this one
-        log.info("hub stopped")
+        counters = self.ingest.counters
+        log.info(
+            "hub stopped: accepted=%d duplicates=%d rejected=%d statuses=%d",
+            counters.accepted,
+            counters.duplicates,
+            counters.rejected,
+            counters.statuses,
+        )
 
     # --- what runs when ----------------------------------------------------------------------
 

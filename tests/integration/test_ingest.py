@@ -1,7 +1,7 @@
 """Ingest against a real Mosquitto and real databases: every event stored once, whatever happens.
 
 Events are published with `mosquitto_pub`, as an outside tool would; the hub runs in this
-process or, where it must be killed, as `python -m hub.ingest` in its own.
+process or, where it must be killed, as the `telecentre-hub` service in its own.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.events import NewEvent
 from hub.store.models import AuditEntry, Device, Event, RejectedEvent
 from telecentre import wire
-from tests.servers import REPO, Mosquitto, Postgres
+from tests.servers import REPO, Mosquitto, Postgres, free_port
 from tests.waiting import wait_until
 
 SITES = "sites: [{id: murat, name: La Cocotte Numérique}, {id: ydes, name: Ydes}]\n"
@@ -294,8 +294,11 @@ def test_device_statuses_and_last_wills_update_the_devices(
 # --- the hub as its own process ------------------------------------------------------------
 
 
+HUB = str(Path(sys.executable).parent / "telecentre-hub")
+
+
 class HubProcess:
-    """`python -m hub.ingest` with a config of its own, its log in a file."""
+    """`telecentre-hub` (the service) with a config of its own, its log in a file."""
 
     def __init__(self, workdir: Path, broker: Mosquitto, db_url: str, client_id: str) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -306,6 +309,7 @@ class HubProcess:
                     "state_dir": str(workdir),
                     "mqtt": {"port": broker.port, "client_id": client_id},
                     "database": {"url": db_url},
+                    "http": {"port": free_port()},
                     "ingest": {"batch_size": 100, "batch_ms": 50},
                 }
             )
@@ -317,7 +321,7 @@ class HubProcess:
         self.log.write_text("")
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "hub.ingest", "--config", str(self.config)],
+                [HUB, "--config", str(self.config)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=REPO,
@@ -337,7 +341,7 @@ class HubProcess:
         self.process.wait(timeout=60)
 
     def stopped_counters(self) -> dict[str, int]:
-        match = re.search(r"stopped: (.*)", self.output())
+        match = re.search(r"hub stopped: (.*)", self.output())
         assert match, self.output()
         return {k: int(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
 
