@@ -32,6 +32,8 @@ def acl(devices: Iterable[tuple[str, str]], hub_users: Iterable[str] = ("hub",))
             f"topic readwrite {wire.status_topic(site, device)}",
             f"topic read {wire.access_topic(site)}",
             f"topic read {wire.command_topic(site, device)}",
+            f"topic read {wire.ack_topic(site, device)}",
+            f"topic write {wire.command_result_topic(site, device)}",
             "",
         ]
     return "\n".join(lines)

@@ -71,6 +71,16 @@ def occupancy_topic(site: str) -> str:
     return f"{ROOT}/{site}/occupancy"
 
 
+def ack_topic(site: str, device: str) -> str:
+    """Hub → one device, retained: the events the hub has committed (`Ack`)."""
+    return f"{ROOT}/{site}/ack/{device}"
+
+
+def command_result_topic(site: str, device: str) -> str:
+    """One device → hub: what became of a command (`CommandResult`)."""
+    return f"{ROOT}/{site}/cmd-result/{device}"
+
+
 def is_status_topic(topic: str) -> bool:
     parts = topic.split("/")
     return len(parts) == 4 and parts[0] == ROOT and parts[2] == "status"
@@ -152,6 +162,9 @@ class _EventBase(_Payload):
     seq: Counter
     ts: Timestamp
     clock_synced: Annotated[bool, Strict()]
+    #: Extension of version 1: `ts` was worked out, once NTP had synchronised the clock, from
+    #: the boot's monotonic clock the event was stamped with while it was not.
+    rebased: Annotated[bool, Strict()] = False
 
 
 class BadgeEvent(_EventBase):
@@ -349,6 +362,10 @@ class Status(_Payload):
     doors: dict[str, Literal["open", "closed"]] = Field(default_factory=dict)
     #: Extension of version 1: the access list version the device decides from (None: none).
     access_version: Annotated[int, Field(ge=0)] | None = None
+    #: Extension of version 1: every event of this device with a lower `seq` has left its
+    #: outbox for good (committed by the hub, or dropped by an overflow): the hub need not
+    #: wait for them before acknowledging the later ones (`Ack`).
+    outbox_floor: Counter | None = None
 
 
 def parse_status(payload: bytes | str) -> Status:
@@ -466,6 +483,47 @@ def parse_command(payload: bytes | str) -> UnlockCommand:
         raise ProtocolError(describe(exc)) from None
 
 
+class CommandResult(_Payload):
+    """A device's answer to a command, by the command's `id` (extension of version 1)."""
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    site: Id
+    device: Id
+    ts: Timestamp
+    ok: Annotated[bool, Strict()]
+    error: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+def parse_command_result(payload: bytes | str) -> CommandResult:
+    data = _load_json(payload, MAX_PAYLOAD_BYTES)
+    try:
+        return CommandResult.model_validate(data)
+    except ValidationError as exc:
+        raise ProtocolError(describe(exc)) from None
+
+
+# --- Acknowledgement (hub → one device, retained) -----------------------------------------
+
+
+class Ack(_Payload):
+    """End-to-end acknowledgement (extension of version 1): the hub has committed every event
+    of `device` with a `seq` up to and including `seq`; the device may drop them from its
+    outbox, and must keep (and send again) the later ones."""
+
+    site: Id
+    device: Id
+    seq: Counter
+    ts: Timestamp
+
+
+def parse_ack(payload: bytes | str) -> Ack:
+    data = _load_json(payload, MAX_PAYLOAD_BYTES)
+    try:
+        return Ack.model_validate(data)
+    except ValidationError as exc:
+        raise ProtocolError(describe(exc)) from None
+
+
 # --- Occupancy (hub → displays, retained, QoS 0) ------------------------------------------
 
 
@@ -481,3 +539,4 @@ QOS_STATUS = 1
 QOS_ACCESS = 1
 QOS_COMMAND = 1
 QOS_OCCUPANCY = 0
+QOS_ACK = 1
