@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.presence import lock_members
 from hub.rules.model import utc
 from hub.store.models import AuditEntry, Member, PresenceSession, Site, utcnow
+from hub.store.replay import lock_members
 
 #: A correction "now" may be a little ahead of the hub's clock (a phone's clock).
 CLOCK_SLACK = timedelta(minutes=2)
