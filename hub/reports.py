@@ -103,6 +103,12 @@ class SessionRow:
     end: datetime | None
     hours: Decimal | None
     auto_closed: bool
+    #: The stored session's id, which a correction names.
+    id: int = 0
+    #: `tap`, `auto`, `elsewhere`, `manual`; None while open.
+    end_reason: str | None = None
+    #: Made or corrected by a person (`hub.corrections`): final, never recomputed.
+    manual: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,9 @@ def sessions(
                 end=None if row.end is None else row.end.astimezone(zone),
                 hours=None if duration is None else model.to_hours(duration),
                 auto_closed=row.auto_closed,
+                id=row.id,
+                end_reason=row.end_reason,
+                manual=row.manual,
             )
         )
     return SessionPage(rows, total, offset + limit if offset + limit < total else None)

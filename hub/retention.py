@@ -12,6 +12,8 @@ Choices where RULES.md leaves one:
   alike, rather than stripped: a badge or door event without its badge still says when a
   door moved, which the per-site counts in InfluxDB and the sessions already keep. Rejected
   payloads older than that (by `received_at`) go too: they may hold badge UIDs.
+- Before they go, every session starting before the same cut is marked `final`: its taps are
+  about to go, so no replay may rewrite it (docs/rules.md, Final sessions).
 - Sessions older than `sessions_retention_years` lose their member for a random pseudonym.
   To keep distinct users countable per year although retention runs every day, a member's
   expired sessions take with them all that member's sessions of the same local calendar
@@ -69,6 +71,8 @@ class RetentionResult:
     sessions_pseudonymised: int
     #: Distinct members whose sessions were pseudonymised (as many pseudonyms).
     members_pseudonymised: int
+    #: Sessions marked final before their taps went (docs/rules.md, Final sessions).
+    sessions_finalised: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,18 @@ def apply_retention(
     events_before = now - timedelta(days=events_retention_days)
     sessions_before = years_before(now, sessions_retention_years)
 
+    # First: a session whose taps are about to go can never be replayed again, so no replay
+    # may start before it or rewrite it. A session is at most 48 h long, so one starting
+    # before the cut has ended (or is a manual check-in, final anyway).
+    finalised = typing_cast(
+        CursorResult[Any],
+        session.execute(
+            update(PresenceSession)
+            .where(PresenceSession.start < events_before, PresenceSession.final.is_(false()))
+            .values(final=True)
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
     # By the earlier of the edge's time stamp and the hub's receipt: a Pi whose clock runs
     # ahead must not keep movement data past the limit.
     events_deleted = _delete(
@@ -176,6 +192,7 @@ def apply_retention(
         rejected_deleted=rejected_deleted,
         sessions_pseudonymised=pseudonymised,
         members_pseudonymised=len(expired_years),
+        sessions_finalised=finalised,
     )
     session.add(
         AuditEntry(

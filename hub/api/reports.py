@@ -84,7 +84,7 @@ def sessions() -> Response | dict[str, Any]:
             paging["X-Next-Offset"] = str(page.next_offset)
         return csv_response(
             f"sessions-{first}-{last}.csv",
-            ("member_id", "site", "start", "end", "hours", "auto_closed"),
+            ("member_id", "site", "start", "end", "hours", "auto_closed", "end_reason", "manual"),
             (
                 (
                     row.member_id,
@@ -93,6 +93,8 @@ def sessions() -> Response | dict[str, Any]:
                     row.end,
                     two_decimals(row.hours),
                     row.auto_closed,
+                    row.end_reason,
+                    row.manual,
                 )
                 for row in page.rows
             ),
@@ -107,6 +109,9 @@ def sessions() -> Response | dict[str, Any]:
                 "end": instant(row.end),
                 "hours": number(row.hours),
                 "auto_closed": row.auto_closed,
+                "end_reason": row.end_reason,
+                "manual": row.manual,
+                "id": row.id,
             }
             for row in page.rows
         ],
