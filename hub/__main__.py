@@ -241,6 +241,7 @@ def run_retention_command(config: HubConfig, command: str, member_id: str | None
                 utcnow(),
                 events_retention_days=config.retention.events_retention_days,
                 sessions_retention_years=config.retention.sessions_retention_years,
+                debounce_s=config.rules.debounce_s,
             )
         elif command == "export-member" and member_id is not None:
             print(

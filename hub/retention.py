@@ -41,9 +41,22 @@ from typing import Any
 from typing import cast as typing_cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, Delete, String, cast, delete, false, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    Delete,
+    String,
+    and_,
+    cast,
+    delete,
+    false,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
+from hub.rules.presence import DEFAULT_DEBOUNCE_S
 from hub.store.models import (
     AuditEntry,
     Badge,
@@ -132,6 +145,7 @@ def apply_retention(
     events_retention_days: int = 90,
     sessions_retention_years: int = 5,
     *,
+    debounce_s: float = DEFAULT_DEBOUNCE_S,
     actor: str = "retention",
 ) -> RetentionResult:
     """Delete raw events older than `events_retention_days` and pseudonymise sessions older
@@ -153,9 +167,21 @@ def apply_retention(
     ).rowcount
     # By the earlier of the edge's time stamp and the hub's receipt: a Pi whose clock runs
     # ahead must not keep movement data past the limit.
+    # Except a tap that opened or closed nothing but still counts for the debounce of the
+    # taps just after the cut (`no_open_session`, `already_in`, less than `debounce_s`
+    # before it): without it, a replay after the cut would count a tap the full history
+    # debounces. It goes at the next run, a day later.
+    debounce_memory = and_(
+        Event.outcome.in_(("no_open_session", "already_in")),
+        Event.ts >= events_before - timedelta(seconds=debounce_s),
+        Event.received_at >= events_before,
+    )
     events_deleted = _delete(
         session,
-        delete(Event).where(or_(Event.ts < events_before, Event.received_at < events_before)),
+        delete(Event).where(
+            or_(Event.ts < events_before, Event.received_at < events_before),
+            not_(debounce_memory),
+        ),
     )
     rejected_deleted = _delete(
         session, delete(RejectedEvent).where(RejectedEvent.received_at < events_before)

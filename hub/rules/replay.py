@@ -10,8 +10,8 @@ plan says. Everything here is pure, so the same plan is table- and property-test
   member × site is the end of its latest final session (its start while it is still open).
 - A new tap at or before the floor would need such a replay: it is **quarantined**
   (`final_session`), stored but not applied. So is a tap stamped too far ahead of its
-  receipt (`future`), or dated before the device can have been commissioned
-  (`before_commissioning`, see `arrival_quarantine`).
+  receipt (`future`), or dated before the raw-events horizon and any commissioning the hub can
+  check (`too_old`, see `arrival_quarantine`).
 - The replay after the floor starts from the floor's `Carry`: the latest final session's
   end was a tap (the debounce remembers it), a person or an auto-close (nothing to
   remember), or it is a manual check-in still open, which a later tap out closes.
@@ -38,7 +38,7 @@ from hub.rules.presence import (
     walk,
 )
 
-QuarantineReason = Literal["future", "before_commissioning", "final_session"]
+QuarantineReason = Literal["future", "too_old", "final_session"]
 
 #: How far ahead of the hub's receipt a tap may be stamped (clocks drift; NTP fixes them).
 DEFAULT_FUTURE_TOLERANCE_S = 300
@@ -55,15 +55,17 @@ def arrival_quarantine(
 
     `future`: stamped more than `future_tolerance_s` after the hub received it (a tap from
     2999 must not open a session in 2999 nor auto-close today's).
-    `before_commissioning`: stamped more than the raw-events retention period before its
-    receipt. The hub takes a device as commissioned no earlier than that: nothing it sent
-    before would still be stored, and a Pi without a real-time clock that boots in 1970 is
-    caught however it flags its clock.
+    `too_old`: stamped more than the raw-events retention period before its receipt, so
+    before the horizon of the last retention: the taps around it may be deleted already, and
+    a replay from them would rewrite what they made. It is also before the device's
+    commissioning as far as the hub can check it (its first receipt, less the retention
+    period: never later than this bound), and a Pi without a real-time clock that boots in
+    1970 falls here however it flags its clock.
     """
     if utc(ts) > utc(received_at) + timedelta(seconds=future_tolerance_s):
         return "future"
     if utc(ts) < utc(received_at) - timedelta(days=events_retention_days):
-        return "before_commissioning"
+        return "too_old"
     return None
 
 
@@ -114,10 +116,12 @@ def floor_of(stored: Iterable[StoredSession]) -> Floor | None:
     latest = max(finals, key=lambda row: (utc(row.session.start), row.id))
     stay = latest.session
     if stay.end is None:
-        return Floor(stay.start, Carry(open_since=stay.start), latest.id)
+        # Opened by a tap (a session open when the retention ran): that tap was counted.
+        opener = stay.start if latest.start_event_id is not None else None
+        return Floor(stay.start, Carry(open_since=stay.start, last_counted=opener), latest.id)
     # Closed by a tap: that tap is the last counted one (rule 3 still applies after it).
-    by_tap = latest.end_event_id is not None and not stay.auto_closed
-    return Floor(stay.end, Carry(last_counted=stay.end if by_tap else None))
+    closer = latest.end_event_id is not None and not stay.auto_closed
+    return Floor(stay.end, Carry(last_counted=stay.end if closer else None))
 
 
 @dataclass
