@@ -28,6 +28,7 @@ from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.config import HubConfig
+from hub.one_place import one_place_at_a_time
 from hub.rules.model import Session as Stay
 from hub.rules.model import SiteRules, Tap, utc
 from hub.rules.presence import (
@@ -96,6 +97,7 @@ def _row(member_id: str, site_id: str, walked: Walked) -> dict[str, Any]:
         "site_id": site_id,
         "start": stay.start,
         "end": stay.end,
+        "natural_end": stay.end,
         "auto_closed": stay.auto_closed,
         "start_event_id": walked.start_event_id,
         "end_event_id": walked.end_event_id,
@@ -153,6 +155,7 @@ class _Writes:
                 .where(table.c.id == bindparam("row_id"))
                 .values(
                     end=bindparam("new_end"),
+                    natural_end=bindparam("new_end"),
                     auto_closed=bindparam("new_auto_closed"),
                     end_event_id=bindparam("new_end_event_id"),
                     end_reason=bindparam("new_end_reason"),
@@ -253,26 +256,28 @@ def close_expired_sessions(
 
     Taps close sessions as they are ingested; this is for members who never badge out.
     """
+    # By the end its own site gave it: one the one-place rule cut is auto-closed all the same.
+    still_open = PresenceSession.natural_end.is_(None)
     open_members = session.scalars(
         select(PresenceSession.member_id)
-        .where(PresenceSession.end.is_(None), PresenceSession.member_id.is_not(None))
+        .where(still_open, PresenceSession.member_id.is_not(None))
         .distinct()
     ).all()
     if not open_members:
         return set()
     lock_members(session, (m for m in open_members if m is not None))
     rows = session.scalars(
-        select(PresenceSession).where(
-            PresenceSession.end.is_(None), PresenceSession.member_id.in_(open_members)
-        )
+        select(PresenceSession).where(still_open, PresenceSession.member_id.in_(open_members))
     ).all()
     sites = load_sites(session, {row.site_id for row in rows})
     closed: set[str] = set()
     for row in rows:
         closes_at = auto_close_at(sites[row.site_id], row.start, max_session_h=max_session_h)
         if utc(closes_at) <= utc(now):
-            row.end, row.auto_closed, row.end_reason = closes_at, True, "auto"
-            closed.add(row.site_id)
+            row.natural_end, row.auto_closed = closes_at, True
+            if row.end is None:
+                row.end, row.end_reason = closes_at, "auto"
+                closed.add(row.site_id)
     session.flush()
     return closed
 
@@ -336,6 +341,8 @@ class Presence:
         self._log_unknown({site for _, site in by_pair} - sites.keys())
         writes = _Writes()
         wanted: dict[Pair, list[Tap]] = {}
+        #: By member: from when their sessions or taps' outcomes may have changed.
+        changed_since: dict[str, datetime] = {}
         for pair in sorted(by_pair):
             if pair[1] not in sites:
                 continue  # `replay_sites` makes them once the site is imported
@@ -366,7 +373,11 @@ class Presence:
                     max_session_h=self.max_session_h,
                 )
                 writes.add(pair, plan, current)
+                if plan.since is not None:
+                    known = changed_since.get(pair[0])
+                    changed_since[pair[0]] = min(known or plan.since, plan.since)
         writes.write(session)
+        one_place_at_a_time(session, changed_since)
 
     def replay_sites(self, session: Session, site_ids: Iterable[str]) -> None:
         """Make the sessions of the members who have taps at these sites but no session

@@ -71,14 +71,14 @@ def arrival_quarantine(
 
 @dataclass(frozen=True)
 class StoredSession:
-    """A stored session as the plan sees it."""
+    """A stored session as the plan sees it: with the end its own site gave it (before the
+    one-place rule cut it, `hub.rules.one_place`)."""
 
     id: int
     session: Session
     final: bool = False
     start_event_id: str | None = None
     end_event_id: str | None = None
-    end_reason: str | None = None
 
     def same_as(self, walked: Walked) -> bool:
         """Whether the walk made exactly this row again (no need to rewrite it)."""
@@ -90,7 +90,6 @@ class StoredSession:
             and mine.auto_closed == theirs.auto_closed
             and self.start_event_id == walked.start_event_id
             and self.end_event_id == walked.end_event_id
-            and self.end_reason == walked.end_reason
         )
 
 

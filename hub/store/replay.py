@@ -159,12 +159,11 @@ def _stored_query(*, replay_all: bool, lateral: bool) -> Select[*tuple[Any, ...]
         PresenceSession.member_id,
         PresenceSession.site_id,
         PresenceSession.start,
-        PresenceSession.end,
+        PresenceSession.natural_end,
         PresenceSession.auto_closed,
         PresenceSession.start_event_id,
         PresenceSession.end_event_id,
         PresenceSession.final,
-        PresenceSession.end_reason,
     ).where(
         PresenceSession.member_id == bounds.c.member_id,
         _not_indexed(PresenceSession.site_id) == bounds.c.site,
@@ -206,10 +205,10 @@ def stored_since_bound(
     found: dict[Pair, list[StoredSession]] = {}
     for chunk in chunks(drivers):
         for row in session.execute(query, {"drivers": list(chunk)}):
-            id_, member_id, site_id, start, end, auto, opened_by, closed_by, final, reason = row
+            id_, member_id, site_id, start, end, auto, opened_by, closed_by, final = row
             assert member_id is not None  # joined on it
             stay = Stay(member_id, site_id, start, end, auto)
-            stored = StoredSession(id_, stay, final, opened_by, closed_by, reason)
+            stored = StoredSession(id_, stay, final, opened_by, closed_by)
             found.setdefault((member_id, site_id), []).append(stored)
     for rows_of_pair in found.values():
         rows_of_pair.sort(key=lambda row: (utc(row.session.start), row.id))

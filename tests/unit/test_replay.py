@@ -70,7 +70,7 @@ def stored(id_: int, session: Session, **flags: object) -> StoredSession:
             Floor(at(f"{MON} 10:00"), Carry(last_counted=at(f"{MON} 10:00"))),
         ),
         (  # closed by a person: nothing to remember for the debounce
-            [stored(1, closed(f"{MON} 09:00", f"{MON} 10:00"), final=True, end_reason="manual")],
+            [stored(1, closed(f"{MON} 09:00", f"{MON} 10:00"), final=True)],
             Floor(at(f"{MON} 10:00"), Carry()),
         ),
         (  # a manual check-in still open: the replay continues it
@@ -111,7 +111,7 @@ def test_a_tap_before_a_final_session_is_quarantined_and_moves_nothing() -> None
 def test_a_manual_check_out_survives_a_late_tap() -> None:
     """Checked out by hand at 12:00; the member's forgotten tap out at 17:30 arrives later,
     and a tap at 11:00 (inside the corrected session) too."""
-    manual = stored(1, closed(f"{MON} 09:00", f"{MON} 12:00"), final=True, end_reason="manual")
+    manual = stored(1, closed(f"{MON} 09:00", f"{MON} 12:00"), final=True)
     late = [tap("y", f"{MON} 11:00", "out"), tap("z", f"{MON} 13:40", "toggle")]
     plan = plan_pair(late, [manual], late, SITE, now=LATER)
     assert plan.quarantined == {"y": "final_session"}
@@ -185,7 +185,6 @@ class Store:
                 walked.session,
                 start_event_id=walked.start_event_id,
                 end_event_id=walked.end_event_id,
-                end_reason=walked.end_reason,
             )
             kept.append(row)
             self.next_id += 1
@@ -196,7 +195,7 @@ class Store:
         those that made no session within a debounce of it (`hub.retention`)."""
         self.horizon = horizon
         self.sessions = [
-            StoredSession(r.id, r.session, True, r.start_event_id, r.end_event_id, r.end_reason)
+            StoredSession(r.id, r.session, True, r.start_event_id, r.end_event_id)
             if utc(r.session.start) < horizon
             else r
             for r in self.sessions
