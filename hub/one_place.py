@@ -53,6 +53,7 @@ def one_place_at_a_time(session: Session, changed_since: Mapping[str, datetime])
                 PresenceSession.auto_closed,
                 PresenceSession.end_event_id,
                 PresenceSession.end_reason,
+                PresenceSession.start_event_id,
             ).where(
                 PresenceSession.member_id.in_(chunk),
                 or_(
@@ -73,7 +74,7 @@ def one_place_at_a_time(session: Session, changed_since: Mapping[str, datetime])
         for event_id, member_id, site_id, ts in session.execute(
             select(Event.id, Event.member_id, Event.site, Event.ts).where(
                 Event.member_id.in_(chunk),
-                Event.ts > min(r.start for r in rows),
+                Event.ts >= min(r.start for r in rows),
                 Event.type == "badge",
                 Event.outcome.in_(_SEEN),
             )
@@ -84,9 +85,10 @@ def one_place_at_a_time(session: Session, changed_since: Mapping[str, datetime])
     for r in rows:
         stay = Stay(r.member_id, r.site_id, r.start, r.natural_end)
         by_member.setdefault(r.member_id, {})[r.id] = stay
+    opened_by = {r.id: r.start_event_id for r in rows}
     left: dict[int, datetime | None] = {}
     for member_id, stays in by_member.items():
-        left |= left_elsewhere(stays, taps.get(member_id, []))
+        left |= left_elsewhere(stays, taps.get(member_id, []), opened_by)
     changes = []
     for r in rows:
         seen = left[r.id]

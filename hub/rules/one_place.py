@@ -29,24 +29,30 @@ Key = TypeVar("Key", bound=Hashable)
 
 
 def left_elsewhere(
-    sessions: Mapping[Key, Session], taps: Iterable[Tap]
+    sessions: Mapping[Key, Session],
+    taps: Iterable[Tap],
+    opened_by: Mapping[Key, str | None] | None = None,
 ) -> dict[Key, datetime | None]:
     """For each of one member's `sessions` (by its own end), when they were seen at another
-    site while it was open: the first such tap strictly after its start and strictly before
-    its end (or after its start, while open). None: not seen elsewhere.
+    site while it was open: the first such tap after its start and strictly before its end
+    (or after its start, while open). None: not seen elsewhere.
 
+    "After its start" is in the replay's (ts, event id) order, `opened_by` giving the id of
+    each session's opening tap: of two taps at the very same instant at two sites, the later
+    one in that order is where the member is (a session a person opened comes first).
     `taps` are the member's counted taps at every site, at least all those after the
     earliest start among `sessions`.
     """
     ordered = sorted(taps, key=lambda t: (utc(t.ts), t.event_id))
-    instants = [utc(t.ts) for t in ordered]
+    keys = [(utc(t.ts), t.event_id) for t in ordered]
     found: dict[Key, datetime | None] = {}
     for key, stay in sessions.items():
-        start, end = utc(stay.start), None if stay.end is None else utc(stay.end)
+        opener = (opened_by or {}).get(key) or ""
+        end = None if stay.end is None else utc(stay.end)
         found[key] = None
-        for index in range(bisect_right(instants, start), len(ordered)):
+        for index in range(bisect_right(keys, (utc(stay.start), opener)), len(ordered)):
             tap = ordered[index]
-            if end is not None and instants[index] >= end:
+            if end is not None and keys[index][0] >= end:
                 break
             if tap.site != stay.site:
                 found[key] = tap.ts
