@@ -32,6 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.access import AccessRules
 from edge.agent import Agent
 from edge.clock import Clock
+from edge.clock_hold import ClockHold
 from edge.config import EdgeConfig
 from edge.hardware import build_hardware
 from edge.outbox import SCHEMA, Outbox
@@ -177,6 +178,7 @@ def drain_rate(state: Path, port: int, events: int) -> float:
         lambda _: None,
         lambda _: None,
         status_interval_s=3600,
+        sendable_below=ClockHold(Clock(synced=lambda: True), box, 900).sendable_below,
     )
     start = time.perf_counter()
     uplink.start()

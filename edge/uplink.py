@@ -264,7 +264,8 @@ class Uplink:
         if room < self.config.inflight and self._in_flight:
             return
         below = None
-        if self._sendable_below is not None:
+        if self._sendable_below is not None and self.outbox.depth() > 0:  # idle: no queries
+            # Asked before reading the events: the ones it rebases are read rebased.
             below = self._sendable_below(time.monotonic() - self._connected_at)
         topic = wire.events_topic(self.site, self.device)
         for seq, payload in self.outbox.pending(self._last_sent, room):
