@@ -181,7 +181,7 @@ class Outbox:
                     (sync.boot_id,),
                 ).fetchall()
                 rewritten = [
-                    (wire.encode(_rebased_payload(payload, stamp_ns, sync)), seq)
+                    (_rebased_payload(payload, stamp_ns, sync), seq)
                     for seq, payload, stamp_ns in rows
                 ]
                 self._db.executemany(
@@ -218,6 +218,14 @@ class Outbox:
             self._db.close()
 
 
-def _rebased_payload(payload: bytes, stamp_ns: int, sync: Reading) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads(payload)
-    return event | {"ts": timestamp(rebased(stamp_ns, sync)), "clock_synced": True, "rebased": True}
+def _rebased_payload(payload: bytes, stamp_ns: int, sync: Reading) -> bytes:
+    """The payload with its rebased `ts`; one that is not an event object (a damaged SD card)
+    stays as it is, for the hub to reject with its reason, rather than stop every rebase."""
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        return bytes(payload)
+    if not isinstance(event, dict):
+        return bytes(payload)
+    ts = timestamp(rebased(stamp_ns, sync))
+    return wire.encode(event | {"ts": ts, "clock_synced": True, "rebased": True})

@@ -219,6 +219,24 @@ def test_a_rebase_that_fails_rewrites_nothing(box: Outbox, path: Path) -> None:
     assert box.rebase(pi.clock().read()) == 3
 
 
+def test_a_damaged_held_payload_stays_as_it_is_and_the_others_are_rebased(
+    box: Outbox, path: Path
+) -> None:
+    pi = PiClock()
+    for _ in range(3):
+        record(box, pi.clock())
+    other = sqlite3.connect(path)
+    other.execute("UPDATE events SET payload = ? WHERE seq = 2", (b"\x00not json",))
+    other.commit()
+    other.close()
+    pi.is_synced = True
+    assert box.rebase(pi.clock().read()) == 3
+    assert box.first_held(BOOT) is None  # nothing left to hold the uplink up
+    payloads = [payload for _, payload in box.pending(0, 10)]
+    assert payloads[1] == b"\x00not json"
+    assert [json.loads(payloads[i])["rebased"] for i in (0, 2)] == [True, True]
+
+
 def test_release_lets_held_events_go_as_they_are_for_good(box: Outbox) -> None:
     pi = PiClock()
     record(box, pi.clock())
