@@ -11,8 +11,8 @@ monotonic stamp (`Outbox.append(event, unsynced=reading)`). Before each send, th
   the network is there; with the link down nothing could go anyway);
 - they have waited that long: NTP is out of reach (a firewall, no server), so they go out as
   they are, `clock_synced` false (`Outbox.release`), with an error in the log, and so do the
-  next ones at once, until the clock synchronises; the hub quarantines them rather than
-  leave them on the SD card.
+  next ones at once, until the clock synchronises: better at the hub, quarantined with
+  their reason, than on the SD card.
 
 Events held by an earlier boot (the Pi restarted before NTP came) cannot be rebased and are
 never held: they go out as they are. Nothing here runs on a tap's path.
@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 
 class ClockHold:
-    """`now` is the clock `connected_for_s` is measured with (the uplink's)."""
+    """How far the uplink may send: this boot's events stamped unsynchronised wait for the
+    clock, for a while. `now` is the clock `connected_for_s` is measured with (the uplink's)."""
 
     def __init__(
         self,

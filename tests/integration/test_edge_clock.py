@@ -302,3 +302,32 @@ def test_with_ntp_out_of_reach_events_go_unsynchronised_after_the_hold(
     wait_until(lambda: len(listener.events()) == 2)
     assert listener.events()[1][1].clock_synced is False
     assert caplog.text.count("clock still not synchronised") == 1
+
+
+def test_a_tap_is_decided_and_the_door_opened_while_a_rebase_holds_the_outbox(
+    make_site: MakeSite, broker: Mosquitto, listener: Listener, pins: MockFactory
+) -> None:
+    pi = PiClock()
+    site = make_site(pi.clock(), broker.port)
+    wait_until(lambda: listener.statuses())
+    site.tap()
+    outbox, rebase = site.agent.outbox, site.agent.outbox.rebase
+    rebasing, finish = threading.Event(), threading.Event()
+
+    def slow_rebase(sync: Any) -> int:
+        with outbox._lock:  # as a rebase of a large backlog holds it
+            rebasing.set()
+            finish.wait(10)
+        return rebase(sync)
+
+    outbox.rebase = slow_rebase  # type: ignore[method-assign]
+    site.agent.doors["main"].lock()
+    pi.is_synced = True
+    wait_until(rebasing.is_set)
+    site.keyboard.write(f"{MEMBER}\n")
+    site.keyboard.flush()
+    wait_until(lambda: pins.pin(27).state is True, message="the strike, during the rebase")
+    assert outbox.depth() == 1, "the tap is stored after the rebase, not before the strike"
+    finish.set()
+    wait_until(lambda: len(listener.events()) == 2)
+    assert [e.rebased for _, e in listener.events()] == [True, False]
