@@ -416,7 +416,11 @@ class Presence:
             return
         now = self.clock()
         writes = _Writes()
+        changed_since: dict[str, datetime] = {}
         for pair, taps in counted_taps_of(session, pairs).items():
+            if taps:
+                first = min(utc(tap.ts) for tap in taps)
+                changed_since[pair[0]] = min(changed_since.get(pair[0], first), first)
             replay = walk(
                 taps,
                 sites[pair[1]],
@@ -426,6 +430,7 @@ class Presence:
             )
             writes.add(pair, PairPlan(insert=replay.sessions, outcomes=replay.outcomes), {})
         writes.write(session)
+        one_place_at_a_time(session, changed_since)
 
     def close_expired(self, session: Session) -> set[str]:
         return close_expired_sessions(session, now=self.clock(), max_session_h=self.max_session_h)
