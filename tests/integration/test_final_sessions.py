@@ -251,6 +251,25 @@ def test_every_tap_says_why_and_an_admin_applies_a_quarantined_one(
         assert audit.detail["before"] == {"outcome": "quarantined", "reason": "future"}
     listed = api(client, "GET", "events?member=M002&status=debounced")[1]
     assert [e["id"] for e in listed["events"]] == [twice, first]
+    page = api(client, "GET", "events?member=M002&limit=2")[1]
+    assert (page["total"], page["next"], len(page["events"])) == (7, 2, 2)
+    assert api(client, "GET", "events?status=lost")[0] == 400
+
+
+def test_an_animator_sees_its_own_sites_events_only(
+    store: sessionmaker[Session], presence: Presence
+) -> None:
+    at_murat, at_ydes = ingest(
+        store,
+        presence,
+        badge("M001", days_ago(1, "09:00"), "in"),
+        badge("M002", days_ago(1, "09:00"), "in", site="ydes"),
+    )
+    client = client_for(store, presence)
+    listed = api(client, "GET", "events", MURAT)[1]
+    assert [e["id"] for e in listed["events"]] == [at_murat]
+    assert api(client, "GET", "events?site=ydes", MURAT)[0] == 403
+    assert {e["id"] for e in api(client, "GET", "events")[1]["events"]} == {at_murat, at_ydes}
 
 
 def test_a_manual_check_out_survives_late_taps(
