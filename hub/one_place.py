@@ -9,7 +9,7 @@ member's sessions or taps change, whatever order the taps arrived in.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, false, or_, select, update
@@ -20,6 +20,9 @@ from hub.rules.model import Tap, utc
 from hub.rules.one_place import left_elsewhere
 from hub.store.models import Event, PresenceSession
 from hub.store.replay import chunks
+
+#: `rules.max_session_h` is at most 48 h, and the closing time comes sooner.
+LONGEST_SESSION = timedelta(hours=48)
 
 
 def _natural_reason(row: Any) -> str | None:
@@ -56,6 +59,9 @@ def one_place_at_a_time(session: Session, changed_since: Mapping[str, datetime])
                 PresenceSession.start_event_id,
             ).where(
                 PresenceSession.member_id.in_(chunk),
+                # On the (member, start) index: no session lasts longer (rule 4), and one a
+                # person made longer is final.
+                PresenceSession.start >= earliest - LONGEST_SESSION,
                 or_(
                     PresenceSession.natural_end.is_(None),
                     (PresenceSession.natural_end >= earliest) & PresenceSession.final.is_(false()),
