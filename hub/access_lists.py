@@ -148,12 +148,15 @@ def _publish(client: mqtt.Client, access: wire.AccessList) -> None:
 IMPORTED = "import"
 
 
-def record_import(session: Session, actor: str, kind: str, sites: Collection[str]) -> None:
-    """Audit an import, naming the sites whose access lists it changed. A shell import has no
-    broker connection: the running hub finds these entries (`changed_since`) and publishes."""
-    session.add(
-        AuditEntry(actor=actor, action=IMPORTED, detail={"kind": kind, "sites": sorted(sites)})
-    )
+def record_import(
+    session: Session, actor: str, kind: str, sites: Collection[str], **counts: int
+) -> None:
+    """Audit an import by `actor` (`api:<token name>`, `cli:<user>`), naming the sites whose
+    access lists it changed and what it did (`counts`: created, updated, accepted…). A shell
+    import has no broker connection: the running hub finds these entries (`changed_since`)
+    and publishes."""
+    detail = {"kind": kind, "sites": sorted(sites), **counts}
+    session.add(AuditEntry(actor=actor, action=IMPORTED, detail=detail))
 
 
 def changed_since(session: Session, after_id: int) -> tuple[int, set[str]]:

@@ -13,24 +13,58 @@ from datetime import datetime
 from flask import Flask, Response, request
 from sqlalchemy import orm
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from hub.api import PREFIX, api
 from hub.api.errors import http_error
 from hub.api.services import EXTENSION, AfterImport, Services
+from hub.body_limits import SMALL_BODY_BYTES, apply_body_limit
 from hub.config import HubConfig
 from hub.store import make_engine, make_sessionmaker
 from hub.store.events import OnBatch
 from hub.store.models import utcnow
 
-#: An events file of an edge that was offline for weeks fits; a runaway upload does not.
+#: The largest body any route takes (the events import, `hub.api.imports.MAX_BYTES`): the
+#: HTTP server refuses more before the app sees it; each route's own limit is
+#: `hub.body_limits`'.
 MAX_BODY_BYTES = 64 * 1024 * 1024
+
+#: Console pages load their scripts, styles, images and fonts from the hub itself (`/static`),
+#: never inline and never from elsewhere, and no other site may frame them (clickjacking).
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+#: The API answers data, never a page: nothing in it may run or be framed.
+API_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
+
+
+def _is_api() -> bool:
+    return request.path == PREFIX or request.path.startswith(PREFIX + "/")
 
 
 def _http_error(error: HTTPException) -> HTTPException | tuple[Response, int]:
     """JSON errors under the API's prefix, Flask's own pages elsewhere (the console)."""
-    if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+    if _is_api():
         return http_error(error)
     return error
+
+
+def _protect(response: Response) -> Response:
+    """Every answer holds personal data or leads to it: no cache may keep it, no browser may
+    guess its type, and no page may run what the hub did not serve or be framed."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if _is_api():
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Content-Security-Policy"] = API_POLICY
+        return response
+    if not request.path.startswith("/static/"):  # the console's own files may be cached
+        response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = PAGE_POLICY
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
 
 
 def create_app(
@@ -55,13 +89,13 @@ def create_app(
     - `clock`: "now" for the occupancy (who is still present); tests fix it.
     """
     app = Flask(__name__)
-    app.config.from_mapping(HUB_CONFIG=config, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    app.config.from_mapping(HUB_CONFIG=config, MAX_CONTENT_LENGTH=SMALL_BODY_BYTES)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if sessionmaker is None:
         sessionmaker = make_sessionmaker(make_engine(config.database_url))
     services = Services(
         sessionmaker,
-        dict(config.api_tokens),
+        config.bootstrap_tokens(),
         presence_hooks=list(presence_hooks),
         after_import=after_import,
         clock=clock,
@@ -72,4 +106,11 @@ def create_app(
     app.extensions[EXTENSION] = services
     app.register_blueprint(api)
     app.register_error_handler(HTTPException, _http_error)
+    app.before_request(apply_body_limit)
+    app.after_request(_protect)
+    if config.http.trusted_proxies:
+        # The client's address (the failed-authentication limit is per address) is the one
+        # the proxies in front wrote in X-Forwarded-For, not the last proxy's.
+        proxied = ProxyFix(app.wsgi_app, x_for=config.http.trusted_proxies)
+        app.wsgi_app = proxied  # type: ignore[method-assign]
     return app

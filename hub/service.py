@@ -17,10 +17,9 @@ import threading
 from collections.abc import Collection
 
 from sqlalchemy.orm import Session
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from hub.access_lists import changed_since, last_audit_id, publish_access_lists
-from hub.app import create_app
+from hub.app import MAX_BODY_BYTES, create_app
 from hub.config import HubConfig
 from hub.imports import import_sites
 from hub.ingest import Ingest, tune_gc
@@ -32,6 +31,7 @@ from hub.store.db import after_commit
 from hub.store.events import NewEvent
 from hub.store.models import utcnow
 from hub.timeseries import TimeSeries, count_events
+from hub.web_server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +67,13 @@ class Hub:
         self._stopping = threading.Event()
         self._imports_seen = 0  # the last audited import whose access lists went out
         self._imports_lock = threading.Lock()
-        self._server: BaseWSGIServer | None = None
+        self._server: WebServer | None = None
         self._threads: list[threading.Thread] = []
 
     @property
     def url(self) -> str:
         assert self._server is not None, "the hub is not started"
-        return f"http://{self._server.host}:{self._server.port}"
+        return self._server.url
 
     def start(self) -> None:
         with self.sessions.begin() as session:
@@ -83,22 +83,18 @@ class Hub:
         tune_gc()  # what is loaded by now lives as long as the hub: out of the collector's way
         self.ingest.start()
         self.daily()  # retention and fresh access lists now, then every day
-        self._server = make_server(
-            self.config.http.host, self.config.http.port, self.app, threaded=True
-        )
+        self._server = WebServer(self.app, self.config.http, max_body_bytes=MAX_BODY_BYTES)
         self._every(MINUTE_S, self.tick, "minute")
         self._every(DAY_S, self.daily, "daily")
-        self._threads.append(
-            threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
-        )
         for thread in self._threads:
             thread.start()
+        self._server.start()
         log.info("hub started: API on %s, database %s", self.url, self.engine.url)
 
     def stop(self) -> None:
         self._stopping.set()
         if self._server is not None:
-            self._server.shutdown()
+            self._server.stop()
         self.ingest.stop()
         self.timeseries.close()
         self.engine.dispose()

@@ -369,13 +369,6 @@ def test_a_failing_import_leaves_nothing_behind(sessions: sessionmaker[Session])
     assert count(sessions, Event) == 0
 
 
-def test_a_body_over_the_limit_is_413(app: Flask, client: FlaskClient) -> None:
-    app.config["MAX_CONTENT_LENGTH"] = 100
-    answer = body(post(client, "sites/import", SITES), 413)
-    assert answer == {"error": "the body is larger than this hub accepts"}
-    assert count_sites(client) == 0
-
-
 # --- Reports ----------------------------------------------------------------------------------
 
 
