@@ -24,9 +24,11 @@ from tqdm import tqdm
 
 from hub.access_lists import record_import
 from hub.config import HubConfig
-from hub.imports import ImportResult, InvalidFile, import_members, import_sites
+from hub.imports import MEMBER_ID_RE, ImportResult, InvalidFile, import_members, import_sites
 from hub.ingest import ingest_lines
 from hub.presence import Presence
+from hub.private_files import restrict_umask
+from hub.reports import report_day
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.models import utcnow
 from telecentre import broker
@@ -97,6 +99,15 @@ def run_import(config: HubConfig, kind: str, path: Path) -> int:
             # Split as the API does: JSON Lines end at \n (or \r\n), never at U+2028.
             lines = raw.splitlines()
             result = ingest_lines(session, lines, on_batch=[presence.apply])
+            record_import(
+                session,
+                _actor(),
+                "events",
+                (),
+                accepted=result.accepted,
+                duplicates=result.duplicates,
+                rejected=len(result.rejected),
+            )
             for rejected in result.rejected:
                 print(f"{path}: line {rejected.line}: {rejected.error}", file=sys.stderr)
             print(
@@ -120,7 +131,14 @@ def run_import(config: HubConfig, kind: str, path: Path) -> int:
         if kind == "sites":
             # Taps an edge sent before its site existed become sessions now.
             presence.replay_sites(session, outcome.access_changed)
-        record_import(session, f"cli:{getpass.getuser()}", kind, outcome.access_changed)
+        record_import(
+            session,
+            _actor(),
+            kind,
+            outcome.access_changed,
+            created=outcome.created,
+            updated=outcome.updated,
+        )
     print(json.dumps({"created": outcome.created, "updated": outcome.updated}))
     if outcome.access_changed:
         print(
@@ -130,6 +148,27 @@ def run_import(config: HubConfig, kind: str, path: Path) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _actor() -> str:
+    """Who the audit names for a shell command: the user who ran it."""
+    return f"cli:{getpass.getuser()}"
+
+
+def _day(text: str) -> date:
+    """An argparse type: a bounded YYYY-MM-DD day, or a usage error saying why."""
+    try:
+        return report_day(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _member_id(text: str) -> str:
+    if not MEMBER_ID_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a member id (letters, digits, '.', '_', '-'; at most 64)"
+        )
+    return text
 
 
 def report_evaluation(config: HubConfig, first: date, last: date) -> int:
@@ -157,15 +196,16 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("file", type=Path)
     report = commands.add_parser("report", help="print a report as JSON")
     report.add_argument("name", choices=["evaluation"])
-    report.add_argument("--from", dest="first", type=date.fromisoformat, required=True)
-    report.add_argument("--to", dest="last", type=date.fromisoformat, required=True)
+    report.add_argument("--from", dest="first", type=_day, required=True)
+    report.add_argument("--to", dest="last", type=_day, required=True)
     commands.add_parser("retention", help="apply the retention rules now")
     acl = commands.add_parser("broker-acl", help="print the Mosquitto ACL for these devices")
     acl.add_argument("devices", nargs="+", metavar="SITE:DEVICE")
     for verb in ("export", "erase"):
         command = commands.add_parser(f"{verb}-member", help=f"{verb} a member's personal data")
-        command.add_argument("member_id")
+        command.add_argument("member_id", type=_member_id)
     args = parser.parse_args(argv)
+    restrict_umask()  # the database, its WAL and anything else the hub writes: owner only
 
     config = load_or_exit(HubConfig, args.config, "telecentre-hub")
     serving = args.command in (None, "serve")
@@ -215,18 +255,19 @@ def run_retention_command(config: HubConfig, command: str, member_id: str | None
                 utcnow(),
                 events_retention_days=config.retention.events_retention_days,
                 sessions_retention_years=config.retention.sessions_retention_years,
+                actor=_actor(),
             )
         elif command == "export-member" and member_id is not None:
             print(
                 json.dumps(
-                    retention.export_member(session, member_id),
+                    retention.export_member(session, member_id, actor=_actor()),
                     indent=2,
                     ensure_ascii=False,
                     default=str,
                 )
             )
         elif member_id is not None:
-            retention.erase_member(session, member_id)
+            retention.erase_member(session, member_id, actor=_actor())
             print(f"member {member_id}: personal data erased, sessions pseudonymised")
     return 0
 

@@ -39,9 +39,22 @@ from hub.rules.evaluation import evaluate
 from hub.rules.presence import DEFAULT_MAX_SESSION_H
 from hub.sites import load_members, load_sites
 from hub.store.models import Device, PresenceSession
+from telecentre import wire
 
 UsageBy = Literal["member", "site", "month"]
 USAGE_BY: tuple[UsageBy, ...] = ("member", "site", "month")
+
+#: The days a report may ask about (API, CLI, console): wide enough for any real period,
+#: narrow enough for every conversion of a day to instants (year 1 overflowed them).
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
+def report_day(text: str) -> date:
+    """A day written exactly YYYY-MM-DD within EARLIEST_DAY..LATEST_DAY; ValueError says why."""
+    day = wire.parse_date(text)
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ValueError(f"{day} is outside {EARLIEST_DAY} to {LATEST_DAY}")
+    return day
 
 
 # --- From rows to the rules' plain data -------------------------------------------------------

@@ -18,12 +18,9 @@ from flask import request
 
 from hub.api.errors import ApiError
 from hub.imports import MEMBER_ID_RE
+from hub.reports import EARLIEST_DAY, LATEST_DAY, report_day
 from telecentre import wire
 
-#: The days a report may ask about: wide enough for any real period, narrow enough for
-#: every conversion the stores make.
-EARLIEST_DAY = date(2000, 1, 1)
-LATEST_DAY = date(2100, 12, 31)
 MAX_VALUE_LENGTH = 100
 
 _MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
@@ -69,12 +66,9 @@ def _required(name: str, expected: str) -> str:
 def day(name: str) -> date:
     value = _required(name, "a date, YYYY-MM-DD")
     try:
-        found = wire.parse_date(value)
-    except ValueError:
-        raise bad(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
-    if not EARLIEST_DAY <= found <= LATEST_DAY:
-        raise bad(name, f"{found} is outside {EARLIEST_DAY} to {LATEST_DAY}")
-    return found
+        return report_day(value)
+    except ValueError as exc:
+        raise bad(name, str(exc)) from None
 
 
 def period() -> tuple[date, date]:

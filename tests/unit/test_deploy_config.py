@@ -27,3 +27,10 @@ def test_the_hub_unit_restarts_and_runs_unprivileged() -> None:
     assert unit["Service"]["Restart"] == "always"
     assert unit["Service"]["User"] not in ("", "root")
     assert "--config /etc/telecentre/hub.yaml" in unit["Service"]["ExecStart"]
+
+
+def test_the_hub_unit_keeps_its_files_to_its_user() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(HUB / "telecentre-hub.service")
+    assert unit["Service"]["UMask"] == "0077"
+    assert unit["Service"]["StateDirectoryMode"] == "0700"

@@ -69,3 +69,10 @@ def test_systemd_unit_restarts_and_runs_unprivileged() -> None:
     assert service["ExecStart"].endswith("--config /etc/telecentre/edge.yaml")
     assert "network-online.target" not in unit["Unit"].get("Requires", "")
     assert "time-sync.target" not in unit["Unit"].get("Requires", "")
+
+
+def test_systemd_unit_keeps_the_outbox_to_its_user() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(FIRMWARE / "telecentre-edge.service", encoding="utf-8")
+    assert unit["Service"]["UMask"] == "0077"
+    assert unit["Service"]["StateDirectoryMode"] == "0700"
