@@ -142,7 +142,7 @@ def parse_badge(raw: str) -> str:
     Raises `ProtocolError` if it is not one: 8 to 20 hex digits, once separators are gone.
     """
     uid = normalise_badge(raw)
-    if not re.match(BADGE_PATTERN, uid):
+    if not re.fullmatch(BADGE_PATTERN, uid):
         raise ProtocolError(
             f"{raw!r} is not a badge UID (8 to 20 hex digits, with or without ':', '-' or spaces)"
         )
@@ -398,7 +398,7 @@ _RANGE_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
 def _time_range(value: str) -> str:
-    match = _RANGE_RE.match(value)
+    match = _RANGE_RE.fullmatch(value)
     if not match or value[:5] >= value[6:] or (value[6:8] == "24" and value[9:] != "00"):
         raise ValueError(f"{value!r} is not a time range like '08:30-17:00'")
     return value
@@ -426,7 +426,7 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 def parse_date(text: str) -> date:
     """A calendar day written exactly YYYY-MM-DD (Python alone would also take 20261122)."""
-    if not _DATE_RE.match(text):
+    if not _DATE_RE.fullmatch(text):
         raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)")
     try:
         return date.fromisoformat(text)

@@ -132,3 +132,11 @@ def test_a_shell_import_of_events_is_audited_with_its_user(config: Path, tmp_pat
             {"kind": "events", "sites": [], "accepted": 1, "duplicates": 0, "rejected": 1},
         )
     ]
+
+
+@pytest.mark.parametrize("device", ["murat\n:murat-door", "murat:murat-door\n", "murat:+"])
+def test_broker_acl_refuses_an_id_that_is_not_whole(config: Path, device: str) -> None:
+    run = hub(config, "broker-acl", "ydes:ydes-door", device)
+    assert run.returncode == 2
+    assert "is not a site or device id" in run.stderr
+    assert run.stdout == ""
