@@ -10,61 +10,27 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from flask import Flask, Response, request
+from flask import Flask, Response
 from sqlalchemy import orm
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from hub.api import PREFIX, api
+from hub.api import api
 from hub.api.errors import http_error
 from hub.api.services import EXTENSION, AfterImport, Services
 from hub.body_limits import SMALL_BODY_BYTES, apply_body_limit
 from hub.config import HubConfig
+from hub.http_headers import is_api, protect
 from hub.store import make_engine, make_sessionmaker
 from hub.store.events import OnBatch
 from hub.store.models import utcnow
 
-#: The largest body any route takes (the events import, `hub.api.imports.MAX_BYTES`): the
-#: HTTP server refuses more before the app sees it; each route's own limit is
-#: `hub.body_limits`'.
-MAX_BODY_BYTES = 64 * 1024 * 1024
-
-#: Console pages load their scripts, styles, images and fonts from the hub itself (`/static`),
-#: never inline and never from elsewhere, and no other site may frame them (clickjacking).
-PAGE_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
-#: The API answers data, never a page: nothing in it may run or be framed.
-API_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
-
-
-def _is_api() -> bool:
-    return request.path == PREFIX or request.path.startswith(PREFIX + "/")
-
 
 def _http_error(error: HTTPException) -> HTTPException | tuple[Response, int]:
     """JSON errors under the API's prefix, Flask's own pages elsewhere (the console)."""
-    if _is_api():
+    if is_api():
         return http_error(error)
     return error
-
-
-def _protect(response: Response) -> Response:
-    """Every answer holds personal data or leads to it: no cache may keep it, no browser may
-    guess its type, and no page may run what the hub did not serve or be framed."""
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    if _is_api():
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Content-Security-Policy"] = API_POLICY
-        return response
-    if not request.path.startswith("/static/"):  # the console's own files may be cached
-        response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = PAGE_POLICY
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "same-origin"
-    return response
 
 
 def create_app(
@@ -107,7 +73,7 @@ def create_app(
     app.register_blueprint(api)
     app.register_error_handler(HTTPException, _http_error)
     app.before_request(apply_body_limit)
-    app.after_request(_protect)
+    app.after_request(protect)
     if config.http.trusted_proxies:
         # The client's address (the failed-authentication limit is per address) is the one
         # the proxies in front wrote in X-Forwarded-For, not the last proxy's.

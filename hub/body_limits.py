@@ -19,6 +19,9 @@ from flask import current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 SMALL_BODY_BYTES = 64 * 1024
+#: The largest body any route takes (the events import): the HTTP server refuses more
+#: before the app sees it.
+LARGEST_BODY_BYTES = 64 * 1024 * 1024
 _ATTRIBUTE = "max_body_bytes"
 
 View = TypeVar("View", bound=Callable[..., object])

@@ -19,7 +19,8 @@ from collections.abc import Collection
 from sqlalchemy.orm import Session
 
 from hub.access_lists import changed_since, last_audit_id, publish_access_lists
-from hub.app import MAX_BODY_BYTES, create_app
+from hub.app import create_app
+from hub.body_limits import LARGEST_BODY_BYTES
 from hub.config import HubConfig
 from hub.imports import import_sites
 from hub.ingest import Ingest, tune_gc
@@ -83,7 +84,7 @@ class Hub:
         tune_gc()  # what is loaded by now lives as long as the hub: out of the collector's way
         self.ingest.start()
         self.daily()  # retention and fresh access lists now, then every day
-        self._server = WebServer(self.app, self.config.http, max_body_bytes=MAX_BODY_BYTES)
+        self._server = WebServer(self.app, self.config.http, max_body_bytes=LARGEST_BODY_BYTES)
         self._every(MINUTE_S, self.tick, "minute")
         self._every(DAY_S, self.daily, "daily")
         for thread in self._threads:

@@ -4,8 +4,8 @@ Waitress reads and writes sockets in one event loop and hands only complete requ
 fixed pool of `threads`, so a client that sends half a request (or reads its answer slowly)
 holds a socket, never a thread. Open sockets are capped by `connection_limit`, and one that
 stays silent for `channel_timeout_s` is closed. No `Server:` banner tells which software
-answers. Bodies are capped here at the largest any route takes (`hub.app.MAX_BODY_BYTES`);
-each route's own, smaller, limit is the app's.
+answers. Bodies are capped here at the largest any route takes
+(`hub.body_limits.LARGEST_BODY_BYTES`); each route's own, smaller, limit is the app's.
 
 >>> server = WebServer(app, config.http)                       # doctest: +SKIP
 >>> server.start(); print(server.url); server.stop()

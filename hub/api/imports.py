@@ -22,7 +22,7 @@ from hub.api import params
 from hub.api.auth import access, authenticate, require_all_sites
 from hub.api.errors import ApiError
 from hub.api.services import services
-from hub.body_limits import takes_body
+from hub.body_limits import LARGEST_BODY_BYTES, takes_body
 from hub.imports import ImportResult, InvalidFile, import_members, import_sites
 from hub.ingest import ingest_lines
 
@@ -33,7 +33,7 @@ bp = Blueprint("imports", __name__)
 MIB = 1024 * 1024
 #: The largest body each import takes: the network's sites, some 100,000 members, and the
 #: events of an edge that was offline for weeks.
-MAX_BYTES = {"sites": 1 * MIB, "members": 16 * MIB, "events": 64 * MIB}
+MAX_BYTES = {"sites": 1 * MIB, "members": 16 * MIB, "events": LARGEST_BODY_BYTES}
 
 
 @bp.before_request

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.app import MAX_BODY_BYTES, create_app
+from hub.app import create_app
+from hub.body_limits import LARGEST_BODY_BYTES
 from hub.config import Http, HubConfig
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.web_server import WebServer
@@ -34,7 +35,7 @@ def server(tmp_path: Path) -> Iterator[WebServer]:
         sessionmaker=make_sessionmaker(engine),
         mqtt_up=lambda: True,
     )
-    web = WebServer(app, http, max_body_bytes=MAX_BODY_BYTES)
+    web = WebServer(app, http, max_body_bytes=LARGEST_BODY_BYTES)
     web.start()
     yield web
     web.stop()
@@ -123,7 +124,7 @@ def test_a_body_larger_than_any_route_takes_is_refused_before_it_is_sent(
     with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
         client.sendall(
             b"POST /api/v1/events/import HTTP/1.1\r\nHost: hub\r\n"
-            + f"Content-Length: {MAX_BODY_BYTES + 1}\r\n\r\n".encode()
+            + f"Content-Length: {LARGEST_BODY_BYTES + 1}\r\n\r\n".encode()
         )
         answer = client.recv(65536)
     assert answer.startswith(b"HTTP/1.1 413")
