@@ -18,7 +18,7 @@ from collections.abc import Collection
 
 from sqlalchemy.orm import Session
 
-from hub.access_lists import changed_since, last_audit_id, publish_access_lists
+from hub.access_lists import changed_since, last_audit_id, publish_access_lists, record_import
 from hub.app import create_app
 from hub.body_limits import LARGEST_BODY_BYTES
 from hub.config import HubConfig
@@ -77,10 +77,10 @@ class Hub:
         return self._server.url
 
     def start(self) -> None:
-        with self.sessions.begin() as session:
-            self._imports_seen = last_audit_id(session)  # `daily()` below sends every list
         if self.config.sites_file is not None:
             self._load_sites_file()
+        with self.sessions.begin() as session:
+            self._imports_seen = last_audit_id(session)  # `daily()` below sends every list
         tune_gc()  # what is loaded by now lives as long as the hub: out of the collector's way
         self.ingest.start()
         self.daily()  # retention and fresh access lists now, then every day
@@ -158,6 +158,14 @@ class Hub:
         with self.sessions.begin() as session:
             result = import_sites(session, text)
             self.presence.replay_sites(session, result.access_changed)
+            record_import(
+                session,
+                f"hub:sites_file {self.config.sites_file}",
+                "sites",
+                result.access_changed,
+                created=result.created,
+                updated=result.updated,
+            )
         log.info(
             "sites file %s: %d created, %d updated",
             self.config.sites_file,

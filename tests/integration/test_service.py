@@ -16,7 +16,7 @@ from hub.access_lists import record_import
 from hub.config import HubConfig
 from hub.imports import import_members
 from hub.service import Hub
-from hub.store.models import AccessListVersion
+from hub.store.models import AccessListVersion, AuditEntry
 from telecentre import wire
 from tests.servers import REPO, Mosquitto, free_port
 from tests.waiting import wait_until
@@ -75,3 +75,20 @@ def test_the_hub_publishes_lists_at_start_and_after_a_shell_import(
     with hub.sessions() as session:
         versions = session.scalar(select(func.max(AccessListVersion.version)))
     assert versions == 2
+
+
+def test_the_sites_file_loaded_at_start_is_audited(hub: Hub) -> None:
+    with hub.sessions() as session:
+        entries = session.execute(select(AuditEntry.actor, AuditEntry.detail)).all()
+    imports = [(actor, detail) for actor, detail in entries if detail.get("kind") == "sites"]
+    assert imports == [
+        (
+            f"hub:sites_file {DEMO / 'sites.yaml'}",
+            {
+                "kind": "sites",
+                "sites": ["aurillac-a2ex", "mauriac", "murat"],
+                "created": 3,
+                "updated": 0,
+            },
+        )
+    ]
