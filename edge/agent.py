@@ -50,7 +50,7 @@ class Agent:
         state = config.state_dir
         self._recording_overflow = threading.local()
         self.outbox = Outbox(state / "outbox.db", config.outbox.max_events, self._overflowed)
-        self.access = AccessRules(state / "access.json")
+        self.access = AccessRules(state / "access.json", config.access.trusted)
         self.doors = {
             door_id: Door(door_config, *parts, events=self)
             for (door_id, parts), door_config in zip(
@@ -196,7 +196,7 @@ class Agent:
 
     def apply_access_list(self, payload: bytes) -> None:
         try:
-            outcome = self.access.apply(payload, self.site)
+            outcome = self.access.apply(payload, self.site, clock_synced=self.clock_synced())
         except wire.ProtocolError as exc:
             log.error(
                 "access list rejected, the one in force (version %s) stays: %s",

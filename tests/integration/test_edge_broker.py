@@ -3,7 +3,6 @@ against a real Mosquitto, checked by an independent subscriber (`mosquitto_sub`)
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 import yaml
 
 from telecentre import wire
+from tests.keys import edge_access_config, signed
 from tests.servers import Mosquitto
 
 EDGE = str(Path(sys.executable).parent / "telecentre-edge")
@@ -122,6 +122,7 @@ class EdgeProcess:
                     "pins": "mock",
                     "readers": [{"id": "entrance", "type": "stdin", "direction": "toggle"}],
                     "doors": [{"id": "main", "strike_pin": 27, "unlock_s": 1}],
+                    "access": edge_access_config(),
                 }
             )
         )
@@ -180,7 +181,7 @@ def publish_access_list(broker: Mosquitto, version: int, badges: list[str] | str
     payload = (
         badges
         if isinstance(badges, str)
-        else json.dumps(
+        else signed(
             {
                 "v": 1,
                 "site": SITE,
@@ -189,7 +190,7 @@ def publish_access_list(broker: Mosquitto, version: int, badges: list[str] | str
                 "opening": {},
                 "badges": [{"badge": b, "until": None, "hours": "always"} for b in badges],
             }
-        )
+        ).decode()
     )
     subprocess.run(
         [
