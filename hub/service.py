@@ -32,6 +32,7 @@ from hub.store.db import after_commit
 from hub.store.events import NewEvent
 from hub.store.models import utcnow
 from hub.timeseries import TimeSeries, count_events
+from telecentre.signing import SigningKey
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,13 @@ class Hub:
 
     def __init__(self, config: HubConfig) -> None:
         self.config = config
+        self.signing_key = SigningKey.load_or_create(config.signing_key_path)
+        log.info(
+            "access lists signed with hub key %s (public key %s, from %s)",
+            self.signing_key.key_id,
+            self.signing_key.public_text,
+            config.signing_key_path,
+        )
         migrate(config.database_url)
         self.engine = make_engine(config.database_url)
         self.sessions = make_sessionmaker(self.engine)
@@ -124,7 +132,7 @@ class Hub:
     def publish_access_lists(self, sites: Collection[str] | None) -> None:
         """Fresh lists for `sites` (None: all), published once committed."""
         with self.sessions.begin() as session:
-            publish_access_lists(session, self.ingest.client, sites)
+            publish_access_lists(session, self.ingest.client, self.signing_key, sites)
 
     def tick(self) -> None:
         with self.sessions.begin() as session:

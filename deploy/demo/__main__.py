@@ -161,7 +161,7 @@ def wait_for_access_lists(port: int, devices: list[tuple[str, str]], timeout: fl
         print(f"demo: no access list reached {', '.join(sorted(waiting))} yet", file=sys.stderr)
 
 
-def edge_config(state: Path, port: int, site: str, device: str) -> Path:
+def edge_config(state: Path, port: int, site: str, device: str, hub_key: str) -> Path:
     path = state / f"{device}.yaml"
     config = {
         "site": site,
@@ -187,6 +187,8 @@ def edge_config(state: Path, port: int, site: str, device: str) -> Path:
             }
         ],
         "feedback": {"green_led_pin": 5, "red_led_pin": 6, "buzzer_pin": 13},
+        # The doors obey only lists signed by this hub's key (`telecentre-hub keys init`).
+        "access": {"hub_public_keys": [hub_key]},
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
@@ -211,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config, token = hub_config(state, port, http_port)
         hub = [str(bin_dir / "telecentre-hub"), "--config", str(config)]
+        hub_key = subprocess.run(
+            [*hub, "keys", "init"], check=True, capture_output=True, text=True
+        ).stdout.strip()
         subprocess.run([*hub, "import-sites", str(HERE / "sites.yaml")], check=True)
         subprocess.run([*hub, "import-members", str(HERE / "members.csv")], check=True)
         processes.append(subprocess.Popen(hub))
@@ -221,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                 [
                     str(bin_dir / "telecentre-edge"),
                     "--config",
-                    str(edge_config(state, port, site, device)),
+                    str(edge_config(state, port, site, device, hub_key)),
                 ],
                 stdin=subprocess.PIPE,
             )

@@ -4,6 +4,7 @@ publishes at start, and how it picks up imports made from a shell."""
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from hub.imports import import_members
 from hub.service import Hub
 from hub.store.models import AccessListVersion
 from telecentre import wire
+from telecentre.signing import TrustedKeys
 from tests.servers import REPO, Mosquitto, free_port
 from tests.waiting import wait_until
 
@@ -62,16 +64,29 @@ def test_the_hub_publishes_lists_at_start_and_after_a_shell_import(
     wait_until(lambda: hub.ingest.subscribed.is_set())
     with urllib.request.urlopen(f"{hub.url}/api/v1/health") as answer:
         assert json.load(answer) == {"status": "ok", "db": "ok", "mqtt": "ok"}
-    wait_until(lambda: retained_version(broker, "murat") == 1)
+    wait_until(lambda: retained_version(broker, "murat") > 0)
+    first = retained_version(broker, "murat")
     # What `telecentre-hub import-members` does in its own process: no broker connection.
     with hub.sessions.begin() as session:
         result = import_members(session, (DEMO / "members.csv").read_text())
         record_import(session, "cli:test", "members", result.access_changed)
     hub.tick()  # the minute job
-    wait_until(lambda: retained_version(broker, "murat") == 2)
+    wait_until(lambda: retained_version(broker, "murat") > first)
     murat = retained_list(broker, "murat")
     assert murat is not None and len(murat.badges) == 9
     hub.tick()  # nothing imported since: no new version
     with hub.sessions() as session:
         versions = session.scalar(select(func.max(AccessListVersion.version)))
-    assert versions == 2
+    assert versions == murat.version
+
+
+def test_the_hub_signs_its_lists_with_a_key_it_made_for_itself(
+    hub: Hub, broker: Mosquitto, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "hub" / "access-list.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    wait_until(lambda: retained_list(broker, "murat") is not None)
+    murat = retained_list(broker, "murat")
+    assert murat is not None and murat.key_id == hub.signing_key.key_id
+    trusted = TrustedKeys.from_texts([hub.signing_key.public_text])
+    assert trusted.check(murat.model_dump(mode="json", exclude_none=True)) == murat.key_id
