@@ -113,11 +113,14 @@ class Hub:
         gc.unfreeze()  # a process that starts hubs one after the other can collect this one
         counters = self.ingest.counters
         log.info(
-            "hub stopped: accepted=%d duplicates=%d rejected=%d statuses=%d",
+            "hub stopped: accepted=%d duplicates=%d rejected=%d statuses=%d "
+            "wrong_sender=%d oversize=%d",
             counters.accepted,
             counters.duplicates,
             counters.rejected,
             counters.statuses,
+            counters.wrong_sender,
+            counters.oversize,
         )
 
     # --- what runs when ----------------------------------------------------------------------

@@ -239,6 +239,11 @@ class ProtocolError(ValueError):
     """A payload that does not follow the protocol; the message says which field and why."""
 
 
+class WrongSender(ProtocolError):
+    """A payload naming another device or site than the topic it came on, which the broker's
+    ACL lets only its own device write: one device speaking for another (counted apart)."""
+
+
 def describe(error: ValidationError, tagged: bool = False) -> str:
     """One readable sentence per problem: `field 'ts': timestamp must carry a UTC offset`.
 
@@ -282,11 +287,9 @@ def parse_event(
     except ValidationError as exc:
         raise ProtocolError(describe(exc, tagged=True)) from None
     if topic is not None and site_of_topic(topic) != event.site:
-        raise ProtocolError(
-            f"field 'site': event for site {event.site!r} arrived on topic {topic!r}"
-        )
+        raise WrongSender(f"field 'site': event for site {event.site!r} arrived on topic {topic!r}")
     if topic is not None and device_of_topic(topic) != event.device:
-        raise ProtocolError(
+        raise WrongSender(
             f"field 'device': event of device {event.device!r} arrived on topic {topic!r}"
         )
     return event
