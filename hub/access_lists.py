@@ -98,13 +98,12 @@ def next_version(latest: int | None, now: datetime) -> int:
     return issued_ms if latest is None else max(latest + 1, issued_ms)
 
 
-def latest_versions(session: Session) -> dict[str, int]:
-    """Each site's latest access list version."""
-    rows = session.execute(
-        select(AccessListVersion.site_id, func.max(AccessListVersion.version)).group_by(
-            AccessListVersion.site_id
-        )
-    )
+def latest_versions(session: Session, issued_before: datetime | None = None) -> dict[str, int]:
+    """Each site's latest access list version (of those issued before `issued_before`)."""
+    query = select(AccessListVersion.site_id, func.max(AccessListVersion.version))
+    if issued_before is not None:
+        query = query.where(AccessListVersion.issued <= issued_before)
+    rows = session.execute(query.group_by(AccessListVersion.site_id))
     return {site: version for site, version in rows}
 
 

@@ -4,10 +4,12 @@ publishes at start, and how it picks up imports made from a shell."""
 from __future__ import annotations
 
 import json
+import logging
 import stat
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from hub.access_lists import record_import
 from hub.config import HubConfig
 from hub.imports import import_members
 from hub.service import Hub
-from hub.store.models import AccessListVersion
+from hub.store.models import AccessListVersion, Device, utcnow
 from telecentre import wire
 from telecentre.signing import TrustedKeys
 from tests.servers import REPO, Mosquitto, free_port
@@ -90,3 +92,30 @@ def test_the_hub_signs_its_lists_with_a_key_it_made_for_itself(
     assert murat is not None and murat.key_id == hub.signing_key.key_id
     trusted = TrustedKeys.from_texts([hub.signing_key.public_text])
     assert trusted.check(murat.model_dump(mode="json", exclude_none=True)) == murat.key_id
+
+
+def test_the_hub_warns_of_a_door_behind_its_sites_latest_list(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    an_hour_ago = utcnow() - timedelta(hours=1)
+    with hub.sessions.begin() as session:
+        latest = session.scalar(
+            select(func.max(AccessListVersion.version)).where(AccessListVersion.site_id == "murat")
+        )
+        assert latest is not None
+        session.add(AccessListVersion(site_id="murat", version=latest + 10, issued=an_hour_ago))
+        session.add(Device(id="murat-door", site="murat", state="online", access_version=latest))
+    with caplog.at_level(logging.INFO, logger="hub.service"):
+        assert hub.check_access_lists() == {"murat-door"}
+        assert hub.check_access_lists() == {"murat-door"}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"door murat-door of site murat decides from access list {latest}, behind its site's "
+        f"latest ({latest + 10}): check its link to the broker and its log (a refused list "
+        "says why)"
+    ]
+    with hub.sessions.begin() as session:
+        session.get_one(Device, "murat-door").access_version = latest + 10
+    with caplog.at_level(logging.INFO, logger="hub.service"):
+        assert hub.check_access_lists() == set()
+    assert "door murat-door decides from its site's latest access list again" in caplog.text
