@@ -44,16 +44,22 @@ def check_version(
     """Whether a list's `version` may replace the one in force (None: none, or forgotten by
     `reset-access-list`); `wire.ProtocolError` for a version too far ahead.
 
-    The bound needs a true clock: a Pi that has not synchronised yet (no RTC, booted at 1970)
-    bounds nothing by time, only by `wire.MAX_ACCESS_VERSION`, which the wire already checks.
+    "Ahead" is counted from the edge's clock; while the kernel says it is not synchronised,
+    from the later of that clock and the version in force (itself an issue time), so that a
+    Pi whose clock went back (no RTC, booted at 1970) still takes the hub's next lists. A Pi
+    with no list yet needs a clock within a day of the hub's.
     """
-    if clock_synced:
-        ceiling = int((now + MAX_VERSION_AHEAD).timestamp() * 1000)
-        if version > ceiling:
-            raise wire.ProtocolError(
-                f"field 'version': {version} is more than {MAX_VERSION_AHEAD.days} day ahead "
-                f"of this edge's clock ({now.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
-            )
+    now_ms = int(now.timestamp() * 1000)
+    floor_ms = now_ms if clock_synced else max(now_ms, in_force or 0)
+    ceiling = floor_ms + int(MAX_VERSION_AHEAD.total_seconds() * 1000)
+    if version > ceiling:
+        clock = f"{now.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        if not clock_synced:
+            clock += ", not synchronised: check NTP"
+        raise wire.ProtocolError(
+            f"field 'version': {version} is more than {MAX_VERSION_AHEAD.days} day ahead "
+            f"of this edge's clock ({clock}) and of the list in force"
+        )
     if in_force is not None and version <= in_force:
         return "stale"
     return "newer"
@@ -174,8 +180,8 @@ class AccessRules:
         clock_synced: bool = True,
     ) -> Literal["applied", "stale"]:
         """Apply a list from the hub if its signature holds for a trusted key, it is for this
-        site, and its version is newer than the one in force and not too far ahead (`now`,
-        by default the system clock, is checked only if `clock_synced`).
+        site, and its version is newer than the one in force and not too far ahead of `now`
+        (by default the system clock; `clock_synced` only says so in the error).
 
         Raises `wire.ProtocolError` for a list refused (malformed, unsigned, forged, another
         site's, a version too far ahead), and `OSError` if it cannot be saved: either way, the

@@ -116,13 +116,16 @@ def test_a_version_within_a_day_ahead_is_applied(rules: AccessRules) -> None:
     assert rules.apply(signed(payload(ahead)), SITE, now=NOW) == "applied"
 
 
-def test_an_edge_clock_not_synchronised_bounds_versions_only_by_the_wire(
+def test_a_clock_gone_back_still_takes_the_next_lists_counted_from_the_one_in_force(
     rules: AccessRules,
 ) -> None:
-    """A Pi booted at 1970 with no RTC would otherwise refuse every list until NTP answers."""
+    """A Pi booted at 1970 (no RTC, NTP not answering yet) with a list in force."""
     booted = datetime(1970, 1, 1, 0, 5, tzinfo=UTC)
-    body = signed(payload(NOW_MS + 1))
+    body = signed(payload(NOW_MS + DAY_MS - 1))
     assert rules.apply(body, SITE, now=booted, clock_synced=False) == "applied"
+    too_far = signed(payload(NOW_MS + 2 * DAY_MS))
+    with pytest.raises(wire.ProtocolError, match=r"1970-01-01 00:05 UTC, not synchronised"):
+        rules.apply(too_far, SITE, now=booted, clock_synced=False)
 
 
 @pytest.mark.parametrize(
@@ -135,13 +138,18 @@ def test_an_edge_clock_not_synchronised_bounds_versions_only_by_the_wire(
         (NOW_MS + DAY_MS, NOW_MS, True, "newer"),
         (NOW_MS + DAY_MS + 1, NOW_MS, True, "refused"),
         (NOW_MS + DAY_MS + 1, None, True, "refused"),
-        (NOW_MS + DAY_MS + 1, NOW_MS, False, "newer"),
+        (NOW_MS + DAY_MS + 1, NOW_MS, False, "refused"),
+        # A synchronised clock is the bound, even below a list in force a little ahead ...
+        (NOW_MS + DAY_MS + 2, NOW_MS + DAY_MS, True, "refused"),
+        # ... one that is not: the later of it and the list in force.
+        (NOW_MS + 3 * DAY_MS, NOW_MS + 2 * DAY_MS, False, "newer"),
+        (NOW_MS + 3 * DAY_MS + 1, NOW_MS + 2 * DAY_MS, False, "refused"),
         (1, None, True, "newer"),  # lists numbered 1, 2, … by an older hub
     ],
 )
 def test_version_rules(version: int, in_force: int | None, synced: bool, outcome: str) -> None:
     if outcome == "refused":
-        with pytest.raises(wire.ProtocolError, match="ahead of this edge's clock"):
+        with pytest.raises(wire.ProtocolError, match="day ahead of this edge's clock"):
             check_version(version, in_force, now=NOW, clock_synced=synced)
     else:
         assert check_version(version, in_force, now=NOW, clock_synced=synced) == outcome
