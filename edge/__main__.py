@@ -23,7 +23,7 @@ def reset_access_list(config: EdgeConfig) -> int:
     rules = AccessRules(config.state_dir / "access.json", config.access.trusted)
     try:
         forgotten = rules.forget_version()
-    except OSError as exc:
+    except (OSError, ValueError, KeyError) as exc:
         print(f"telecentre-edge: cannot rewrite {rules.path}: {exc}", file=sys.stderr)
         return 1
     if not forgotten:
