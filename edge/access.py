@@ -53,12 +53,11 @@ def check_version(
     floor_ms = now_ms if clock_synced else max(now_ms, in_force or 0)
     ceiling = floor_ms + int(MAX_VERSION_AHEAD.total_seconds() * 1000)
     if version > ceiling:
-        clock = f"{now.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        clock = f"this edge's clock ({now.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
         if not clock_synced:
-            clock += ", not synchronised: check NTP"
+            clock = clock[:-1] + ", not synchronised: check NTP) and of the list in force"
         raise wire.ProtocolError(
-            f"field 'version': {version} is more than {MAX_VERSION_AHEAD.days} day ahead "
-            f"of this edge's clock ({clock}) and of the list in force"
+            f"field 'version': {version} is more than {MAX_VERSION_AHEAD.days} day ahead of {clock}"
         )
     if in_force is not None and version <= in_force:
         return "stale"

@@ -68,7 +68,14 @@ class SigningKey:
 
     @classmethod
     def load(cls, path: Path) -> SigningKey:
-        """Raises OSError if the file cannot be read, ValueError if it holds no Ed25519 key."""
+        """Raises OSError if the file cannot be read, ValueError if it holds no Ed25519 key
+        or if every user of the machine may read it (0640, for a group, is allowed)."""
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o007:
+            raise ValueError(
+                f"{path} is open to every user of this machine (mode {mode:o}): "
+                f"`chmod 600 {path}`, and make a new key if others may have copied it"
+            )
         private = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(private, Ed25519PrivateKey):
             raise ValueError(f"{path} holds a key that is not Ed25519")

@@ -224,6 +224,11 @@ def test_the_private_key_file_is_the_owners_alone_and_never_overwritten(tmp_path
     with pytest.raises(FileExistsError):
         SigningKey.generate().save(path)
     assert SigningKey.load(path).key_id == key.key_id
+    path.chmod(0o640)  # for a group: allowed
+    assert SigningKey.load(path).key_id == key.key_id
+    path.chmod(0o644)
+    with pytest.raises(ValueError, match=r"open to every user of this machine \(mode 644\)"):
+        SigningKey.load_or_create(path)
 
 
 def test_the_edge_config_takes_keys_inline_and_from_a_file(tmp_path: Path) -> None:
