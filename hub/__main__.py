@@ -193,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("retention", help="apply the retention rules now")
     acl = commands.add_parser("broker-acl", help="print the Mosquitto ACL for these devices")
     acl.add_argument("devices", nargs="+", metavar="SITE:DEVICE")
+    acl.add_argument(
+        "--hub-user",
+        action="append",
+        dest="hub_users",
+        metavar="NAME",
+        help="a hub account, which reads and writes everything (repeat it; default: hub)",
+    )
     keys_command = commands.add_parser("keys", help="the key that signs access lists")
     keys_command.add_argument("action", choices=["init", "public"])
     for verb in ("export", "erase"):
@@ -226,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if any(len(pair) != 2 for pair in pairs):
                 raise ValueError("devices are written SITE:DEVICE, e.g. murat:murat-door")
-            print(broker.acl((site, device) for site, device in pairs))
+            hub_users = args.hub_users or ["hub"]
+            print(broker.acl(((site, device) for site, device in pairs), hub_users))
         except ValueError as exc:
             print(f"telecentre-hub: {exc}", file=sys.stderr)
             return 2

@@ -144,3 +144,16 @@ def test_keys_init_makes_the_signing_key_once_and_keys_public_prints_it(
     key_file.write_text("not a key")
     broken = hub(config, "keys", "public")
     assert broken.returncode == 1 and str(key_file) in broken.stderr
+
+
+def test_broker_acl_names_every_hub_account_given(config: Path) -> None:
+    acl = hub(
+        config, "broker-acl", "murat:murat-door", "--hub-user", "hub", "--hub-user", "hub-watch"
+    )
+    assert acl.returncode == 0, acl.stderr
+    lines = acl.stdout.splitlines()
+    for user in ("hub", "hub-watch"):
+        at = lines.index(f"user {user}")
+        assert lines[at + 1] == "topic readwrite telecentre/#"
+    assert "user murat-door" in lines
+    assert hub(config, "broker-acl", "murat:murat-door", "--hub-user", "hub+").returncode == 2
