@@ -393,9 +393,9 @@ class Ingest:
 
     def _store(self, batch: list[_Message]) -> None:
         oversize = [m for m in batch if m.oversize]
-        events = [m for m in batch if not m.oversize and not wire.is_status_topic(m.topic)]
-        statuses = [m for m in batch if not m.oversize and wire.is_status_topic(m.topic)]
-        statuses = [m for m in statuses if m.payload]
+        readable = [m for m in batch if not m.oversize]
+        events = [m for m in readable if not wire.is_status_topic(m.topic)]
+        statuses = [m for m in readable if wire.is_status_topic(m.topic) and m.payload]
         with self._sessions.begin() as session:
             result = store_events(
                 session, [Incoming(m.payload, m.topic, m.received_at) for m in events]
