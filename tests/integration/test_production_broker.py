@@ -26,6 +26,7 @@ from hub.config import HubConfig
 from hub.imports import import_members, import_sites
 from hub.service import Hub
 from telecentre import wire
+from telecentre.signing import SigningKey
 from tests.keys import FORGER_KEY, HUB_KEY, signed
 from tests.servers import free_port
 from tests.waiting import wait_until
@@ -59,6 +60,17 @@ def publish(
     )
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate `process`; kill it if it has not ended after a while (a loaded machine)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
 class Watcher:
     """`mosquitto_sub` as `user` on `topics`, its output (`topic payload` lines) in a file."""
 
@@ -74,8 +86,7 @@ class Watcher:
         return self.out.read_text().splitlines()
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        stop(self.process)
         self._file.close()
 
 
@@ -98,7 +109,9 @@ class Door:
     """`telecentre-edge` as on a Pi (stdin reader, mock pins), logged in as murat-door on the
     device listener over TLS, trusting the hub's public key only."""
 
-    def __init__(self, tmp: Path, broker: LocalBroker) -> None:
+    def __init__(
+        self, tmp: Path, broker: LocalBroker, keys: tuple[SigningKey, ...] = (HUB_KEY,)
+    ) -> None:
         self.log = tmp / "edge.log"
         config = tmp / "edge.yaml"
         config.write_text(
@@ -119,7 +132,7 @@ class Door:
                     "status_interval_s": 1,
                     "readers": [{"id": "entrance", "type": "stdin", "direction": "toggle"}],
                     "doors": [{"id": "main", "strike_pin": 27, "unlock_s": 1}],
-                    "access": {"hub_public_keys": [HUB_KEY.public_text]},
+                    "access": {"hub_public_keys": [key.public_text for key in keys]},
                 }
             )
         )
@@ -154,27 +167,30 @@ class Door:
         return decisions[before].split(" on reader entrance: ")[1]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
+        stop(self.process)
 
 
-@pytest.fixture
-def hub(tmp_path: Path, production_broker: LocalBroker) -> Iterator[Hub]:
-    HUB_KEY.save(tmp_path / "hub" / "access-list.key")  # the key the door trusts
-    config = HubConfig.model_validate(
+def hub_config(tmp_path: Path, broker: LocalBroker, key_file: Path) -> HubConfig:
+    return HubConfig.model_validate(
         {
             "state_dir": str(tmp_path / "hub"),
+            "access_lists": {"signing_key_file": str(key_file)},
             "mqtt": {
-                "port": production_broker.hub_port,
+                "port": broker.hub_port,
                 "username": "hub",
-                "password_file": str(production_broker.password_file("hub")),
+                "password_file": str(broker.password_file("hub")),
             },
             "http": {"port": free_port()},
             "api_tokens": {TOKEN: "department"},
         }
     )
-    service = Hub(config)
+
+
+@pytest.fixture
+def hub(tmp_path: Path, production_broker: LocalBroker) -> Iterator[Hub]:
+    key_file = tmp_path / "hub" / "access-list.key"
+    HUB_KEY.save(key_file)  # the key the door trusts
+    service = Hub(hub_config(tmp_path, production_broker, key_file))
     with service.sessions.begin() as session:
         import_sites(session, SITES)
         import_members(session, HEADER + ELODIE + PAUL)
@@ -425,3 +441,28 @@ def test_a_device_reads_only_its_own_sites_access_list(production_broker: LocalB
     assert receive(wire.access_topic("murat")) == murat
     assert receive(wire.access_topic("ydes")) == []
     assert receive(f"{wire.ROOT}/+/access") == murat
+
+
+def test_a_key_rotation_with_two_keys_keeps_the_door_obeying_the_hub(
+    tmp_path: Path, production_broker: LocalBroker, hub: Hub
+) -> None:
+    """docs/operations.md, the key's life: the door trusts the old and the new key, then the
+    hub switches to the new one (restarted with its file), and its next lists still apply."""
+    new_key_file = tmp_path / "access-list-2027.key"
+    new_key = SigningKey.load_or_create(new_key_file)
+    door = Door(tmp_path, production_broker, keys=(HUB_KEY, new_key))
+    try:
+        wait_until(lambda: door.applied(), timeout=30, message="the hub's list never arrived")
+        assert f"signed by hub key {HUB_KEY.key_id}" in door.text()
+        hub.stop()
+        rotated = Hub(hub_config(tmp_path, production_broker, new_key_file))
+        rotated.start()  # fresh lists at start, signed with the new key
+        try:
+            wait_until(lambda: len(door.applied()) == 2, timeout=30, message="no new list")
+            assert f"signed by hub key {new_key.key_id}" in door.text()
+            assert door.refusals() == []
+            assert door.tap(MEMBER) == "granted"
+        finally:
+            rotated.stop()
+    finally:
+        door.stop()
