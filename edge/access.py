@@ -46,9 +46,12 @@ def check_version(
 
     "Ahead" is counted from the edge's clock; while the kernel says it is not synchronised,
     from the later of that clock and the version in force (itself an issue time), so that a
-    Pi whose clock went back (no RTC, booted at 1970) still takes the hub's next lists. A Pi
-    with no list yet needs a clock within a day of the hub's.
+    Pi whose clock went back (no RTC, booted at 1970) still takes the hub's next lists. Such a
+    Pi with no list at all has nothing to count from: it takes the first signed list whatever
+    its version (within `wire.MAX_ACCESS_VERSION`), rather than deny every badge until NTP.
     """
+    if not clock_synced and in_force is None:
+        return "newer"
     now_ms = int(now.timestamp() * 1000)
     floor_ms = now_ms if clock_synced else max(now_ms, in_force or 0)
     ceiling = floor_ms + int(MAX_VERSION_AHEAD.total_seconds() * 1000)

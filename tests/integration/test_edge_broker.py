@@ -123,6 +123,8 @@ class EdgeProcess:
                     "readers": [{"id": "entrance", "type": "stdin", "direction": "toggle"}],
                     "doors": [{"id": "main", "strike_pin": 27, "unlock_s": 1}],
                     "access": edge_access_config(),
+                    # This machine's kernel may not report NTP (a container): its clock is right.
+                    "clock": {"assume_synced": True},
                 }
             )
         )

@@ -133,6 +133,8 @@ class Door:
                     "readers": [{"id": "entrance", "type": "stdin", "direction": "toggle"}],
                     "doors": [{"id": "main", "strike_pin": 27, "unlock_s": 1}],
                     "access": {"hub_public_keys": [key.public_text for key in keys]},
+                    # This machine's kernel may not report NTP (a container): its clock is right.
+                    "clock": {"assume_synced": True},
                 }
             )
         )

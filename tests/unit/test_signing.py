@@ -138,6 +138,8 @@ def test_a_clock_gone_back_still_takes_the_next_lists_counted_from_the_one_in_fo
         (NOW_MS + DAY_MS, NOW_MS, True, "newer"),
         (NOW_MS + DAY_MS + 1, NOW_MS, True, "refused"),
         (NOW_MS + DAY_MS + 1, None, True, "refused"),
+        # A Pi at 1970 with no list yet: nothing to count from, the first list is taken.
+        (NOW_MS + DAY_MS + 1, None, False, "newer"),
         (NOW_MS + DAY_MS + 1, NOW_MS, False, "refused"),
         # A synchronised clock is the bound, even below a list in force a little ahead ...
         (NOW_MS + DAY_MS + 2, NOW_MS + DAY_MS, True, "refused"),
