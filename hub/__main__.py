@@ -3,7 +3,9 @@
 With no command it runs the service (ingest, presence, occupancy, access lists, API). The
 commands do one job against the same database and exit: `migrate`, `import-sites FILE`,
 `import-members FILE`, `import-events FILE`, `report evaluation --from D --to D`,
-`retention`, `export-member ID`, `erase-member ID`, `broker-acl SITE:DEVICE…`.
+`retention`, `export-member ID`, `erase-member ID`, `broker-acl SITE:DEVICE…`,
+`keys init` (make the key that signs access lists, if there is none) and `keys public` (the
+public key to put in every edge's `access.hub_public_keys`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from telecentre import broker
 from telecentre.config import load_or_exit
 from telecentre.logs import start_logging
 from telecentre.signals import wait_for_stop
+from telecentre.signing import SigningKey
 
 
 @contextmanager
@@ -77,6 +80,9 @@ def serve(config: HubConfig) -> int:
         return 2
     except (OSError, SQLAlchemyError) as exc:
         print(f"telecentre-hub: cannot start: {exc}".splitlines()[0], file=sys.stderr)
+        return 2
+    except ValueError as exc:  # a signing key file that holds no Ed25519 key
+        print(f"telecentre-hub: cannot start: {config.signing_key_path}: {exc}", file=sys.stderr)
         return 2
     wait_for_stop()
     hub.stop()
@@ -171,6 +177,31 @@ def _member_id(text: str) -> str:
     return text
 
 
+def keys(config: HubConfig, action: str) -> int:
+    """`keys init` makes the signing key if missing; both print its public key on stdout
+    (what every edge's `access.hub_public_keys` lists) and its id on stderr."""
+    path = config.signing_key_path
+    try:
+        if action == "init":
+            existed = path.exists()
+            key = SigningKey.load_or_create(path)
+            print(
+                f"{path}: {'kept the existing key' if existed else 'new key'} {key.key_id}",
+                file=sys.stderr,
+            )
+        else:
+            key = SigningKey.load(path)
+            print(f"{path}: key {key.key_id}", file=sys.stderr)
+    except FileNotFoundError:
+        print(f"telecentre-hub: no signing key at {path}: run `keys init`", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"telecentre-hub: {path}: {exc}", file=sys.stderr)
+        return 1
+    print(key.public_text)
+    return 0
+
+
 def report_evaluation(config: HubConfig, first: date, last: date) -> int:
     from hub.api.reports import evaluation_json
     from hub.reports import evaluation
@@ -201,6 +232,15 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("retention", help="apply the retention rules now")
     acl = commands.add_parser("broker-acl", help="print the Mosquitto ACL for these devices")
     acl.add_argument("devices", nargs="+", metavar="SITE:DEVICE")
+    acl.add_argument(
+        "--hub-user",
+        action="append",
+        dest="hub_users",
+        metavar="NAME",
+        help="a hub account, which reads and writes everything (repeat it; default: hub)",
+    )
+    keys_command = commands.add_parser("keys", help="the key that signs access lists")
+    keys_command.add_argument("action", choices=["init", "public"])
     for verb in ("export", "erase"):
         command = commands.add_parser(f"{verb}-member", help=f"{verb} a member's personal data")
         command.add_argument("member_id", type=_member_id)
@@ -226,12 +266,15 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         return report_evaluation(config, args.first, args.last)
+    if args.command == "keys":
+        return keys(config, args.action)
     if args.command == "broker-acl":
         pairs = [item.split(":", 1) for item in args.devices]
         try:
             if any(len(pair) != 2 for pair in pairs):
                 raise ValueError("devices are written SITE:DEVICE, e.g. murat:murat-door")
-            print(broker.acl((site, device) for site, device in pairs))
+            hub_users = args.hub_users or ["hub"]
+            print(broker.acl(((site, device) for site, device in pairs), hub_users))
         except ValueError as exc:
             print(f"telecentre-hub: {exc}", file=sys.stderr)
             return 2

@@ -1,8 +1,9 @@
 """The hub's config (FORMATS.md): every key has a default, so a config names only what differs.
 
 State the hub keeps on its own disk (the SQLite database by default, the generated console
-secret key) lives under `state_dir`; a `database.url` or `http.secret_key_file` set in the
-config takes precedence over that default place.
+secret key, the key that signs access lists) lives under `state_dir`; a `database.url`,
+`http.secret_key_file` or `access_lists.signing_key_file` set in the config takes precedence
+over that default place.
 
 >>> HubConfig().database_url
 'sqlite:////var/lib/telecentre-hub/hub.db'
@@ -101,6 +102,12 @@ class Ingest(Strict):
     batch_ms: Annotated[int, Field(ge=1)] = 200
 
 
+class AccessLists(Strict):
+    #: The Ed25519 private key that signs every access list (PEM, mode 0600). None: made at
+    #: first start (or by `telecentre-hub keys init`) as `state_dir/access-list.key`.
+    signing_key_file: Path | None = None
+
+
 class Rules(Strict):
     debounce_s: Annotated[float, Field(ge=0)] = 60
     max_session_h: Annotated[float, Field(gt=0, le=48)] = 12
@@ -126,6 +133,7 @@ class HubConfig(Strict):
     api_tokens_file: Path | None = None
     sites_file: Path | None = None
     ingest: Ingest = Ingest()
+    access_lists: AccessLists = AccessLists()
     rules: Rules = Rules()
     retention: Retention = Retention()
 
@@ -167,6 +175,10 @@ class HubConfig(Strict):
         if self.database.url is not None:
             return self.database.url
         return f"sqlite:///{self.state_dir / 'hub.db'}"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.access_lists.signing_key_file or self.state_dir / "access-list.key"
 
     @property
     def secret_key_path(self) -> Path:

@@ -4,7 +4,8 @@ time series and the HTTP API around one database and one MQTT connection.
 Each part is its own module; this one only decides who calls whom, and when:
 - every MQTT batch: store events → presence sessions → occupancy (published after commit)
   → time series counts;
-- every minute: close sessions past their auto-close moment, refresh occupancy;
+- every minute: close sessions past their auto-close moment, refresh occupancy, warn of
+  doors deciding from an older access list than their site's latest;
 - at start, then every day: retention, fresh access lists;
 - after a sites or members import (API or CLI): the affected sites' access lists.
 """
@@ -26,6 +27,7 @@ from hub.imports import import_sites
 from hub.ingest import Ingest, tune_gc
 from hub.occupancy import OccupancyPublisher
 from hub.presence import Presence
+from hub.reports import devices
 from hub.retention import apply_retention
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.db import after_commit
@@ -33,6 +35,7 @@ from hub.store.events import NewEvent
 from hub.store.models import utcnow
 from hub.timeseries import TimeSeries, count_events
 from hub.web_server import WebServer
+from telecentre.signing import SigningKey
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,13 @@ class Hub:
 
     def __init__(self, config: HubConfig) -> None:
         self.config = config
+        self.signing_key = SigningKey.load_or_create(config.signing_key_path)
+        log.info(
+            "access lists signed with hub key %s (public key %s, from %s)",
+            self.signing_key.key_id,
+            self.signing_key.public_text,
+            config.signing_key_path,
+        )
         migrate(config.database_url)
         self.engine = make_engine(config.database_url)
         self.sessions = make_sessionmaker(self.engine)
@@ -68,6 +78,7 @@ class Hub:
         self._stopping = threading.Event()
         self._imports_seen = 0  # the last audited import whose access lists went out
         self._imports_lock = threading.Lock()
+        self._behind: set[str] = set()  # devices last seen deciding from an old list
         self._server: WebServer | None = None
         self._threads: list[threading.Thread] = []
 
@@ -102,11 +113,14 @@ class Hub:
         gc.unfreeze()  # a process that starts hubs one after the other can collect this one
         counters = self.ingest.counters
         log.info(
-            "hub stopped: accepted=%d duplicates=%d rejected=%d statuses=%d",
+            "hub stopped: accepted=%d duplicates=%d rejected=%d statuses=%d "
+            "wrong_sender=%d oversize=%d",
             counters.accepted,
             counters.duplicates,
             counters.rejected,
             counters.statuses,
+            counters.wrong_sender,
+            counters.oversize,
         )
 
     # --- what runs when ----------------------------------------------------------------------
@@ -121,13 +135,36 @@ class Hub:
     def publish_access_lists(self, sites: Collection[str] | None) -> None:
         """Fresh lists for `sites` (None: all), published once committed."""
         with self.sessions.begin() as session:
-            publish_access_lists(session, self.ingest.client, sites)
+            publish_access_lists(session, self.ingest.client, self.signing_key, sites)
 
     def tick(self) -> None:
         with self.sessions.begin() as session:
             self.presence.close_expired(session)
             self.occupancy.refresh(session)
         self._publish_imported()  # imports made from a shell, which has no broker connection
+        self.check_access_lists()
+
+    def check_access_lists(self) -> set[str]:
+        """Warn, once per device, of a door that decides from an older list than its site's
+        latest (a revoked badge may still open it), and say when it caught up; the devices
+        behind now (also `health` in `/api/v1/devices`)."""
+        with self.sessions() as session:
+            rows = devices(session)
+        behind = {row.device: row for row in rows if row.health == "access_list_behind"}
+        for name in sorted(behind.keys() - self._behind):
+            row = behind[name]
+            log.warning(
+                "door %s of site %s decides from access list %s, behind its site's latest "
+                "(%s): check its link to the broker and its log (a refused list says why)",
+                row.device,
+                row.site,
+                row.access_version if row.access_version is not None else "none",
+                row.latest_access_version,
+            )
+        for name in sorted(self._behind - behind.keys()):
+            log.info("door %s decides from its site's latest access list again", name)
+        self._behind = set(behind)
+        return self._behind
 
     def _publish_imported(self, also: Collection[str] = ()) -> None:
         """Access lists for the sites that audited imports changed since the last call."""

@@ -299,7 +299,7 @@ def devices() -> Response | dict[str, Any]:
         rows = reports.devices(session, sites=sites)
     columns = (
         "device", "site", "state", "last_seen", "queue", "clock_synced", "version",
-        "access_version",
+        "access_version", "latest_access_version", "health",
     )  # fmt: skip
     if csv:
         return csv_response(
@@ -315,6 +315,8 @@ def devices() -> Response | dict[str, Any]:
                     d.clock_synced,
                     d.version,
                     d.access_version,
+                    d.latest_access_version,
+                    d.health,
                 )
                 for d in rows
             ),
@@ -330,6 +332,8 @@ def devices() -> Response | dict[str, Any]:
                 "clock_synced": d.clock_synced,
                 "version": d.version,
                 "access_version": d.access_version,
+                "latest_access_version": d.latest_access_version,
+                "health": d.health,
             }
             for d in rows
         ]

@@ -16,7 +16,8 @@ def test_the_example_hub_config_loads_with_no_unknown_key() -> None:
     config = load_config(
         HubConfig, HUB / "hub.example.yaml", environ={"TELECENTRE_API_TOKENS_FILE": "null"}
     )
-    assert config.mqtt.port == 8883 and config.mqtt.username == "hub"
+    assert config.mqtt.port == 1884 and config.mqtt.username == "hub"
+    assert config.signing_key_path.name == "access-list.key"
     assert config.database_url.startswith("postgresql+psycopg://")
     assert config.rules.debounce_s == 60
 
