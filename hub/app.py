@@ -10,25 +10,25 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from flask import Flask, Response, request
+from flask import Flask, Response
 from sqlalchemy import orm
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from hub.api import PREFIX, api
+from hub.api import api
 from hub.api.errors import http_error
 from hub.api.services import EXTENSION, AfterImport, Services
+from hub.body_limits import SMALL_BODY_BYTES, apply_body_limit
 from hub.config import HubConfig
+from hub.http_headers import is_api, protect
 from hub.store import make_engine, make_sessionmaker
 from hub.store.events import OnBatch
 from hub.store.models import utcnow
 
-#: An events file of an edge that was offline for weeks fits; a runaway upload does not.
-MAX_BODY_BYTES = 64 * 1024 * 1024
-
 
 def _http_error(error: HTTPException) -> HTTPException | tuple[Response, int]:
     """JSON errors under the API's prefix, Flask's own pages elsewhere (the console)."""
-    if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+    if is_api():
         return http_error(error)
     return error
 
@@ -55,13 +55,13 @@ def create_app(
     - `clock`: "now" for the occupancy (who is still present); tests fix it.
     """
     app = Flask(__name__)
-    app.config.from_mapping(HUB_CONFIG=config, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    app.config.from_mapping(HUB_CONFIG=config, MAX_CONTENT_LENGTH=SMALL_BODY_BYTES)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if sessionmaker is None:
         sessionmaker = make_sessionmaker(make_engine(config.database_url))
     services = Services(
         sessionmaker,
-        dict(config.api_tokens),
+        config.bootstrap_tokens(),
         presence_hooks=list(presence_hooks),
         after_import=after_import,
         clock=clock,
@@ -72,4 +72,11 @@ def create_app(
     app.extensions[EXTENSION] = services
     app.register_blueprint(api)
     app.register_error_handler(HTTPException, _http_error)
+    app.before_request(apply_body_limit)
+    app.after_request(protect)
+    if config.http.trusted_proxies:
+        # The client's address (the failed-authentication limit is per address) is the one
+        # the proxies in front wrote in X-Forwarded-For, not the last proxy's.
+        proxied = ProxyFix(app.wsgi_app, x_for=config.http.trusted_proxies)
+        app.wsgi_app = proxied  # type: ignore[method-assign]
     return app
