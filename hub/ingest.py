@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import NamedTuple
@@ -102,9 +102,14 @@ class _Message(NamedTuple):
     received_at: datetime
 
 
-def _record_statuses(session: Session, statuses: list[_Message]) -> int:
+#: Called inside a batch's transaction with the statuses it recorded (their arrival order).
+OnStatuses = Callable[[Session, list[wire.Status]], None]
+
+
+def _record_statuses(session: Session, statuses: list[_Message]) -> tuple[list[wire.Status], int]:
     """Apply statuses in arrival order per device (sorted by device so that two hub
-    processes lock device rows in the same order); the number rejected."""
+    processes lock device rows in the same order); those recorded, and the number rejected."""
+    recorded = []
     rejected = []
     for message in sorted(statuses, key=lambda m: m.topic):
         try:
@@ -118,9 +123,10 @@ def _record_statuses(session: Session, statuses: list[_Message]) -> int:
             rejected.append(rejection(incoming, str(exc)))
             continue
         record_status(session, status, message.received_at)
+        recorded.append(status)
     if rejected:
         session.execute(insert(RejectedEvent), rejected)
-    return len(rejected)
+    return recorded, len(rejected)
 
 
 def _client(settings: Mqtt) -> mqtt.Client:
@@ -147,8 +153,10 @@ class Ingest:
         batch_size: int = 500,
         batch_ms: int = 200,
         on_batch: Sequence[OnBatch] = (),
+        on_statuses: Sequence[OnStatuses] = (),
     ) -> None:
         self.on_batch: list[OnBatch] = list(on_batch)
+        self.on_statuses: list[OnStatuses] = list(on_statuses)
         #: Set once the broker has confirmed the subscriptions (and again after reconnecting).
         self.subscribed = threading.Event()
         self._settings = mqtt_settings
@@ -353,10 +361,13 @@ class Ingest:
             result = store_events(
                 session, [Incoming(m.payload, m.topic, m.received_at) for m in events]
             )
-            bad_statuses = _record_statuses(session, statuses)
+            recorded, bad_statuses = _record_statuses(session, statuses)
             for hook in self.on_batch:
                 hook(session, result.new)
-        self._count(result, len(statuses) - bad_statuses, bad_statuses)
+            if recorded:
+                for status_hook in self.on_statuses:
+                    status_hook(session, recorded)
+        self._count(result, len(recorded), bad_statuses)
 
     def _quarantine(self, message: _Message, error: Exception) -> bool:
         """Keep a message that cannot be stored among the rejected events; False if even

@@ -3,8 +3,10 @@ time series and the HTTP API around one database and one MQTT connection.
 
 Each part is its own module; this one only decides who calls whom, and when:
 - every MQTT batch: store events → presence sessions → occupancy (published after commit)
-  → time series counts;
-- every minute: close sessions past their auto-close moment, refresh occupancy;
+  → time series counts → the devices' acknowledgements (after commit, `hub/acks.py`);
+- every status: its device's acknowledgement again (after commit);
+- every minute: close sessions past their auto-close moment, refresh occupancy, publish the
+  acknowledgements not yet published;
 - at start, then every day: retention, fresh access lists;
 - after a sites or members import (API or CLI): the affected sites' access lists.
 """
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from hub.access_lists import changed_since, last_audit_id, publish_access_lists
+from hub.acks import Acks
 from hub.app import create_app
 from hub.config import HubConfig
 from hub.imports import import_sites
@@ -55,8 +58,15 @@ class Hub:
             max_session_h=config.rules.max_session_h,
             on_change=self.timeseries.occupancy,
         )
-        hooks = [self.presence.apply, self.occupancy.on_batch, self._count_events]
+        self.acks = Acks(self.ingest.client, self.sessions)
+        hooks = [
+            self.presence.apply,
+            self.occupancy.on_batch,
+            self._count_events,
+            self.acks.on_batch,
+        ]
         self.ingest.on_batch[:] = hooks
+        self.ingest.on_statuses[:] = [self.acks.on_statuses]
         self.app = create_app(
             config,
             sessionmaker=self.sessions,
@@ -130,7 +140,8 @@ class Hub:
         with self.sessions.begin() as session:
             self.presence.close_expired(session)
             self.occupancy.refresh(session)
-        self._publish_imported()  # imports made from a shell, which has no broker connection
+        self._publish_imported()
+        self.acks.tick()  # imports made from a shell, which has no broker connection
 
     def _publish_imported(self, also: Collection[str] = ()) -> None:
         """Access lists for the sites that audited imports changed since the last call."""
