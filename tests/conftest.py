@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.store import make_engine, make_sessionmaker, migrate
+from tests.hub_process import HubProcess
 from tests.servers import InfluxDB, Mosquitto, NginxProxy, Postgres, influxql
 
 if TYPE_CHECKING:
@@ -22,6 +23,15 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def hubs() -> Iterator[list[HubProcess]]:
+    """The `telecentre-hub` processes a test starts (append them): killed at its end."""
+    started: list[HubProcess] = []
+    yield started
+    for hub in started:
+        hub.kill()
 
 
 @pytest.fixture(scope="session")
