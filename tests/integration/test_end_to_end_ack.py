@@ -27,7 +27,7 @@ from hub.imports import import_members, import_sites
 from hub.store.models import DeviceMark, Event, EventId, PresenceSession
 from telecentre import wire
 from tests.hub_process import HubProcess
-from tests.servers import Mosquitto
+from tests.servers import Mosquitto, Postgres
 from tests.waiting import holds_for, wait_until
 
 SITE, DEVICE = "murat", "murat-door"
@@ -341,3 +341,46 @@ def test_a_batch_redelivered_after_retention_and_a_hub_kill_is_counted_as_duplic
     assert counters["duplicates"] >= 200
     assert sessions_table(sessions) == before
     assert count(sessions, EventId) == 201
+
+
+class AckWatcher:
+    """Every Ack the broker relays for the device, in the order it relays them."""
+
+    def __init__(self, broker: Mosquitto) -> None:
+        self.seqs: list[int] = []
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        self.client.on_message = lambda _c, _u, m: self.seqs.append(
+            wire.parse_ack(bytes(m.payload)).seq
+        )
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.subscribe(wire.ack_topic(SITE, DEVICE), qos=1)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.mark.postgres
+def test_two_hubs_sharing_the_subscription_publish_a_mark_that_never_goes_down(
+    broker: Mosquitto, postgres: Postgres, tmp_path: Path, hubs: list[HubProcess]
+) -> None:
+    db_url = postgres.create_database()
+    for name in ("hub-1", "hub-2"):
+        hubs.append(HubProcess(tmp_path / name, broker, db_url, name))
+        hubs[-1].start()
+    acks = AckWatcher(broker)
+    try:
+        # Out of order and twice over: the two hubs get interleaved halves of it.
+        seqs = [*range(1001, 2001), *range(1, 1001)]
+        events = {seq: wire.encode(tap(seq)).decode() for seq in seqs}
+        mosquitto_pub(broker, TOPIC, [events[seq] for seq in seqs for _ in (1, 2)])
+        eventually(lambda: acks.seqs[-1:] == [2000], "the hubs never acknowledged seq 2000")
+    finally:
+        acks.stop()
+    assert acks.seqs == sorted(acks.seqs), "an Ack went down"
+    assert getattr(retained_ack(broker), "seq", 0) == 2000
+    for hub in hubs:
+        hub.signal(signal.SIGTERM)
+    assert sum(hub.stopped_counters()["accepted"] for hub in hubs) == 2000
+    postgres.drop_database(db_url)
