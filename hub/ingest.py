@@ -207,11 +207,16 @@ class Ingest:
         )
         self._client.loop_start()
 
-    def stop(self, timeout: float = 30) -> None:
-        """Store and acknowledge what was received, then disconnect; the broker keeps the rest."""
+    def stop(
+        self, timeout: float = 30, before_disconnect: Callable[[], None] | None = None
+    ) -> None:
+        """Store and acknowledge what was received, then disconnect; the broker keeps the rest.
+        `before_disconnect` runs once the last batch is committed (the hub's last Acks)."""
         self._stopping.set()
         self._arrived.set()  # an idle writer need not wait for its timeout
         self._writer.join(timeout)
+        if before_disconnect is not None:
+            before_disconnect()
         self._client.disconnect()
         self._client.loop_stop()
 

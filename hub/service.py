@@ -58,7 +58,13 @@ class Hub:
             max_session_h=config.rules.max_session_h,
             on_change=self.timeseries.occupancy,
         )
-        self.acks = Acks(self.ingest.client, self.sessions)
+        # SQLite serves one hub process, whose Acks leave in order over its one connection;
+        # processes sharing PostgreSQL each wait for the broker before the next may publish.
+        self.acks = Acks(
+            self.ingest.client,
+            self.sessions,
+            wait_for_broker=self.engine.dialect.name != "sqlite",
+        )
         hooks = [
             self.presence.apply,
             self.occupancy.on_batch,
@@ -91,6 +97,7 @@ class Hub:
         if self.config.sites_file is not None:
             self._load_sites_file()
         tune_gc()  # what is loaded by now lives as long as the hub: out of the collector's way
+        self.acks.start()
         self.ingest.start()
         self.daily()  # retention and fresh access lists now, then every day
         self._server = make_server(
@@ -109,7 +116,7 @@ class Hub:
         self._stopping.set()
         if self._server is not None:
             self._server.shutdown()
-        self.ingest.stop()
+        self.ingest.stop(before_disconnect=self.acks.stop)
         self.timeseries.close()
         self.engine.dispose()
         gc.unfreeze()  # a process that starts hubs one after the other can collect this one

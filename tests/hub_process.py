@@ -64,7 +64,9 @@ class HubProcess:
 
     def output(self) -> str:
         if self.process is not None and self.process.poll() not in (None, 0, -9):
-            raise AssertionError(f"the hub exited: {self.log.read_text()}")
+            raise AssertionError(
+                f"the hub exited ({self.process.returncode}): {self.log.read_text()}"
+            )
         return self.log.read_text()
 
     def signal(self, number: int) -> None:
