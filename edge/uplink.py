@@ -178,7 +178,7 @@ class Uplink:
         client.subscribe(topics)
         # What the broker held for the hub may be gone (a broker restart): the drain sends
         # everything the hub has not acknowledged again.
-        self._reconnected = True
+        self._reconnected = self.config.end_to_end
         self.connected.set()
         self.publish_status()
         self._wake.set()
