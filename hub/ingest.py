@@ -448,7 +448,7 @@ class Ingest:
         except Exception:
             return False
         log.error("message on %s rejected: %s", message.topic, reason)
-        self._count(StoreResult(), 0, _Statuses(1, 0))
+        self._count(StoreResult(), 0, _Statuses([], 1, 0))
         return True
 
     def _count(self, result: StoreResult, statuses: int, bad: _Statuses, oversize: int = 0) -> None:
