@@ -169,10 +169,13 @@ def fill_outbox(path: Path, events: int) -> None:
 
 
 def drain_rate(state: Path, port: int, events: int) -> float:
-    """Events per second from a full outbox to the broker's acknowledgements."""
+    """Events per second from a full outbox to the broker's acknowledgements (with no hub
+    here, the end-to-end acknowledgement is off: events leave on the broker's PUBACK)."""
     fill_outbox(state / "backlog.db", events)
     box = Outbox(state / "backlog.db", max_events=events + 10)
-    config = EdgeConfig.model_validate({"site": SITE, "device": DEVICE, "mqtt": {"port": port}})
+    config = EdgeConfig.model_validate(
+        {"site": SITE, "device": DEVICE, "mqtt": {"port": port, "end_to_end": False}}
+    )
 
     def offline_status(state: Any) -> wire.Status:
         return wire.Status(v=1, device=DEVICE, site=SITE, state=state, ts=datetime.now(UTC))

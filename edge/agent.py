@@ -274,4 +274,5 @@ class Agent:
                 if door.sensor is not None
             },
             access_version=self.access.version,
+            outbox_floor=self.outbox.floor(),
         )

@@ -36,6 +36,12 @@ class Mqtt(Strict):
     keepalive_s: Annotated[int, Field(ge=5)] = 30
     #: Events published and not yet acknowledged by the broker, at most (MAX_INFLIGHT: 14,999).
     inflight: Annotated[int, Field(ge=1, le=MAX_INFLIGHT)] = 100
+    #: An event leaves the outbox only once the hub says it holds it (`wire.Ack`), not on the
+    #: broker's acknowledgement; off only for a hub too old to send acknowledgements.
+    end_to_end: bool = True
+    #: Events the broker acknowledged and the hub has not after this long are sent again,
+    #: from the oldest (the wait doubles, up to an hour, while no acknowledgement comes).
+    hub_ack_timeout_s: Annotated[float, Field(gt=0)] = 60
 
 
 class Reader(Strict):

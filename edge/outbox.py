@@ -2,9 +2,10 @@
 
 A Pi loses power, its SD card stays. Events are written to SQLite (WAL, `synchronous=FULL`:
 each append is fsync'ed) with the next value of the device's `seq` counter, which lives in the
-same database so it survives restarts. They leave the outbox only once the broker has
-acknowledged them; after a crash, everything still there is sent again, in `seq` order (the
-hub de-duplicates by event id).
+same database so it survives restarts. They leave the outbox only once the hub has said it
+holds them (`acknowledge`, from the hub's `wire.Ack`), or, with the end-to-end acknowledgement
+turned off, once the broker has (`remove`); after a crash, everything still there is sent
+again, in `seq` order (the hub de-duplicates by event id).
 
 An event stamped while the wall clock was not synchronised also keeps its boot's monotonic
 stamp (columns `boot_id`, `mono_ns`): it is *held* (`first_held`) until `rebase` rewrites its
@@ -13,7 +14,7 @@ stamp (columns `boot_id`, `mono_ns`): it is *held* (`first_held`) until `rebase`
 >>> box = Outbox(Path("/tmp/outbox.db"))
 >>> event = box.append({"v": 1, "type": "door", ...})   # event["seq"] is now set
 >>> box.pending(after_seq=0, limit=100)                  # [(seq, payload bytes), ...]
->>> box.remove([event["seq"]])                           # once the broker acknowledged it
+>>> box.acknowledge(event["seq"])                        # the hub holds it and all before it
 """
 
 from __future__ import annotations
@@ -129,9 +130,26 @@ class Outbox:
             ).fetchall()
         return [(int(seq), bytes(payload)) for seq, payload in rows]
 
+    def acknowledge(self, up_to_seq: int) -> int:
+        """Forget every event up to `up_to_seq`, which the hub holds; how many there were.
+        A removal lost in a power cut costs only duplicates, which the hub drops."""
+        with self._lock:
+            removed = self._db.execute("DELETE FROM events WHERE seq <= ?", (up_to_seq,)).rowcount
+            self._depth -= removed
+        return int(removed)
+
+    def floor(self) -> int:
+        """The status's `outbox_floor`: every event with a lower seq has left for good (the
+        hub acknowledged it, or an overflow dropped it), the others are all still here."""
+        with self._lock:
+            oldest, last = self._db.execute(
+                "SELECT min(seq), (SELECT value FROM counter WHERE name = 'seq') FROM events"
+            ).fetchone()
+        return int(oldest if oldest is not None else last + 1)
+
     def remove(self, seqs: Iterable[int]) -> None:
-        """Forget events the broker acknowledged. Not fsync'ed on its own: if the removal is
-        lost in a power cut, the events are sent again, and the hub drops the duplicates."""
+        """Forget events the broker acknowledged (end-to-end acknowledgement turned off). Not
+        fsync'ed on its own, as `acknowledge`."""
         batch = [(seq,) for seq in seqs]
         if not batch:
             return
@@ -204,7 +222,8 @@ class Outbox:
         return cursor.rowcount
 
     def depth(self) -> int:
-        """Events stored and not yet acknowledged by the broker."""
+        """Events stored and not yet acknowledged (by the hub; by the broker if end-to-end
+        acknowledgement is off)."""
         return self._depth
 
     def last_seq(self) -> int:

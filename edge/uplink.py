@@ -3,9 +3,17 @@ lists and commands.
 
 A tap never waits on this link: taps write to the outbox, and the drain thread here sends
 what the outbox holds, in `seq` order, with at most `mqtt.inflight` events awaiting the
-broker's acknowledgement. An event leaves the outbox only when acknowledged. paho keeps
-unacknowledged messages across reconnects and sends them again (with the same event id);
-after a restart of the agent, the drain starts again from the oldest event still stored.
+broker's acknowledgement (its PUBACK frees a place in that window, nothing more).
+
+An event leaves the outbox only when the hub's retained acknowledgement (`wire.Ack` on
+`wire.ack_topic`) covers its seq: the broker acknowledges before it has saved anything, and a
+broker crash would otherwise lose what it held. What the broker acknowledged and the hub has
+not after `mqtt.hub_ack_timeout_s` is sent again from the oldest unacknowledged event, and so
+is everything unacknowledged after a reconnection (the hub drops the duplicates by event id);
+the wait doubles, up to an hour, while no acknowledgement comes (a hub away for the night).
+With `mqtt.end_to_end: false` (a hub that sends no acknowledgements), events leave on the
+broker's PUBACK instead. After a restart of the agent, the drain starts again from the oldest
+event still stored.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ REMOVE_EVERY_S = 0.2
 REFUSED_RETRY_S = 30.0
 #: After the outbox failed (SQLite error), the drain tries again this much later.
 DRAIN_RETRY_S = 1.0
+#: The longest wait for the hub's acknowledgement before sending again (the wait doubles).
+HUB_ACK_WAIT_MAX_S = 3600.0
 
 
 class Uplink:
@@ -77,6 +87,13 @@ class Uplink:
         self._resend_from: int | None = None  # the oldest refused seq, sent again later
         self._resend_at = 0.0
         self._acked: list[int] = []  # outbox seqs acknowledged, not yet removed from disk
+        # End to end: paho's thread appends the hub's acknowledged seqs, the drain applies them.
+        self._hub_acks: deque[int] = deque()
+        self._hub_mark = outbox.floor() - 1  # every seq up to it has left the outbox for good
+        self._broker_top = 0  # the highest seq the broker acknowledged
+        self._hub_wait = config.hub_ack_timeout_s
+        self._hub_deadline: float | None = None  # send again then, if the hub is still silent
+        self._reconnected = False
         self._removed_at = 0.0
         self._last_sent = 0
         self._client = self._make_client()
@@ -112,6 +129,7 @@ class Uplink:
         client.on_publish = self._published
         client.message_callback_add(wire.access_topic(self.site), self._access_list)
         client.message_callback_add(wire.command_topic(self.site, self.device), self._command)
+        client.message_callback_add(wire.ack_topic(self.site, self.device), self._hub_ack)
         return client
 
     # --- life cycle ------------------------------------------------------------------------
@@ -156,12 +174,16 @@ class Uplink:
             )
             return
         log.info("connected to broker %s:%s", self.config.host, self.config.port)
-        client.subscribe(
-            [
-                (wire.access_topic(self.site), wire.QOS_ACCESS),
-                (wire.command_topic(self.site, self.device), wire.QOS_COMMAND),
-            ]
-        )
+        topics = [
+            (wire.access_topic(self.site), wire.QOS_ACCESS),
+            (wire.command_topic(self.site, self.device), wire.QOS_COMMAND),
+        ]
+        if self.config.end_to_end:
+            topics.append((wire.ack_topic(self.site, self.device), wire.QOS_ACK))
+        client.subscribe(topics)
+        # What the broker held for the hub may be gone (a broker restart): the drain sends
+        # everything the hub has not acknowledged again.
+        self._reconnected = self.config.end_to_end
         self._connected_at = time.monotonic()
         self.connected.set()
         self.publish_status()
@@ -197,6 +219,18 @@ class Uplink:
         except Exception:
             log.exception("command from the hub not handled")
 
+    def _hub_ack(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            ack = wire.parse_ack(bytes(message.payload))
+        except wire.ProtocolError as exc:
+            log.warning("acknowledgement from the hub ignored: %s", exc)
+            return
+        if (ack.site, ack.device) != (self.site, self.device):
+            log.warning("acknowledgement for %s/%s ignored", ack.site, ack.device)
+            return
+        self._hub_acks.append(ack.seq)
+        self._wake.set()
+
     # --- outbox drain ----------------------------------------------------------------------
 
     def notify(self) -> None:
@@ -210,6 +244,8 @@ class Uplink:
             self._wake.clear()
             try:
                 self._collect_acks()
+                self._collect_hub_acks()
+                self._send_again_if_unacknowledged()
                 if self.connected.is_set():
                     self._send_more()
                 self._remove_acked()
@@ -236,8 +272,14 @@ class Uplink:
         misconfigured ACL costs a delay, never the event."""
         while self._acks:
             seq = self._in_flight.pop(self._acks.popleft(), None)
-            if seq is not None:
+            if seq is None:
+                continue
+            if not self.config.end_to_end:
                 self._acked.append(seq)
+                continue
+            self._broker_top = max(self._broker_top, seq)
+            if self._hub_deadline is None and seq > self._hub_mark:
+                self._hub_deadline = time.monotonic() + self._hub_wait
         while self._refusals:
             mid, reason = self._refusals.popleft()
             seq = self._in_flight.pop(mid, None)
@@ -256,6 +298,48 @@ class Uplink:
         if self._resend_from is not None and time.monotonic() >= self._resend_at:
             self._last_sent = min(self._last_sent, self._resend_from - 1)
             self._resend_from = None
+
+    def _collect_hub_acks(self) -> None:
+        """Forget the events the hub holds (retained Acks arrive again at each connection)."""
+        if not self._hub_acks:
+            return
+        seq = max(self._hub_acks.popleft() for _ in range(len(self._hub_acks)))
+        if seq <= self._hub_mark:
+            return
+        if seq > self.outbox.last_seq():
+            # Marks of another outbox (a device id reused with a new SD card): trusting it
+            # would drop events the hub never had.
+            log.error(
+                "the hub acknowledges seq %d, beyond this outbox's last (%d): ignored; "
+                "a replaced device needs a new device id",
+                seq,
+                self.outbox.last_seq(),
+            )
+            return
+        self.outbox.acknowledge(seq)
+        self._hub_mark = seq
+        self._hub_wait = self.config.hub_ack_timeout_s
+        waiting = self._broker_top > seq
+        self._hub_deadline = time.monotonic() + self._hub_wait if waiting else None
+
+    def _send_again_if_unacknowledged(self) -> None:
+        """Rewind the drain to the oldest event the hub has not acknowledged, after a
+        reconnection or once the hub has been silent too long about what the broker took."""
+        if self._reconnected:
+            self._reconnected = False
+            self._last_sent = min(self._last_sent, self._hub_mark)
+            return
+        if self._hub_deadline is None or time.monotonic() < self._hub_deadline:
+            return
+        log.warning(
+            "no acknowledgement from the hub for %.0f s: sending again from seq %d",
+            self._hub_wait,
+            self._hub_mark + 1,
+        )
+        self._last_sent = min(self._last_sent, self._hub_mark)
+        self._hub_deadline = None
+        self._broker_top = self._hub_mark
+        self._hub_wait = min(self._hub_wait * 2, HUB_ACK_WAIT_MAX_S)
 
     def _send_more(self) -> None:
         """Hand paho a few windows' worth at a time: paho sends the next one from its own queue

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import NamedTuple
@@ -116,7 +116,12 @@ class _Message(NamedTuple):
     oversize: int = 0
 
 
+#: Called inside a batch's transaction with the statuses it recorded (their arrival order).
+OnStatuses = Callable[[Session, list[wire.Status]], None]
+
+
 class _Statuses(NamedTuple):
+    recorded: list[wire.Status]
     rejected: int
     wrong_sender: int
 
@@ -134,7 +139,9 @@ def _oversize_rejections(messages: list[_Message]) -> list[dict[str, object]]:
 
 def _record_statuses(session: Session, statuses: list[_Message]) -> _Statuses:
     """Apply statuses in arrival order per device (sorted by device so that two hub
-    processes lock device rows in the same order); how many were rejected."""
+    processes lock device rows in the same order); those recorded, and how many were
+    rejected."""
+    recorded = []
     rejected = []
     wrong_sender = 0
     for message in sorted(statuses, key=lambda m: m.topic):
@@ -152,9 +159,10 @@ def _record_statuses(session: Session, statuses: list[_Message]) -> _Statuses:
             rejected.append(rejection(incoming, str(exc)))
             continue
         record_status(session, status, message.received_at)
+        recorded.append(status)
     if rejected:
         session.execute(insert(RejectedEvent), rejected)
-    return _Statuses(len(rejected), wrong_sender)
+    return _Statuses(recorded, len(rejected), wrong_sender)
 
 
 def _client(settings: Mqtt) -> mqtt.Client:
@@ -181,8 +189,10 @@ class Ingest:
         batch_size: int = 500,
         batch_ms: int = 200,
         on_batch: Sequence[OnBatch] = (),
+        on_statuses: Sequence[OnStatuses] = (),
     ) -> None:
         self.on_batch: list[OnBatch] = list(on_batch)
+        self.on_statuses: list[OnStatuses] = list(on_statuses)
         #: Set once the broker has confirmed the subscriptions (and again after reconnecting).
         self.subscribed = threading.Event()
         self._settings = mqtt_settings
@@ -233,11 +243,16 @@ class Ingest:
         )
         self._client.loop_start()
 
-    def stop(self, timeout: float = 30) -> None:
-        """Store and acknowledge what was received, then disconnect; the broker keeps the rest."""
+    def stop(
+        self, timeout: float = 30, before_disconnect: Callable[[], None] | None = None
+    ) -> None:
+        """Store and acknowledge what was received, then disconnect; the broker keeps the rest.
+        `before_disconnect` runs once the last batch is committed (the hub's last Acks)."""
         self._stopping.set()
         self._arrived.set()  # an idle writer need not wait for its timeout
         self._writer.join(timeout)
+        if before_disconnect is not None:
+            before_disconnect()
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -405,6 +420,9 @@ class Ingest:
                 session.execute(insert(RejectedEvent), _oversize_rejections(oversize))
             for hook in self.on_batch:
                 hook(session, result.new)
+            if bad.recorded:
+                for status_hook in self.on_statuses:
+                    status_hook(session, bad.recorded)
         for message in oversize:
             log.warning(
                 "message on %s refused unread: %d bytes, over the %d-byte limit",
@@ -417,7 +435,7 @@ class Ingest:
                 "%d events refused: they name another device or site than their topic",
                 result.wrong_sender,
             )
-        self._count(result, len(statuses) - bad.rejected, bad, len(oversize))
+        self._count(result, len(bad.recorded), bad, len(oversize))
 
     def _quarantine(self, message: _Message, error: Exception) -> bool:
         """Keep a message that cannot be stored among the rejected events; False if even
@@ -430,7 +448,7 @@ class Ingest:
         except Exception:
             return False
         log.error("message on %s rejected: %s", message.topic, reason)
-        self._count(StoreResult(), 0, _Statuses(1, 0))
+        self._count(StoreResult(), 0, _Statuses([], 1, 0))
         return True
 
     def _count(self, result: StoreResult, statuses: int, bad: _Statuses, oversize: int = 0) -> None:

@@ -3,9 +3,11 @@ time series and the HTTP API around one database and one MQTT connection.
 
 Each part is its own module; this one only decides who calls whom, and when:
 - every MQTT batch: store events → presence sessions → occupancy (published after commit)
-  → time series counts;
-- every minute: close sessions past their auto-close moment, refresh occupancy, warn of
-  doors deciding from an older access list than their site's latest;
+  → time series counts → the devices' acknowledgements (after commit, `hub/acks.py`);
+- every status: its device's acknowledgement again (after commit);
+- every minute: close sessions past their auto-close moment, refresh occupancy, publish the
+  acknowledgements not yet published, warn of doors deciding from an older access list than
+  their site's latest;
 - at start, then every day: retention, fresh access lists;
 - after a sites or members import (API or CLI): the affected sites' access lists.
 """
@@ -20,6 +22,7 @@ from collections.abc import Collection
 from sqlalchemy.orm import Session
 
 from hub.access_lists import changed_since, last_audit_id, publish_access_lists, record_import
+from hub.acks import Acks
 from hub.app import create_app
 from hub.body_limits import LARGEST_BODY_BYTES
 from hub.config import HubConfig
@@ -66,8 +69,21 @@ class Hub:
             max_session_h=config.rules.max_session_h,
             on_change=self.timeseries.occupancy,
         )
-        hooks = [self.presence.apply, self.occupancy.on_batch, self._count_events]
+        # SQLite serves one hub process, whose Acks leave in order over its one connection;
+        # processes sharing PostgreSQL each wait for the broker before the next may publish.
+        self.acks = Acks(
+            self.ingest.client,
+            self.sessions,
+            wait_for_broker=self.engine.dialect.name != "sqlite",
+        )
+        hooks = [
+            self.presence.apply,
+            self.occupancy.on_batch,
+            self._count_events,
+            self.acks.on_batch,
+        ]
         self.ingest.on_batch[:] = hooks
+        self.ingest.on_statuses[:] = [self.acks.on_statuses]
         self.app = create_app(
             config,
             sessionmaker=self.sessions,
@@ -93,6 +109,7 @@ class Hub:
         with self.sessions.begin() as session:
             self._imports_seen = last_audit_id(session)  # `daily()` below sends every list
         tune_gc()  # what is loaded by now lives as long as the hub: out of the collector's way
+        self.acks.start()
         self.ingest.start()
         self.daily()  # retention and fresh access lists now, then every day
         self._server = WebServer(self.app, self.config.http, max_body_bytes=LARGEST_BODY_BYTES)
@@ -107,7 +124,7 @@ class Hub:
         self._stopping.set()
         if self._server is not None:
             self._server.stop()
-        self.ingest.stop()
+        self.ingest.stop(before_disconnect=self.acks.stop)
         self.timeseries.close()
         self.engine.dispose()
         gc.unfreeze()  # a process that starts hubs one after the other can collect this one
@@ -141,7 +158,8 @@ class Hub:
         with self.sessions.begin() as session:
             self.presence.close_expired(session)
             self.occupancy.refresh(session)
-        self._publish_imported()  # imports made from a shell, which has no broker connection
+        self._publish_imported()
+        self.acks.tick()  # imports made from a shell, which has no broker connection
         self.check_access_lists()
 
     def check_access_lists(self) -> set[str]:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from deploy.local_broker import LocalBroker
 from hub.store import make_engine, make_sessionmaker, migrate
+from tests.hub_process import HubProcess
 from tests.servers import InfluxDB, Mosquitto, NginxProxy, Postgres, influxql
 
 if TYPE_CHECKING:
@@ -38,6 +39,15 @@ def production_broker(tmp_path: Path) -> Iterator[LocalBroker]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def hubs() -> Iterator[list[HubProcess]]:
+    """The `telecentre-hub` processes a test starts (append them): killed at its end."""
+    started: list[HubProcess] = []
+    yield started
+    for hub in started:
+        hub.kill()
 
 
 @pytest.fixture(scope="session")

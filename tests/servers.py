@@ -88,6 +88,13 @@ class Mosquitto:
         self.stop()
         self.start()
 
+    def kill(self) -> None:
+        """A crash (`kill -9`): what the broker had not saved yet (`autosave_interval`) is lost."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=15)
+        self.process = None
+
     def __enter__(self) -> Mosquitto:
         self.start()
         return self

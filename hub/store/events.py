@@ -2,6 +2,8 @@
 
 Validation is `telecentre.wire.parse_event`; an event id already stored, or twice in the same
 batch, is a duplicate (edges resend until acknowledged, the broker redelivers after a crash).
+"Already stored" is decided from `event_ids`, which retention never empties, not from
+`events`: an event redelivered after retention deleted it is still a duplicate.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from hub.store.db import insert_ignoring_conflicts
-from hub.store.models import Badge, Event, RejectedEvent, utcnow
+from hub.store.models import Badge, DeviceMark, Event, EventId, RejectedEvent, utcnow
 from telecentre import wire
 
 #: A rejected payload is kept only this long: enough to diagnose, not to fill the disk.
@@ -174,12 +176,31 @@ def store_events(session: Session, batch: Sequence[Incoming]) -> StoreResult:
         member_id = holder_of[event.id] = holders.get(fields.get("badge", ""))
         rows.append(_row(event, fields, member_id, _text(incoming.payload), incoming.received_at))
     # Through the Core connection: the ORM's bulk insert path costs more than the insert.
+    # The ids first: the ones already known are the duplicates, whose events are not stored.
+    connection = session.connection()
     inserted = set(
-        session.connection().scalars(
-            insert_ignoring_conflicts(session, Event).returning(Event.id),
-            rows,
+        connection.scalars(
+            insert_ignoring_conflicts(session, EventId).returning(EventId.id),
+            [
+                {
+                    "id": r["id"],
+                    "device": r["device"],
+                    "seq": r["seq"],
+                    "received_at": r["received_at"],
+                }
+                for r in rows
+            ],
         )
     )
+    if inserted:
+        connection.execute(insert(Event), [row for row in rows if row["id"] in inserted])
+        # Every device with events gets a mark (`hub.store.marks`), even from an import made
+        # with no broker at hand: the running hub finds it and acknowledges.
+        devices = {row["device"]: row["site"] for row in rows if row["id"] in inserted}
+        connection.execute(
+            insert_ignoring_conflicts(session, DeviceMark),
+            [{"id": device, "site": site} for device, site in sorted(devices.items())],
+        )
     result.duplicates += len(valid) - len(inserted)
     result.new = [
         NewEvent(event, holder_of[event_id], incoming.received_at)

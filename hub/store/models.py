@@ -180,6 +180,45 @@ class Event(Base):
     outcome_reason: Mapped[str | None] = mapped_column(String(64))
 
 
+class EventId(Base):
+    """The id of every event ever stored, kept when retention deletes the event itself: what
+    decides that an event is a duplicate, however late it comes back (an edge's backlog after
+    months offline, a broker redelivering a batch retention has just deleted).
+
+    No personal data (a random id, a device, a counter, a time), hence outside the CNIL
+    retention that applies to `events` (docs/operations.md).
+    """
+
+    __tablename__ = "event_ids"
+    __table_args__ = (Index("ix_event_ids_device_seq", "device", "seq"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device: Mapped[str] = mapped_column(ID)
+    seq: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeviceMark(Base):
+    """How far the hub holds each device's events (the end-to-end acknowledgement, `wire.Ack`).
+
+    Kept for ever, like `event_ids`: a device's counter and nothing about people.
+    """
+
+    __tablename__ = "device_marks"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    site: Mapped[str] = mapped_column(ID)
+    #: The highest `seq` such that the hub holds every event of the device from `floor` up to
+    #: it (`hub.rules.delivery.committed_mark`); 0: none yet.
+    committed_seq: Mapped[int] = mapped_column(Integer, default=0)
+    #: The highest `outbox_floor` the device's statuses gave: every lower seq has left its
+    #: outbox for good (committed here, or dropped by an overflow); 0: never said.
+    floor: Mapped[int] = mapped_column(Integer, default=0)
+    #: The `committed_seq` last published on the device's ack topic (the broker confirmed it).
+    published_seq: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class RejectedEvent(Base):
     """What did not follow the protocol, kept so a misbehaving edge can be diagnosed."""
 

@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -39,7 +39,7 @@ from telecentre import broker, wire
 from telecentre.config import load_config
 from tests.keys import edge_access_config, signed
 from tests.servers import Mosquitto, free_port
-from tests.waiting import wait_until
+from tests.waiting import holds_for, wait_until
 
 SITE, DEVICE = "murat", "murat-door"
 SENSOR, STRIKE, EXIT = 17, 27, 22
@@ -699,7 +699,11 @@ def test_with_the_broker_events_leave_and_the_hub_can_steer(
         (sent,) = [wire.parse_event(p, topic=events_topic) for p in listener.on(events_topic)]
         assert isinstance(sent, wire.BadgeEvent)
         assert (sent.badge, sent.access, sent.seq) == (MEMBER, "granted", 1)
-        wait_until(lambda: site.agent.outbox.depth() == 0)  # acknowledged: gone
+        # The broker acknowledged it; it stays until the hub says it has committed it.
+        assert holds_for(lambda: site.agent.outbox.depth() == 1, 0.5)
+        ack = wire.Ack(v=1, site=SITE, device=DEVICE, seq=1, ts=datetime.now(UTC))
+        listener.publish(wire.ack_topic(SITE, DEVICE), wire.encode(ack), retain=True)
+        wait_until(lambda: site.agent.outbox.depth() == 0)  # acknowledged by the hub: gone
 
         # A command from the hub, through the broker.
         site.agent.doors["main"].lock()
@@ -758,7 +762,9 @@ def test_a_failing_outbox_does_not_end_sending(
     make_site: MakeSite, broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(edge.uplink, "DRAIN_RETRY_S", 0.01)
-    site = make_site(mqtt_port=broker.port)
+    # No hub here: the broker's acknowledgement is what empties the outbox.
+    settings = {"host": "127.0.0.1", "port": broker.port, "keepalive_s": 5, "end_to_end": False}
+    site = make_site(mqtt=settings)
     wait_until(site.agent.uplink.connected.is_set)
     outbox = site.agent.outbox
     pending = outbox.pending
@@ -802,6 +808,7 @@ def test_an_event_the_broker_refuses_stays_in_the_outbox_until_it_is_accepted(
                 "keepalive_s": 5,
                 "username": DEVICE,
                 "password": "door-secret",
+                "end_to_end": False,  # no hub here: the broker's acknowledgement is enough
             }
         )
         wait_until(site.agent.uplink.connected.is_set)

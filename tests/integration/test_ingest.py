@@ -7,17 +7,14 @@ process or, where it must be killed, as the `telecentre-hub` service in its own.
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,7 +25,8 @@ from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.events import NewEvent
 from hub.store.models import AuditEntry, Device, Event, RejectedEvent
 from telecentre import wire
-from tests.servers import REPO, Mosquitto, Postgres, free_port
+from tests.hub_process import HubProcess
+from tests.servers import Mosquitto, Postgres
 from tests.waiting import wait_until
 
 MURAT_EVENTS = wire.events_topic("murat", "murat-door")
@@ -302,68 +300,6 @@ def test_device_statuses_and_last_wills_update_the_devices(
 
 
 # --- the hub as its own process ------------------------------------------------------------
-
-
-HUB = str(Path(sys.executable).parent / "telecentre-hub")
-
-
-class HubProcess:
-    """`telecentre-hub` (the service) with a config of its own, its log in a file."""
-
-    def __init__(self, workdir: Path, broker: Mosquitto, db_url: str, client_id: str) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.config = workdir / "hub.yaml"
-        self.config.write_text(
-            yaml.safe_dump(
-                {
-                    "state_dir": str(workdir),
-                    "mqtt": {"port": broker.port, "client_id": client_id},
-                    "database": {"url": db_url},
-                    "http": {"port": free_port()},
-                    "ingest": {"batch_size": 100, "batch_ms": 50},
-                }
-            )
-        )
-        self.log = workdir / "hub.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.log.write_text("")
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [HUB, "--config", str(self.config)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-            )
-        eventually(
-            lambda: "subscribed" in self.output(), f"the hub never subscribed (see {self.log})"
-        )
-
-    def output(self) -> str:
-        if self.process is not None and self.process.poll() not in (None, 0, -9):
-            raise AssertionError(f"the hub exited: {self.log.read_text()}")
-        return self.log.read_text()
-
-    def signal(self, number: int) -> None:
-        assert self.process is not None
-        self.process.send_signal(number)
-        self.process.wait(timeout=60)
-
-    def stopped_counters(self) -> dict[str, int]:
-        match = re.search(r"hub stopped: (.*)", self.output())
-        assert match, self.output()
-        return {k: int(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
-
-
-@pytest.fixture
-def hubs() -> Iterator[list[HubProcess]]:
-    started: list[HubProcess] = []
-    yield started
-    for hub in started:
-        if hub.process is not None and hub.process.poll() is None:
-            hub.process.kill()
-            hub.process.wait()
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

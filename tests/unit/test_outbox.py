@@ -300,3 +300,44 @@ def test_at_the_smallest_configurable_bound_the_overflow_alarm_has_room(path: Pa
     assert box.depth() == MIN_OUTBOX_EVENTS == len(seqs(box))
     assert seqs(box)[-1] == MIN_OUTBOX_EVENTS + 2  # the alarm, after the event that overflowed
     box.close()
+
+
+def test_acknowledge_forgets_every_event_up_to_the_hubs_mark(box: Outbox) -> None:
+    for _ in range(6):
+        box.append(door())
+    assert box.acknowledge(3) == 3
+    assert seqs(box) == [4, 5, 6]
+    assert box.depth() == 3
+    assert box.acknowledge(3) == 0  # the same retained Ack again
+    assert box.acknowledge(2) == 0  # an older one
+    assert box.depth() == 3
+    assert box.acknowledge(6) == 3
+    assert (box.depth(), seqs(box)) == (0, [])
+
+
+def test_the_floor_is_the_oldest_event_kept_or_the_next_seq(path: Path) -> None:
+    box = Outbox(path)
+    assert box.floor() == 1  # nothing ever stored: every seq from 1 on is still to come
+    for _ in range(5):
+        box.append(door())
+    assert box.floor() == 1
+    box.acknowledge(2)
+    assert box.floor() == 3
+    box.remove([3])  # end-to-end acknowledgement off: the broker's PUBACK removed it
+    assert box.floor() == 4
+    box.acknowledge(5)
+    assert box.floor() == 6
+    box.close()
+    reopened = Outbox(path)
+    assert reopened.floor() == 6  # kept across restarts, from the seq counter
+    reopened.close()
+
+
+def test_the_floor_passes_over_events_an_overflow_dropped(path: Path) -> None:
+    box = Outbox(path, max_events=MIN_OUTBOX_EVENTS)
+    for _ in range(MIN_OUTBOX_EVENTS + 1):
+        box.append(door())
+    kept = seqs(box)
+    assert kept[0] > 1 and box.floor() == kept[0]
+    assert box.depth() == len(kept)
+    box.close()
