@@ -158,7 +158,8 @@ def make_site(tmp_path: Path, pins: MockFactory) -> Iterator[MakeSite]:
                 "device": DEVICE,
                 "pins": "mock",
                 "state_dir": str(tmp_path / "state"),
-                "mqtt": {"host": "127.0.0.1", "port": port, "keepalive_s": 5},
+                # No hub here to acknowledge: events leave on the broker's acknowledgement.
+                "mqtt": {"host": "127.0.0.1", "port": port, "keepalive_s": 5, "end_to_end": False},
                 "status_interval_s": 0.5,
                 "readers": [{"id": "entrance", "type": "stdin", "direction": "toggle"}],
                 "doors": [{"id": "main", "strike_pin": 27, "unlock_s": 1}],
