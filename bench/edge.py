@@ -213,7 +213,7 @@ def bare_publisher_rate(port: int, events: int, inflight: int) -> float:
     client.loop_start()
     start = time.perf_counter()
     for _ in range(events):
-        client.publish(wire.events_topic(SITE), payload, qos=1)
+        client.publish(wire.events_topic(SITE, DEVICE), payload, qos=1)
     done.wait(600)
     elapsed = time.perf_counter() - start
     client.disconnect()

@@ -221,7 +221,8 @@ def publish(port: int, files: dict[str, Path], inflight: int) -> list[subprocess
                 subprocess.Popen(
                     [
                         "mosquitto_pub", "-h", "127.0.0.1", "-p", str(port),
-                        "-t", wire.events_topic(site), "-q", "1", "-l", "-M", str(inflight),
+                        "-t", wire.events_topic(site, f"{site}-door"),
+                        "-q", "1", "-l", "-M", str(inflight),
                     ],
                     stdin=stdin,
                 )

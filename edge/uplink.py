@@ -257,7 +257,7 @@ class Uplink:
         room = self.config.inflight * QUEUED_PER_INFLIGHT - len(self._in_flight)
         if room < self.config.inflight and self._in_flight:
             return
-        topic = wire.events_topic(self.site)
+        topic = wire.events_topic(self.site, self.device)
         for seq, payload in self.outbox.pending(self._last_sent, room):
             info = self._client.publish(topic, payload, qos=wire.QOS_EVENTS)
             self._in_flight[info.mid] = seq

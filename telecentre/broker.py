@@ -28,7 +28,7 @@ def acl(devices: Iterable[tuple[str, str]], hub_users: Iterable[str] = ("hub",))
     for site, device in sorted(devices):
         lines += [
             f"user {device}",
-            f"topic write {wire.events_topic(site)}",
+            f"topic write {wire.events_topic(site, device)}",
             f"topic readwrite {wire.status_topic(site, device)}",
             f"topic read {wire.access_topic(site)}",
             f"topic read {wire.command_topic(site, device)}",

@@ -5,7 +5,7 @@ payloads here, the hub validates them here, tests and tools import the same name
 
 >>> event = badge_event(site="murat", device="murat-door", badge="04a2b3c4", reader="entrance",
 ...                     direction="toggle", access="granted", clock_synced=True)
->>> parse_event(encode(event | {"seq": 1}), topic=events_topic("murat")).badge
+>>> parse_event(encode(event | {"seq": 1}), topic=events_topic("murat", "murat-door")).badge
 '04A2B3C4'
 """
 
@@ -46,13 +46,15 @@ _ID_RE = re.compile(ID_PATTERN)
 
 ROOT = "telecentre"
 #: What the hub subscribes to: a shared subscription, so several hub processes split the load.
-HUB_EVENTS_SUBSCRIPTION = f"$share/hub/{ROOT}/+/events"
-ALL_EVENTS = f"{ROOT}/+/events"
+HUB_EVENTS_SUBSCRIPTION = f"$share/hub/{ROOT}/+/events/+"
+ALL_EVENTS = f"{ROOT}/+/events/+"
 ALL_STATUSES = f"{ROOT}/+/status/+"
 
 
-def events_topic(site: str) -> str:
-    return f"{ROOT}/{site}/events"
+def events_topic(site: str, device: str) -> str:
+    """Each device publishes on its own topic, which the broker's ACL lets only its account
+    write: the hub then checks that an event names the device (and site) of its topic."""
+    return f"{ROOT}/{site}/events/{device}"
 
 
 def status_topic(site: str, device: str) -> str:
@@ -86,10 +88,18 @@ def is_status_topic(topic: str) -> bool:
     return len(parts) == 4 and parts[0] == ROOT and parts[2] == "status"
 
 
+def device_of_topic(topic: str) -> str | None:
+    """The `{device}` segment of a per-device topic (events, status, commands, acks)."""
+    parts = topic.split("/")
+    if len(parts) == 4 and site_of_topic(topic) is not None and _ID_RE.fullmatch(parts[3]):
+        return parts[3]
+    return None
+
+
 def site_of_topic(topic: str) -> str | None:
     """The `{site}` segment of any protocol topic, or None if the topic is not ours."""
     parts = topic.split("/")
-    if len(parts) >= 3 and parts[0] == ROOT and _ID_RE.match(parts[1]):
+    if len(parts) >= 3 and parts[0] == ROOT and _ID_RE.fullmatch(parts[1]):
         return parts[1]
     return None
 
@@ -267,6 +277,10 @@ def parse_event(
     if topic is not None and site_of_topic(topic) != event.site:
         raise ProtocolError(
             f"field 'site': event for site {event.site!r} arrived on topic {topic!r}"
+        )
+    if topic is not None and device_of_topic(topic) != event.device:
+        raise ProtocolError(
+            f"field 'device': event of device {event.device!r} arrived on topic {topic!r}"
         )
     return event
 

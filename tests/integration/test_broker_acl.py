@@ -55,7 +55,7 @@ def receive(server: Mosquitto, user: str, topic: str, seconds: int = 2) -> list[
     return run.stdout.splitlines()
 
 
-def test_a_device_publishes_only_for_its_own_site(
+def test_a_device_publishes_only_as_itself_at_its_own_site(
     secured_broker: Mosquitto, tmp_path: Path
 ) -> None:
     seen = tmp_path / "seen.txt"
@@ -63,7 +63,7 @@ def test_a_device_publishes_only_for_its_own_site(
         [*client("mosquitto_sub", secured_broker, "hub"), "-t", wire.ALL_EVENTS, "-v"],
         stdout=seen.open("w"),
     )
-    probe = wire.events_topic("probe")
+    probe = wire.events_topic("probe", "probe")
 
     def subscribed() -> bool:
         publish(secured_broker, "hub", probe, "probe")
@@ -71,15 +71,16 @@ def test_a_device_publishes_only_for_its_own_site(
 
     try:
         wait_until(subscribed, timeout=20)
-        publish(secured_broker, "murat-door", wire.events_topic("ydes"), "spoofed")
-        publish(secured_broker, "murat-door", wire.events_topic("murat"), "genuine")
+        publish(secured_broker, "murat-door", wire.events_topic("ydes", "murat-door"), "spoofed")
+        publish(secured_broker, "murat-door", wire.events_topic("murat", "murat-back"), "posing")
+        publish(secured_broker, "murat-door", wire.events_topic("murat", "murat-door"), "genuine")
         # The broker handles the two in order: once the second is seen, the first was judged.
         wait_until(lambda: "genuine" in seen.read_text(), timeout=20)
     finally:
         watcher.terminate()
         watcher.wait(10)
     lines = [line for line in seen.read_text().splitlines() if not line.startswith(probe)]
-    assert lines == [f"{wire.events_topic('murat')} genuine"]
+    assert lines == [f"{wire.events_topic('murat', 'murat-door')} genuine"]
 
 
 def test_a_device_reads_only_its_own_site_list_and_commands(secured_broker: Mosquitto) -> None:

@@ -115,7 +115,7 @@ class Site:
         self.keyboard.flush()
 
     def events(self) -> list[Event]:
-        topic = wire.events_topic(SITE)
+        topic = wire.events_topic(SITE, DEVICE)
         return [
             wire.parse_event(payload, topic=topic)
             for _, payload in self.agent.outbox.pending(0, 1000)
@@ -677,7 +677,7 @@ class Listener:
 def test_with_the_broker_events_leave_and_the_hub_can_steer(
     make_site: MakeSite, broker: Mosquitto
 ) -> None:
-    events_topic = wire.events_topic(SITE)
+    events_topic = wire.events_topic(SITE, DEVICE)
     status_topic = wire.status_topic(SITE, DEVICE)
     listener = Listener(broker.port, events_topic, status_topic)
     try:

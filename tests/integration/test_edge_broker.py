@@ -22,7 +22,7 @@ from tests.servers import Mosquitto
 EDGE = str(Path(sys.executable).parent / "telecentre-edge")
 SITE, DEVICE = "murat", "murat-door"
 MEMBER_BADGE = "04A2B3C4D5E6F7"
-PROBE = wire.events_topic("probe")
+PROBE = wire.events_topic("probe", "probe")
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
@@ -100,7 +100,7 @@ class Watcher:
         found = []
         for line in self.lines():
             topic, _, payload = line.partition(" ")
-            if topic == wire.events_topic(SITE):
+            if topic == wire.events_topic(SITE, DEVICE):
                 found.append(wire.parse_event(payload, topic=topic).model_dump(mode="json"))
         return found
 

@@ -31,6 +31,7 @@ from telecentre import wire
 from tests.servers import REPO, Mosquitto, Postgres, free_port
 from tests.waiting import wait_until
 
+MURAT_EVENTS = wire.events_topic("murat", "murat-door")
 SITES = "sites: [{id: murat, name: La Cocotte Numérique}, {id: ydes, name: Ydes}]\n"
 
 MEMBERS = (
@@ -157,18 +158,18 @@ def test_live_events_are_stored_once_and_bad_ones_rejected_without_stopping(
     try:
         assert ingest.subscribed.wait(15), "the hub never subscribed"
         events = [line(badge_event(seq)) for seq in range(300)]
-        publish(broker, wire.events_topic("murat"), events)
-        publish(broker, wire.events_topic("murat"), events[:100])  # an edge resending
+        publish(broker, MURAT_EVENTS, events)
+        publish(broker, MURAT_EVENTS, events[:100])  # an edge resending
         bad = [
             line(badge_event(1, site="ydes")),  # spoofed: ydes's event on murat's topic
             line(badge_event(2) | {"type": "fire"}),
             line(badge_event(3) | {"ts": "yesterday"}),
             "<xml/>",
         ]
-        publish(broker, wire.events_topic("murat"), bad)
-        publish_one(broker, wire.events_topic("murat"), b'{"pad": "' + b"x" * 20_000 + b'"}')
+        publish(broker, MURAT_EVENTS, bad)
+        publish_one(broker, MURAT_EVENTS, b'{"pad": "' + b"x" * 20_000 + b'"}')
         last = line(badge_event(300))
-        publish(broker, wire.events_topic("murat"), [last])
+        publish(broker, MURAT_EVENTS, [last])
 
         eventually(lambda: ingest.counters.accepted == 301, "not every event was stored")
         eventually(lambda: ingest.counters.rejected == 5, "the bad payloads were not all rejected")
@@ -205,7 +206,7 @@ def test_a_batch_the_hooks_fail_once_is_stored_again_message_by_message(
     try:
         assert ingest.subscribed.wait(15), "the hub never subscribed"
         events = [line(badge_event(seq)) for seq in range(10)]
-        publish(broker, wire.events_topic("murat"), events)
+        publish(broker, MURAT_EVENTS, events)
         eventually(lambda: ingest.counters.accepted == len(events), "the events were never stored")
     finally:
         ingest.stop()
@@ -233,11 +234,11 @@ def test_a_message_that_cannot_be_stored_is_rejected_and_ingest_goes_on(
         events = [badge_event(seq) for seq in range(6) if seq != 3]
         publish(
             broker,
-            wire.events_topic("murat"),
+            MURAT_EVENTS,
             [line(e) for e in [*events[:3], poison, *events[3:]]],
         )
         eventually(lambda: ingest.counters.rejected == 1, "the poison message was not rejected")
-        publish(broker, wire.events_topic("murat"), [line(badge_event(10))])
+        publish(broker, MURAT_EVENTS, [line(badge_event(10))])
         eventually(lambda: ingest.counters.accepted == len(events) + 1, "ingest stalled")
     finally:
         ingest.stop()
@@ -368,7 +369,7 @@ def test_a_hub_killed_mid_stream_loses_and_doubles_nothing(
     hubs.append(hub)
     hub.start()
     events = [line(badge_event(seq)) for seq in range(4000)]
-    command = ["mosquitto_pub", "-p", str(broker.port), "-t", wire.events_topic("murat")]
+    command = ["mosquitto_pub", "-p", str(broker.port), "-t", MURAT_EVENTS]
     publisher = subprocess.Popen([*command, "-q", "1", "-l"], stdin=subprocess.PIPE)
     assert publisher.stdin is not None
     publisher.stdin.write(("\n".join(events) + "\n").encode())
@@ -402,7 +403,7 @@ def test_two_hubs_on_the_shared_subscription_store_every_event_once(
     events = [line(badge_event(seq)) for seq in range(2000)]
     # Each event twice in a row: the broker hands the copies to either hub (often one each),
     # which may store them at the same moment.
-    publish(broker, wire.events_topic("murat"), [e for event in events for e in (event, event)])
+    publish(broker, MURAT_EVENTS, [e for event in events for e in (event, event)])
 
     eventually(lambda: count(sessions, Event) == len(events), "not every event was stored")
     for hub in hubs:

@@ -373,7 +373,7 @@ def read_retained(broker: Mosquitto, topic: str) -> bytes:
 def publish(broker: Mosquitto, events: list[dict[str, Any]]) -> None:
     command = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1"]
     subprocess.run(
-        [*command, "-t", wire.events_topic("murat"), "-l"],
+        [*command, "-t", wire.events_topic("murat", "murat-door"), "-l"],
         input="".join(line(e) + "\n" for e in events),
         text=True,
         check=True,

@@ -73,7 +73,7 @@ def test_stored_payload_is_a_valid_event_with_its_seq(box: Outbox) -> None:
     box.append(door())
     box.append(built)
     (seq, payload), *_ = box.pending(1, 10)
-    event = wire.parse_event(payload, topic=wire.events_topic(SITE))
+    event = wire.parse_event(payload, topic=wire.events_topic(SITE, DEVICE))
     assert isinstance(event, wire.BadgeEvent)
     assert (seq, event.seq, event.id) == (2, 2, built["id"])
     assert (event.badge, event.access, event.reason) == ("04A2B3C4", "denied", "unknown")

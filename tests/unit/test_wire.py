@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from telecentre import broker, wire
 
 SITE, DEVICE = "murat", "murat-door"
-TOPIC = wire.events_topic(SITE)
+TOPIC = wire.events_topic(SITE, DEVICE)
 
 
 def badge(**overrides: Any) -> dict[str, Any]:
@@ -150,7 +150,7 @@ def test_protocol_example_parses() -> None:
         ' "clock_synced": true, "badge": "04A2B3C4D5E6F7", "reader": "entrance",'
         ' "direction": "toggle", "access": "granted"}'
     )
-    event = wire.parse_event(example.encode(), topic="telecentre/murat/events")
+    event = wire.parse_event(example.encode(), topic="telecentre/murat/events/murat-door")
     assert isinstance(event, wire.BadgeEvent)
     assert event.ts.utcoffset() == timedelta(hours=1)
     assert event.ts.microsecond == 120_000
@@ -243,14 +243,27 @@ def test_missing_required_field_is_rejected(field: str) -> None:
 
 
 def test_event_for_another_site_than_the_topic_is_a_spoofing_error() -> None:
-    message = rejected(badge(), topic=wire.events_topic("aurillac"))
+    message = rejected(badge(), topic=wire.events_topic("aurillac", DEVICE))
     assert message == (
-        "field 'site': event for site 'murat' arrived on topic 'telecentre/aurillac/events'"
+        "field 'site': event for site 'murat' arrived on topic"
+        " 'telecentre/aurillac/events/murat-door'"
     )
 
 
+def test_event_of_another_device_than_the_topic_is_a_spoofing_error() -> None:
+    message = rejected(badge(), topic=wire.events_topic(SITE, "murat-back-door"))
+    assert message == (
+        "field 'device': event of device 'murat-door' arrived on topic"
+        " 'telecentre/murat/events/murat-back-door'"
+    )
+
+
+def test_event_on_a_site_wide_topic_names_no_device_and_is_rejected() -> None:
+    assert rejected(badge(), topic="telecentre/murat/events").startswith("field 'device':")
+
+
 def test_event_on_a_foreign_topic_is_rejected() -> None:
-    assert rejected(badge(), topic="elsewhere/murat/events").startswith("field 'site':")
+    assert rejected(badge(), topic="elsewhere/murat/events/murat-door").startswith("field 'site':")
 
 
 def test_without_topic_the_site_is_not_checked() -> None:
@@ -522,20 +535,21 @@ def test_status_not_an_object_or_oversize_is_rejected() -> None:
 
 
 def test_topic_helpers() -> None:
-    assert wire.events_topic("murat") == "telecentre/murat/events"
+    assert wire.events_topic("murat", "murat-door") == "telecentre/murat/events/murat-door"
     assert wire.status_topic("murat", "murat-door") == "telecentre/murat/status/murat-door"
     assert wire.access_topic("murat") == "telecentre/murat/access"
     assert wire.command_topic("murat", "murat-door") == "telecentre/murat/cmd/murat-door"
     assert wire.occupancy_topic("murat") == "telecentre/murat/occupancy"
-    assert wire.HUB_EVENTS_SUBSCRIPTION == "$share/hub/telecentre/+/events"
-    assert wire.ALL_EVENTS == "telecentre/+/events"
+    assert wire.HUB_EVENTS_SUBSCRIPTION == "$share/hub/telecentre/+/events/+"
+    assert wire.ALL_EVENTS == "telecentre/+/events/+"
+    assert wire.ack_topic("murat", "murat-door") == "telecentre/murat/ack/murat-door"
     assert wire.ALL_STATUSES == "telecentre/+/status/+"
 
 
 @pytest.mark.parametrize(
     ("topic", "site"),
     [
-        (wire.events_topic("murat"), "murat"),
+        (wire.events_topic("murat", "murat-door"), "murat"),
         (wire.status_topic("saint-flour", "sf-door"), "saint-flour"),
         (wire.access_topic("a1"), "a1"),
         (wire.command_topic("murat", "murat-door"), "murat"),
@@ -543,6 +557,7 @@ def test_topic_helpers() -> None:
         ("telecentre/murat", None),
         ("telecentre//events", None),
         ("telecentre/Murat/events", None),
+        ("telecentre/murat\n/events", None),
         ("telecentre/-murat/events", None),
         ("telecentre/+/events", None),
         ("other/murat/events", None),
@@ -552,6 +567,21 @@ def test_topic_helpers() -> None:
 )
 def test_site_of_topic(topic: str, site: str | None) -> None:
     assert wire.site_of_topic(topic) == site
+
+
+@pytest.mark.parametrize(
+    ("topic", "device"),
+    [
+        (wire.events_topic("murat", "murat-door"), "murat-door"),
+        (wire.status_topic("murat", "murat-door"), "murat-door"),
+        ("telecentre/murat/events", None),
+        ("telecentre/murat/events/murat-door\n", None),
+        ("telecentre/murat/events/+", None),
+        ("telecentre/murat/events/a/b", None),
+    ],
+)
+def test_device_of_topic(topic: str, device: str | None) -> None:
+    assert wire.device_of_topic(topic) == device
 
 
 def test_qos_levels_follow_the_protocol_table() -> None:
