@@ -15,10 +15,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import api_tokens, users
+from hub import users
 from hub.console.services import EXTENSION
 from hub.imports import import_sites
-from hub.store.models import Alarm, AuditEntry, Device, DoorCommand, User
+from hub.store.models import Alarm, ApiToken, AuditEntry, Device, DoorCommand, User
 from tests.console import PASSWORD, add_user, client_sign_in, csrf_token
 from tests.servers import REPO
 
@@ -326,7 +326,7 @@ def test_a_token_made_in_the_console_is_shown_once_and_opens_only_its_site(
     assert api.get("/api/v1/occupancy", headers=bearer).status_code == 200
     assert api.get(f"/api/v1/occupancy?site={MAURIAC}", headers=bearer).status_code == 403
     with sessions() as session:
-        made = session.scalars(select(api_tokens.ApiToken)).one()
+        made = session.scalars(select(ApiToken)).one()
         assert made.last_used_at is not None and secret not in made.token_hash
     token = csrf_token(ada.get("/admin/tokens").text)
     assert (
