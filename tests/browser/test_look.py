@@ -35,7 +35,7 @@ def busy_board(running_hub: Hub, broker: Mosquitto) -> Hub:
     """Murat with a member in, a refused badge and a standing alarm."""
     add_user(running_hub.sessions, "lea", "animator", [SITE, "mauriac"], display_name="Léa")
     common: dict[str, Any] = {"site": SITE, "device": DEVICE, "clock_synced": True}
-    taps = {"reader": "entrance", "direction": "in"}
+    taps: dict[str, Any] = {"reader": "entrance", "direction": "in"}
     publish(broker, wire.badge_event(**common, **taps, badge="04A2B3C4D5E6F7", access="granted"), 1)
     denied = wire.badge_event(**common, **taps, badge="0BADC0DE", access="denied", reason="unknown")
     publish(broker, denied, 2)

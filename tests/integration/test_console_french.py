@@ -37,7 +37,7 @@ def french() -> dict[str, str]:
         if isinstance(message.id, str):
             found[message.id] = str(message.string)
         else:  # plural: every form must be there
-            forms = [str(form) for form in message.string]
+            forms = [str(form) for form in message.string or ()]
             found[str(message.id[0])] = " | ".join(forms) if all(forms) else ""
     return found
 
