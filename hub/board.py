@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select, union_all
 from sqlalchemy.orm import Session
 
 from hub.alarms import StandingAlarm, standing_alarms
@@ -117,28 +118,38 @@ def _names(session: Session, member_ids: set[str]) -> dict[str, str]:
     return {member_id: f"{first} {last}".strip() for member_id, first, last in rows}
 
 
-def _taps(session: Session, site_id: str) -> list[tuple[Event, str | None]]:
-    rows = session.scalars(
-        select(Event)
-        .where(Event.site == site_id, Event.type == "badge")
-        .order_by(Event.ts.desc(), Event.id)
-        .limit(LAST_EVENTS)
-    )
-    return [(event, event.member_id) for event in rows]
+_DOOR_TYPES = ("door", "alarm", "exit_request")
+_COLUMNS = (
+    *(Event.site, Event.type, Event.ts, Event.id, Event.badge, Event.member_id),
+    *(Event.access, Event.reason, Event.direction, Event.door, Event.state, Event.kind),
+)
 
 
-def _door_moments(session: Session, site_id: str) -> list[DoorMoment]:
-    rows = session.scalars(
-        select(Event)
-        .where(Event.site == site_id, Event.type.in_(("door", "alarm", "exit_request")))
-        .order_by(Event.ts.desc(), Event.id)
-        .limit(LAST_EVENTS)
-    )
-    moments = []
-    for event in rows:
-        what = {"door": event.state, "alarm": event.kind}.get(event.type) or event.type
-        moments.append(DoorMoment(event.ts, event.door, what or event.type))
-    return moments
+def _last_events(session: Session, sites: list[str]) -> dict[str, list[Row[Any]]]:
+    """The last `LAST_EVENTS` taps and the last door events of each site, newest first: in
+    one statement, each part walking the (site, ts) index backwards for its few rows."""
+    parts = []
+    for site in sites:
+        for types in (("badge",), _DOOR_TYPES):
+            part = (
+                select(*_COLUMNS)
+                .where(Event.site == site, Event.type.in_(types))
+                .order_by(Event.ts.desc(), Event.id)
+                .limit(LAST_EVENTS)
+                .subquery()
+            )
+            parts.append(select(*part.c))
+    found: dict[str, list[Row[Any]]] = {site: [] for site in sites}
+    for row in session.execute(union_all(*parts)):
+        found[row.site].append(row)
+    for rows in found.values():
+        rows.sort(key=lambda row: (row.ts, row.id), reverse=True)
+    return found
+
+
+def _door_moment(row: Row[Any]) -> DoorMoment:
+    what = {"door": row.state, "alarm": row.kind}.get(row.type) or row.type
+    return DoorMoment(row.ts, row.door, what)
 
 
 def _devices(session: Session, sites: list[str], now: datetime) -> dict[str, list[DeviceHealth]]:
@@ -188,11 +199,12 @@ def site_boards(
     present = occupancies(
         session, [rules[site] for site in sites], now, max_session_h=max_session_h
     )
-    taps = {site: _taps(session, site) for site in sites}
+    events = _last_events(session, sites)
+    taps = {site: [row for row in rows if row.type == "badge"] for site, rows in events.items()}
     names = _names(
         session,
         {p.member_id for people in present.values() for p in people}
-        | {member for rows in taps.values() for _, member in rows if member is not None},
+        | {row.member_id for rows in taps.values() for row in rows if row.member_id is not None},
     )
     devices = _devices(session, sites, now)
     alarms = standing_alarms(session, sites)
@@ -207,16 +219,16 @@ def site_boards(
             positions=rules[site].positions.total,
             taps=[
                 Tap(
-                    at=event.ts,
-                    name=names.get(member) if member is not None else None,
-                    badge_end=(event.badge or "")[-4:],
-                    granted=event.access == "granted",
-                    reason=event.reason,
-                    direction=event.direction,
+                    at=row.ts,
+                    name=names.get(row.member_id) if row.member_id is not None else None,
+                    badge_end=(row.badge or "")[-4:],
+                    granted=row.access == "granted",
+                    reason=row.reason,
+                    direction=row.direction,
                 )
-                for event, member in taps[site]
+                for row in taps[site]
             ],
-            doors=_door_moments(session, site),
+            doors=[_door_moment(row) for row in events[site] if row.type != "badge"],
             devices=devices[site],
             alarms=[alarm for alarm in alarms if alarm.site_id == site],
         )
