@@ -9,7 +9,6 @@ it); the last ones run against a real Mosquitto.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -32,11 +31,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 import edge.uplink
 from edge.agent import Agent
+from edge.clock import Clock
 from edge.config import EdgeConfig
 from edge.hardware import Hardware, build_hardware
 from edge.readers import Mfrc522Reader
 from telecentre import broker, wire
 from telecentre.config import load_config
+from tests.keys import edge_access_config, signed
 from tests.servers import Mosquitto, free_port
 from tests.waiting import wait_until
 
@@ -66,7 +67,7 @@ def access_list(version: int = 1, **extra: Any) -> bytes:
             {"badge": DAYTIME, "until": None, "hours": "opening"},
         ],
     } | extra
-    return json.dumps(payload).encode()
+    return signed(payload)
 
 
 # --- fixtures -----------------------------------------------------------------------------
@@ -199,6 +200,7 @@ def make_site(tmp_path: Path, pins: MockFactory, silent_hub: int) -> Iterator[Ma
                 "red_led_pin": RED,
                 "buzzer_pin": BUZZER,
             },
+            "access": edge_access_config(),
         } | config
         path = tmp_path / f"edge-{len(sites)}.yaml"
         path.write_text(yaml.safe_dump(document), encoding="utf-8")
@@ -209,7 +211,7 @@ def make_site(tmp_path: Path, pins: MockFactory, silent_hub: int) -> Iterator[Ma
         hardware = build_hardware(edge_config, stdin=stdin)
         if hardware_hook is not None:
             hardware_hook(hardware, edge_config)
-        agent = Agent(edge_config, hardware, clock_synced=lambda: clock_synced)
+        agent = Agent(edge_config, hardware, clock=Clock(synced=lambda: clock_synced))
         site = Site(agent, keyboard, pins)
         sites.append(site)
         if list_payload is not None:
@@ -720,7 +722,9 @@ def test_a_failing_command_or_list_does_not_end_the_link(
     listener = Listener(broker.port, wire.status_topic(SITE, DEVICE))
     try:
         site = make_site(mqtt_port=broker.port)
-        wait_until(site.agent.uplink.connected.is_set)
+        # The agent publishes its status after subscribing: once the status is here, so is
+        # its subscription (a command published before it would be lost, not retained).
+        wait_until(lambda: listener.on(wire.status_topic(SITE, DEVICE)))
         door = site.agent.doors["main"]
         unlock, calls = door.unlock, []
 

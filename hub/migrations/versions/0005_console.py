@@ -1,7 +1,7 @@
 """The console: its users (and an animator's sites), API tokens, door alarms, door commands.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0006
 Create Date: 2026-12-01 12:30:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0002"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
