@@ -6,7 +6,8 @@ commands do one job against the same database and exit: `migrate`, `import-sites
 `retention`, `export-member ID`, `erase-member ID`, `broker-acl SITE:DEVICE…`,
 `events apply ID` (apply a quarantined tap deliberately), `keys init` (make the key that
 signs access lists, if there is none) and `keys public` (the public key to put in every
-edge's `access.hub_public_keys`).
+edge's `access.hub_public_keys`), and the console's users and API tokens:
+`user add|list|disable|enable|password`, `token add|list|revoke` (`hub/accounts_cli.py`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from hub import accounts_cli
 from hub.access_lists import record_import
 from hub.config import HubConfig
 from hub.imports import MEMBER_ID_RE, ImportResult, InvalidFile, import_members, import_sites
@@ -268,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     for verb in ("export", "erase"):
         command = commands.add_parser(f"{verb}-member", help=f"{verb} a member's personal data")
         command.add_argument("member_id", type=_member_id)
+    accounts_cli.add_parsers(commands)
     args = parser.parse_args(argv)
     restrict_umask()  # the database, its WAL and anything else the hub writes: owner only
 
@@ -281,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         migrate(config.database_url)
         print(f"database {config.database_url.split('@')[-1]} is at the latest schema")
         return 0
+    if args.command in ("user", "token"):
+        return accounts_cli.run(args, lambda: database(config))
     if args.command.startswith("import-"):
         return run_import(config, args.command.removeprefix("import-"), args.file)
     if args.command == "report":

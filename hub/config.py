@@ -95,6 +95,18 @@ class Http(Strict):
     trusted_proxies: Annotated[int, Field(ge=0, le=5)] = 0
 
 
+class Console(Strict):
+    """The staff console's sessions and live board."""
+
+    #: A session ends after this long without a page asked for.
+    idle_timeout_min: Annotated[int, Field(ge=1, le=24 * 60)] = 30
+    #: Cookies only over HTTPS: set it when the hub is reached through TLS (a proxy).
+    secure_cookies: bool = False
+    #: Board streams waiting at once; at most half of `http.threads` is used, so that pages
+    #: always have threads.
+    max_streams: Annotated[int, Field(ge=0, le=1000)] = 4
+
+
 class Ingest(Strict):
     """A batch is committed, then acknowledged, when it is full or its first event is this old."""
 
@@ -129,6 +141,7 @@ class HubConfig(Strict):
     database: Database = Database()
     influxdb: InfluxDb | None = None
     http: Http = Http()
+    console: Console = Console()
     api_tokens: dict[Token, Role | NamedToken] = Field(default_factory=dict)
     #: The same as YAML in a file of its own, so that no token sits in hub.yaml. Refused if
     #: its group or others may read it (mode 0600, owned by the hub's user).

@@ -193,6 +193,10 @@ class Ingest:
     ) -> None:
         self.on_batch: list[OnBatch] = list(on_batch)
         self.on_statuses: list[OnStatuses] = list(on_statuses)
+        #: More `(topic filter, qos)` to subscribe to at each connection, for what other parts
+        #: of the hub read on this connection with `client.message_callback_add` (door
+        #: command results): those messages never reach the batches.
+        self.extra_subscriptions: list[tuple[str, int]] = []
         #: Set once the broker has confirmed the subscriptions (and again after reconnecting).
         self.subscribed = threading.Event()
         self._settings = mqtt_settings
@@ -272,7 +276,11 @@ class Ingest:
         self._connection += 1
         log.info("connected (session present: %s)", flags.session_present)
         client.subscribe(
-            [(wire.HUB_EVENTS_SUBSCRIPTION, wire.QOS_EVENTS), (wire.ALL_STATUSES, wire.QOS_STATUS)]
+            [
+                (wire.HUB_EVENTS_SUBSCRIPTION, wire.QOS_EVENTS),
+                (wire.ALL_STATUSES, wire.QOS_STATUS),
+                *self.extra_subscriptions,
+            ]
         )
 
     def _on_subscribe(

@@ -3,8 +3,10 @@ time series and the HTTP API around one database and one MQTT connection.
 
 Each part is its own module; this one only decides who calls whom, and when:
 - every MQTT batch: store events → presence sessions → occupancy (published after commit)
-  → time series counts → the devices' acknowledgements (after commit, `hub/acks.py`);
-- every status: its device's acknowledgement again (after commit);
+  → door alarms → the console's live board (after commit) → time series counts → the
+  devices' acknowledgements (after commit, `hub/acks.py`);
+- every status: its device's acknowledgement again, the console's board told (after commit);
+- every door command result: stored against its command, the board told;
 - every minute: close sessions past their auto-close moment, refresh occupancy, publish the
   acknowledgements not yet published, warn of doors deciding from an older access list than
   their site's latest;
@@ -23,21 +25,27 @@ from sqlalchemy.orm import Session
 
 from hub.access_lists import changed_since, last_audit_id, publish_access_lists, record_import
 from hub.acks import Acks
+from hub.alarms import record_alarms
 from hub.app import create_app
 from hub.body_limits import LARGEST_BODY_BYTES
 from hub.config import HubConfig
+from hub.doors import RESULTS as DOOR_RESULTS
+from hub.doors import DoorOpener
 from hub.imports import import_sites
 from hub.ingest import Ingest, tune_gc
+from hub.live import Changes
 from hub.occupancy import OccupancyPublisher
 from hub.presence import Presence
 from hub.reports import devices
 from hub.retention import apply_retention
+from hub.secret_key import load_secret_key
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.db import after_commit
 from hub.store.events import NewEvent
 from hub.store.models import utcnow
 from hub.timeseries import TimeSeries, count_events
 from hub.web_server import WebServer
+from telecentre import wire
 from telecentre.signing import SigningKey
 
 log = logging.getLogger(__name__)
@@ -76,20 +84,31 @@ class Hub:
             self.sessions,
             wait_for_broker=self.engine.dialect.name != "sqlite",
         )
+        self.changes = Changes()
         hooks = [
             self.presence.apply,
             self.occupancy.on_batch,
+            record_alarms,
+            self.changes.on_batch,
             self._count_events,
             self.acks.on_batch,
         ]
         self.ingest.on_batch[:] = hooks
-        self.ingest.on_statuses[:] = [self.acks.on_statuses]
+        self.ingest.on_statuses[:] = [self.acks.on_statuses, self._statuses_changed]
+        self.doors = DoorOpener(
+            self.ingest.client, self.sessions, self.changes, connected=self.ingest.subscribed.is_set
+        )
+        self.doors.listen()
+        self.ingest.extra_subscriptions.append((DOOR_RESULTS, wire.QOS_COMMAND))
         self.app = create_app(
             config,
             sessionmaker=self.sessions,
             mqtt_up=self.ingest.subscribed.is_set,
             presence_hooks=hooks,
             after_import=self.sites_changed,
+            changes=self.changes,
+            doors=self.doors,
+            secret_key=load_secret_key(config.secret_key_path),
         )
         self._stopping = threading.Event()
         self._imports_seen = 0  # the last audited import whose access lists went out
@@ -122,6 +141,7 @@ class Hub:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.changes.close()  # open boards end their streams and reconnect to the next hub
         if self._server is not None:
             self._server.stop()
         self.ingest.stop(before_disconnect=self.acks.stop)
@@ -156,8 +176,9 @@ class Hub:
 
     def tick(self) -> None:
         with self.sessions.begin() as session:
-            self.presence.close_expired(session)
+            closed = self.presence.close_expired(session)
             self.occupancy.refresh(session)
+            self.changes.after_commit(session, closed)
         self._publish_imported()
         self.acks.tick()  # imports made from a shell, which has no broker connection
         self.check_access_lists()
@@ -202,6 +223,10 @@ class Hub:
                 debounce_s=self.config.rules.debounce_s,
             )
         self.publish_access_lists(None)  # Pass expiries and public holidays move daily
+
+    def _statuses_changed(self, session: Session, statuses: list[wire.Status]) -> None:
+        """The console's boards show device health: their sites changed."""
+        self.changes.after_commit(session, {status.site for status in statuses})
 
     def _count_events(self, session: Session, new: list[NewEvent]) -> None:
         # A quarantined tap applied by an admin was counted when it arrived.

@@ -44,6 +44,9 @@ class WebServer:
             max_request_body_size=max_body_bytes,
             ident="",  # no Server: header
             asyncore_use_poll=True,  # select() would fail past 1,024 open sockets
+            # Send what a streaming answer yields at once: waitress otherwise holds it until
+            # 18,000 bytes are waiting, and a live board's few kilobytes would sit there.
+            send_bytes=1,
         )
         assert isinstance(server, BaseWSGIServer), "one address gives one server"
         self._server = server

@@ -1,4 +1,5 @@
-"""Who is calling: a bearer token from the config, and the sites its role may see.
+"""Who is calling: a bearer token (a bootstrap token of the config, or one made in the
+console or with `telecentre-hub token add`, `hub.api_tokens`), and the sites its role may see.
 
 `department` and `admin` see every site; `animator:<site>` sees its own site only. A call
 naming another site is refused (403) before anything is read, and list calls are narrowed to
@@ -12,9 +13,11 @@ from dataclasses import dataclass
 from flask import g, request
 from sqlalchemy import select
 
+from hub import api_tokens
 from hub.api import throttle
 from hub.api.errors import ApiError
 from hub.api.services import services
+from hub.config import NamedToken
 from hub.store.models import Site
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="telecentre"'}
@@ -41,6 +44,11 @@ def authenticate() -> None:
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "this call needs an 'Authorization: Bearer <token>' header", _CHALLENGE)
     found = services().token_of(token.strip())
+    if found is None:
+        with services().sessions.begin() as session:
+            made = api_tokens.token_by_secret(session, token.strip())
+            if made is not None:
+                found = NamedToken(role=made.role, name=f"token:{made.name}")
     if found is None:
         services().failed_auth.failed(throttle.client_address())
         raise ApiError(401, "this token is not known to the hub", _CHALLENGE)
