@@ -146,6 +146,7 @@ class Event(Base):
         Index("ix_events_site_ts", "site", "ts"),
         Index("ix_events_badge_ts", "badge", "ts"),
         Index("ix_events_member_id_ts", "member_id", "ts"),
+        Index("ix_events_outcome", "outcome"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -170,6 +171,12 @@ class Event(Base):
     #: The payload as received, for fields this version of the hub does not know yet.
     payload: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: What the hub made of a badge event (`hub.rules.outcomes`): `counted`, `debounced`,
+    #: `already_in`, `no_open_session`, `quarantined`, `unknown_badge`, `denied`; None for
+    #: other types, or a tap at a site not imported yet.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    #: Why: the quarantine's reason, the edge's reason for a denial.
+    outcome_reason: Mapped[str | None] = mapped_column(String(64))
 
 
 class RejectedEvent(Base):
@@ -205,6 +212,17 @@ class PresenceSession(Base):
     auto_closed: Mapped[bool] = mapped_column(Boolean, default=False)
     start_event_id: Mapped[str | None] = mapped_column(String(64))
     end_event_id: Mapped[str | None] = mapped_column(String(64))
+    #: No replay rewrites it or starts before it (docs/rules.md, Final sessions): set by the
+    #: retention before it deletes the session's taps, and on every manual session.
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Made or corrected by a person (`hub.corrections`): who, when, why.
+    manual: Mapped[bool] = mapped_column(Boolean, default=False)
+    manual_reason: Mapped[str | None] = mapped_column(Text)
+    manual_by: Mapped[str | None] = mapped_column(String(200))
+    manual_at: Mapped[datetime | None]
+    #: How it ended: `tap`, `auto` (rule 4), `elsewhere` (a tap at another site), `manual`;
+    #: None while open.
+    end_reason: Mapped[str | None] = mapped_column(String(16))
 
 
 class Device(Base):

@@ -1,0 +1,223 @@
+"""Sessions made or corrected by a person: a forgotten badge, a forgotten check-out, a
+wrong auto-close (docs/rules.md, Manual sessions).
+
+A manual session is final: no replay rewrites it or starts before it, so a late tap of that
+member at that site never undoes a correction (`hub.rules.replay`). Each function checks its
+input and raises `CorrectionError` naming the form field before it writes anything, writes
+an `AuditEntry` (who, what, before → after) and works in the caller's transaction; the caller
+commits. The API, the CLI and the console all call these:
+
+>>> with sessions.begin() as session:                                  # doctest: +SKIP
+...     row = manual_check_out(session, session_id=12, at=now, reason="oubli", actor="amelie")
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.presence import lock_members
+from hub.rules.model import utc
+from hub.store.models import AuditEntry, Member, PresenceSession, Site, utcnow
+
+#: A correction "now" may be a little ahead of the hub's clock (a phone's clock).
+CLOCK_SLACK = timedelta(minutes=2)
+REASON_MAX_CHARS = 500
+
+
+class CorrectionError(ValueError):
+    """Bad input for a correction: `field` names the form field, `message` says why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def _reason(reason: str) -> str:
+    text = reason.strip()
+    if not text:
+        raise CorrectionError("reason", "la raison est obligatoire")
+    if len(text) > REASON_MAX_CHARS:
+        raise CorrectionError("reason", f"la raison dépasse {REASON_MAX_CHARS} caractères")
+    return text
+
+
+def _instant(field: str, value: datetime, now: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise CorrectionError(field, "l'heure doit avoir un fuseau horaire")
+    if utc(value) > utc(now) + CLOCK_SLACK:
+        raise CorrectionError(field, "l'heure est dans le futur")
+    return value
+
+
+def _check_no_overlap(
+    session: Session,
+    member_id: str,
+    start: datetime,
+    end: datetime | None,
+    *,
+    field: str,
+    ignore: int | None = None,
+) -> None:
+    """Refuse a stay that overlaps another session of the member, at any site (a member is
+    in one place at a time)."""
+    query = select(PresenceSession).where(PresenceSession.member_id == member_id)
+    if end is not None:
+        query = query.where(PresenceSession.start < end)
+    if ignore is not None:
+        query = query.where(PresenceSession.id != ignore)
+    for other in session.scalars(query):
+        if other.end is None or utc(other.end) > utc(start):
+            when = other.start.isoformat(timespec="minutes")
+            raise CorrectionError(
+                field, f"chevauche la session n° {other.id} ({other.site_id}, depuis {when})"
+            )
+
+
+def _snapshot(row: PresenceSession) -> dict[str, Any]:
+    return {
+        "start": row.start.isoformat(),
+        "end": None if row.end is None else row.end.isoformat(),
+        "auto_closed": row.auto_closed,
+        "end_reason": row.end_reason,
+        "manual": row.manual,
+    }
+
+
+def _mark_manual(row: PresenceSession, reason: str, actor: str, now: datetime) -> None:
+    row.manual = True
+    row.final = True
+    row.manual_reason = reason
+    row.manual_by = actor
+    row.manual_at = now
+
+
+def _audit(
+    session: Session,
+    action: str,
+    row: PresenceSession,
+    before: dict[str, Any] | None,
+    reason: str,
+    actor: str,
+    now: datetime,
+) -> None:
+    session.add(
+        AuditEntry(
+            at=now,
+            actor=actor,
+            action=action,
+            site_id=row.site_id,
+            detail={
+                "session_id": row.id,
+                "member_id": row.member_id,
+                "reason": reason,
+                "before": before,
+                "after": _snapshot(row),
+            },
+        )
+    )
+
+
+def _stored_session(session: Session, session_id: int) -> PresenceSession:
+    row = session.get(PresenceSession, session_id)
+    if row is None:
+        raise CorrectionError("session_id", f"il n'y a pas de session n° {session_id}")
+    if row.member_id is None:
+        raise CorrectionError("session_id", "cette session est pseudonymisée (conservation)")
+    lock_members(session, [row.member_id])
+    return row
+
+
+def manual_check_in(
+    session: Session,
+    *,
+    member_id: str,
+    site_id: str,
+    at: datetime,
+    reason: str,
+    actor: str,
+    now: datetime | None = None,
+) -> PresenceSession:
+    """Open a session for a member who came in without badging; a later tap out (or the
+    auto-close) ends it, and it stays manual."""
+    now = now or utcnow()
+    why = _reason(reason)
+    if session.get(Member, member_id) is None:
+        raise CorrectionError("member_id", f"il n'y a pas de membre {member_id!r}")
+    if session.get(Site, site_id) is None:
+        raise CorrectionError("site_id", f"il n'y a pas de site {site_id!r}")
+    _instant("at", at, now)
+    lock_members(session, [member_id])
+    _check_no_overlap(session, member_id, at, None, field="at")
+    row = PresenceSession(member_id=member_id, site_id=site_id, start=at, auto_closed=False)
+    _mark_manual(row, why, actor, now)
+    session.add(row)
+    session.flush()
+    _audit(session, "session_check_in", row, None, why, actor, now)
+    return row
+
+
+def manual_check_out(
+    session: Session,
+    *,
+    session_id: int,
+    at: datetime,
+    reason: str,
+    actor: str,
+    now: datetime | None = None,
+) -> PresenceSession:
+    """End an open (or auto-closed) session at `at`: the member forgot to badge out."""
+    now = now or utcnow()
+    why = _reason(reason)
+    row = _stored_session(session, session_id)
+    if row.end is not None and not row.auto_closed:
+        raise CorrectionError("session_id", "cette session est déjà terminée")
+    _instant("at", at, now)
+    if utc(at) < utc(row.start):
+        raise CorrectionError("at", "la sortie est avant l'entrée")
+    assert row.member_id is not None  # _stored_session
+    _check_no_overlap(session, row.member_id, row.start, at, field="at", ignore=row.id)
+    before = _snapshot(row)
+    row.end, row.auto_closed, row.end_reason, row.end_event_id = at, False, "manual", None
+    _mark_manual(row, why, actor, now)
+    session.flush()
+    _audit(session, "session_check_out", row, before, why, actor, now)
+    return row
+
+
+def correct_session(
+    session: Session,
+    *,
+    session_id: int,
+    start: datetime,
+    end: datetime | None,
+    reason: str,
+    actor: str,
+    now: datetime | None = None,
+) -> PresenceSession:
+    """Set a session's start and end (None: still open) as a person knows them to be."""
+    now = now or utcnow()
+    why = _reason(reason)
+    row = _stored_session(session, session_id)
+    _instant("start", start, now)
+    if end is not None:
+        _instant("end", end, now)
+        if utc(end) < utc(start):
+            raise CorrectionError("end", "la fin est avant le début")
+    assert row.member_id is not None  # _stored_session
+    _check_no_overlap(session, row.member_id, start, end, field="start", ignore=row.id)
+    before = _snapshot(row)
+    if utc(row.start) != utc(start):
+        row.start, row.start_event_id = start, None
+    if end is None:
+        row.end, row.auto_closed, row.end_reason, row.end_event_id = None, False, None, None
+    elif row.end is None or utc(row.end) != utc(end):
+        row.end, row.auto_closed, row.end_reason, row.end_event_id = end, False, "manual", None
+    _mark_manual(row, why, actor, now)
+    session.flush()
+    _audit(session, "session_corrected", row, before, why, actor, now)
+    return row
