@@ -96,6 +96,7 @@ def month_bounds(month: str) -> tuple[date, date]:
 
 @dataclass(frozen=True)
 class SessionRow:
+    id: int
     #: None once pseudonymised.
     member_id: str | None
     site: str
@@ -103,6 +104,9 @@ class SessionRow:
     end: datetime | None
     hours: Decimal | None
     auto_closed: bool
+    #: Made or corrected by a person (`hub.corrections`), and why.
+    manual: bool
+    manual_reason: str | None
 
 
 @dataclass(frozen=True)
@@ -121,19 +125,25 @@ def sessions(
     *,
     sites: Collection[str] | None = None,
     member: str | None = None,
+    manual_only: bool = False,
+    newest_first: bool = False,
     limit: int = 1000,
     offset: int = 0,
 ) -> SessionPage:
-    """One page of sessions in start order (a stable order, so pages do not overlap)."""
+    """One page of sessions in start order (a stable order, so pages do not overlap);
+    `newest_first` for a screen, where the latest stays are what one looks for."""
     rules = _load_sites(session, sites)
     condition = _started_between(rules, first, last)
     if member is not None:
         condition = and_(condition, PresenceSession.member_id == member)
+    if manual_only:
+        condition = and_(condition, PresenceSession.manual)
+    order = (PresenceSession.start, PresenceSession.id)
     total = session.scalar(select(func.count()).select_from(PresenceSession).where(condition)) or 0
     query = (
         select(PresenceSession)
         .where(condition)
-        .order_by(PresenceSession.start, PresenceSession.id)
+        .order_by(*(column.desc() for column in order) if newest_first else order)
         .limit(limit)
         .offset(offset)
     )
@@ -143,12 +153,15 @@ def sessions(
         duration = None if row.end is None else model.elapsed(row.start, row.end)
         rows.append(
             SessionRow(
+                id=row.id,
                 member_id=row.member_id,
                 site=row.site_id,
                 start=row.start.astimezone(zone),
                 end=None if row.end is None else row.end.astimezone(zone),
                 hours=None if duration is None else model.to_hours(duration),
                 auto_closed=row.auto_closed,
+                manual=row.manual,
+                manual_reason=row.manual_reason,
             )
         )
     return SessionPage(rows, total, offset + limit if offset + limit < total else None)
@@ -241,14 +254,22 @@ class EvaluationReport:
 
 
 def evaluation(
-    session: Session, first: date, last: date, *, site: str | None = None
+    session: Session,
+    first: date,
+    last: date,
+    *,
+    site: str | None = None,
+    sites: Collection[str] | None = None,
 ) -> EvaluationReport:
-    """RULES.md's figures for the network, or for one site alone.
+    """RULES.md's figures for the network, one site alone (`site`), or a selection of sites
+    (`sites`, as the console's reports page chooses them).
 
-    For one site, `total` is that site's own figures (its Pass members are those who used
-    it), so nothing of the network's other sites shows through.
+    For one site or a selection, `total` is that scope's own figures (its Pass members are
+    those who used it), so nothing of the network's other sites shows through; one site has
+    no ZRR split.
     """
-    rules = _load_sites(session, None if site is None else {site})
+    chosen = {site} if site is not None else sites
+    rules = _load_sites(session, chosen)
     # One query for the period's sessions, of the columns the rules read only: a national
     # year is half a million rows, which whole ORM objects would take seconds to build.
     rows = session.execute(
@@ -267,13 +288,12 @@ def evaluation(
         model.Session(member_id or pseudonym or f"session-{id_}", site_id, start, end, auto)
         for id_, member_id, pseudonym, site_id, start, end, auto in rows
     ]
-    result = evaluate(rules.values(), load_members(session), stays, first, last)
-    if site is None:
-        return EvaluationReport(
-            first, last, result.total, result.by_site, result.zrr, result.non_zrr
-        )
-    own = result.by_site.get(site, result.total)
-    return EvaluationReport(first, last, own, dict(result.by_site), None, None)
+    result = evaluate(
+        rules.values(), load_members(session), stays, first, last, network=chosen is None
+    )
+    if site is not None:
+        return EvaluationReport(first, last, result.total, dict(result.by_site), None, None)
+    return EvaluationReport(first, last, result.total, result.by_site, result.zrr, result.non_zrr)
 
 
 # --- Occupancy now ----------------------------------------------------------------------------

@@ -351,6 +351,7 @@ def test_imported_events_make_sessions_through_the_presence_engine(
             "end": "2026-10-05T10:10:00+02:00",
             "hours": 1.1667,
             "auto_closed": False,
+            "manual": False,
         }
     ]
 
@@ -399,6 +400,7 @@ def test_sessions_of_a_period_by_local_day_in_pages(client: FlaskClient) -> None
         "end": "2026-10-06T17:00:00+02:00",
         "hours": 8.5,
         "auto_closed": True,
+        "manual": False,
     }
     assert (listed[-1]["end"], listed[-1]["hours"]) == (None, None)
 
@@ -418,7 +420,7 @@ def test_sessions_of_a_period_by_local_day_in_pages(client: FlaskClient) -> None
 def test_sessions_as_csv(client: FlaskClient) -> None:
     response = get(client, "sessions", format="csv", limit="5", site="murat", **OCTOBER)
     rows = table(response)
-    assert rows[0] == ["member_id", "site", "start", "end", "hours", "auto_closed"]
+    assert rows[0] == ["member_id", "site", "start", "end", "hours", "auto_closed", "manual"]
     assert rows[1] == [
         "M001",
         "murat",
@@ -426,8 +428,9 @@ def test_sessions_as_csv(client: FlaskClient) -> None:
         "2026-10-05T10:10:00+02:00",
         "1.17",
         "false",
+        "false",
     ]
-    assert rows[-1][3:] == ["", "", "false"]
+    assert rows[-1][3:] == ["", "", "false", "false"]
     assert len(rows) == 6
     assert (response.headers["X-Total-Count"], "X-Next-Offset" in response.headers) == (
         "5",
