@@ -7,8 +7,9 @@ tutorial does, with what the running service shares with it passed in rather tha
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Flask, Response, request
 from sqlalchemy import orm
@@ -18,6 +19,11 @@ from hub.api import PREFIX, api
 from hub.api.errors import http_error
 from hub.api.services import EXTENSION, AfterImport, Services
 from hub.config import HubConfig
+from hub.console import STATIC_FOLDER, TEMPLATE_FOLDER, init_console
+from hub.console.errors import error_page
+from hub.console.services import ConsoleServices
+from hub.doors import DoorOpener
+from hub.live import Changes
 from hub.store import make_engine, make_sessionmaker
 from hub.store.events import OnBatch
 from hub.store.models import utcnow
@@ -26,11 +32,11 @@ from hub.store.models import utcnow
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
-def _http_error(error: HTTPException) -> HTTPException | tuple[Response, int]:
-    """JSON errors under the API's prefix, Flask's own pages elsewhere (the console)."""
+def _http_error(error: HTTPException) -> tuple[Response | str, int]:
+    """JSON errors under the API's prefix, pages in the console's look elsewhere."""
     if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
         return http_error(error)
-    return error
+    return error_page(error)
 
 
 def create_app(
@@ -41,6 +47,9 @@ def create_app(
     presence_hooks: Sequence[OnBatch] = (),
     after_import: AfterImport | None = None,
     clock: Callable[[], datetime] = utcnow,
+    changes: Changes | None = None,
+    doors: DoorOpener | None = None,
+    secret_key: bytes | None = None,
 ) -> Flask:
     """The app for `config`.
 
@@ -53,8 +62,14 @@ def create_app(
     - `after_import`: called after a sites or members import committed, with the sites
       whose access list changed (never with an empty set).
     - `clock`: "now" for the occupancy (who is still present); tests fix it.
+    - `changes`: what the live board waits on (the service notifies it after each commit);
+      None: a board that only changes when reloaded.
+    - `doors`: sends the console's door commands on the hub's MQTT connection; None: every
+      door shows as offline.
+    - `secret_key`: signs the console's session cookies (the service keeps one in
+      `state_dir`); None: a new one for this process, so sessions end when it stops.
     """
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=STATIC_FOLDER, template_folder=TEMPLATE_FOLDER)
     app.config.from_mapping(HUB_CONFIG=config, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if sessionmaker is None:
@@ -70,6 +85,21 @@ def create_app(
     if mqtt_up is not None:
         services.mqtt_up = mqtt_up
     app.extensions[EXTENSION] = services
+    init_console(
+        app,
+        ConsoleServices(
+            sessionmaker,
+            changes=changes or Changes(),
+            doors=doors,
+            clock=clock,
+            max_session_h=config.rules.max_session_h,
+            max_streams=config.console.max_streams,
+        ),
+        secret_key=secret_key or secrets.token_bytes(32),
+        idle_timeout=timedelta(minutes=config.console.idle_timeout_min),
+        secure_cookies=config.console.secure_cookies,
+        api_prefix=PREFIX,
+    )
     app.register_blueprint(api)
     app.register_error_handler(HTTPException, _http_error)
     return app

@@ -69,6 +69,17 @@ class Http(Strict):
     secret_key_file: Path | None = None
 
 
+class Console(Strict):
+    """The staff console's sessions and live board."""
+
+    #: A session ends after this long without a page asked for.
+    idle_timeout_min: Annotated[int, Field(ge=1, le=24 * 60)] = 30
+    #: Cookies only over HTTPS: set it when the hub is reached through TLS (a proxy).
+    secure_cookies: bool = False
+    #: Board streams waiting at once; keep it well under the HTTP server's threads.
+    max_streams: Annotated[int, Field(ge=0, le=1000)] = 8
+
+
 class Ingest(Strict):
     """A batch is committed, then acknowledged, when it is full or its first event is this old."""
 
@@ -95,6 +106,7 @@ class HubConfig(Strict):
     database: Database = Database()
     influxdb: InfluxDb | None = None
     http: Http = Http()
+    console: Console = Console()
     api_tokens: dict[Token, Role] = Field(default_factory=dict)
     #: The same as YAML in a file of its own (mode 0600), so that no token sits in hub.yaml.
     api_tokens_file: Path | None = None

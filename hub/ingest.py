@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import NamedTuple
@@ -149,6 +149,12 @@ class Ingest:
         on_batch: Sequence[OnBatch] = (),
     ) -> None:
         self.on_batch: list[OnBatch] = list(on_batch)
+        #: Called in each batch's transaction with the sites whose devices sent a status.
+        self.on_statuses: list[Callable[[Session, set[str]], None]] = []
+        #: More `(topic filter, qos)` to subscribe to at each connection, for what other parts
+        #: of the hub read on this connection with `client.message_callback_add` (door
+        #: command results): those messages never reach the batches.
+        self.extra_subscriptions: list[tuple[str, int]] = []
         #: Set once the broker has confirmed the subscriptions (and again after reconnecting).
         self.subscribed = threading.Event()
         self._settings = mqtt_settings
@@ -223,7 +229,11 @@ class Ingest:
         self._connection += 1
         log.info("connected (session present: %s)", flags.session_present)
         client.subscribe(
-            [(wire.HUB_EVENTS_SUBSCRIPTION, wire.QOS_EVENTS), (wire.ALL_STATUSES, wire.QOS_STATUS)]
+            [
+                (wire.HUB_EVENTS_SUBSCRIPTION, wire.QOS_EVENTS),
+                (wire.ALL_STATUSES, wire.QOS_STATUS),
+                *self.extra_subscriptions,
+            ]
         )
 
     def _on_subscribe(
@@ -356,6 +366,10 @@ class Ingest:
             bad_statuses = _record_statuses(session, statuses)
             for hook in self.on_batch:
                 hook(session, result.new)
+            if statuses:
+                sites = {s for m in statuses if (s := wire.site_of_topic(m.topic)) is not None}
+                for status_hook in self.on_statuses:
+                    status_hook(session, sites)
         self._count(result, len(statuses) - bad_statuses, bad_statuses)
 
     def _quarantine(self, message: _Message, error: Exception) -> bool:

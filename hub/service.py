@@ -3,7 +3,8 @@ time series and the HTTP API around one database and one MQTT connection.
 
 Each part is its own module; this one only decides who calls whom, and when:
 - every MQTT batch: store events → presence sessions → occupancy (published after commit)
-  → time series counts;
+  → door alarms → the console's live board (after commit) → time series counts;
+- every door command result: stored against its command, the board told;
 - every minute: close sessions past their auto-close moment, refresh occupancy;
 - at start, then every day: retention, fresh access lists;
 - after a sites or members import (API or CLI): the affected sites' access lists.
@@ -20,18 +21,24 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from hub.access_lists import changed_since, last_audit_id, publish_access_lists
+from hub.alarms import record_alarms
 from hub.app import create_app
 from hub.config import HubConfig
+from hub.doors import RESULTS as DOOR_RESULTS
+from hub.doors import DoorOpener
 from hub.imports import import_sites
 from hub.ingest import Ingest, tune_gc
+from hub.live import Changes
 from hub.occupancy import OccupancyPublisher
 from hub.presence import Presence
 from hub.retention import apply_retention
+from hub.secret_key import load_secret_key
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.db import after_commit
 from hub.store.events import NewEvent
 from hub.store.models import utcnow
 from hub.timeseries import TimeSeries, count_events
+from telecentre import wire
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +62,30 @@ class Hub:
             max_session_h=config.rules.max_session_h,
             on_change=self.timeseries.occupancy,
         )
-        hooks = [self.presence.apply, self.occupancy.on_batch, self._count_events]
+        self.changes = Changes()
+        hooks = [
+            self.presence.apply,
+            self.occupancy.on_batch,
+            record_alarms,
+            self.changes.on_batch,
+            self._count_events,
+        ]
         self.ingest.on_batch[:] = hooks
+        self.ingest.on_statuses.append(self.changes.after_commit)
+        self.doors = DoorOpener(
+            self.ingest.client, self.sessions, self.changes, connected=self.ingest.subscribed.is_set
+        )
+        self.doors.listen()
+        self.ingest.extra_subscriptions.append((DOOR_RESULTS, wire.QOS_COMMAND))
         self.app = create_app(
             config,
             sessionmaker=self.sessions,
             mqtt_up=self.ingest.subscribed.is_set,
             presence_hooks=hooks,
             after_import=self.sites_changed,
+            changes=self.changes,
+            doors=self.doors,
+            secret_key=load_secret_key(config.secret_key_path),
         )
         self._stopping = threading.Event()
         self._imports_seen = 0  # the last audited import whose access lists went out
@@ -128,8 +151,9 @@ class Hub:
 
     def tick(self) -> None:
         with self.sessions.begin() as session:
-            self.presence.close_expired(session)
+            closed = self.presence.close_expired(session)
             self.occupancy.refresh(session)
+            self.changes.after_commit(session, closed)
         self._publish_imported()  # imports made from a shell, which has no broker connection
 
     def _publish_imported(self, also: Collection[str] = ()) -> None:

@@ -10,9 +10,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.store import make_engine, make_sessionmaker, migrate
 from tests.servers import InfluxDB, Mosquitto, NginxProxy, Postgres, influxql
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
+    from flask import Flask
+    from flask.testing import FlaskClient
+    from playwright.sync_api import Browser, Page
+
     from hub.config import InfluxDb
+    from hub.service import Hub
 
 
 @pytest.fixture
@@ -81,3 +87,71 @@ def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(db_url)
     yield make_sessionmaker(engine)
     engine.dispose()
+
+
+# --- the console -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def console_app(sessions: sessionmaker[Session]) -> Flask:
+    """The hub's app (console and API) on the `sessions` store, CSRF checked as in production."""
+    from hub.app import create_app
+    from hub.config import HubConfig
+
+    return create_app(HubConfig(), sessionmaker=sessions)
+
+
+@pytest.fixture
+def console_client(console_app: Flask) -> FlaskClient:
+    return console_app.test_client()
+
+
+@pytest.fixture
+def running_hub(tmp_path: Path, broker: Mosquitto) -> Iterator[Hub]:
+    """The hub service (`telecentre-hub`) on a real broker and SQLite, its HTTP server on a
+    free port (`running_hub.url`), with the demo's sites and members imported."""
+    from hub.config import HubConfig
+    from hub.imports import import_members
+    from hub.service import Hub
+    from tests.servers import REPO, free_port
+
+    demo = REPO / "deploy" / "demo"
+    config = HubConfig.model_validate(
+        {
+            "state_dir": str(tmp_path / "hub"),
+            "mqtt": {"port": broker.port},
+            "http": {"port": free_port()},
+            "sites_file": str(demo / "sites.yaml"),
+        }
+    )
+    service = Hub(config)
+    service.start()
+    with service.sessions.begin() as session:
+        import_members(session, (demo / "members.csv").read_text(encoding="utf-8"))
+    service.publish_access_lists(None)
+    wait_until(service.ingest.subscribed.is_set, timeout=15)
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.console import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context per test, in French, 1280 px wide."""
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    yield tab
+    context.close()

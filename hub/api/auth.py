@@ -1,4 +1,5 @@
-"""Who is calling: a bearer token from the config, and the sites its role may see.
+"""Who is calling: a bearer token (a bootstrap token of the config, or one made in the
+console or with `telecentre-hub token add`, `hub.api_tokens`), and the sites its role may see.
 
 `department` and `admin` see every site; `animator:<site>` sees its own site only. A call
 naming another site is refused (403) before anything is read, and list calls are narrowed to
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from flask import g, request
 from sqlalchemy import select
 
+from hub import api_tokens
 from hub.api.errors import ApiError
 from hub.api.services import services
 from hub.store.models import Site
@@ -36,6 +38,10 @@ def authenticate() -> None:
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "this call needs an 'Authorization: Bearer <token>' header", _CHALLENGE)
     role = services().role_of(token.strip())
+    if role is None:
+        with services().sessions.begin() as session:
+            made = api_tokens.token_by_secret(session, token.strip())
+            role = made.role if made is not None else None
     if role is None:
         raise ApiError(401, "this token is not known to the hub", _CHALLENGE)
     g.access = Access(role)

@@ -267,3 +267,94 @@ class AccessListVersion(Base):
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     issued: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    """A person who signs in to the console: `admin`, `department` or `animator` (of the
+    sites in `sites`). Never deleted, only disabled, so the audit log keeps naming them."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    #: `admin`, `department` or `animator`.
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: argon2id, as `argon2-cffi` writes it (`$argon2id$v=19$…`).
+    password_hash: Mapped[str] = mapped_column(String(200))
+    #: Changed with the password or on disabling: the sessions signed with the old one end.
+    session_nonce: Mapped[str] = mapped_column(String(32))
+    #: `fr` or `en`; None: the browser's.
+    language: Mapped[str | None] = mapped_column(String(8))
+    last_login_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    sites: Mapped[list[UserSite]] = relationship(
+        cascade="all, delete-orphan", order_by="UserSite.site_id", lazy="selectin"
+    )
+
+
+class UserSite(Base):
+    """A site an animator runs (one or several)."""
+
+    __tablename__ = "user_sites"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+
+
+class ApiToken(Base):
+    """An API token made in the console or the CLI; only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: `department`, `admin` or `animator:<site>`, as the bootstrap tokens of hub.yaml.
+    role: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Alarm(Base):
+    """A door alarm (`door_forced`, `door_held_open`) or an edge's `outbox_overflow`, from its
+    event; it stands out on the board until someone acknowledges it (who and when kept)."""
+
+    __tablename__ = "alarms"
+    __table_args__ = (Index("ix_alarms_site_id_acknowledged_at", "site_id", "acknowledged_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    site_id: Mapped[str] = mapped_column(ID)
+    device: Mapped[str] = mapped_column(ID)
+    door: Mapped[str | None] = mapped_column(ID)
+    kind: Mapped[str] = mapped_column(String(32))
+    #: The event's time stamp (when the edge saw it).
+    at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class DoorCommand(Base):
+    """A door opened from the console: the command sent and what the device answered."""
+
+    __tablename__ = "door_commands"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ID, index=True)
+    device: Mapped[str] = mapped_column(ID)
+    door: Mapped[str] = mapped_column(ID)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: None until the device answered (`wire.CommandResult`).
+    answered_at: Mapped[datetime | None]
+    ok: Mapped[bool | None] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(String(200))

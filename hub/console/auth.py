@@ -1,0 +1,97 @@
+"""Signing in and out, and the language switch.
+
+Sessions are Flask's signed cookie (HttpOnly, SameSite=Lax, Secure when configured), for at
+most the idle timeout after the last page the user asked for; the board's live stream does
+not keep a session alive by itself.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from hub import users
+from hub.console.access import ConsoleUser
+from hub.console.forms.auth import LoginForm
+from hub.console.i18n import LANGUAGES
+from hub.console.ratelimit import LoginGuard
+from hub.console.services import console
+
+bp = Blueprint("auth", __name__)
+
+GUARD = "telecentre.console.login_guard"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this site: `next=https://elsewhere` must not redirect away."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return url_for("board.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    if current_user.is_authenticated:
+        return redirect(url_for("board.index"))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        guard: LoginGuard = current_app.extensions[GUARD]
+        address = request.remote_addr or "?"
+        login_name = form.login.data or ""
+        if not guard.allowed(login_name, address):
+            form.password.errors.append(
+                _("Too many failed attempts: wait a minute before trying again.")
+            )
+            status = 429
+        else:
+            with console().sessions.begin() as db:
+                account = users.authenticate(db, login_name, form.password.data or "")
+            if account is None:
+                guard.failed(login_name, address)
+                form.password.errors.append(_("Wrong login or password."))
+                status = 401
+            else:
+                session.clear()
+                login_user(ConsoleUser(account))
+                session.permanent = True
+                flash(_("Welcome, %(name)s.", name=account.display_name), "success")
+                return redirect(_safe_next(request.args.get("next")))
+    return render_template("console/auth/login.html", form=form), status
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    logout_user()
+    language = session.get("language")
+    session.clear()
+    if language:
+        session["language"] = language
+    flash(_("You are signed out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.post("/language")
+def language() -> ResponseReturnValue:
+    chosen = request.form.get("language")
+    if chosen in LANGUAGES:
+        session["language"] = chosen
+        if current_user.is_authenticated:
+            with console().sessions.begin() as db:
+                users.set_language(db, current_user.account.id, chosen)
+    return redirect(_safe_next(request.form.get("next")))

@@ -1,0 +1,78 @@
+"""The console's menu: one entry per page, shown to the roles that may open it.
+
+console-pages adds its entries here (members, sessions, sites, reports), in menu order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, request, url_for
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from hub.console.labels import LABELS
+
+ALL = ("admin", "department", "animator")
+
+
+@dataclass(frozen=True)
+class Entry:
+    endpoint: str
+    label: LazyString
+    roles: tuple[str, ...] = ALL
+
+
+MENU: list[Entry] = [
+    Entry("board.index", _l("Board")),
+    Entry("audit.index", _l("Audit log")),
+    Entry("admin.users", _l("Users"), ("admin",)),
+    Entry("admin.tokens", _l("API tokens"), ("admin",)),
+]
+
+ROLE_LABELS = {
+    "admin": _l("administrator"),
+    "department": _l("department"),
+    "animator": _l("animator"),
+}
+
+
+@dataclass(frozen=True)
+class Link:
+    url: str
+    label: str
+    current: bool
+
+
+def navigation() -> list[Link]:
+    role = getattr(current_user, "role", None)
+    current_area = (request.endpoint or "").partition(".")[0]
+    links = []
+    for entry in MENU:
+        if role not in entry.roles:
+            continue
+        try:
+            url = url_for(entry.endpoint)
+        except Exception:  # a page of another branch not registered in this app
+            continue
+        links.append(Link(url, str(entry.label), entry.endpoint.partition(".")[0] == current_area))
+    return links
+
+
+def role_label(role: str) -> str:
+    label = ROLE_LABELS.get(role)
+    return str(label) if label is not None else role
+
+
+def init_navigation(app: Flask) -> None:
+    from flask_babel import get_locale
+
+    @app.context_processor
+    def helpers() -> dict[str, object]:
+        return {
+            **LABELS,
+            "navigation": navigation,
+            "role_label": role_label,
+            "current_language": lambda: str(get_locale() or "fr"),
+        }

@@ -1,0 +1,40 @@
+"""What the console needs from the running hub, injected by `create_app` (as the API's
+`Services`), so tests and the service wire the same views to different databases and brokers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.doors import DoorOpener
+from hub.live import Changes
+from hub.store.models import utcnow
+
+EXTENSION = "telecentre.console"
+
+
+@dataclass
+class ConsoleServices:
+    sessions: sessionmaker[Session]
+    #: What changed site by site, for the live board (the service notifies it after commit).
+    changes: Changes = field(default_factory=Changes)
+    #: Sends door commands through the hub's MQTT client; None: no broker (doors say offline).
+    doors: DoorOpener | None = None
+    clock: Callable[[], datetime] = utcnow
+    #: RULES.md's `max_session_h`: who is still present on the board.
+    max_session_h: float = 12.0
+    #: At most this many board streams wait for changes at once; the others are answered at
+    #: once and come back a moment later (`retry`), so streams never take every server thread.
+    max_streams: int = 8
+    #: How long one board stream waits for changes before it ends (the browser reconnects).
+    stream_s: float = 25.0
+
+
+def console() -> ConsoleServices:
+    found: ConsoleServices = current_app.extensions[EXTENSION]
+    return found

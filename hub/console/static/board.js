@@ -1,0 +1,71 @@
+// The live board: Server-Sent Events replace a site's card when it changes, screen readers
+// hear the new counts (alarms interrupt), and the stream comes back after the hub restarts.
+(function () {
+  "use strict";
+  var board = document.getElementById("board");
+  if (!board || !window.EventSource) { return; }
+  var announcer = document.getElementById("board-announcer");
+  var alerter = document.getElementById("board-alerter");
+  var state = document.getElementById("live-state");
+  var source = null;
+  var delay = 1000;
+  var lostTimer = null;
+
+  function showState(connected) {
+    if (!state) { return; }
+    state.classList.toggle("reconnecting", !connected);
+    state.querySelector(".text").textContent =
+      state.dataset[connected ? "connected" : "reconnecting"];
+  }
+
+  function replaceCard(html) {
+    var template = document.createElement("template");
+    template.innerHTML = html.trim();
+    var card = template.content.firstElementChild;
+    if (!card || !card.id) { return; }
+    var old = document.getElementById(card.id);
+    if (!old) { return; }
+    var focused = document.activeElement && old.contains(document.activeElement)
+      ? document.activeElement.id : null;
+    var openDevices = old.querySelector("details.devices");
+    var wasOpen = openDevices ? openDevices.open : null;
+    var announce = card.dataset.announce !== old.dataset.announce;
+    var alert = card.dataset.alert && card.dataset.alert !== old.dataset.alert;
+    old.replaceWith(card);
+    if (wasOpen !== null && card.querySelector("details.devices")) {
+      card.querySelector("details.devices").open = wasOpen || card.querySelector("details.devices").open;
+    }
+    if (focused && document.getElementById(focused)) { document.getElementById(focused).focus(); }
+    if (window.htmx) { window.htmx.process(card); }
+    if (announce && announcer) { announcer.textContent = card.dataset.announce; }
+    if (alert && alerter) { alerter.textContent = card.dataset.alert; }
+  }
+
+  function connect() {
+    source = new EventSource(board.dataset.stream);
+    source.addEventListener("open", function () {
+      delay = 1000;
+      window.clearTimeout(lostTimer);
+      showState(true);
+    });
+    source.addEventListener("site", function (event) { replaceCard(event.data); });
+    source.addEventListener("expired", function (event) {
+      source.close();
+      window.location.assign(event.data + "?next=" + encodeURIComponent(window.location.pathname));
+    });
+    source.addEventListener("error", function () {
+      if (source.readyState === EventSource.CLOSED) {
+        // The hub answered with an error (or a proxy did): try again, less and less often.
+        showState(false);
+        window.setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 30000);
+      } else {
+        // The stream ended (it does every few seconds) or the hub went away: the browser
+        // reconnects by itself; say so only if that takes a while.
+        window.clearTimeout(lostTimer);
+        lostTimer = window.setTimeout(function () { showState(false); }, 3000);
+      }
+    });
+  }
+  connect();
+})();

@@ -1,0 +1,73 @@
+"""Helpers for the console's tests: users, signing in (Flask's test client or Chromium), and
+a running hub with the demo sites and members.
+
+Fixtures built on these live in `tests/conftest.py`: `running_hub` (the hub service on a real
+Mosquitto and SQLite, demo sites and members imported), `browser` (Debian's Chromium through
+Playwright, one per run), `page` (a fresh French context per test, 1280 px wide),
+`console_app` / `console_client` (the app on the `sessions` store, Flask's test client).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub import users
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+PASSWORD = "un mot de passe assez long"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+_CSRF_RE = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"|'
+    r'type="hidden" name="csrf_token" value="([^"]+)"'
+)
+
+
+def add_user(
+    sessions: sessionmaker[Session],
+    login: str,
+    role: str,
+    sites: Sequence[str] = (),
+    password: str = PASSWORD,
+    display_name: str | None = None,
+) -> users.Account:
+    with sessions.begin() as session:
+        return users.create_user(
+            session,
+            login=login,
+            display_name=display_name or login.capitalize(),
+            role=role,
+            sites=sites,
+            password=password,
+            actor="test",
+        )
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of the first form of a page."""
+    match = _CSRF_RE.search(html)
+    assert match is not None, "no CSRF token on this page"
+    return match.group(1) or match.group(2)
+
+
+def client_sign_in(client: FlaskClient, login: str, password: str = PASSWORD) -> int:
+    """Sign in through the login form; the status of the answer (302 when signed in)."""
+    token = csrf_token(client.get("/login").text)
+    answer = client.post("/login", data={"login": login, "password": password, "csrf_token": token})
+    return answer.status_code
+
+
+def browser_sign_in(page: Page, base_url: str, login: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base_url}/login")
+    page.get_by_label("Identifiant").fill(login)
+    page.get_by_label("Mot de passe").fill(password)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(f"{base_url}/")
