@@ -21,8 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.audit import record
-from hub.members import MemberError, all_sites, full_name
+from hub.members import all_sites, full_name, unknown_member
 from hub.store.models import AccessListVersion, Badge, Device, Event, Member
+from hub.users import N_, Invalid
 from telecentre import wire
 
 #: How far back the members page looks for unknown badges.
@@ -75,18 +76,17 @@ def assign_badge(session: Session, *, uid: str, member_id: str, actor: str) -> s
     it). A badge another member holds is refused: revoke it there first, on purpose."""
     try:
         uid = wire.parse_badge(uid)
-    except wire.ProtocolError as exc:
-        raise MemberError("badge", "invalid", str(exc)) from None
-    member = session.get(Member, member_id)
-    if member is None:
-        raise MemberError("member_id", "unknown", f"there is no member {member_id!r}")
+    except wire.ProtocolError:
+        raise Invalid("badge", N_("A badge number is 8 to 20 hexadecimal digits.")) from None
+    if session.get(Member, member_id) is None:
+        raise unknown_member(member_id)
     badge = session.get(Badge, uid)
     if badge is not None and badge.active:
         if badge.member_id == member_id:
             return set()
         holder = session.get(Member, badge.member_id)
         name = full_name(holder.first_name, holder.last_name) if holder else badge.member_id
-        raise MemberError("badge", "taken", f"badge {uid} is held by {name}")
+        raise Invalid("badge", N_("This badge is %(name)s's: revoke it there first."), name=name)
     before = None if badge is None else {"member_id": badge.member_id, "active": False}
     if badge is None:
         session.add(Badge(uid=uid, member_id=member_id, active=True))
@@ -109,7 +109,7 @@ def revoke_badge(session: Session, *, uid: str, actor: str) -> set[str]:
     """Deactivate a badge (lost, stolen, returned): the doors refuse it from their next list."""
     badge = session.get(Badge, wire.normalise_badge(uid))
     if badge is None:
-        raise MemberError("badge", "unknown", f"there is no badge {uid!r}")
+        raise Invalid("badge", N_("There is no badge %(badge)s."), badge=uid)
     if not badge.active:
         return set()
     badge.active = False

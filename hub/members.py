@@ -3,7 +3,8 @@ edit, deactivate.
 
 A member entered by hand follows the members file's rules (`hub.imports.member_row`), so a
 member the console accepts is one the file would accept, and the other way round. Each change
-is audited and written in the caller's transaction; a change that alters who may enter
+is audited and written in the caller's transaction, a refused value raises
+`hub.users.Invalid` naming the form field; a change that alters who may enter
 returns the sites whose access lists must go out again (every site: the network is one
 membership, see `hub.access_lists`). Nothing is ever deleted: deactivating a member revokes
 their badges, and their past stays keep their name.
@@ -26,22 +27,22 @@ from sqlalchemy.orm import Session
 from hub.audit import record
 from hub.imports import BadField, member_row
 from hub.store.models import Badge, Member, Site
+from hub.users import N_, Invalid
 from telecentre import wire
 
 #: The fields of a member a person fills in (the members file's columns but the badges).
 FIELDS = ("member_id", "last_name", "first_name", "email", "category", "pass_since", "pass_until")
 
 
-class MemberError(ValueError):
-    """Bad input for a member: `field` names the form field; `code` says which rule it
-    broke (`invalid`, `exists`, `unknown`, `taken`), for the console to say so in French;
-    `message` is the members file's English sentence."""
-
-    def __init__(self, field: str, code: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.code = code
-        self.message = message
+#: What the console says of a field the members file's rules refuse (`hub.imports.member_row`).
+_FIELD_MESSAGES = {
+    "member_id": N_("Letters, digits, '.', '_' or '-' only, at most 64."),
+    "last_name": N_("The last name is required."),
+    "email": N_("This is not an e-mail address."),
+    "category": N_("Choose a category."),
+    "pass_since": N_("This is not a date."),
+    "pass_until": N_("The Pass must have a start, and end after it."),
+}
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,10 @@ class MemberPage:
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
+
+
+def unknown_member(member_id: str) -> Invalid:
+    return Invalid("member_id", N_("There is no member %(member_id)s."), member_id=member_id)
 
 
 def full_name(first_name: str, last_name: str) -> str:
@@ -216,12 +221,14 @@ def save_member(
     try:
         row = member_row(0, {**record_, "badges": ""})
     except BadField as bad:
-        raise MemberError(bad.field, "invalid", bad.message) from None
+        raise Invalid(bad.field, _FIELD_MESSAGES.get(bad.field, bad.message)) from None
     member = session.get(Member, row.member_id)
     if member_id is None and member is not None:
-        raise MemberError("member_id", "exists", f"{row.member_id!r} is already a member")
+        raise Invalid(
+            "member_id", N_("There is already a member %(member_id)s."), member_id=row.member_id
+        )
     if member_id is not None and member is None:
-        raise MemberError("member_id", "unknown", f"there is no member {member_id!r}")
+        raise unknown_member(member_id)
     after = {
         "last_name": row.last_name,
         "first_name": row.first_name,
@@ -264,9 +271,8 @@ def deactivate_member(session: Session, member_id: str, *, actor: str) -> set[st
     """Revoke every badge the member holds: they can no longer enter anywhere, and their
     past stays stay theirs. Returns the sites whose access lists changed (none if the member
     held no active badge)."""
-    member = session.get(Member, member_id)
-    if member is None:
-        raise MemberError("member_id", "unknown", f"there is no member {member_id!r}")
+    if session.get(Member, member_id) is None:
+        raise unknown_member(member_id)
     revoked = sorted(
         session.scalars(select(Badge).where(Badge.member_id == member_id, Badge.active)),
         key=lambda badge: badge.uid,

@@ -147,24 +147,35 @@ def sessions(
         .limit(limit)
         .offset(offset)
     )
-    rows = []
-    for row in session.scalars(query):
-        zone = rules[row.site_id].zone
-        duration = None if row.end is None else model.elapsed(row.start, row.end)
-        rows.append(
-            SessionRow(
-                id=row.id,
-                member_id=row.member_id,
-                site=row.site_id,
-                start=row.start.astimezone(zone),
-                end=None if row.end is None else row.end.astimezone(zone),
-                hours=None if duration is None else model.to_hours(duration),
-                auto_closed=row.auto_closed,
-                manual=row.manual,
-                manual_reason=row.manual_reason,
-            )
-        )
+    rows = [_session_row(row, rules[row.site_id]) for row in session.scalars(query)]
     return SessionPage(rows, total, offset + limit if offset + limit < total else None)
+
+
+def _session_row(row: PresenceSession, site: model.SiteRules) -> SessionRow:
+    duration = None if row.end is None else model.elapsed(row.start, row.end)
+    return SessionRow(
+        id=row.id,
+        member_id=row.member_id,
+        site=row.site_id,
+        start=row.start.astimezone(site.zone),
+        end=None if row.end is None else row.end.astimezone(site.zone),
+        hours=None if duration is None else model.to_hours(duration),
+        auto_closed=row.auto_closed,
+        manual=row.manual,
+        manual_reason=row.manual_reason,
+    )
+
+
+def session_by_id(
+    session: Session, session_id: int, *, sites: Collection[str] | None = None
+) -> SessionRow | None:
+    """One session, if it is at one of `sites` (None: any): a page that corrects a session
+    finds nothing of another site's."""
+    row = session.get(PresenceSession, session_id)
+    if row is None or (sites is not None and row.site_id not in sites):
+        return None
+    rules = load_sites(session, {row.site_id})
+    return _session_row(row, rules[row.site_id]) if row.site_id in rules else None
 
 
 # --- Usage ------------------------------------------------------------------------------------
