@@ -291,3 +291,26 @@ def deactivate_member(session: Session, member_id: str, *, actor: str) -> set[st
         member_id=member_id,
     )
     return all_sites(session)
+
+
+def match_one(session: Session, text: str, *, field: str = "member") -> MemberView:
+    """The one member `text` designates, as a person types it in a form: their member
+    number, or words of their name, e-mail or badge that match no one else."""
+    wanted = text.strip()
+    if not wanted:
+        raise Invalid(field, N_("Type the member's name or number."))
+    exact = get(session, wanted)
+    if exact is not None:
+        return exact
+    found = search(session, wanted, per_page=6)
+    if found.total == 1:
+        return found.rows[0]
+    if found.total == 0:
+        raise Invalid(field, N_("No member matches “%(text)s”."), text=wanted)
+    shown = ", ".join(f"{m.name} ({m.id})" for m in found.rows[:5])
+    raise Invalid(
+        field,
+        N_("Several members match “%(text)s”: %(names)s. Type the member number."),
+        text=wanted,
+        names=shown + ("…" if found.total > 5 else ""),
+    )
