@@ -228,9 +228,25 @@ class Agent:
         door = self.doors.get(command.door)
         if door is None:
             log.warning("command %s ignored: no door %r on this device", command.id, command.door)
+            self._answer(command, f"no door {command.door!r} on this device")
             return
         log.info("command %s: unlock door %s for %s s", command.id, door.id, command.seconds)
         door.unlock(command.seconds)
+        self._answer(command)
+
+    def _answer(self, command: wire.UnlockCommand, error: str | None = None) -> None:
+        """Tell the hub (and the animator who asked) what became of `command`."""
+        self.uplink.publish_command_result(
+            wire.CommandResult(
+                v=wire.VERSION,
+                id=command.id,
+                site=self.site,
+                device=self.device,
+                ts=datetime.now(UTC).astimezone(),
+                ok=error is None,
+                error=error,
+            )
+        )
 
     def status(self, state: Literal["online", "offline"]) -> wire.Status:
         return wire.Status(

@@ -283,6 +283,15 @@ class Uplink:
             retain=True,
         )
 
+    def publish_command_result(self, result: wire.CommandResult) -> None:
+        """What became of a command, for the hub (QoS 1, not retained). Not queued in the
+        outbox: an answer that arrives much later would tell the animator nothing true."""
+        self._client.publish(
+            wire.command_result_topic(self.site, self.device),
+            wire.encode(result),
+            qos=wire.QOS_COMMAND,
+        )
+
     def _beat_forever(self) -> None:
         while not self._stopping.wait(self.status_interval_s):
             if self.connected.is_set():

@@ -3,7 +3,9 @@
 With no command it runs the service (ingest, presence, occupancy, access lists, API). The
 commands do one job against the same database and exit: `migrate`, `import-sites FILE`,
 `import-members FILE`, `import-events FILE`, `report evaluation --from D --to D`,
-`retention`, `export-member ID`, `erase-member ID`, `broker-acl SITE:DEVICE…`.
+`retention`, `export-member ID`, `erase-member ID`, `broker-acl SITE:DEVICE…`, and the
+console's users and API tokens: `user add|list|disable|enable|password`, `token
+add|list|revoke` (`hub/accounts_cli.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from hub import accounts_cli
 from hub.access_lists import record_import
 from hub.config import HubConfig
 from hub.imports import ImportResult, InvalidFile, import_members, import_sites
@@ -165,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     for verb in ("export", "erase"):
         command = commands.add_parser(f"{verb}-member", help=f"{verb} a member's personal data")
         command.add_argument("member_id")
+    accounts_cli.add_parsers(commands)
     args = parser.parse_args(argv)
 
     config = load_or_exit(HubConfig, args.config, "telecentre-hub")
@@ -177,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         migrate(config.database_url)
         print(f"database {config.database_url.split('@')[-1]} is at the latest schema")
         return 0
+    if args.command in ("user", "token"):
+        return accounts_cli.run(args, lambda: database(config))
     if args.command.startswith("import-"):
         return run_import(config, args.command.removeprefix("import-"), args.file)
     if args.command == "report":

@@ -33,10 +33,22 @@ class Changes:
         self._seq = 0
         self._changed_at: dict[str, int] = {}
         self._condition = threading.Condition()
+        self._closed = False
 
     @property
     def seq(self) -> int:
         return self._seq
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """The hub is stopping: every waiting board returns now (and ends its stream, so
+        the browser reconnects to the hub that comes next)."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
 
     def publish(self, sites: Collection[str]) -> int:
         """Mark `sites` changed now; the new change number."""
@@ -57,7 +69,10 @@ class Changes:
         one did or after `timeout` seconds (then the set may be empty)."""
         with self._condition:
             self._condition.wait_for(
-                lambda: any(self._changed_at.get(site, 0) > since for site in sites), timeout
+                lambda: (
+                    self._closed or any(self._changed_at.get(site, 0) > since for site in sites)
+                ),
+                timeout,
             )
             changed = {site for site in sites if self._changed_at.get(site, 0) > since}
             return self._seq, changed

@@ -121,6 +121,7 @@ class Hub:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.changes.close()  # open boards end their streams and reconnect to the next hub
         if self._server is not None:
             self._server.shutdown()
         self.ingest.stop()

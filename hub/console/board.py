@@ -140,7 +140,7 @@ def stream() -> ResponseReturnValue:
                     since = seq
                 elif waiting:
                     yield ": still here\n\n"
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline or changes.closed:
                     return
         finally:
             if waiting:
