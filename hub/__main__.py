@@ -3,9 +3,10 @@
 With no command it runs the service (ingest, presence, occupancy, access lists, API). The
 commands do one job against the same database and exit: `migrate`, `import-sites FILE`,
 `import-members FILE`, `import-events FILE`, `report evaluation --from D --to D`,
-`retention`, `export-member ID`, `erase-member ID`, `broker-acl SITE:DEVICE…`, and the
-console's users and API tokens: `user add|list|disable|enable|password`, `token
-add|list|revoke` (`hub/accounts_cli.py`).
+`retention`, `export-member ID`, `erase-member ID`, `broker-acl SITE:DEVICE…`,
+`events apply ID` (apply a quarantined tap deliberately), and the console's users and API
+tokens: `user add|list|disable|enable|password`, `token add|list|revoke`
+(`hub/accounts_cli.py`).
 """
 
 from __future__ import annotations
@@ -145,6 +146,25 @@ def report_evaluation(config: HubConfig, first: date, last: date) -> int:
     return 0
 
 
+def apply_event(config: HubConfig, event_id: str) -> int:
+    from hub.events import CannotApply, apply_quarantined
+
+    try:
+        with database(config) as session:
+            presence = Presence.from_config(config)
+            row = apply_quarantined(
+                session, event_id, actor=f"cli:{getpass.getuser()}", presence=[presence.apply]
+            )
+            print(json.dumps({"id": row.id, "outcome": row.outcome}))
+    except LookupError:
+        print(f"telecentre-hub: no event {event_id!r}", file=sys.stderr)
+        return 1
+    except CannotApply as refused:
+        print(f"telecentre-hub: {refused}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="telecentre-hub",
@@ -165,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("retention", help="apply the retention rules now")
     acl = commands.add_parser("broker-acl", help="print the Mosquitto ACL for these devices")
     acl.add_argument("devices", nargs="+", metavar="SITE:DEVICE")
+    events = commands.add_parser("events", help="the stored events")
+    events_commands = events.add_subparsers(dest="events_command", required=True)
+    apply = events_commands.add_parser("apply", help="apply a quarantined tap deliberately")
+    apply.add_argument("event_id")
     for verb in ("export", "erase"):
         command = commands.add_parser(f"{verb}-member", help=f"{verb} a member's personal data")
         command.add_argument("member_id")
@@ -192,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         return report_evaluation(config, args.first, args.last)
+    if args.command == "events":
+        return apply_event(config, args.event_id)
     if args.command == "broker-acl":
         pairs = [item.split(":", 1) for item in args.devices]
         try:
@@ -221,6 +247,7 @@ def run_retention_command(config: HubConfig, command: str, member_id: str | None
                 utcnow(),
                 events_retention_days=config.retention.events_retention_days,
                 sessions_retention_years=config.retention.sessions_retention_years,
+                debounce_s=config.rules.debounce_s,
             )
         elif command == "export-member" and member_id is not None:
             print(

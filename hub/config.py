@@ -90,6 +90,8 @@ class Ingest(Strict):
 class Rules(Strict):
     debounce_s: Annotated[float, Field(ge=0)] = 60
     max_session_h: Annotated[float, Field(gt=0, le=48)] = 12
+    #: A tap stamped more than this after its receipt is quarantined (`future`).
+    future_tolerance_s: Annotated[float, Field(ge=0)] = 300
 
 
 class Retention(Strict):

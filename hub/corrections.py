@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.presence import lock_members
 from hub.rules.model import utc
 from hub.store.models import AuditEntry, Member, PresenceSession, Site, utcnow
+from hub.store.replay import lock_members
 
 #: A correction "now" may be a little ahead of the hub's clock (a phone's clock).
 CLOCK_SLACK = timedelta(minutes=2)
@@ -183,6 +183,7 @@ def manual_check_out(
     _check_no_overlap(session, row.member_id, row.start, at, field="at", ignore=row.id)
     before = _snapshot(row)
     row.end, row.auto_closed, row.end_reason, row.end_event_id = at, False, "manual", None
+    row.natural_end = at
     _mark_manual(row, why, actor, now)
     session.flush()
     _audit(session, "session_check_out", row, before, why, actor, now)
@@ -217,6 +218,7 @@ def correct_session(
         row.end, row.auto_closed, row.end_reason, row.end_event_id = None, False, None, None
     elif row.end is None or utc(row.end) != utc(end):
         row.end, row.auto_closed, row.end_reason, row.end_event_id = end, False, "manual", None
+    row.natural_end = row.end
     _mark_manual(row, why, actor, now)
     session.flush()
     _audit(session, "session_corrected", row, before, why, actor, now)

@@ -96,7 +96,6 @@ def month_bounds(month: str) -> tuple[date, date]:
 
 @dataclass(frozen=True)
 class SessionRow:
-    id: int
     #: None once pseudonymised.
     member_id: str | None
     site: str
@@ -104,9 +103,14 @@ class SessionRow:
     end: datetime | None
     hours: Decimal | None
     auto_closed: bool
-    #: Made or corrected by a person (`hub.corrections`), and why.
-    manual: bool
-    manual_reason: str | None
+    #: The stored session's id, which a correction names.
+    id: int = 0
+    #: `tap`, `auto`, `elsewhere`, `manual`; None while open.
+    end_reason: str | None = None
+    #: Made or corrected by a person (`hub.corrections`): final, never recomputed.
+    manual: bool = False
+    #: Why, as the person said it.
+    manual_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,13 +158,14 @@ def sessions(
 def _session_row(row: PresenceSession, site: model.SiteRules) -> SessionRow:
     duration = None if row.end is None else model.elapsed(row.start, row.end)
     return SessionRow(
-        id=row.id,
         member_id=row.member_id,
         site=row.site_id,
         start=row.start.astimezone(site.zone),
         end=None if row.end is None else row.end.astimezone(site.zone),
         hours=None if duration is None else model.to_hours(duration),
         auto_closed=row.auto_closed,
+        id=row.id,
+        end_reason=row.end_reason,
         manual=row.manual,
         manual_reason=row.manual_reason,
     )

@@ -12,6 +12,8 @@ Choices where RULES.md leaves one:
   alike, rather than stripped: a badge or door event without its badge still says when a
   door moved, which the per-site counts in InfluxDB and the sessions already keep. Rejected
   payloads older than that (by `received_at`) go too: they may hold badge UIDs.
+- Before they go, every session starting before the same cut is marked `final`: its taps are
+  about to go, so no replay may rewrite it (docs/rules.md, Final sessions).
 - Sessions older than `sessions_retention_years` lose their member for a random pseudonym.
   To keep distinct users countable per year although retention runs every day, a member's
   expired sessions take with them all that member's sessions of the same local calendar
@@ -39,9 +41,22 @@ from typing import Any
 from typing import cast as typing_cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, Delete, String, cast, delete, false, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    Delete,
+    String,
+    and_,
+    cast,
+    delete,
+    false,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
+from hub.rules.presence import DEFAULT_DEBOUNCE_S
 from hub.store.models import (
     AuditEntry,
     Badge,
@@ -69,6 +84,8 @@ class RetentionResult:
     sessions_pseudonymised: int
     #: Distinct members whose sessions were pseudonymised (as many pseudonyms).
     members_pseudonymised: int
+    #: Sessions marked final before their taps went (docs/rules.md, Final sessions).
+    sessions_finalised: int = 0
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,7 @@ def apply_retention(
     events_retention_days: int = 90,
     sessions_retention_years: int = 5,
     *,
+    debounce_s: float = DEFAULT_DEBOUNCE_S,
     actor: str = "retention",
 ) -> RetentionResult:
     """Delete raw events older than `events_retention_days` and pseudonymise sessions older
@@ -135,11 +153,35 @@ def apply_retention(
     events_before = now - timedelta(days=events_retention_days)
     sessions_before = years_before(now, sessions_retention_years)
 
+    # First: a session whose taps are about to go can never be replayed again, so no replay
+    # may start before it or rewrite it. A session is at most 48 h long, so one starting
+    # before the cut has ended (or is a manual check-in, final anyway).
+    finalised = typing_cast(
+        CursorResult[Any],
+        session.execute(
+            update(PresenceSession)
+            .where(PresenceSession.start < events_before, PresenceSession.final.is_(false()))
+            .values(final=True)
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
     # By the earlier of the edge's time stamp and the hub's receipt: a Pi whose clock runs
     # ahead must not keep movement data past the limit.
+    # Except a tap that opened or closed nothing but still counts for the debounce of the
+    # taps just after the cut (`no_open_session`, `already_in`, less than `debounce_s`
+    # before it): without it, a replay after the cut would count a tap the full history
+    # debounces. It goes at the next run, a day later.
+    debounce_memory = and_(
+        Event.outcome.in_(("no_open_session", "already_in")),
+        Event.ts >= events_before - timedelta(seconds=debounce_s),
+        Event.received_at >= events_before,
+    )
     events_deleted = _delete(
         session,
-        delete(Event).where(or_(Event.ts < events_before, Event.received_at < events_before)),
+        delete(Event).where(
+            or_(Event.ts < events_before, Event.received_at < events_before),
+            not_(debounce_memory),
+        ),
     )
     rejected_deleted = _delete(
         session, delete(RejectedEvent).where(RejectedEvent.received_at < events_before)
@@ -176,6 +218,7 @@ def apply_retention(
         rejected_deleted=rejected_deleted,
         sessions_pseudonymised=pseudonymised,
         members_pseudonymised=len(expired_years),
+        sessions_finalised=finalised,
     )
     session.add(
         AuditEntry(

@@ -173,11 +173,13 @@ class Hub:
                 utcnow(),
                 events_retention_days=retention.events_retention_days,
                 sessions_retention_years=retention.sessions_retention_years,
+                debounce_s=self.config.rules.debounce_s,
             )
         self.publish_access_lists(None)  # Pass expiries and public holidays move daily
 
     def _count_events(self, session: Session, new: list[NewEvent]) -> None:
-        counts = count_events(item.event for item in new)
+        # A quarantined tap applied by an admin was counted when it arrived.
+        counts = count_events(item.event for item in new if not item.trusted)
         # After commit: a batch rolled back and retried must not be counted twice.
         after_commit(session, lambda: self.timeseries.events(counts, at=utcnow()))
 

@@ -1,13 +1,14 @@
 """The hub's HTTP API (API.md), one blueprint under `/api/v1` made of one per area:
-`health` (no token), `imports` (department and admin) and `reports` (every role, each
-narrowed to the sites its token may see). `hub.app.create_app` registers it.
+`health` (no token), `imports` (department and admin), `reports` and `events` (every role,
+each narrowed to the sites its token may see) and `corrections` (manual sessions).
+`hub.app.create_app` registers it.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint
 
-from hub.api import health, imports, reports
+from hub.api import corrections, events, health, imports, reports
 from hub.api.errors import ApiError, api_error
 
 PREFIX = "/api/v1"
@@ -16,6 +17,8 @@ api = Blueprint("api", __name__, url_prefix=PREFIX)
 api.register_blueprint(health.bp)
 api.register_blueprint(imports.bp)
 api.register_blueprint(reports.bp)
+api.register_blueprint(events.bp)
+api.register_blueprint(corrections.bp)
 api.register_error_handler(ApiError, api_error)
 
 __all__ = ["PREFIX", "api"]

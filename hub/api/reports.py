@@ -89,7 +89,9 @@ def sessions() -> Response | dict[str, Any]:
                 "end": instant(row.end),
                 "hours": number(row.hours),
                 "auto_closed": row.auto_closed,
+                "end_reason": row.end_reason,
                 "manual": row.manual,
+                "id": row.id,
             }
             for row in page.rows
         ],
@@ -301,7 +303,7 @@ def sessions_csv(page: reports.SessionPage, first: date, last: date) -> Response
         paging["X-Next-Offset"] = str(page.next_offset)
     return csv_response(
         f"sessions-{first}-{last}.csv",
-        ("member_id", "site", "start", "end", "hours", "auto_closed", "manual"),
+        ("member_id", "site", "start", "end", "hours", "auto_closed", "end_reason", "manual"),
         (
             (
                 row.member_id,
@@ -310,6 +312,7 @@ def sessions_csv(page: reports.SessionPage, first: date, last: date) -> Response
                 row.end,
                 two_decimals(row.hours),
                 row.auto_closed,
+                row.end_reason,
                 row.manual,
             )
             for row in page.rows

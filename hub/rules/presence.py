@@ -28,7 +28,9 @@ Choices where RULES.md is silent:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from hub.rules.calendar import closing_time
 from hub.rules.model import Session, SiteRules, Tap, elapsed, later, utc
@@ -62,18 +64,65 @@ def _replay_order(taps: Iterable[Tap]) -> list[Tap]:
     return unique
 
 
-def sessions_from_taps(
+#: What the hub made of a stored badge event (docs/rules.md, "Every tap says why"). The
+#: first four come from the replay; the others are decided before it.
+Outcome = Literal[
+    "counted", "debounced", "already_in", "no_open_session", "quarantined", "unknown_badge",
+    "denied",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Carry:
+    """The replay's state at the instant it starts: a session open since `open_since` (a
+    manual check-in still open), and the last counted tap (for the debounce). A replay from
+    scratch carries nothing."""
+
+    open_since: datetime | None = None
+    last_counted: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Walked:
+    """A session as the replay made it, with the events that opened and closed it (None:
+    carried in, or auto-closed)."""
+
+    session: Session
+    start_event_id: str | None
+    end_event_id: str | None
+
+    @property
+    def end_reason(self) -> str | None:
+        """`tap`, `auto` (rule 4), None while open."""
+        if self.session.end is None:
+            return None
+        return "auto" if self.session.auto_closed else "tap"
+
+
+@dataclass(frozen=True)
+class Walk:
+    """The sessions of one member × site in start order, and the outcome of every tap."""
+
+    sessions: list[Walked]
+    outcomes: dict[str, Outcome]
+
+
+def walk(
     taps: Iterable[Tap],
     site: SiteRules,
     *,
     now: datetime,
     debounce_s: float = DEFAULT_DEBOUNCE_S,
     max_session_h: float = DEFAULT_MAX_SESSION_H,
-) -> list[Session]:
-    """The sessions of one member at one site, in start order.
+    carry: Carry = Carry(),
+) -> Walk:
+    """The replay of one member's taps at one site (rules 2 to 5), from `carry`.
 
     `taps` must all belong to the same member and to `site`; give only counted taps (rule 1).
     `now` decides whether a session left open has reached its auto-close moment yet.
+    An auto-close forgets the last counted tap (code decision): the member's stay is over,
+    so the next tap is a new gesture; it also makes an auto-close a clean point of the
+    replay, where a replay after a final session can start.
     """
     ordered = _replay_order(taps)
     members = {tap.member_id for tap in ordered}
@@ -82,34 +131,60 @@ def sessions_from_taps(
         raise ValueError(f"taps of one member at site {site.id} expected, got {members} {sites}")
 
     debounce = timedelta(seconds=debounce_s)
-    sessions: list[Session] = []
-    open_start: datetime | None = None
+    sessions: list[Walked] = []
+    outcomes: dict[str, Outcome] = {}
+    open_start = carry.open_since
+    opened_by: str | None = None
     # The open session's auto-close moment (and in UTC), worked out once when it opens.
     closes_at = closes_at_utc = now
-    last_counted: datetime | None = None  # in UTC
+    if open_start is not None:
+        closes_at = auto_close_at(site, open_start, max_session_h=max_session_h)
+        closes_at_utc = utc(closes_at)
+    last_counted = None if carry.last_counted is None else utc(carry.last_counted)
+    member_id = ordered[0].member_id if ordered else ""
     for tap in ordered:
         at = utc(tap.ts)
         if open_start is not None and closes_at_utc < at:
-            sessions.append(Session(tap.member_id, site.id, open_start, closes_at, True))
-            open_start = None
+            closed = Session(member_id, site.id, open_start, closes_at, True)
+            sessions.append(Walked(closed, opened_by, None))
+            open_start, last_counted = None, None
         if last_counted is not None and at - last_counted < debounce:
+            outcomes[tap.event_id] = "debounced"
             continue
         last_counted = at
         if open_start is None and tap.direction in ("in", "toggle"):
-            open_start = tap.ts
+            open_start, opened_by = tap.ts, tap.event_id
             closes_at = auto_close_at(site, open_start, max_session_h=max_session_h)
             closes_at_utc = utc(closes_at)
+            outcomes[tap.event_id] = "counted"
         elif open_start is not None and tap.direction in ("out", "toggle"):
-            sessions.append(Session(tap.member_id, site.id, open_start, tap.ts))
+            closed = Session(member_id, site.id, open_start, tap.ts)
+            sessions.append(Walked(closed, opened_by, tap.event_id))
             open_start = None
-
-    if open_start is not None:
-        member_id = ordered[-1].member_id
-        if closes_at_utc <= utc(now):
-            sessions.append(Session(member_id, site.id, open_start, closes_at, True))
+            outcomes[tap.event_id] = "counted"
         else:
-            sessions.append(Session(member_id, site.id, open_start))
-    return sessions
+            outcomes[tap.event_id] = "already_in" if open_start is not None else "no_open_session"
+
+    if open_start is not None and member_id:
+        if closes_at_utc <= utc(now):
+            closed = Session(member_id, site.id, open_start, closes_at, True)
+            sessions.append(Walked(closed, opened_by, None))
+        else:
+            sessions.append(Walked(Session(member_id, site.id, open_start), opened_by, None))
+    return Walk(sessions, outcomes)
+
+
+def sessions_from_taps(
+    taps: Iterable[Tap],
+    site: SiteRules,
+    *,
+    now: datetime,
+    debounce_s: float = DEFAULT_DEBOUNCE_S,
+    max_session_h: float = DEFAULT_MAX_SESSION_H,
+) -> list[Session]:
+    """The sessions of one member at one site, in start order (`walk` from scratch)."""
+    replay = walk(taps, site, now=now, debounce_s=debounce_s, max_session_h=max_session_h)
+    return [walked.session for walked in replay.sessions]
 
 
 def replay_from(

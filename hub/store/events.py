@@ -40,6 +40,9 @@ class NewEvent:
     event: WireEvent
     #: Holder of the badge when the event was stored; None for other types or unknown badges.
     member_id: str | None
+    received_at: datetime = field(default_factory=utcnow)
+    #: An admin applies it deliberately: the arrival checks (`hub.rules.replay`) are skipped.
+    trusted: bool = False
 
 
 @dataclass
@@ -109,7 +112,21 @@ def _row(
         "kind": fields.get("kind"),
         "payload": payload,
         "received_at": received_at,
+        **_outcome(event, member_id),
     }
+
+
+def _outcome(event: WireEvent, member_id: str | None) -> dict[str, str | None]:
+    """What the store can tell of a tap before any replay (docs/rules.md, Every tap says
+    why): a denial and its reason, a badge no member holds. Counted taps get theirs from the
+    presence engine."""
+    if not isinstance(event, wire.BadgeEvent):
+        return {"outcome": None, "outcome_reason": None}
+    if event.access == "denied":
+        return {"outcome": "denied", "outcome_reason": event.reason}
+    if member_id is None:
+        return {"outcome": "unknown_badge", "outcome_reason": None}
+    return {"outcome": None, "outcome_reason": None}
 
 
 def _holders(session: Session, badges: set[str]) -> dict[str, str]:
@@ -161,8 +178,8 @@ def store_events(session: Session, batch: Sequence[Incoming]) -> StoreResult:
     )
     result.duplicates += len(valid) - len(inserted)
     result.new = [
-        NewEvent(event, holder_of[event_id])
-        for event_id, (event, _) in valid.items()
+        NewEvent(event, holder_of[event_id], incoming.received_at)
+        for event_id, (event, incoming) in valid.items()
         if event_id in inserted
     ]
     return result

@@ -43,7 +43,7 @@ def publish(broker: Mosquitto, event: dict[str, Any]) -> None:
     payload = json.dumps({**event, "seq": next(_seq)})
     subprocess.run(
         ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
-         "-t", wire.events_topic(event["site"]), "-m", payload],
+         "-t", wire.events_topic(event["site"], event["device"]), "-m", payload],
         check=True, timeout=10,
     )  # fmt: skip
 

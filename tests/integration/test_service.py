@@ -61,7 +61,7 @@ def test_the_hub_publishes_lists_at_start_and_after_a_shell_import(
 ) -> None:
     wait_until(lambda: hub.ingest.subscribed.is_set())
     with urllib.request.urlopen(f"{hub.url}/api/v1/health") as answer:
-        assert json.load(answer) == {"status": "ok", "db": "ok", "mqtt": "ok"}
+        assert json.load(answer) == {"status": "ok", "db": "ok", "mqtt": "ok", "quarantined": 0}
     wait_until(lambda: retained_version(broker, "murat") == 1)
     # What `telecentre-hub import-members` does in its own process: no broker connection.
     with hub.sessions.begin() as session:

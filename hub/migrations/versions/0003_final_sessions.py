@@ -30,6 +30,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("manual_by", sa.String(200), nullable=True))
         batch.add_column(sa.Column("manual_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("end_reason", sa.String(16), nullable=True))
+        batch.add_column(sa.Column("natural_end", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("events") as batch:
         batch.add_column(sa.Column("outcome", sa.String(16), nullable=True))
         batch.add_column(sa.Column("outcome_reason", sa.String(64), nullable=True))
@@ -39,11 +40,15 @@ def upgrade() -> None:
         sa.column("end", sa.DateTime(timezone=True)),
         sa.column("auto_closed", sa.Boolean()),
         sa.column("end_reason", sa.String(16)),
+        sa.column("natural_end", sa.DateTime(timezone=True)),
     )
     op.execute(
         sessions.update()
         .where(sessions.c.end.is_not(None))
-        .values(end_reason=sa.case((sessions.c.auto_closed, "auto"), else_="tap"))
+        .values(
+            end_reason=sa.case((sessions.c.auto_closed, "auto"), else_="tap"),
+            natural_end=sessions.c.end,
+        )
     )
     op.create_index("ix_events_outcome", "events", ["outcome"])
 
@@ -54,5 +59,13 @@ def downgrade() -> None:
         batch.drop_column("outcome_reason")
         batch.drop_column("outcome")
     with op.batch_alter_table("sessions") as batch:
-        for column in ("end_reason", "manual_at", "manual_by", "manual_reason", "manual", "final"):
+        for column in (
+            "natural_end",
+            "end_reason",
+            "manual_at",
+            "manual_by",
+            "manual_reason",
+            "manual",
+            "final",
+        ):
             batch.drop_column(column)

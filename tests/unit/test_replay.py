@@ -1,0 +1,274 @@
+"""The replay plan (hub.rules.replay): final sessions, quarantine, outcomes, on tables, and
+the property that retention and late taps never change the past."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from hub.rules.model import Session, Tap, utc
+from hub.rules.presence import Carry, Outcome, walk
+from hub.rules.replay import (
+    Floor,
+    PairPlan,
+    QuarantineReason,
+    StoredSession,
+    arrival_quarantine,
+    floor_of,
+    plan_pair,
+)
+from tests.unit.test_presence import (
+    DEBOUNCES,
+    MON,
+    NOWS,
+    PROPERTY,
+    SITE,
+    at,
+    closed,
+    tap,
+    tap_lists,
+)
+
+LATER = datetime(2030, 1, 1, tzinfo=UTC)
+RECEIVED = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("ts", "expected"),
+    [
+        (RECEIVED, None),
+        (RECEIVED + timedelta(seconds=300), None),
+        (RECEIVED + timedelta(seconds=301), "future"),
+        (datetime(2999, 1, 1, tzinfo=UTC), "future"),
+        (RECEIVED - timedelta(days=90), None),
+        (RECEIVED - timedelta(days=90, seconds=1), "too_old"),
+        (datetime(1970, 1, 1, tzinfo=UTC), "too_old"),
+    ],
+)
+def test_arrival_quarantine(ts: datetime, expected: QuarantineReason | None) -> None:
+    assert arrival_quarantine(ts, RECEIVED, future_tolerance_s=300) == expected
+
+
+def stored(id_: int, session: Session, **flags: object) -> StoredSession:
+    return StoredSession(id_, session, **flags)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ([], None),
+        ([stored(1, closed(f"{MON} 09:00", f"{MON} 10:00"))], None),
+        (
+            [
+                stored(1, closed(f"{MON} 09:00", f"{MON} 10:00"), final=True, end_event_id="b"),
+                stored(2, closed(f"{MON} 11:00", f"{MON} 12:00")),
+            ],
+            Floor(at(f"{MON} 10:00"), Carry(last_counted=at(f"{MON} 10:00"))),
+        ),
+        (  # closed by a person: nothing to remember for the debounce
+            [stored(1, closed(f"{MON} 09:00", f"{MON} 10:00"), final=True)],
+            Floor(at(f"{MON} 10:00"), Carry()),
+        ),
+        (  # a manual check-in still open: the replay continues it
+            [stored(7, Session("m1", "murat", at(f"{MON} 09:00")), final=True)],
+            Floor(at(f"{MON} 09:00"), Carry(open_since=at(f"{MON} 09:00")), open_row=7),
+        ),
+    ],
+)
+def test_floor_of(rows: list[StoredSession], expected: Floor | None) -> None:
+    assert floor_of(rows) == expected
+
+
+def test_walk_says_why_each_tap_was_ignored() -> None:
+    taps = [
+        tap("a", f"{MON} 09:00", "in"),
+        tap("b", f"{MON} 09:00:30", "in"),  # 30 s later: the reader saw the card twice
+        tap("c", f"{MON} 09:30", "in"),
+        tap("d", f"{MON} 12:00", "out"),
+        tap("e", f"{MON} 12:05", "out"),
+    ]
+    outcomes: dict[str, Outcome] = {
+        "a": "counted",
+        "b": "debounced",
+        "c": "already_in",
+        "d": "counted",
+        "e": "no_open_session",
+    }
+    assert walk(taps, SITE, now=LATER).outcomes == outcomes
+
+
+def test_a_tap_before_a_final_session_is_quarantined_and_moves_nothing() -> None:
+    final = stored(1, closed(f"{MON} 09:00", f"{MON} 10:00"), final=True, end_event_id="b")
+    late = tap("z", f"{MON} 09:30", "out")
+    plan = plan_pair([late], [final], [late], SITE, now=LATER)
+    assert plan == PairPlan(quarantined={"z": "final_session"})
+
+
+def test_a_manual_check_out_survives_a_late_tap() -> None:
+    """Checked out by hand at 12:00; the member's forgotten tap out at 17:30 arrives later,
+    and a tap at 11:00 (inside the corrected session) too."""
+    manual = stored(1, closed(f"{MON} 09:00", f"{MON} 12:00"), final=True)
+    late = [tap("y", f"{MON} 11:00", "out"), tap("z", f"{MON} 13:40", "toggle")]
+    plan = plan_pair(late, [manual], late, SITE, now=LATER)
+    assert plan.quarantined == {"y": "final_session"}
+    assert plan.delete == [] and plan.update is None
+    assert [w.session for w in plan.insert] == [
+        Session("m1", "murat", at(f"{MON} 13:40"), at(f"{MON} 17:00"), True)
+    ]
+    assert plan.outcomes == {"z": "counted"}
+
+
+def test_a_tap_out_closes_a_manual_check_in() -> None:
+    manual = stored(4, Session("m1", "murat", at(f"{MON} 09:00")), final=True)
+    out = tap("z", f"{MON} 11:00", "out")
+    plan = plan_pair([out], [manual], [out], SITE, now=LATER)
+    assert plan.update is not None
+    row_id, walked = plan.update
+    assert (row_id, walked.session.end, walked.end_event_id) == (4, at(f"{MON} 11:00"), "z")
+    assert plan.insert == [] and plan.delete == []
+
+
+def test_a_late_tap_turns_a_counted_tap_into_a_debounced_one() -> None:
+    first = [tap("b", f"{MON} 09:00:30", "toggle")]
+    before = plan_pair(first, [], first, SITE, now=LATER)
+    assert before.outcomes == {"b": "counted"}
+    rows = [stored(1, w.session, start_event_id=w.start_event_id) for w in before.insert]
+    late = tap("a", f"{MON} 09:00", "toggle")
+    after = plan_pair([late], rows, [late, *first], SITE, now=LATER)
+    assert after.outcomes == {"a": "counted", "b": "debounced"}
+    assert after.delete == [1]
+    assert [w.session.start for w in after.insert] == [at(f"{MON} 09:00")]
+
+
+# --- The property: retention and late taps never change the past ------------------------------
+
+
+@dataclass
+class Store:
+    """The engine's store for one member × site, as the plan sees it."""
+
+    sessions: list[StoredSession] = field(default_factory=list)
+    taps: list[Tap] = field(default_factory=list)
+    outcomes: dict[str, str] = field(default_factory=dict)
+    next_id: int = 1
+    #: The last retention's cut: older taps arrive quarantined (`too_old`).
+    horizon: datetime | None = None
+
+    def arrive(self, new: list[Tap], *, now: datetime, debounce_s: int) -> None:
+        self.taps += new
+        if self.horizon is not None:
+            old = [t for t in new if utc(t.ts) < self.horizon]
+            self.outcomes |= {t.event_id: "quarantined" for t in old}
+            new = [t for t in new if t not in old]
+            if not new:
+                return
+        applied = [t for t in self.taps if self.outcomes.get(t.event_id) != "quarantined"]
+        rows = sorted(self.sessions, key=lambda r: (utc(r.session.start), r.id))
+        plan = plan_pair(new, rows, applied, SITE, now=now, debounce_s=debounce_s)
+        self.outcomes |= {i: "quarantined" for i in plan.quarantined} | plan.outcomes
+        kept = [r for r in self.sessions if r.id not in plan.delete]
+        if plan.update is not None:
+            row_id, walked = plan.update
+            kept = [
+                StoredSession(r.id, walked.session, r.final, r.start_event_id, walked.end_event_id)
+                if r.id == row_id
+                else r
+                for r in kept
+            ]
+        for walked in plan.insert:
+            row = StoredSession(
+                self.next_id,
+                walked.session,
+                start_event_id=walked.start_event_id,
+                end_event_id=walked.end_event_id,
+            )
+            kept.append(row)
+            self.next_id += 1
+        self.sessions = kept
+
+    def retention(self, horizon: datetime, debounce_s: int) -> None:
+        """Mark final what starts before the horizon, then forget the taps before it but
+        those that made no session within a debounce of it (`hub.retention`)."""
+        self.horizon = horizon
+        self.sessions = [
+            StoredSession(r.id, r.session, True, r.start_event_id, r.end_event_id)
+            if utc(r.session.start) < horizon
+            else r
+            for r in self.sessions
+        ]
+        memory = horizon - timedelta(seconds=debounce_s)
+        self.taps = [
+            t
+            for t in self.taps
+            if utc(t.ts) >= horizon
+            or (
+                self.outcomes.get(t.event_id) in ("no_open_session", "already_in")
+                and utc(t.ts) >= memory
+            )
+        ]
+
+    def stays(self) -> list[Session]:
+        return sorted((r.session for r in self.sessions), key=lambda s: utc(s.start))
+
+
+@settings(PROPERTY, max_examples=500)
+@given(
+    taps=tap_lists(),
+    data=st.data(),
+    now=NOWS,
+    debounce_s=DEBOUNCES,
+)
+def test_after_retention_late_taps_never_change_the_past(
+    taps: list[Tap], data: st.DataObject, now: datetime, debounce_s: int
+) -> None:
+    """For any order of arrival and any retention point: the sessions made final never
+    change; while no late tap falls at or before them, the sessions equal a full recompute
+    of every tap, and so does every outcome the store still holds."""
+    order = data.draw(st.permutations(taps))
+    cut = data.draw(st.integers(min_value=0, max_value=len(order)))
+    horizon = data.draw(st.sampled_from([t.ts for t in taps])) if taps else now
+    store = Store()
+    for index, late in enumerate(order):
+        if index == cut:
+            store.retention(utc(horizon), debounce_s)
+            finals = [r for r in store.sessions if r.final]
+        store.arrive([late], now=now, debounce_s=debounce_s)
+    if cut == len(order):
+        store.retention(utc(horizon), debounce_s)
+        finals = [r for r in store.sessions if r.final]
+    if taps:
+        # Final sessions: still there, never rewritten (an open one may only have been closed).
+        for before in finals:
+            (after,) = [r for r in store.sessions if r.id == before.id]
+            assert after.final
+            assert before.session.end is None or after.session == before.session
+        full = walk(taps, SITE, now=now, debounce_s=debounce_s)
+        event(f"final sessions: {min(len(finals), 2)}")
+        if "quarantined" not in store.outcomes.values():
+            event("compared with a full recompute")
+            assert store.stays() == [w.session for w in full.sessions]
+            for kept in store.taps:
+                assert store.outcomes[kept.event_id] == full.outcomes[kept.event_id]
+
+
+@PROPERTY
+@given(taps=tap_lists(), data=st.data(), now=NOWS, debounce_s=DEBOUNCES)
+def test_without_finals_the_plan_is_a_full_recompute(
+    taps: list[Tap], data: st.DataObject, now: datetime, debounce_s: int
+) -> None:
+    """Batches of any size, in any order: outcomes included, as if all came at once."""
+    order = data.draw(st.permutations(taps))
+    sizes = data.draw(st.lists(st.integers(min_value=1, max_value=4), max_size=len(order)))
+    store, start = Store(), 0
+    for size in [*sizes, len(order)]:
+        batch = order[start : start + size]
+        start += len(batch)
+        if batch:
+            store.arrive(batch, now=now, debounce_s=debounce_s)
+    full = walk(taps, SITE, now=now, debounce_s=debounce_s)
+    assert store.stays() == [w.session for w in full.sessions]
+    assert store.outcomes == full.outcomes
