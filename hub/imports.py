@@ -27,6 +27,7 @@ from pydantic import Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub import audit
 from hub.store.models import Badge, Member, Site, Space
 from telecentre import wire
 from telecentre.config import Strict
@@ -297,20 +298,43 @@ def _site_values_of(site: Site) -> dict[str, Any]:
 
 
 def save_site(
-    session: Session, entry: dict[str, Any], *, creating: bool
+    session: Session, entry: dict[str, Any], *, creating: bool, actor: str
 ) -> tuple[SiteSpec, ImportResult]:
     """Create (`creating`) or update one site from a sites-file entry, as `import_sites`
-    would; the caller audits and publishes `access_changed` once committed."""
+    would, audited (the entry before and after); the caller publishes `access_changed` once
+    committed."""
     spec = check_site(entry)
     site = session.get(Site, spec.id)
     if creating and site is not None:
         raise InvalidSite([FieldProblem("id", "exists", f"site {spec.id!r} already exists")])
     if not creating and site is None:
         raise InvalidSite([FieldProblem("id", "unknown", f"there is no site {spec.id!r}")])
+    before = None if site is None else _jsonable(site_entry(site))
     result = ImportResult()
     _apply_site(session, spec, site, result)
     session.flush()
+    if result.created or result.updated:
+        stored = session.get(Site, spec.id)
+        assert stored is not None
+        audit.record(
+            session,
+            actor,
+            "site_created" if creating else "site_updated",
+            site=spec.id,
+            before=before,
+            after=_jsonable(site_entry(stored)),
+        )
     return spec, result
+
+
+def site_entries(session: Session) -> list[dict[str, Any]]:
+    """Every site as a sites-file entry, by name."""
+    sites = session.scalars(select(Site).order_by(Site.name, Site.id))
+    return [site_entry(site) for site in sites]
+
+
+def _jsonable(entry: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in entry.items() if key != "id"}
 
 
 # --- Members (CSV) -----------------------------------------------------------------------

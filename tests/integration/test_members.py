@@ -229,26 +229,36 @@ def test_a_site_entered_by_hand_follows_the_sites_file(store: sessionmaker[Sessi
         "spaces": [*entry["spaces"], {"id": "plateau", "kind": "office", "positions": 1}],
     }
     with store.begin() as session, pytest.raises(InvalidSite) as error:
-        save_site(session, bad, creating=False)
+        save_site(session, bad, creating=False, actor="user:a")
     assert {(p.field, p.kind) for p in error.value.problems} == {
         ("annual_cost_eur", "greater_than_equal"),
         ("opening.mon", "value_error"),
         ("opening.tue.0", "value_error"),
     }
     with store.begin() as session, pytest.raises(InvalidSite) as error:
-        save_site(session, {**entry, "spaces": bad["spaces"]}, creating=False)
+        save_site(session, {**entry, "spaces": bad["spaces"]}, creating=False, actor="user:a")
     assert [(p.field, p.kind) for p in error.value.problems] == [("spaces.1.id", "repeated")]
     with store.begin() as session, pytest.raises(InvalidSite) as error:
-        save_site(session, entry, creating=True)
+        save_site(session, entry, creating=True, actor="user:a")
     assert [(p.field, p.kind) for p in error.value.problems] == [("id", "exists")]
     changed = {**entry, "annual_cost_eur": 9000, "opening": {"mon": ["08:30-12:00"]}}
     with store.begin() as session:
-        _, result = save_site(session, changed, creating=False)
+        _, result = save_site(session, changed, creating=False, actor="user:a")
         assert (result.updated, result.access_changed) == (1, {"murat"})
-        _, result = save_site(session, {**changed, "zrr": True}, creating=False)
+        _, result = save_site(session, {**changed, "zrr": True}, creating=False, actor="user:a")
         assert (result.updated, result.access_changed) == (1, set())
-        _, result = save_site(session, {"id": "riom", "name": "Riom"}, creating=True)
+        _, result = save_site(
+            session, {"id": "riom", "name": "Riom"}, creating=True, actor="user:a"
+        )
         assert (result.created, result.access_changed) == (1, {"riom"})
     with store() as session:
         site = session.get(Site, "murat")
         assert site is not None and (site.annual_cost_eur, site.zrr) == (9000, True)
+        entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        assert [(e.action, e.site_id) for e in entries] == [
+            ("site_updated", "murat"),
+            ("site_updated", "murat"),
+            ("site_created", "riom"),
+        ]
+        assert entries[0].detail["before"]["annual_cost_eur"] is None
+        assert entries[0].detail["after"]["annual_cost_eur"] == 9000
