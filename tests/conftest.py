@@ -155,3 +155,17 @@ def page(browser: Browser) -> Iterator[Page]:
     tab = context.new_page()
     yield tab
     context.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quick_password_hashes() -> Iterator[None]:
+    """argon2id with its smallest cost in tests: the same code and hash format, without
+    the ~100 ms per hash that production's parameters are there to cost."""
+    from argon2 import PasswordHasher
+
+    from hub import users
+
+    production = users._hasher
+    users._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    users._hasher = production

@@ -1,0 +1,127 @@
+"""French first: the catalog covers every string of the code and templates, the pages in
+`fr` show no English, and numbers, money and dates come out in French."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from html.parser import HTMLParser
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+from flask import Flask
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.console import i18n
+from hub.imports import import_sites
+from hub.store.models import Alarm, Device
+from tests.console import add_user, client_sign_in
+from tests.servers import REPO
+
+CATALOG = REPO / "hub" / "console" / "translations" / "fr" / "LC_MESSAGES" / "messages.po"
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr"}  # fmt: skip
+KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "_l": None, "N_": None}
+
+
+def french() -> dict[str, str]:
+    with CATALOG.open("rb") as source:
+        catalog = read_po(source)
+    return {str(m.id): str(m.string) for m in catalog if m.id and not m.fuzzy}
+
+
+def test_every_string_of_the_console_is_in_the_french_catalog_and_translated() -> None:
+    method_map = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
+    found = {
+        message
+        for _, _, message, _, _ in extract_from_dir(
+            str(REPO / "hub"), method_map, keywords=KEYWORDS
+        )
+        if isinstance(message, str)
+    }
+    catalog = french()
+    assert sorted(found - catalog.keys()) == []  # run the pybabel commands of the README
+    assert [msgid for msgid in found if not catalog.get(msgid)] == []
+
+
+class VisibleText(HTMLParser):
+    """What a person reads or hears: text outside scripts, and the labels of attributes;
+    not what the page marks `translate="no"` (data: logins, ids, the audit's raw values)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._open: list[bool] = []  # for each open element: whether it hides its text
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        hides = tag in ("script", "style") or values.get("translate") == "no"
+        if tag not in VOID:
+            self._open.append(hides)
+        if any(self._open):
+            return
+        for name in ("aria-label", "title", "alt", "placeholder", "data-announce"):
+            if values.get(name):
+                self.parts.append(str(values[name]))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in VOID and self._open:
+            self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if not any(self._open):
+            self.parts.append(data)
+
+
+def visible(html: str) -> str:
+    parser = VisibleText()
+    parser.feed(html)
+    return " ".join(" ".join(parser.parts).split())
+
+
+@pytest.fixture
+def admin_client(console_app: Flask, sessions: sessionmaker[Session]) -> Flask:
+    with sessions.begin() as session:
+        import_sites(session, (REPO / "deploy" / "demo" / "sites.yaml").read_text())
+        session.add(Device(id="murat-door", site="murat", state="online", clock_synced=False,
+                           readers={"entrance": "error"}, queue=3))  # fmt: skip
+        session.add(Alarm(event_id="a1", site_id="murat", device="murat-door", door="main",
+                          kind="door_held_open", at=datetime.now(UTC)))  # fmt: skip
+    add_user(sessions, "ada", "admin")
+    add_user(sessions, "lea", "animator", ["murat"])
+    return console_app
+
+
+PAGES = ["/", "/board/murat", "/board/murat/door", "/audit/", "/admin/users", "/admin/users/new",
+         "/admin/users/lea", "/admin/tokens", "/nowhere"]  # fmt: skip
+
+
+def test_the_pages_in_french_show_no_english(admin_client: Flask) -> None:
+    english = {msgid: text for msgid, text in french().items() if text != msgid}
+    anonymous = admin_client.test_client()
+    texts = {"/login": visible(anonymous.get("/login").get_data(as_text=True))}
+    client = admin_client.test_client()
+    assert client_sign_in(client, "ada") == 302
+    for path in PAGES:
+        texts[path] = visible(client.get(path).get_data(as_text=True))
+    left = [
+        f"{path}: {msgid!r}"
+        for path, text in texts.items()
+        for msgid in english
+        if len(msgid) > 3 and re.search(rf"(?<!\w){re.escape(msgid)}(?!\w)", text)
+    ]
+    assert left == []
+    assert all(" the " not in text.lower() for text in texts.values())
+    assert "Alarme : porte restée ouverte" in texts["/"]
+    assert "horloge non synchronisée" in texts["/"] and "lecteur entrance en panne" in texts["/"]
+
+
+def test_numbers_money_and_dates_are_written_the_french_way(console_app: Flask) -> None:
+    with console_app.test_request_context(headers={"Accept-Language": "fr"}):
+        assert i18n.hours(43800).replace("\u202f", " ").replace("\xa0", " ") == "43 800,0 h"
+        assert i18n.euros(934).replace("\xa0", " ").replace("\u202f", " ") == "934,00 €"
+        assert i18n.day(date(2026, 12, 7)) == "lun. 7 déc."
+        assert i18n.when(datetime(2026, 12, 7, 8, 5, tzinfo=UTC)) == "lun. 7 déc. 09:05"
+        assert i18n.number(1234.5, 1).replace("\u202f", " ") == "1 234,5"
+        assert i18n.hours(None) == "–"
