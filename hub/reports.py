@@ -282,7 +282,7 @@ def evaluation(
 
     For one site or a selection, `total` is that scope's own figures (its Pass members are
     those who used it), so nothing of the network's other sites shows through; one site has
-    no ZRR split.
+    no ZRR split (it would only repeat, or be, nothing but that site).
     """
     chosen = {site} if site is not None else sites
     rules = _load_sites(session, chosen)
@@ -307,7 +307,7 @@ def evaluation(
     result = evaluate(
         rules.values(), load_members(session), stays, first, last, network=chosen is None
     )
-    if site is not None:
+    if site is not None or (chosen is not None and len(rules) < 2):
         return EvaluationReport(first, last, result.total, dict(result.by_site), None, None)
     return EvaluationReport(first, last, result.total, result.by_site, result.zrr, result.non_zrr)
 
