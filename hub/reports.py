@@ -251,7 +251,9 @@ def billing(session: Session, month: str, *, sites: Collection[str] | None = Non
             _started_between(rules, first, last), PresenceSession.member_id.is_not(None)
         )
     )
-    lines = invoice_lines(month, [_as_rules(row) for row in rows], load_members(session), rules)
+    stays = [_as_rules(row) for row in rows]
+    members = load_members(session, {stay.member_id for stay in stays})
+    lines = invoice_lines(month, stays, members, rules)
     return Billing(month, lines, sum((line.amount_eur for line in lines), Decimal(0)))
 
 
