@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import random
 import secrets
 import shutil
@@ -161,6 +162,59 @@ def wait_for_access_lists(port: int, devices: list[tuple[str, str]], timeout: fl
         print(f"demo: no access list reached {', '.join(sorted(waiting))} yet", file=sys.stderr)
 
 
+#: The console logins the demo makes at its first start: (login, role, sites, name).
+CONSOLE_LOGINS = [
+    ("animatrice", "animator", ["murat"], "Léa, animatrice à Murat"),
+    ("departement", "department", [], "Service numérique du Département"),
+]
+
+
+def console_logins(state: Path, hub: list[str]) -> tuple[list[tuple[str, str, str]], bool]:
+    """The demo's console logins `(login, role, password)`, made with random passwords at the
+    first start and kept in `.demo/secrets/console-logins` (0600); whether they are new."""
+    kept = state / "secrets" / "console-logins"
+    if kept.exists():
+        lines = kept.read_text(encoding="utf-8").splitlines()
+        return [(a, b, c) for a, b, c in (line.split("\t") for line in lines if line)], False
+    made = []
+    for login, role, sites, name in CONSOLE_LOGINS:
+        password = secrets.token_urlsafe(12)
+        site_args = [arg for site in sites for arg in ("--site", site)]
+        subprocess.run(
+            [*hub, "user", "add", login, "--role", role, *site_args, "--name", name],
+            input=password + "\n",
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+        made.append((login, role, password))
+    descriptor = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.writelines(f"{login}\t{role}\t{password}\n" for login, role, password in made)
+    return made, True
+
+
+def tap_example(state: Path, port: int, site: str, device: str) -> str:
+    """A `mosquitto_pub` line that taps a member's badge at `site` as its door would: the
+    shell makes a new event id and time stamp each time it is run."""
+    event = wire.badge_event(
+        site=site, device=device, badge="04A2B3C4D5E6F7", reader="entrance",
+        direction="toggle", access="granted", clock_synced=True,
+    )  # fmt: skip
+    event |= {"id": "@ID@", "ts": "@TS@", "seq": 1_000_000}
+    payload = (
+        json.dumps(event, separators=(",", ":"))
+        .replace('"', '\\"')
+        .replace("@ID@", "$(cat /proc/sys/kernel/random/uuid)")
+        .replace("@TS@", "$(date -Iseconds)")
+    )
+    password = state / "secrets" / f"{device}.password"
+    return (
+        f'mosquitto_pub -h 127.0.0.1 -p {port} -q 1 -u {device} -P "$(cat {password})" \\\n'
+        f'      -t {wire.events_topic(site, device)} -m "{payload}"'
+    )
+
+
 def edge_config(state: Path, port: int, site: str, device: str) -> Path:
     path = state / f"{device}.yaml"
     config = {
@@ -213,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         hub = [str(bin_dir / "telecentre-hub"), "--config", str(config)]
         subprocess.run([*hub, "import-sites", str(HERE / "sites.yaml")], check=True)
         subprocess.run([*hub, "import-members", str(HERE / "members.csv")], check=True)
+        logins, new_logins = console_logins(state, hub)
         processes.append(subprocess.Popen(hub))
         api = f"http://127.0.0.1:{http_port}"
         wait_for_health(api)
@@ -229,10 +284,22 @@ def main(argv: list[str] | None = None) -> int:
         }
         processes += agents.values()
         wait_for_access_lists(port, devices)
+        if new_logins:
+            shown = "".join(
+                f"    {login:<12} {password}   ({role})\n" for login, role, password in logins
+            )
+            kept = state / "secrets" / "console-logins"
+            accounts = f"  Console logins (shown this once, kept in {kept}):\n{shown}"
+        else:
+            accounts = f"  Console logins: in {state}/secrets/console-logins\n"
         print(
             f"\n  Demo running: broker on 127.0.0.1:{port}, hub API on {api}, "
             f"{len(agents)} sites ({', '.join(agents)}).\n"
+            f"  Staff console:      {api}/\n"
+            f"{accounts}"
             f"  Watch the traffic:  mosquitto_sub -h 127.0.0.1 -p {port} -t 'telecentre/#' -v\n"
+            f"  Tap a badge at Murat as its door does:\n"
+            f"    {tap_example(state, port, 'murat', 'murat-door')}\n"
             f"  Ask the hub:        curl -H 'Authorization: Bearer {token}' \\\n"
             f"                        {api}/api/v1/occupancy\n"
             f"  Demo API token (department): {token}\n"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, request, url_for
+from flask import Flask, current_app, request, url_for
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -51,17 +51,17 @@ class Link:
 
 def navigation() -> list[Link]:
     role = getattr(current_user, "role", None)
-    current_area = (request.endpoint or "").partition(".")[0]
-    links = []
+    endpoint = request.endpoint or ""
+    shown = []
     for entry in MENU:
-        if role not in entry.roles:
+        if role not in entry.roles or entry.endpoint not in current_app.view_functions:
             continue
-        try:
-            url = url_for(entry.endpoint)
-        except Exception:  # a page of another branch not registered in this app
-            continue
-        links.append(Link(url, str(entry.label), entry.endpoint.partition(".")[0] == current_area))
-    return links
+        shown.append(entry)
+    # The page's own entry; else, on a page under an entry (a user's form), its area's first.
+    current = next((e for e in shown if e.endpoint == endpoint), None) or next(
+        (e for e in shown if e.endpoint.partition(".")[0] == endpoint.partition(".")[0]), None
+    )
+    return [Link(url_for(e.endpoint), str(e.label), e is current) for e in shown]
 
 
 def role_label(role: str) -> str:

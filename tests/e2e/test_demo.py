@@ -32,6 +32,16 @@ def test_the_demo_turns_simulated_taps_into_events_sessions_and_devices(tmp_path
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Demo running" in run.stdout
+    logins = (state / "secrets" / "console-logins").read_text().splitlines()
+    assert [line.split("\t")[:2] for line in logins] == [
+        ["animatrice", "animator"],
+        ["departement", "department"],
+    ]
+    assert (state / "secrets" / "console-logins").stat().st_mode & 0o077 == 0
+    for line in logins:
+        assert line.split("\t")[2] in run.stdout  # shown once, at the start that made them
+    assert "Staff console:      http://127.0.0.1:" in run.stdout
+    assert "mosquitto_pub" in run.stdout and "-t telecentre/murat/events/murat-door" in run.stdout
     db = sqlite3.connect(state / "hub" / "hub.db")
     events = dict(db.execute("SELECT type, count(*) FROM events GROUP BY type").fetchall())
     granted = db.execute("SELECT count(*) FROM events WHERE access = 'granted'").fetchone()[0]

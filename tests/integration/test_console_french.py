@@ -22,23 +22,33 @@ from tests.servers import REPO
 CATALOG = REPO / "hub" / "console" / "translations" / "fr" / "LC_MESSAGES" / "messages.po"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}  # fmt: skip
-KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "_l": None, "N_": None}
+KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "_l": None, "N_": None,
+            "ngettext": (1, 2)}  # fmt: skip
 
 
 def french() -> dict[str, str]:
+    """msgid → French (a plural message by its singular, its French plural forms joined)."""
     with CATALOG.open("rb") as source:
         catalog = read_po(source)
-    return {str(m.id): str(m.string) for m in catalog if m.id and not m.fuzzy}
+    found = {}
+    for message in catalog:
+        if not message.id or message.fuzzy:
+            continue
+        if isinstance(message.id, str):
+            found[message.id] = str(message.string)
+        else:  # plural: every form must be there
+            forms = [str(form) for form in message.string or ()]
+            found[str(message.id[0])] = " | ".join(forms) if all(forms) else ""
+    return found
 
 
 def test_every_string_of_the_console_is_in_the_french_catalog_and_translated() -> None:
     method_map = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
     found = {
-        message
+        message if isinstance(message, str) else message[0]
         for _, _, message, _, _ in extract_from_dir(
             str(REPO / "hub"), method_map, keywords=KEYWORDS
         )
-        if isinstance(message, str)
     }
     catalog = french()
     assert sorted(found - catalog.keys()) == []  # run the pybabel commands of the README
