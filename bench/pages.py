@@ -1,4 +1,5 @@
-"""Console page benchmarks: `.venv/bin/python -m bench.console [--requests 60]`.
+"""Console page benchmarks: `.venv/bin/python -m bench.pages [--requests 60]` (the members,
+sessions, sites and reports pages; `bench.console` measures the live board).
 
 A 12-site network with 2,000 members (each with a badge) and a year of sessions (2026) on
 SQLite, the hub's app on a real threaded HTTP server (werkzeug, as `telecentre-hub` serves
