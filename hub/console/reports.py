@@ -9,9 +9,10 @@ user may not see, in the query string, answers 404.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-from typing import cast
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, render_template, request, url_for
@@ -27,7 +28,11 @@ from telecentre import wire
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
+T = TypeVar("T")
+
 USAGE_BY = {"member": "member", "site": "site", "month": "month"}
+#: Rows per page of the usage and billing tables (the CSV files hold every row).
+PER_PAGE = 50
 
 
 class _Choice:
@@ -54,6 +59,8 @@ class _Choice:
             self.month = today.strftime("%Y-%m")
         by = request.args.get("by", "member")
         self.by = cast(reports.UsageBy, by if by in USAGE_BY else "member")
+        page = request.args.get("page", "1")
+        self.page = int(page) if page.isdigit() and int(page) > 0 else 1
 
     def _day(self, name: str, default: date) -> date:
         text = request.args.get(name, "").strip()
@@ -82,6 +89,23 @@ class _Choice:
         values = [(key, changes.get(key, value)) for key, value in values]
         values += [("site", site) for site in self.chosen]
         return urlencode(values)
+
+
+def _paged(rows: Sequence[T], choice: _Choice, endpoint: str) -> dict[str, Any]:
+    """One page of a long table, and what the pagination macro needs."""
+    pages = max(1, -(-len(rows) // PER_PAGE))
+    page = min(choice.page, pages)
+
+    def page_url(number: int) -> str:
+        return url_for(endpoint) + "?" + choice.query() + f"&page={number}"
+
+    start = (page - 1) * PER_PAGE
+    return {
+        "rows": rows[start : start + PER_PAGE],
+        "page": page,
+        "pages": pages,
+        "page_url": page_url,
+    }
 
 
 def _percent(value: Decimal | None) -> str:
@@ -151,6 +175,7 @@ def usage() -> ResponseReturnValue:
         choice,
         result=result,
         names=names,
+        paged=_paged(result.rows, choice, "reports.usage"),
         total_sessions=sum(row.sessions for row in result.rows),
         csv_url=url_for("reports.usage_file") + "?" + choice.query(),
     )
@@ -184,7 +209,7 @@ def billing() -> ResponseReturnValue:
         "console/reports/billing.html",
         choice,
         result=result,
-        lines=lines,
+        paged=_paged(lines, choice, "reports.billing"),
         names=names,
         csv_url=url_for("reports.billing_file") + "?" + choice.query(),
     )
