@@ -11,11 +11,12 @@ the unknown badges presented, the doors — is shown for the user's sites only.
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import format_date
 from flask_babel import gettext as _
 
 from hub import enrolment, members
@@ -109,7 +110,13 @@ def _labels() -> dict[str, object]:
         "sites": site_names(),
         "minutes_ago": _minutes_ago,
         "recent_minutes": enrolment.RECENT_MINUTES,
+        "full_day": _full_day,
     }
+
+
+def _full_day(day: date) -> str:
+    """`31 mai 2027`: a Pass's end is often next year."""
+    return str(format_date(day, "d MMM yyyy"))
 
 
 @bp.get("/unknown-badges")
