@@ -31,6 +31,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.access import AccessRules
 from edge.agent import Agent
+from edge.clock import Clock
+from edge.clock_hold import ClockHold
 from edge.config import EdgeConfig
 from edge.hardware import build_hardware
 from edge.outbox import SCHEMA, Outbox
@@ -90,7 +92,7 @@ def tap_to_strike(state: Path, port: int, taps: int) -> list[float]:
     )
     read_end, write_end = os.pipe()
     with os.fdopen(read_end, "r") as stdin, os.fdopen(write_end, "w") as feed:
-        agent = Agent(config, build_hardware(config, stdin=stdin), clock_synced=lambda: True)
+        agent = Agent(config, build_hardware(config, stdin=stdin), clock=Clock(synced=lambda: True))
         agent.apply_access_list(access_list([BADGE]))
         agent.start()
         door = agent.doors["main"]
@@ -176,6 +178,7 @@ def drain_rate(state: Path, port: int, events: int) -> float:
         lambda _: None,
         lambda _: None,
         status_interval_s=3600,
+        sendable_below=ClockHold(Clock(synced=lambda: True), box, 900).sendable_below,
     )
     start = time.perf_counter()
     uplink.start()

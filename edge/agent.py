@@ -2,7 +2,8 @@
 
 Everything the agent sees becomes a wire event that goes into the outbox first; the uplink
 sends the outbox on when (and if) the broker is there. Taps are decided from the access list
-on disk, so the door works the same with the network down.
+on disk, so the door works the same with the network down. Events stamped while the clock is
+not synchronised wait for it, to go out with their true time (edge/clock_hold.py).
 
 >>> agent = Agent(config, build_hardware(config))
 >>> agent.start()   # readers, doors and uplink run in their own threads
@@ -13,12 +14,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from edge.access import AccessRules
-from edge.clock import ntp_synchronised
+from edge.clock import Clock, Reading
+from edge.clock_hold import ClockHold
 from edge.config import EdgeConfig
 from edge.door import Door, DoorState
 from edge.hardware import Hardware
@@ -40,17 +40,20 @@ class Agent:
         self,
         config: EdgeConfig,
         hardware: Hardware,
-        clock_synced: Callable[[], bool] = ntp_synchronised,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
         self.site, self.device = config.site, config.device
-        self.clock_synced = clock_synced
+        if clock is None:
+            clock = Clock(synced=lambda: True) if config.clock.assume_synced else Clock()
+        self.clock = clock
         self.readers = hardware.readers
         self.feedback = hardware.feedback
         state = config.state_dir
         self._recording_overflow = threading.local()
         self.outbox = Outbox(state / "outbox.db", config.outbox.max_events, self._overflowed)
         self.access = AccessRules(state / "access.json")
+        self.clock_hold = ClockHold(self.clock, self.outbox, config.clock.hold_unsynced_s)
         self.doors = {
             door_id: Door(door_config, *parts, events=self)
             for (door_id, parts), door_config in zip(
@@ -66,6 +69,7 @@ class Agent:
             on_access_list=self.apply_access_list,
             on_command=self.run_command,
             status_interval_s=config.status_interval_s,
+            sendable_below=self.clock_hold.sendable_below,
         )
         for reader in self.readers:
             reader.when_badge = self.badge_presented
@@ -78,6 +82,11 @@ class Agent:
             __version__,
             self.outbox.depth(),
         )
+        if not self.clock.synced():
+            log.warning(
+                "the clock is not synchronised (NTP) yet: events will wait for it, then go out "
+                "with their time worked out from the boot's monotonic clock"
+            )
         self.uplink.start()
         for reader in self.readers:
             reader.start()
@@ -96,7 +105,7 @@ class Agent:
 
     def badge_presented(self, reader: Reader, uid: str) -> None:
         """Decide, act, then record: the strike never waits for the disk or the network."""
-        decision = self.access.decide(uid, datetime.now(UTC))
+        decision = self.access.decide(uid, self.clock.wall())
         door = self._door_for(reader)
         if decision.granted:
             if door is not None:
@@ -106,6 +115,7 @@ class Agent:
             self.feedback.denied()
         # journald keeps logs longer than a badge UID may be kept (CNIL): a masked UID at INFO,
         # the full one only when debugging.
+        reading = self.clock.read()
         log.debug("badge %s is %s", masked_badge(uid), uid)
         log.info(
             "badge %s on reader %s: %s%s",
@@ -123,8 +133,9 @@ class Agent:
                 direction=reader.config.direction,
                 access="granted" if decision.granted else "denied",
                 reason=decision.reason,
-                clock_synced=self.clock_synced(),
-            )
+                clock_synced=reading.synced,
+            ),
+            reading,
         )
 
     def _door_for(self, reader: Reader) -> Door | None:
@@ -135,32 +146,38 @@ class Agent:
     # --- what the doors report (edge.door.DoorEvents) ---------------------------------------
 
     def door_changed(self, door: str, state: DoorState) -> None:
+        reading = self.clock.read()
         self._record(
             wire.door_event(
                 site=self.site,
                 device=self.device,
                 door=door,
                 state=state,
-                clock_synced=self.clock_synced(),
-            )
+                clock_synced=reading.synced,
+            ),
+            reading,
         )
 
     def alarm(self, door: str, kind: Literal["door_forced", "door_held_open"]) -> None:
+        reading = self.clock.read()
         self._record(
             wire.alarm_event(
                 site=self.site,
                 device=self.device,
                 kind=kind,
                 door=door,
-                clock_synced=self.clock_synced(),
-            )
+                clock_synced=reading.synced,
+            ),
+            reading,
         )
 
     def exit_requested(self, door: str) -> None:
+        reading = self.clock.read()
         self._record(
             wire.exit_request_event(
-                site=self.site, device=self.device, door=door, clock_synced=self.clock_synced()
-            )
+                site=self.site, device=self.device, door=door, clock_synced=reading.synced
+            ),
+            reading,
         )
 
     def _overflowed(self, dropped: int) -> None:
@@ -174,6 +191,7 @@ class Agent:
             # alarm about that one would push out this one, and so on without end.
             return
         self._recording_overflow.active = True
+        reading = self.clock.read()
         try:
             self._record(
                 wire.alarm_event(
@@ -181,14 +199,18 @@ class Agent:
                     device=self.device,
                     kind="outbox_overflow",
                     dropped=dropped,
-                    clock_synced=self.clock_synced(),
-                )
+                    clock_synced=reading.synced,
+                ),
+                reading,
             )
         finally:
             self._recording_overflow.active = False
 
-    def _record(self, event: dict[str, Any]) -> None:
-        stored = self.outbox.append(event)
+    def _record(self, event: dict[str, Any], reading: Reading) -> None:
+        """Store the event stamped with `reading`: its wall time as `ts`, and if the clock is
+        not synchronised, its monotonic stamp too, so that its true time can be worked out."""
+        stamped = event | {"ts": reading.ts}
+        stored = self.outbox.append(stamped, unsynced=None if reading.synced else reading)
         self.uplink.notify()
         log.info("event %s seq %d stored: %s", stored["type"], stored["seq"], stored["id"])
 
@@ -254,10 +276,11 @@ class Agent:
             device=self.device,
             site=self.site,
             state=state,
-            ts=datetime.now(UTC).astimezone(),
+            ts=self.clock.wall().astimezone(),
             version=__version__,
             queue=self.outbox.depth(),
-            clock_synced=self.clock_synced(),
+            clock_synced=self.clock.synced(),
+            held=self.clock_hold.held(),
             readers={reader.id: reader.state for reader in self.readers},
             doors={
                 door_id: door.state

@@ -82,6 +82,17 @@ class Outbox(Strict):
     max_events: Annotated[int, Field(ge=MIN_OUTBOX_EVENTS)] = 1_000_000
 
 
+class Clock(Strict):
+    #: While the clock is not NTP-synchronised, events wait in the outbox (to get their true
+    #: time once it is) for at most this long with the broker reachable; then they go out as
+    #: they are, `clock_synced` false, and an error is logged.
+    hold_unsynced_s: Annotated[float, Field(gt=0)] = 900
+    #: Take the wall clock as synchronised whatever the kernel says: only where it is right
+    #: without NTP (the demo and tests on a machine, or in a container, whose kernel does not
+    #: report NTP; a clock kept by other means the kernel does not know of).
+    assume_synced: bool = False
+
+
 class EdgeConfig(Strict):
     site: Id
     device: Id
@@ -91,6 +102,7 @@ class EdgeConfig(Strict):
     doors: list[Door] = Field(default_factory=list)
     feedback: Feedback = Feedback()
     outbox: Outbox = Outbox()
+    clock: Clock = Clock()
     #: PROTOCOL.md: a device publishes its status at least every 60 s.
     status_interval_s: Annotated[float, Field(gt=0, le=60)] = 60
     #: `mock` runs the agent on gpiozero's MockFactory pins (bench, tests without a Pi);

@@ -6,6 +6,10 @@ same database so it survives restarts. They leave the outbox only once the broke
 acknowledged them; after a crash, everything still there is sent again, in `seq` order (the
 hub de-duplicates by event id).
 
+An event stamped while the wall clock was not synchronised also keeps its boot's monotonic
+stamp (columns `boot_id`, `mono_ns`): it is *held* (`first_held`) until `rebase` rewrites its
+`ts` from that stamp once NTP has synchronised, or `release` lets it go as it is.
+
 >>> box = Outbox(Path("/tmp/outbox.db"))
 >>> event = box.append({"v": 1, "type": "door", ...})   # event["seq"] is now set
 >>> box.pending(after_seq=0, limit=100)                  # [(seq, payload bytes), ...]
@@ -14,12 +18,14 @@ hub de-duplicates by event id).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from edge.clock import Reading, rebased, timestamp
 from telecentre import wire
 
 SCHEMA = """
@@ -27,6 +33,10 @@ CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, payload BLOB NOT NUL
 CREATE TABLE IF NOT EXISTS counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO counter VALUES ('seq', 0);
 """
+#: Added to outboxes made before events kept their monotonic stamp; NULL: nothing to rebase.
+CLOCK_COLUMNS = {"boot_id": "TEXT", "mono_ns": "INTEGER"}
+#: Only held events are in the index: finding the first one costs nothing in a large outbox.
+HELD_INDEX = "CREATE INDEX IF NOT EXISTS held ON events (boot_id, seq) WHERE mono_ns IS NOT NULL"
 
 
 class Outbox:
@@ -51,11 +61,23 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._add_clock_columns()
         self._depth: int = self._db.execute("SELECT count(*) FROM events").fetchone()[0]
         self.dropped = 0
 
-    def append(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Number the event, store it durably, and return it with its `seq`."""
+    def _add_clock_columns(self) -> None:
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        for name, kind in CLOCK_COLUMNS.items():
+            if name not in present:
+                self._db.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
+        self._db.execute(HELD_INDEX)
+
+    def append(self, event: dict[str, Any], unsynced: Reading | None = None) -> dict[str, Any]:
+        """Number the event, store it durably, and return it with its `seq`.
+
+        `unsynced`: the clocks' reading the event was stamped with, while the wall clock was
+        not synchronised; the event is held until `rebase` or `release`."""
+        held = (None, None) if unsynced is None else (unsynced.boot_id, unsynced.monotonic_ns)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -64,7 +86,10 @@ class Outbox:
                     "UPDATE counter SET value = value + 1 WHERE name = 'seq' RETURNING value"
                 ).fetchone()[0]
                 event = {**event, "seq": seq}
-                self._db.execute("INSERT INTO events VALUES (?, ?)", (seq, wire.encode(event)))
+                self._db.execute(
+                    "INSERT INTO events (seq, payload, boot_id, mono_ns) VALUES (?, ?, ?, ?)",
+                    (seq, wire.encode(event), *held),
+                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._rollback()
@@ -122,6 +147,62 @@ class Outbox:
                 raise
             self._depth -= removed
 
+    # --- events stamped while the clock was not synchronised ---------------------------------
+
+    def first_held(self, boot_id: str) -> int | None:
+        """The lowest `seq` of this boot's events that wait for the clock (None: none wait).
+        Events held by an earlier boot are not: their stamps cannot be rebased any more."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT min(seq) FROM events WHERE mono_ns IS NOT NULL AND boot_id = ?",
+                (boot_id,),
+            ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def held(self, boot_id: str) -> int:
+        """How many of this boot's events wait for the clock."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT count(*) FROM events WHERE mono_ns IS NOT NULL AND boot_id = ?",
+                (boot_id,),
+            ).fetchone()
+        return int(row[0])
+
+    def rebase(self, sync: Reading) -> int:
+        """Rewrite the `ts` of every event of `sync`'s boot still held, from its monotonic
+        stamp and `sync` (a reading of the synchronised clock), with `clock_synced` and
+        `rebased` true: all of them in one transaction, before any is sent. Returns how many."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute(
+                    "SELECT seq, payload, mono_ns FROM events"
+                    " WHERE mono_ns IS NOT NULL AND boot_id = ?",
+                    (sync.boot_id,),
+                ).fetchall()
+                rewritten = [
+                    (_rebased_payload(payload, stamp_ns, sync), seq)
+                    for seq, payload, stamp_ns in rows
+                ]
+                self._db.executemany(
+                    "UPDATE events SET payload = ?, mono_ns = NULL WHERE seq = ?", rewritten
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        return len(rewritten)
+
+    def release(self, boot_id: str) -> int:
+        """Stop holding this boot's events: they go out as they were stamped (`clock_synced`
+        false), and will never be rebased. Returns how many."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE events SET mono_ns = NULL WHERE mono_ns IS NOT NULL AND boot_id = ?",
+                (boot_id,),
+            )
+        return cursor.rowcount
+
     def depth(self) -> int:
         """Events stored and not yet acknowledged by the broker."""
         return self._depth
@@ -135,3 +216,16 @@ class Outbox:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _rebased_payload(payload: bytes, stamp_ns: int, sync: Reading) -> bytes:
+    """The payload with its rebased `ts`; one that is not an event object (a damaged SD card)
+    stays as it is, for the hub to reject with its reason, rather than stop every rebase."""
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        return bytes(payload)
+    if not isinstance(event, dict):
+        return bytes(payload)
+    ts = timestamp(rebased(stamp_ns, sync))
+    return wire.encode(event | {"ts": ts, "clock_synced": True, "rebased": True})

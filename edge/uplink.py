@@ -54,13 +54,18 @@ class Uplink:
         on_access_list: Callable[[bytes], None],
         on_command: Callable[[bytes], None],
         status_interval_s: float = 60,
+        sendable_below: Callable[[float], int] | None = None,
     ) -> None:
         self.config, self.site, self.device, self.outbox = config, site, device, outbox
         self._status = status
         self._on_access_list = on_access_list
         self._on_command = on_command
         self.status_interval_s = status_interval_s
+        # Given how long the broker has been reachable, the seq the drain must stop before
+        # (events waiting for the clock, edge/clock_hold.py); None: send everything.
+        self._sendable_below = sendable_below
         self.connected = threading.Event()
+        self._connected_at = 0.0
         self._stopping = threading.Event()
         self._wake = threading.Event()
         # Only the drain thread touches `_in_flight`; paho's network thread just appends the
@@ -157,6 +162,7 @@ class Uplink:
                 (wire.command_topic(self.site, self.device), wire.QOS_COMMAND),
             ]
         )
+        self._connected_at = time.monotonic()
         self.connected.set()
         self.publish_status()
         self._wake.set()
@@ -257,8 +263,14 @@ class Uplink:
         room = self.config.inflight * QUEUED_PER_INFLIGHT - len(self._in_flight)
         if room < self.config.inflight and self._in_flight:
             return
+        below = None
+        if self._sendable_below is not None and self.outbox.depth() > 0:  # idle: no queries
+            # Asked before reading the events: the ones it rebases are read rebased.
+            below = self._sendable_below(time.monotonic() - self._connected_at)
         topic = wire.events_topic(self.site, self.device)
         for seq, payload in self.outbox.pending(self._last_sent, room):
+            if below is not None and seq >= below:
+                break
             info = self._client.publish(topic, payload, qos=wire.QOS_EVENTS)
             self._in_flight[info.mid] = seq
             self._last_sent = seq

@@ -380,6 +380,9 @@ class Status(_Payload):
     #: outbox for good (committed by the hub, or dropped by an overflow): the hub need not
     #: wait for them before acknowledging the later ones (`Ack`).
     outbox_floor: Counter | None = None
+    #: Extension of version 1: events stored while the clock was not NTP-synchronised that
+    #: the device holds back until it is (then sends them with their time rebased).
+    held: Counter | None = None
 
 
 def parse_status(payload: bytes | str) -> Status:

@@ -2,8 +2,11 @@
 
 Starts Mosquitto with the project's settings, per-device passwords and the ACL; the hub
 (SQLite, the demo sites and members imported, its API on loopback); one edge agent per demo
-site on simulated pins, fed badge taps on its `stdin` reader; and prints how to watch the
-traffic and query the API. Ctrl-C (or `--seconds N`) stops everything. State lives in `.demo/`.
+site on simulated pins; and prints how to watch the traffic and query the API. The members
+(`members.csv`) then live simulated working days (`people.py`: a home site, arrivals in the
+morning, lunch out and back, a visit to another site now and then, never in two places at
+once), typed as badge taps on each site's `stdin` reader, a day every minute or so. Ctrl-C
+(or `--seconds N`) stops everything. State lives in `.demo/`.
 """
 
 from __future__ import annotations
@@ -25,11 +28,16 @@ from pathlib import Path
 
 import yaml
 
+from deploy.demo.people import Tap, people, taps_of_day, taps_per_day
 from telecentre import broker, wire
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 LIMITS = REPO / "deploy" / "mosquitto" / "limits.conf"
+#: The demo's day runs in a minute or so: the hub's debounce (60 s on a real site) is cut to
+#: a second, and a member's taps are kept at least MIN_GAP_S apart.
+DEBOUNCE_S = 1
+MIN_GAP_S = 2.0
 
 
 def port_free(port: int) -> bool:
@@ -110,6 +118,7 @@ def hub_config(state: Path, port: int, http_port: int) -> tuple[Path, str]:
         "http": {"host": "127.0.0.1", "port": http_port},
         "sites_file": str(HERE / "sites.yaml"),
         "api_tokens": {token: "department"},
+        "rules": {"debounce_s": DEBOUNCE_S},
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path, token
@@ -241,15 +250,25 @@ def edge_config(state: Path, port: int, site: str, device: str) -> Path:
             }
         ],
         "feedback": {"green_led_pin": 5, "red_led_pin": 6, "buzzer_pin": 13},
+        # The demo's Pis are simulated on this machine, whose clock is right even where its
+        # kernel does not report NTP (a container): their events are not held for the clock.
+        "clock": {"assume_synced": True},
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def members(path: Path) -> list[tuple[str, str]]:
+    """(member id, first badge) of each member in the members CSV."""
+    rows = path.read_text(encoding="utf-8").splitlines()[1:]
+    return [(row.split(",")[0], row.split(",")[-1].split(";")[0].strip()) for row in rows]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./dev demo", description=__doc__)
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
     parser.add_argument("--tap-every", type=float, default=2.0, help="mean seconds between taps")
+    parser.add_argument("--seed", type=int, default=7, help="the simulated days' random seed")
     parser.add_argument("--state", type=Path, default=REPO / ".demo")
     args = parser.parse_args(argv)
 
@@ -306,24 +325,34 @@ def main(argv: list[str] | None = None) -> int:
             "  Ctrl-C stops the demo.\n",
             flush=True,
         )
-        badges = [
-            line.split(",")[-1].split(";")[0].strip()
-            for line in (HERE / "members.csv").read_text().splitlines()[1:]
-        ]
-        badges.append("0BADC0DE")  # a card nobody enrolled: denied
-        stop_at = None if args.seconds is None else time.monotonic() + args.seconds
+        crowd = people(members(HERE / "members.csv"), list(agents))
+        rng = random.Random(args.seed)
+        started = time.monotonic()
+        stop_at = None if args.seconds is None else started + args.seconds
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        day, schedule = 0, list[Tap]()
+        next_day_at = 0.0
         while stop_at is None or time.monotonic() < stop_at:
             dead = [process.args for process in processes if process.poll() is not None]
             if dead:
                 print(f"demo: stopped unexpectedly: {dead[0]!r}", file=sys.stderr)
                 status = 1
                 break
-            agent = agents[random.choice(list(agents))]
+            if not schedule:
+                day += 1
+                day_s = taps_per_day(crowd) * args.tap_every
+                schedule = taps_of_day(crowd, list(agents), rng, next_day_at, day_s, MIN_GAP_S)
+                next_day_at = max(next_day_at + day_s, schedule[-1].at + MIN_GAP_S)
+                print(f"  simulated day {day}: {len(schedule)} taps in {day_s:.0f} s", flush=True)
+            due = started + schedule[0].at
+            if time.monotonic() < due:
+                time.sleep(min(0.5, due - time.monotonic()))
+                continue
+            tap = schedule.pop(0)
+            agent = agents[tap.site]
             if agent.stdin is not None and agent.poll() is None:
-                agent.stdin.write(f"{random.choice(badges)}\n".encode())
+                agent.stdin.write(f"{tap.badge}\n".encode())
                 agent.stdin.flush()
-            time.sleep(random.expovariate(1 / args.tap_every))
     except KeyboardInterrupt:
         pass
     finally:

@@ -1,8 +1,10 @@
 """The README's demo, end to end through its public command: a broker, the hub and three
-simulated sites whose taps become stored events, sessions and device statuses."""
+simulated sites whose members' taps become stored events, sessions and device statuses, and
+no member is ever at two sites at once."""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import subprocess
 import sys
@@ -48,8 +50,15 @@ def test_the_demo_turns_simulated_taps_into_events_sessions_and_devices(tmp_path
     sessions = db.execute("SELECT count(DISTINCT member_id) FROM sessions").fetchone()[0]
     devices = {row[0] for row in db.execute("SELECT id FROM devices")}
     rejected = db.execute("SELECT count(*) FROM rejected_events").fetchone()[0]
+    stays = db.execute(
+        "SELECT member_id, site_id, start, coalesce(\"end\", '9999') FROM sessions"
+        " ORDER BY member_id, start"
+    ).fetchall()
     assert events.get("badge", 0) >= 10 and granted >= 5
     assert events.get("door", 0) >= 2, "the simulated visitor opens and shuts the doors"
     assert sessions >= 2
     assert devices == {"murat-door", "mauriac-door", "aurillac-a2ex-door"}
     assert rejected == 0
+    for (member, site, _, end), (next_member, next_site, start, _) in itertools.pairwise(stays):
+        if member == next_member:
+            assert start >= end, f"{member} at {site} and {next_site} at once"

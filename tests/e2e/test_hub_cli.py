@@ -23,8 +23,16 @@ DEMO = REPO / "deploy" / "demo"
 @pytest.fixture
 def config(tmp_path: Path, broker: Mosquitto) -> Path:
     path = tmp_path / "hub.yaml"
+    # Taps of November 2026 must make sessions whenever the test runs: no quarantine for
+    # their age (docs/rules.md, Quarantine).
     path.write_text(
-        yaml.safe_dump({"state_dir": str(tmp_path / "state"), "mqtt": {"port": broker.port}})
+        yaml.safe_dump(
+            {
+                "state_dir": str(tmp_path / "state"),
+                "mqtt": {"port": broker.port},
+                "retention": {"events_retention_days": 36500},
+            }
+        )
     )
     return path
 
@@ -120,3 +128,31 @@ def test_errors_at_start_are_one_line_naming_what_is_wrong(config: Path, tmp_pat
     assert "overlap" in serve.stderr and "line" in serve.stderr
     acl = hub(config, "broker-acl", "murat:+")
     assert acl.returncode == 2 and "'+' is not a site or device id" in acl.stderr
+
+
+def test_an_operator_applies_a_quarantined_tap(config: Path, tmp_path: Path) -> None:
+    assert hub(config, "import-sites", str(DEMO / "sites.yaml")).returncode == 0
+    assert hub(config, "import-members", str(DEMO / "members.csv")).returncode == 0
+    ahead = {
+        **wire.badge_event(
+            site="murat",
+            device="murat-door",
+            badge="04A2B3C4D5E6F7",
+            reader="entrance",
+            direction="in",
+            access="granted",
+            clock_synced=True,
+        ),
+        "seq": 1,
+        "ts": "2999-01-01T09:00:00+01:00",
+    }
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(ahead) + "\n")
+    assert hub(config, "import-events", str(events)).returncode == 0
+    applied = hub(config, "events", "apply", ahead["id"])
+    assert applied.returncode == 0, applied.stderr
+    assert json.loads(applied.stdout) == {"id": ahead["id"], "outcome": "counted"}
+    again = hub(config, "events", "apply", ahead["id"])
+    assert again.returncode == 1 and "is not quarantined (outcome: counted)" in again.stderr
+    unknown = hub(config, "events", "apply", "no-such-event")
+    assert unknown.returncode == 1 and "no event 'no-such-event'" in unknown.stderr

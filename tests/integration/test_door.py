@@ -32,6 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 import edge.uplink
 from edge.agent import Agent
+from edge.clock import Clock
 from edge.config import EdgeConfig
 from edge.hardware import Hardware, build_hardware
 from edge.readers import Mfrc522Reader
@@ -209,7 +210,7 @@ def make_site(tmp_path: Path, pins: MockFactory, silent_hub: int) -> Iterator[Ma
         hardware = build_hardware(edge_config, stdin=stdin)
         if hardware_hook is not None:
             hardware_hook(hardware, edge_config)
-        agent = Agent(edge_config, hardware, clock_synced=lambda: clock_synced)
+        agent = Agent(edge_config, hardware, clock=Clock(synced=lambda: clock_synced))
         site = Site(agent, keyboard, pins)
         sites.append(site)
         if list_payload is not None:
@@ -720,7 +721,9 @@ def test_a_failing_command_or_list_does_not_end_the_link(
     listener = Listener(broker.port, wire.status_topic(SITE, DEVICE))
     try:
         site = make_site(mqtt_port=broker.port)
-        wait_until(site.agent.uplink.connected.is_set)
+        # The agent publishes its status after subscribing: once the status is here, so is
+        # its subscription (a command published before it would be lost, not retained).
+        wait_until(lambda: listener.on(wire.status_topic(SITE, DEVICE)))
         door = site.agent.doors["main"]
         unlock, calls = door.unlock, []
 

@@ -122,6 +122,8 @@ class EdgeProcess:
                     "pins": "mock",
                     "readers": [{"id": "entrance", "type": "stdin", "direction": "toggle"}],
                     "doors": [{"id": "main", "strike_pin": 27, "unlock_s": 1}],
+                    # This machine's kernel may not report NTP (a container): its clock is right.
+                    "clock": {"assume_synced": True},
                 }
             )
         )
