@@ -264,7 +264,7 @@ class Agent:
                 id=command.id,
                 site=self.site,
                 device=self.device,
-                ts=datetime.now(UTC).astimezone(),
+                ts=self.clock.wall().astimezone(),
                 ok=error is None,
                 error=error,
             )

@@ -19,6 +19,7 @@ from gpiozero.pins.mock import MockFactory, MockPin
 from playwright.sync_api import Locator, Page, expect
 
 from edge.agent import Agent
+from edge.clock import Clock
 from edge.config import EdgeConfig
 from edge.hardware import build_hardware
 from hub.service import Hub
@@ -175,7 +176,7 @@ def agent(tmp_path: Path, broker: Mosquitto, running_hub: Hub) -> Iterator[tuple
     read_fd, write_fd = os.pipe()
     stdin = os.fdopen(read_fd, "r", encoding="utf-8")
     keyboard = os.fdopen(write_fd, "w", encoding="utf-8")
-    running = Agent(config, build_hardware(config, stdin=stdin), clock_synced=lambda: True)
+    running = Agent(config, build_hardware(config, stdin=stdin), clock=Clock(synced=lambda: True))
     running.start()
     strike: MockPin = pins.pin(STRIKE)
     yield running, strike

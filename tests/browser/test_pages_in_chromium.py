@@ -23,6 +23,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
 from edge.agent import Agent
+from edge.clock import Clock
 from edge.config import EdgeConfig
 from edge.hardware import build_hardware
 from hub.service import Hub
@@ -73,7 +74,7 @@ def door(
     read_fd, write_fd = os.pipe()
     stdin = os.fdopen(read_fd, "r", encoding="utf-8")
     reader = os.fdopen(write_fd, "w", encoding="utf-8")
-    agent = Agent(config, build_hardware(config, stdin=stdin), clock_synced=lambda: True)
+    agent = Agent(config, build_hardware(config, stdin=stdin), clock=Clock(synced=lambda: True))
     agent.start()
     yield agent, reader, pins.pin(STRIKE)
     agent.stop()
