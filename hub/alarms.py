@@ -23,8 +23,8 @@ from hub.store.models import Alarm, utcnow
 from hub.users import N_, Invalid
 from telecentre import wire
 
-#: Standing alarms shown per site at most (the oldest beyond wait their turn).
-SHOWN = 20
+#: Standing alarms shown at most (the oldest beyond wait their turn).
+SHOWN = 50
 
 
 @dataclass(frozen=True)

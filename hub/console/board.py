@@ -34,7 +34,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from hub import alarms, doors, users
-from hub.board import SiteBoard, site_board
+from hub.board import SiteBoard, site_boards
 from hub.console.access import actor, allowed_sites, login_required, require_site
 from hub.console.forms.board import AcknowledgeForm, OpenDoorForm
 from hub.console.services import console
@@ -52,12 +52,8 @@ _SLOTS = "telecentre.console.stream_slots"
 
 def _boards(sites: list[str]) -> list[SiteBoard]:
     services = console()
-    now = services.clock()
     with services.sessions() as session:
-        found = [
-            site_board(session, site, now, max_session_h=services.max_session_h) for site in sites
-        ]
-    return [board for board in found if board is not None]
+        return site_boards(session, sites, services.clock(), max_session_h=services.max_session_h)
 
 
 @bp.get("/")
