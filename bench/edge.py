@@ -38,6 +38,7 @@ from edge.hardware import build_hardware
 from edge.outbox import SCHEMA, Outbox
 from edge.uplink import Uplink
 from telecentre import wire
+from telecentre.signing import SigningKey, TrustedKeys
 from tests.servers import Mosquitto, free_port
 
 SITE, DEVICE, BADGE = "bench", "bench-door", "04A2B3C4D5E6F7"
@@ -58,8 +59,13 @@ class TimedPin(MockPin):  # type: ignore[misc]
         return changed
 
 
+#: The bench's own hub key (signing is part of what applying a list costs).
+HUB_KEY = SigningKey.generate()
+ACCESS = {"hub_public_keys": [HUB_KEY.public_text]}
+
+
 def access_list(badges: list[str], version: int = 1) -> bytes:
-    return wire.encode(
+    return HUB_KEY.sign_access_list(
         {
             "v": 1,
             "site": SITE,
@@ -88,6 +94,7 @@ def tap_to_strike(state: Path, port: int, taps: int) -> list[float]:
             "pins": "mock",
             "readers": [{"id": "entrance", "type": "stdin"}],
             "doors": [{"id": "main", "strike_pin": STRIKE_PIN, "unlock_s": 30}],
+            "access": ACCESS,
         }
     )
     read_end, write_end = os.pipe()
@@ -127,7 +134,8 @@ def access_list_apply(state: Path, size: int) -> tuple[float, float, float]:
     """Seconds to apply a list of `size` badges; µs per decision with it and with a tiny one."""
     badges = [f"{i:014X}" for i in range(size)]
     payload = access_list(badges)
-    rules = AccessRules(state / "access.json")
+    trusted = TrustedKeys.from_texts([HUB_KEY.public_text])
+    rules = AccessRules(state / "access.json", trusted)
     start = time.perf_counter()
     rules.apply(payload, SITE)
     applied = time.perf_counter() - start
@@ -140,7 +148,7 @@ def access_list_apply(state: Path, size: int) -> tuple[float, float, float]:
         return (time.perf_counter() - start) / 10_000 * 1e6
 
     large = per_decision(rules)
-    small_rules = AccessRules(state / "small.json")
+    small_rules = AccessRules(state / "small.json", trusted)
     small_rules.apply(access_list(badges[:10]), SITE)
     badges = badges[:10]
     return applied, large, per_decision(small_rules)
@@ -238,6 +246,7 @@ def idle_footprint(state: Path, port: int, seconds: float) -> tuple[float, float
                 "readers": [{"id": "entrance", "type": "stdin"}],
                 "doors": [{"id": "main", "strike_pin": 27, "sensor_pin": 17, "exit_pin": 22}],
                 "feedback": {"green_led_pin": 5, "red_led_pin": 6, "buzzer_pin": 13},
+                "access": ACCESS,
             }
         )
     )

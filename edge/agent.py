@@ -52,7 +52,7 @@ class Agent:
         state = config.state_dir
         self._recording_overflow = threading.local()
         self.outbox = Outbox(state / "outbox.db", config.outbox.max_events, self._overflowed)
-        self.access = AccessRules(state / "access.json")
+        self.access = AccessRules(state / "access.json", config.access.trusted)
         self.clock_hold = ClockHold(self.clock, self.outbox, config.clock.hold_unsynced_s)
         self.doors = {
             door_id: Door(door_config, *parts, events=self)
@@ -218,7 +218,9 @@ class Agent:
 
     def apply_access_list(self, payload: bytes) -> None:
         try:
-            outcome = self.access.apply(payload, self.site)
+            outcome = self.access.apply(
+                payload, self.site, now=self.clock.wall(), clock_synced=self.clock.synced()
+            )
         except wire.ProtocolError as exc:
             log.error(
                 "access list rejected, the one in force (version %s) stays: %s",

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from telecentre.config import Strict
 from telecentre.mqtt import Tls
+from telecentre.signing import TrustedKeys, parse_public_key
 from telecentre.wire import Direction, Id
 
 Pin = Annotated[int | str, Field(description="BCM GPIO number (17) or gpiozero pin name")]
@@ -82,6 +83,51 @@ class Outbox(Strict):
     max_events: Annotated[int, Field(ge=MIN_OUTBOX_EVENTS)] = 1_000_000
 
 
+def _public_key(text: str) -> str:
+    parse_public_key(text)  # ValueError says why not
+    return text.strip()
+
+
+#: An Ed25519 public key in base64, as `telecentre-hub keys public` prints it.
+PublicKey = Annotated[str, AfterValidator(_public_key)]
+
+
+class Access(Strict):
+    """Whose access lists this door obeys: only lists signed by one of these hub keys."""
+
+    #: Usually one; two while the hub's key is replaced (docs/operations.md, the key's life).
+    hub_public_keys: list[PublicKey] = Field(default_factory=list)
+    #: The same, one key per line (`#` starts a comment), for keys kept out of edge.yaml.
+    hub_public_keys_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _read_keys_file(self) -> Access:
+        if self.hub_public_keys_file is None:
+            return self
+        source = self.hub_public_keys_file
+        try:
+            lines = source.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ValueError(
+                f"hub_public_keys_file {source}: cannot read: {exc.strerror}"
+            ) from None
+        keys = []
+        for number, line in enumerate(lines, start=1):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            try:
+                keys.append(_public_key(text))
+            except ValueError as exc:
+                raise ValueError(f"hub_public_keys_file {source}: line {number}: {exc}") from None
+        object.__setattr__(self, "hub_public_keys", [*self.hub_public_keys, *keys])
+        return self
+
+    @property
+    def trusted(self) -> TrustedKeys:
+        return TrustedKeys.from_texts(self.hub_public_keys)
+
+
 class Clock(Strict):
     #: While the clock is not NTP-synchronised, events wait in the outbox (to get their true
     #: time once it is) for at most this long with the broker reachable; then they go out as
@@ -102,6 +148,7 @@ class EdgeConfig(Strict):
     doors: list[Door] = Field(default_factory=list)
     feedback: Feedback = Feedback()
     outbox: Outbox = Outbox()
+    access: Access = Access()
     clock: Clock = Clock()
     #: PROTOCOL.md: a device publishes its status at least every 60 s.
     status_interval_s: Annotated[float, Field(gt=0, le=60)] = 60

@@ -4,7 +4,9 @@ With no command it runs the service (ingest, presence, occupancy, access lists, 
 commands do one job against the same database and exit: `migrate`, `import-sites FILE`,
 `import-members FILE`, `import-events FILE`, `report evaluation --from D --to D`,
 `retention`, `export-member ID`, `erase-member ID`, `broker-acl SITE:DEVICE…`,
-`events apply ID` (apply a quarantined tap deliberately), and the console's users and API
+`events apply ID` (apply a quarantined tap deliberately), `keys init` (make the key that
+signs access lists, if there is none) and `keys public` (the public key to put in every
+edge's `access.hub_public_keys`), and the console's users and API
 tokens: `user add|list|disable|enable|password`, `token add|list|revoke`
 (`hub/accounts_cli.py`).
 """
@@ -28,15 +30,18 @@ from tqdm import tqdm
 from hub import accounts_cli
 from hub.access_lists import record_import
 from hub.config import HubConfig
-from hub.imports import ImportResult, InvalidFile, import_members, import_sites
+from hub.imports import MEMBER_ID_RE, ImportResult, InvalidFile, import_members, import_sites
 from hub.ingest import ingest_lines
 from hub.presence import Presence
+from hub.private_files import restrict_umask
+from hub.reports import report_day
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.models import utcnow
 from telecentre import broker
 from telecentre.config import load_or_exit
 from telecentre.logs import start_logging
 from telecentre.signals import wait_for_stop
+from telecentre.signing import SigningKey
 
 
 @contextmanager
@@ -80,6 +85,9 @@ def serve(config: HubConfig) -> int:
     except (OSError, SQLAlchemyError) as exc:
         print(f"telecentre-hub: cannot start: {exc}".splitlines()[0], file=sys.stderr)
         return 2
+    except ValueError as exc:  # a signing key file that holds no Ed25519 key
+        print(f"telecentre-hub: cannot start: {config.signing_key_path}: {exc}", file=sys.stderr)
+        return 2
     wait_for_stop()
     hub.stop()
     return 0
@@ -101,6 +109,15 @@ def run_import(config: HubConfig, kind: str, path: Path) -> int:
             # Split as the API does: JSON Lines end at \n (or \r\n), never at U+2028.
             lines = raw.splitlines()
             result = ingest_lines(session, lines, on_batch=[presence.apply])
+            record_import(
+                session,
+                _actor(),
+                "events",
+                (),
+                accepted=result.accepted,
+                duplicates=result.duplicates,
+                rejected=len(result.rejected),
+            )
             for rejected in result.rejected:
                 print(f"{path}: line {rejected.line}: {rejected.error}", file=sys.stderr)
             print(
@@ -124,7 +141,14 @@ def run_import(config: HubConfig, kind: str, path: Path) -> int:
         if kind == "sites":
             # Taps an edge sent before its site existed become sessions now.
             presence.replay_sites(session, outcome.access_changed)
-        record_import(session, f"cli:{getpass.getuser()}", kind, outcome.access_changed)
+        record_import(
+            session,
+            _actor(),
+            kind,
+            outcome.access_changed,
+            created=outcome.created,
+            updated=outcome.updated,
+        )
     print(json.dumps({"created": outcome.created, "updated": outcome.updated}))
     if outcome.access_changed:
         print(
@@ -133,6 +157,52 @@ def run_import(config: HubConfig, kind: str, path: Path) -> int:
             + ": the running hub publishes them within a minute",
             file=sys.stderr,
         )
+    return 0
+
+
+def _actor() -> str:
+    """Who the audit names for a shell command: the user who ran it."""
+    return f"cli:{getpass.getuser()}"
+
+
+def _day(text: str) -> date:
+    """An argparse type: a bounded YYYY-MM-DD day, or a usage error saying why."""
+    try:
+        return report_day(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _member_id(text: str) -> str:
+    if not MEMBER_ID_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a member id (letters, digits, '.', '_', '-'; at most 64)"
+        )
+    return text
+
+
+def keys(config: HubConfig, action: str) -> int:
+    """`keys init` makes the signing key if missing; both print its public key on stdout
+    (what every edge's `access.hub_public_keys` lists) and its id on stderr."""
+    path = config.signing_key_path
+    try:
+        if action == "init":
+            existed = path.exists()
+            key = SigningKey.load_or_create(path)
+            print(
+                f"{path}: {'kept the existing key' if existed else 'new key'} {key.key_id}",
+                file=sys.stderr,
+            )
+        else:
+            key = SigningKey.load(path)
+            print(f"{path}: key {key.key_id}", file=sys.stderr)
+    except FileNotFoundError:
+        print(f"telecentre-hub: no signing key at {path}: run `keys init`", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"telecentre-hub: {path}: {exc}", file=sys.stderr)
+        return 1
+    print(key.public_text)
     return 0
 
 
@@ -180,20 +250,30 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("file", type=Path)
     report = commands.add_parser("report", help="print a report as JSON")
     report.add_argument("name", choices=["evaluation"])
-    report.add_argument("--from", dest="first", type=date.fromisoformat, required=True)
-    report.add_argument("--to", dest="last", type=date.fromisoformat, required=True)
+    report.add_argument("--from", dest="first", type=_day, required=True)
+    report.add_argument("--to", dest="last", type=_day, required=True)
     commands.add_parser("retention", help="apply the retention rules now")
     acl = commands.add_parser("broker-acl", help="print the Mosquitto ACL for these devices")
     acl.add_argument("devices", nargs="+", metavar="SITE:DEVICE")
+    acl.add_argument(
+        "--hub-user",
+        action="append",
+        dest="hub_users",
+        metavar="NAME",
+        help="a hub account, which reads and writes everything (repeat it; default: hub)",
+    )
+    keys_command = commands.add_parser("keys", help="the key that signs access lists")
+    keys_command.add_argument("action", choices=["init", "public"])
     events = commands.add_parser("events", help="the stored events")
     events_commands = events.add_subparsers(dest="events_command", required=True)
     apply = events_commands.add_parser("apply", help="apply a quarantined tap deliberately")
     apply.add_argument("event_id")
     for verb in ("export", "erase"):
         command = commands.add_parser(f"{verb}-member", help=f"{verb} a member's personal data")
-        command.add_argument("member_id")
+        command.add_argument("member_id", type=_member_id)
     accounts_cli.add_parsers(commands)
     args = parser.parse_args(argv)
+    restrict_umask()  # the database, its WAL and anything else the hub writes: owner only
 
     config = load_or_exit(HubConfig, args.config, "telecentre-hub")
     serving = args.command in (None, "serve")
@@ -218,12 +298,15 @@ def main(argv: list[str] | None = None) -> int:
         return report_evaluation(config, args.first, args.last)
     if args.command == "events":
         return apply_event(config, args.event_id)
+    if args.command == "keys":
+        return keys(config, args.action)
     if args.command == "broker-acl":
         pairs = [item.split(":", 1) for item in args.devices]
         try:
             if any(len(pair) != 2 for pair in pairs):
                 raise ValueError("devices are written SITE:DEVICE, e.g. murat:murat-door")
-            print(broker.acl((site, device) for site, device in pairs))
+            hub_users = args.hub_users or ["hub"]
+            print(broker.acl(((site, device) for site, device in pairs), hub_users))
         except ValueError as exc:
             print(f"telecentre-hub: {exc}", file=sys.stderr)
             return 2
@@ -248,18 +331,19 @@ def run_retention_command(config: HubConfig, command: str, member_id: str | None
                 events_retention_days=config.retention.events_retention_days,
                 sessions_retention_years=config.retention.sessions_retention_years,
                 debounce_s=config.rules.debounce_s,
+                actor=_actor(),
             )
         elif command == "export-member" and member_id is not None:
             print(
                 json.dumps(
-                    retention.export_member(session, member_id),
+                    retention.export_member(session, member_id, actor=_actor()),
                     indent=2,
                     ensure_ascii=False,
                     default=str,
                 )
             )
         elif member_id is not None:
-            retention.erase_member(session, member_id)
+            retention.erase_member(session, member_id, actor=_actor())
             print(f"member {member_id}: personal data erased, sessions pseudonymised")
     return 0
 

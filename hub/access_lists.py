@@ -15,11 +15,17 @@ them) the French public holidays of this year and next.
 
 Each list gets the site's next version, stored with it in the caller's transaction, and is
 published only once that transaction commits: a version that rolled back is never seen by an
-edge, which would otherwise refuse the next list that reuses its number.
+edge, which would otherwise refuse the next list that reuses its number. A version is the
+issue time in milliseconds, or one more than the site's last if that is later
+(`next_version`): a database restored from a backup, or a new one, still numbers its lists
+above what the doors hold, where counting from 1 again would leave every door ignoring them.
+
+Every list is signed with the hub's key (`telecentre.signing`) as it is published; the edges
+apply only lists whose signature holds for a hub key in their config.
 
 >>> with sessions.begin() as session:                      # doctest: +SKIP
 ...     result = import_members(session, text)
-...     publish_access_lists(session, ingest.client, result.access_changed)
+...     publish_access_lists(session, ingest.client, key, result.access_changed)
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from hub.sites import member_rules
 from hub.store.db import after_commit
 from hub.store.models import AccessListVersion, AuditEntry, Badge, Member, Site, utcnow
 from telecentre import wire
+from telecentre.signing import SigningKey
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +92,21 @@ def build_access_list(
     )
 
 
+def next_version(latest: int | None, now: datetime) -> int:
+    """The issue time in ms, kept above the site's last version (a hub clock set back)."""
+    issued_ms = int(now.timestamp() * 1000)
+    return issued_ms if latest is None else max(latest + 1, issued_ms)
+
+
+def latest_versions(session: Session, issued_before: datetime | None = None) -> dict[str, int]:
+    """Each site's latest access list version (of those issued before `issued_before`)."""
+    query = select(AccessListVersion.site_id, func.max(AccessListVersion.version))
+    if issued_before is not None:
+        query = query.where(AccessListVersion.issued <= issued_before)
+    rows = session.execute(query.group_by(AccessListVersion.site_id))
+    return {site: version for site, version in rows}
+
+
 def next_access_list(session: Session, site_id: str, *, now: datetime) -> wire.AccessList:
     """The site's list as the store says now, under a new version stored in the caller's
     transaction. The site row is locked first, so two hub processes cannot take one number."""
@@ -94,7 +116,7 @@ def next_access_list(session: Session, site_id: str, *, now: datetime) -> wire.A
     latest = session.scalar(
         select(func.max(AccessListVersion.version)).where(AccessListVersion.site_id == site_id)
     )
-    version = (latest or 0) + 1
+    version = next_version(latest, now)
     session.add(AccessListVersion(site_id=site_id, version=version, issued=now))
     session.flush()
     return build_access_list(session, site, version=version, issued=now)
@@ -103,12 +125,13 @@ def next_access_list(session: Session, site_id: str, *, now: datetime) -> wire.A
 def publish_access_lists(
     session: Session,
     client: mqtt.Client,
+    key: SigningKey,
     sites: Collection[str] | None = None,
     *,
     now: datetime | None = None,
 ) -> list[wire.AccessList]:
-    """New lists for the given sites (all when None) published retained, QoS 1, on
-    `wire.access_topic(site)` once the caller's transaction commits.
+    """New lists for the given sites (all when None), signed with `key`, published retained,
+    QoS 1, on `wire.access_topic(site)` once the caller's transaction commits.
 
     The hub calls it after an import whose `access_changed` is not empty, at start (a fresh
     version rather than guessing whether the broker still holds the last one), and daily.
@@ -119,14 +142,25 @@ def publish_access_lists(
         query = query.where(Site.id.in_(sites))
     lists = [next_access_list(session, site_id, now=now) for site_id in session.scalars(query)]
     for access in lists:
-        after_commit(session, partial(_publish, client, access))
+        after_commit(session, partial(_publish, client, key, access))
     return lists
 
 
-def _publish(client: mqtt.Client, access: wire.AccessList) -> None:
-    info = client.publish(
-        wire.access_topic(access.site), wire.encode(access), qos=wire.QOS_ACCESS, retain=True
-    )
+def _publish(client: mqtt.Client, key: SigningKey, access: wire.AccessList) -> None:
+    payload = key.sign_access_list(access)
+    if len(payload) > wire.MAX_ACCESS_LIST_BYTES:
+        # The broker would cut the hub's connection over a packet this big (`max_packet_size`)
+        # and paho would send it again at every reconnection: the ingest would stop with it.
+        log.error(
+            "access list %s v%d NOT published: %d bytes, over the %d-byte limit of the "
+            "protocol (too many badges); the doors keep the list they have",
+            access.site,
+            access.version,
+            len(payload),
+            wire.MAX_ACCESS_LIST_BYTES,
+        )
+        return
+    info = client.publish(wire.access_topic(access.site), payload, qos=wire.QOS_ACCESS, retain=True)
     if info.rc != mqtt.MQTT_ERR_SUCCESS:
         # paho keeps a QoS 1 message and sends it once connected again.
         log.warning(
@@ -148,12 +182,15 @@ def _publish(client: mqtt.Client, access: wire.AccessList) -> None:
 IMPORTED = "import"
 
 
-def record_import(session: Session, actor: str, kind: str, sites: Collection[str]) -> None:
-    """Audit an import, naming the sites whose access lists it changed. A shell import has no
-    broker connection: the running hub finds these entries (`changed_since`) and publishes."""
-    session.add(
-        AuditEntry(actor=actor, action=IMPORTED, detail={"kind": kind, "sites": sorted(sites)})
-    )
+def record_import(
+    session: Session, actor: str, kind: str, sites: Collection[str], **counts: int
+) -> None:
+    """Audit an import by `actor` (`api:<token name>`, `cli:<user>`), naming the sites whose
+    access lists it changed and what it did (`counts`: created, updated, accepted…). A shell
+    import has no broker connection: the running hub finds these entries (`changed_since`)
+    and publishes."""
+    detail = {"kind": kind, "sites": sorted(sites), **counts}
+    session.add(AuditEntry(actor=actor, action=IMPORTED, detail=detail))
 
 
 def changed_since(session: Session, after_id: int) -> tuple[int, set[str]]:

@@ -11,30 +11,30 @@ import secrets
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
-from flask import Flask, Response, request
+from flask import Flask, Response
 from sqlalchemy import orm
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from hub.api import PREFIX, api
 from hub.api.errors import http_error
 from hub.api.services import EXTENSION, AfterImport, Services
+from hub.body_limits import SMALL_BODY_BYTES, apply_body_limit
 from hub.config import HubConfig
 from hub.console import STATIC_FOLDER, TEMPLATE_FOLDER, init_console
 from hub.console.errors import error_page
 from hub.console.services import ConsoleServices
 from hub.doors import DoorOpener
+from hub.http_headers import is_api, protect
 from hub.live import Changes
 from hub.store import make_engine, make_sessionmaker
 from hub.store.events import OnBatch
 from hub.store.models import utcnow
 
-#: An events file of an edge that was offline for weeks fits; a runaway upload does not.
-MAX_BODY_BYTES = 64 * 1024 * 1024
-
 
 def _http_error(error: HTTPException) -> tuple[Response | str, int]:
     """JSON errors under the API's prefix, pages in the console's look elsewhere."""
-    if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+    if is_api():
         return http_error(error)
     return error_page(error)
 
@@ -73,13 +73,13 @@ def create_app(
       badge and member changes; None: they go out with the next lists (daily, at start).
     """
     app = Flask(__name__, static_folder=STATIC_FOLDER, template_folder=TEMPLATE_FOLDER)
-    app.config.from_mapping(HUB_CONFIG=config, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    app.config.from_mapping(HUB_CONFIG=config, MAX_CONTENT_LENGTH=SMALL_BODY_BYTES)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if sessionmaker is None:
         sessionmaker = make_sessionmaker(make_engine(config.database_url))
     services = Services(
         sessionmaker,
-        dict(config.api_tokens),
+        config.bootstrap_tokens(),
         presence_hooks=list(presence_hooks),
         after_import=after_import,
         clock=clock,
@@ -97,7 +97,7 @@ def create_app(
             clock=clock,
             publish_access_lists=publish_access_lists,
             max_session_h=config.rules.max_session_h,
-            max_streams=config.console.max_streams,
+            max_streams=min(config.console.max_streams, config.http.threads // 2),
         ),
         secret_key=secret_key or secrets.token_bytes(32),
         idle_timeout=timedelta(minutes=config.console.idle_timeout_min),
@@ -106,4 +106,11 @@ def create_app(
     )
     app.register_blueprint(api)
     app.register_error_handler(HTTPException, _http_error)
+    app.before_request(apply_body_limit)
+    app.after_request(protect)
+    if config.http.trusted_proxies:
+        # The client's address (the failed-authentication limit is per address) is the one
+        # the proxies in front wrote in X-Forwarded-For, not the last proxy's.
+        proxied = ProxyFix(app.wsgi_app, x_for=config.http.trusted_proxies)
+        app.wsgi_app = proxied  # type: ignore[method-assign]
     return app

@@ -1,8 +1,9 @@
 """The hub's config (FORMATS.md): every key has a default, so a config names only what differs.
 
 State the hub keeps on its own disk (the SQLite database by default, the generated console
-secret key) lives under `state_dir`; a `database.url` or `http.secret_key_file` set in the
-config takes precedence over that default place.
+secret key, the key that signs access lists) lives under `state_dir`; a `database.url`,
+`http.secret_key_file` or `access_lists.signing_key_file` set in the config takes precedence
+over that default place.
 
 >>> HubConfig().database_url
 'sqlite:////var/lib/telecentre-hub/hub.db'
@@ -10,7 +11,9 @@ config takes precedence over that default place.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import stat
 from pathlib import Path
 from typing import Annotated
 
@@ -22,11 +25,11 @@ from telecentre.mqtt import Tls
 from telecentre.wire import ID_PATTERN
 
 Port = Annotated[int, Field(ge=1, le=65535)]
-_ROLE_RE = re.compile(rf"^(department|admin|animator:{ID_PATTERN[1:-1]})$")
+_ROLE_RE = re.compile(rf"department|admin|animator:{ID_PATTERN[1:-1]}")
 
 
 def _role(value: str) -> str:
-    if not _ROLE_RE.match(value):
+    if not _ROLE_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a role: department, admin or animator:<site id>")
     return value
 
@@ -35,6 +38,21 @@ def _role(value: str) -> str:
 Role = Annotated[str, AfterValidator(_role)]
 #: Bootstrap API tokens are secrets: too short a token could be guessed.
 Token = Annotated[str, Field(min_length=16)]
+#: Who a token is in the audit (`api:<name>`): printable, short, never the token itself.
+TokenName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.@:# -]+$")]
+
+
+class NamedToken(Strict):
+    """A bootstrap token written `<token>: {role: department, name: alice}`; the short form
+    `<token>: department` gets a name made of its role and a fingerprint of the token."""
+
+    role: Role
+    name: TokenName
+
+
+def token_fingerprint(token: str) -> str:
+    """8 hex digits that tell tokens apart in the audit and reveal nothing of them."""
+    return hashlib.sha256(token.encode()).hexdigest()[:8]
 
 
 class Mqtt(Strict):
@@ -67,6 +85,14 @@ class Http(Strict):
     port: Port = 8080
     #: None: a key generated at first start and kept in `state_dir`.
     secret_key_file: Path | None = None
+    #: Requests answered at once; more wait, in order, without holding a thread.
+    threads: Annotated[int, Field(ge=1, le=64)] = 8
+    #: Open sockets, idle or half-sent ones included; past it new ones wait in the backlog.
+    connection_limit: Annotated[int, Field(ge=10, le=10_000)] = 500
+    #: A socket silent this long is closed (a slow or half-sent request).
+    channel_timeout_s: Annotated[int, Field(ge=1, le=600)] = 30
+    #: Proxies in front (nginx: 1) whose `X-Forwarded-For` names the client; 0 trusts none.
+    trusted_proxies: Annotated[int, Field(ge=0, le=5)] = 0
 
 
 class Console(Strict):
@@ -76,8 +102,9 @@ class Console(Strict):
     idle_timeout_min: Annotated[int, Field(ge=1, le=24 * 60)] = 30
     #: Cookies only over HTTPS: set it when the hub is reached through TLS (a proxy).
     secure_cookies: bool = False
-    #: Board streams waiting at once; keep it well under the HTTP server's threads.
-    max_streams: Annotated[int, Field(ge=0, le=1000)] = 8
+    #: Board streams waiting at once; at most half of `http.threads` is used, so that pages
+    #: always have threads.
+    max_streams: Annotated[int, Field(ge=0, le=1000)] = 4
 
 
 class Ingest(Strict):
@@ -85,6 +112,12 @@ class Ingest(Strict):
 
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
     batch_ms: Annotated[int, Field(ge=1)] = 200
+
+
+class AccessLists(Strict):
+    #: The Ed25519 private key that signs every access list (PEM, mode 0600). None: made at
+    #: first start (or by `telecentre-hub keys init`) as `state_dir/access-list.key`.
+    signing_key_file: Path | None = None
 
 
 class Rules(Strict):
@@ -99,7 +132,7 @@ class Retention(Strict):
     sessions_retention_years: Annotated[int, Field(ge=1)] = 5
 
 
-_TOKENS: TypeAdapter[dict[str, str]] = TypeAdapter(dict[Token, Role])
+_TOKENS: TypeAdapter[dict[str, str | NamedToken]] = TypeAdapter(dict[Token, Role | NamedToken])
 
 
 class HubConfig(Strict):
@@ -109,11 +142,13 @@ class HubConfig(Strict):
     influxdb: InfluxDb | None = None
     http: Http = Http()
     console: Console = Console()
-    api_tokens: dict[Token, Role] = Field(default_factory=dict)
-    #: The same as YAML in a file of its own (mode 0600), so that no token sits in hub.yaml.
+    api_tokens: dict[Token, Role | NamedToken] = Field(default_factory=dict)
+    #: The same as YAML in a file of its own, so that no token sits in hub.yaml. Refused if
+    #: its group or others may read it (mode 0600, owned by the hub's user).
     api_tokens_file: Path | None = None
     sites_file: Path | None = None
     ingest: Ingest = Ingest()
+    access_lists: AccessLists = AccessLists()
     rules: Rules = Rules()
     retention: Retention = Retention()
 
@@ -123,6 +158,12 @@ class HubConfig(Strict):
             return self
         source = str(self.api_tokens_file)
         try:
+            mode = stat.S_IMODE(self.api_tokens_file.stat().st_mode)
+            if mode & 0o077:
+                raise ValueError(
+                    f"api_tokens_file {source}: its group or others may read it "
+                    f"(mode {mode:04o}); chmod 600 it, owned by the hub's user"
+                )
             tokens = yaml.safe_load(self.api_tokens_file.read_text(encoding="utf-8")) or {}
             parsed = _TOKENS.validate_python(tokens)
         except OSError as exc:
@@ -135,11 +176,24 @@ class HubConfig(Strict):
         object.__setattr__(self, "api_tokens", {**self.api_tokens, **parsed})
         return self
 
+    def bootstrap_tokens(self) -> dict[str, NamedToken]:
+        """`api_tokens` (and the file's), each with its role and the name the audit uses."""
+        return {
+            token: entry
+            if isinstance(entry, NamedToken)
+            else NamedToken(role=entry, name=f"{entry}#{token_fingerprint(token)}")
+            for token, entry in self.api_tokens.items()
+        }
+
     @property
     def database_url(self) -> str:
         if self.database.url is not None:
             return self.database.url
         return f"sqlite:///{self.state_dir / 'hub.db'}"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.access_lists.signing_key_file or self.state_dir / "access-list.key"
 
     @property
     def secret_key_path(self) -> Path:

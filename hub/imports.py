@@ -350,8 +350,9 @@ COLUMNS = (
     "badges",
 )
 CATEGORIES = ("independent", "employee", "mobile", "other")
-_MEMBER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: Matched whole (`fullmatch`) wherever a member id comes in: the CSV, the API, the CLI.
+MEMBER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _BADGE_RE = re.compile(wire.BADGE_PATTERN)
 
 
@@ -390,13 +391,13 @@ def _date(record: dict[str, str], name: str) -> date | None:
 def member_row(line: int, record: dict[str, str]) -> MemberRow:
     """One member as the members file gives it (every column, stripped), checked."""
     member_id = record["member_id"]
-    if not _MEMBER_ID_RE.match(member_id):
+    if not MEMBER_ID_RE.fullmatch(member_id):
         why = "is required" if not member_id else f"{member_id!r} is not a member id"
         raise BadField("member_id", f"{why} (letters, digits, '.', '_', '-'; at most 64)")
     if not record["last_name"]:
         raise BadField("last_name", "is required")
     email = record["email"] or None
-    if email is not None and not _EMAIL_RE.match(email):
+    if email is not None and not _EMAIL_RE.fullmatch(email):
         raise BadField("email", f"{email!r} is not an e-mail address")
     if record["category"] not in CATEGORIES:
         raise BadField("category", f"{record['category']!r} is not one of {', '.join(CATEGORIES)}")
@@ -406,7 +407,7 @@ def member_row(line: int, record: dict[str, str]) -> MemberRow:
     badges: list[str] = []
     for raw in filter(None, (part.strip() for part in record["badges"].split(";"))):
         uid = wire.normalise_badge(raw)
-        if not _BADGE_RE.match(uid):
+        if not _BADGE_RE.fullmatch(uid):
             raise BadField("badges", f"{raw!r} is not a badge UID (8 to 20 hex digits)")
         if uid not in badges:
             badges.append(uid)

@@ -38,7 +38,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.config import HubConfig, Mqtt
 from hub.store.devices import record_status
-from hub.store.events import Incoming, OnBatch, StoreResult, rejection, store_events
+from hub.store.events import (
+    REJECTED_PAYLOAD_CHARS,
+    Incoming,
+    OnBatch,
+    StoreResult,
+    rejection,
+    store_events,
+)
 from hub.store.models import RejectedEvent, utcnow
 from telecentre import wire
 from telecentre.mqtt import authenticate
@@ -85,8 +92,13 @@ def _transient(error: Exception) -> bool:
 class Counters:
     accepted: int = 0
     duplicates: int = 0
+    #: Every message refused, the two kinds below included.
     rejected: int = 0
     statuses: int = 0
+    #: Events and statuses naming another device or site than their topic (`WrongSender`).
+    wrong_sender: int = 0
+    #: Payloads over `wire.MAX_PAYLOAD_BYTES`, refused unread.
+    oversize: int = 0
 
 
 class _Message(NamedTuple):
@@ -100,27 +112,49 @@ class _Message(NamedTuple):
     #: Which connection delivered it: an acknowledgement is only meaningful on that one.
     connection: int
     received_at: datetime
+    #: The payload's size if it was over the limit (then `payload` is only its beginning).
+    oversize: int = 0
 
 
-def _record_statuses(session: Session, statuses: list[_Message]) -> int:
+class _Statuses(NamedTuple):
+    rejected: int
+    wrong_sender: int
+
+
+def _oversize_rejections(messages: list[_Message]) -> list[dict[str, object]]:
+    return [
+        rejection(
+            Incoming(m.payload, m.topic, m.received_at),
+            f"payload of {m.oversize} bytes is over the {wire.MAX_PAYLOAD_BYTES}-byte limit: "
+            "refused unread",
+        )
+        for m in messages
+    ]
+
+
+def _record_statuses(session: Session, statuses: list[_Message]) -> _Statuses:
     """Apply statuses in arrival order per device (sorted by device so that two hub
-    processes lock device rows in the same order); the number rejected."""
+    processes lock device rows in the same order); how many were rejected."""
     rejected = []
+    wrong_sender = 0
     for message in sorted(statuses, key=lambda m: m.topic):
         try:
             status = wire.parse_status(message.payload)
             if message.topic != wire.status_topic(status.site, status.device):
-                raise wire.ProtocolError(
+                raise wire.WrongSender(
                     f"status of {status.site}/{status.device} arrived on {message.topic!r}"
                 )
         except wire.ProtocolError as exc:
+            if isinstance(exc, wire.WrongSender):
+                wrong_sender += 1
+                log.warning("status refused: %s", exc)
             incoming = Incoming(message.payload, message.topic, message.received_at)
             rejected.append(rejection(incoming, str(exc)))
             continue
         record_status(session, status, message.received_at)
     if rejected:
         session.execute(insert(RejectedEvent), rejected)
-    return len(rejected)
+    return _Statuses(len(rejected), wrong_sender)
 
 
 def _client(settings: Mqtt) -> mqtt.Client:
@@ -264,9 +298,20 @@ class Ingest:
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         received = self._received
-        received.append(
-            _Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._connection, utcnow())
-        )
+        size = len(msg.payload)
+        if size > wire.MAX_PAYLOAD_BYTES:
+            # Refused before parsing, and only its beginning kept (for `rejected_events`): a
+            # device sending big payloads must not make the hub hold them batch after batch.
+            head = bytes(msg.payload[:REJECTED_PAYLOAD_CHARS])
+            received.append(
+                _Message(msg.topic, head, msg.mid, msg.qos, self._connection, utcnow(), size)
+            )
+        else:
+            received.append(
+                _Message(
+                    msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._connection, utcnow()
+                )
+            )
         # Waking the writer for every message would hand the GIL back and forth as often.
         if len(received) >= self._wanted and not self._arrived.is_set():
             self._arrived.set()
@@ -357,20 +402,36 @@ class Ingest:
         return True
 
     def _store(self, batch: list[_Message]) -> None:
-        events = [m for m in batch if not wire.is_status_topic(m.topic)]
-        statuses = [m for m in batch if wire.is_status_topic(m.topic) and m.payload]
+        oversize = [m for m in batch if m.oversize]
+        readable = [m for m in batch if not m.oversize]
+        events = [m for m in readable if not wire.is_status_topic(m.topic)]
+        statuses = [m for m in readable if wire.is_status_topic(m.topic) and m.payload]
         with self._sessions.begin() as session:
             result = store_events(
                 session, [Incoming(m.payload, m.topic, m.received_at) for m in events]
             )
-            bad_statuses = _record_statuses(session, statuses)
+            bad = _record_statuses(session, statuses)
+            if oversize:
+                session.execute(insert(RejectedEvent), _oversize_rejections(oversize))
             for hook in self.on_batch:
                 hook(session, result.new)
             if statuses:
                 sites = {s for m in statuses if (s := wire.site_of_topic(m.topic)) is not None}
                 for status_hook in self.on_statuses:
                     status_hook(session, sites)
-        self._count(result, len(statuses) - bad_statuses, bad_statuses)
+        for message in oversize:
+            log.warning(
+                "message on %s refused unread: %d bytes, over the %d-byte limit",
+                message.topic,
+                message.oversize,
+                wire.MAX_PAYLOAD_BYTES,
+            )
+        if result.wrong_sender:
+            log.warning(
+                "%d events refused: they name another device or site than their topic",
+                result.wrong_sender,
+            )
+        self._count(result, len(statuses) - bad.rejected, bad, len(oversize))
 
     def _quarantine(self, message: _Message, error: Exception) -> bool:
         """Keep a message that cannot be stored among the rejected events; False if even
@@ -383,17 +444,19 @@ class Ingest:
         except Exception:
             return False
         log.error("message on %s rejected: %s", message.topic, reason)
-        self._count(StoreResult(), 0, 1)
+        self._count(StoreResult(), 0, _Statuses(1, 0))
         return True
 
-    def _count(self, result: StoreResult, statuses: int, bad_statuses: int) -> None:
+    def _count(self, result: StoreResult, statuses: int, bad: _Statuses, oversize: int = 0) -> None:
         counters = self._counters
         self._counters = replace(
             counters,
             accepted=counters.accepted + len(result.new),
             duplicates=counters.duplicates + result.duplicates,
-            rejected=counters.rejected + len(result.rejected) + bad_statuses,
+            rejected=counters.rejected + len(result.rejected) + bad.rejected + oversize,
             statuses=counters.statuses + statuses,
+            wrong_sender=counters.wrong_sender + result.wrong_sender + bad.wrong_sender,
+            oversize=counters.oversize + oversize,
         )
 
     def _acknowledge(self, batch: list[_Message]) -> None:

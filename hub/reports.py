@@ -33,15 +33,30 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from hub import presence
+from hub.access_lists import latest_versions
 from hub.rules import model
 from hub.rules.billing import invoice_lines
+from hub.rules.devices import ACCESS_LIST_GRACE, Health, health
 from hub.rules.evaluation import evaluate
 from hub.rules.presence import DEFAULT_MAX_SESSION_H
 from hub.sites import load_members, load_sites
-from hub.store.models import Device, PresenceSession
+from hub.store.models import Device, PresenceSession, utcnow
+from telecentre import wire
 
 UsageBy = Literal["member", "site", "month"]
 USAGE_BY: tuple[UsageBy, ...] = ("member", "site", "month")
+
+#: The days a report may ask about (API, CLI, console): wide enough for any real period,
+#: narrow enough for every conversion of a day to instants (year 1 overflowed them).
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
+def report_day(text: str) -> date:
+    """A day written exactly YYYY-MM-DD within EARLIEST_DAY..LATEST_DAY; ValueError says why."""
+    day = wire.parse_date(text)
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ValueError(f"{day} is outside {EARLIEST_DAY} to {LATEST_DAY}")
+    return day
 
 
 # --- From rows to the rules' plain data -------------------------------------------------------
@@ -360,14 +375,21 @@ class DeviceRow:
     clock_synced: bool | None
     version: str | None
     access_version: int | None
+    #: The latest access list the hub issued for the device's site (None: none yet).
+    latest_access_version: int | None
+    health: Health
 
 
-def devices(session: Session, *, sites: Collection[str] | None = None) -> list[DeviceRow]:
+def devices(
+    session: Session, *, sites: Collection[str] | None = None, now: datetime | None = None
+) -> list[DeviceRow]:
     """Every edge device's last status. A device's site need not be imported yet: an edge
     may report before its site is, and staff must see it to notice."""
     query = select(Device).order_by(Device.site, Device.id)
     if sites is not None:
         query = query.where(Device.site.in_(sites))
+    latest = latest_versions(session)
+    settled = latest_versions(session, issued_before=(now or utcnow()) - ACCESS_LIST_GRACE)
     return [
         DeviceRow(
             device=device.id,
@@ -378,6 +400,10 @@ def devices(session: Session, *, sites: Collection[str] | None = None) -> list[D
             clock_synced=device.clock_synced,
             version=device.version,
             access_version=device.access_version,
+            latest_access_version=latest.get(device.site),
+            health=health(
+                access_version=device.access_version, settled_version=settled.get(device.site)
+            ),
         )
         for device in session.scalars(query)
     ]

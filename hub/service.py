@@ -5,7 +5,8 @@ Each part is its own module; this one only decides who calls whom, and when:
 - every MQTT batch: store events → presence sessions → occupancy (published after commit)
   → door alarms → the console's live board (after commit) → time series counts;
 - every door command result: stored against its command, the board told;
-- every minute: close sessions past their auto-close moment, refresh occupancy;
+- every minute: close sessions past their auto-close moment, refresh occupancy, warn of
+  doors deciding from an older access list than their site's latest;
 - at start, then every day: retention, fresh access lists;
 - after a sites or members import (API or CLI): the affected sites' access lists.
 """
@@ -18,11 +19,11 @@ import threading
 from collections.abc import Collection
 
 from sqlalchemy.orm import Session
-from werkzeug.serving import BaseWSGIServer, make_server
 
-from hub.access_lists import changed_since, last_audit_id, publish_access_lists
+from hub.access_lists import changed_since, last_audit_id, publish_access_lists, record_import
 from hub.alarms import record_alarms
 from hub.app import create_app
+from hub.body_limits import LARGEST_BODY_BYTES
 from hub.config import HubConfig
 from hub.doors import RESULTS as DOOR_RESULTS
 from hub.doors import DoorOpener
@@ -31,6 +32,7 @@ from hub.ingest import Ingest, tune_gc
 from hub.live import Changes
 from hub.occupancy import OccupancyPublisher
 from hub.presence import Presence
+from hub.reports import devices
 from hub.retention import apply_retention
 from hub.secret_key import load_secret_key
 from hub.store import make_engine, make_sessionmaker, migrate
@@ -38,7 +40,9 @@ from hub.store.db import after_commit
 from hub.store.events import NewEvent
 from hub.store.models import utcnow
 from hub.timeseries import TimeSeries, count_events
+from hub.web_server import WebServer
 from telecentre import wire
+from telecentre.signing import SigningKey
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,13 @@ class Hub:
 
     def __init__(self, config: HubConfig) -> None:
         self.config = config
+        self.signing_key = SigningKey.load_or_create(config.signing_key_path)
+        log.info(
+            "access lists signed with hub key %s (public key %s, from %s)",
+            self.signing_key.key_id,
+            self.signing_key.public_text,
+            config.signing_key_path,
+        )
         migrate(config.database_url)
         self.engine = make_engine(config.database_url)
         self.sessions = make_sessionmaker(self.engine)
@@ -91,50 +102,50 @@ class Hub:
         self._stopping = threading.Event()
         self._imports_seen = 0  # the last audited import whose access lists went out
         self._imports_lock = threading.Lock()
-        self._server: BaseWSGIServer | None = None
+        self._behind: set[str] = set()  # devices last seen deciding from an old list
+        self._server: WebServer | None = None
         self._threads: list[threading.Thread] = []
 
     @property
     def url(self) -> str:
         assert self._server is not None, "the hub is not started"
-        return f"http://{self._server.host}:{self._server.port}"
+        return self._server.url
 
     def start(self) -> None:
-        with self.sessions.begin() as session:
-            self._imports_seen = last_audit_id(session)  # `daily()` below sends every list
         if self.config.sites_file is not None:
             self._load_sites_file()
+        with self.sessions.begin() as session:
+            self._imports_seen = last_audit_id(session)  # `daily()` below sends every list
         tune_gc()  # what is loaded by now lives as long as the hub: out of the collector's way
         self.ingest.start()
         self.daily()  # retention and fresh access lists now, then every day
-        self._server = make_server(
-            self.config.http.host, self.config.http.port, self.app, threaded=True
-        )
+        self._server = WebServer(self.app, self.config.http, max_body_bytes=LARGEST_BODY_BYTES)
         self._every(MINUTE_S, self.tick, "minute")
         self._every(DAY_S, self.daily, "daily")
-        self._threads.append(
-            threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
-        )
         for thread in self._threads:
             thread.start()
+        self._server.start()
         log.info("hub started: API on %s, database %s", self.url, self.engine.url)
 
     def stop(self) -> None:
         self._stopping.set()
         self.changes.close()  # open boards end their streams and reconnect to the next hub
         if self._server is not None:
-            self._server.shutdown()
+            self._server.stop()
         self.ingest.stop()
         self.timeseries.close()
         self.engine.dispose()
         gc.unfreeze()  # a process that starts hubs one after the other can collect this one
         counters = self.ingest.counters
         log.info(
-            "hub stopped: accepted=%d duplicates=%d rejected=%d statuses=%d",
+            "hub stopped: accepted=%d duplicates=%d rejected=%d statuses=%d "
+            "wrong_sender=%d oversize=%d",
             counters.accepted,
             counters.duplicates,
             counters.rejected,
             counters.statuses,
+            counters.wrong_sender,
+            counters.oversize,
         )
 
     # --- what runs when ----------------------------------------------------------------------
@@ -149,7 +160,7 @@ class Hub:
     def publish_access_lists(self, sites: Collection[str] | None) -> None:
         """Fresh lists for `sites` (None: all), published once committed."""
         with self.sessions.begin() as session:
-            publish_access_lists(session, self.ingest.client, sites)
+            publish_access_lists(session, self.ingest.client, self.signing_key, sites)
 
     def tick(self) -> None:
         with self.sessions.begin() as session:
@@ -157,6 +168,29 @@ class Hub:
             self.occupancy.refresh(session)
             self.changes.after_commit(session, closed)
         self._publish_imported()  # imports made from a shell, which has no broker connection
+        self.check_access_lists()
+
+    def check_access_lists(self) -> set[str]:
+        """Warn, once per device, of a door that decides from an older list than its site's
+        latest (a revoked badge may still open it), and say when it caught up; the devices
+        behind now (also `health` in `/api/v1/devices`)."""
+        with self.sessions() as session:
+            rows = devices(session)
+        behind = {row.device: row for row in rows if row.health == "access_list_behind"}
+        for name in sorted(behind.keys() - self._behind):
+            row = behind[name]
+            log.warning(
+                "door %s of site %s decides from access list %s, behind its site's latest "
+                "(%s): check its link to the broker and its log (a refused list says why)",
+                row.device,
+                row.site,
+                row.access_version if row.access_version is not None else "none",
+                row.latest_access_version,
+            )
+        for name in sorted(self._behind - behind.keys()):
+            log.info("door %s decides from its site's latest access list again", name)
+        self._behind = set(behind)
+        return self._behind
 
     def _publish_imported(self, also: Collection[str] = ()) -> None:
         """Access lists for the sites that audited imports changed since the last call."""
@@ -189,6 +223,14 @@ class Hub:
         with self.sessions.begin() as session:
             result = import_sites(session, text)
             self.presence.replay_sites(session, result.access_changed)
+            record_import(
+                session,
+                f"hub:sites_file {self.config.sites_file}",
+                "sites",
+                result.access_changed,
+                created=result.created,
+                updated=result.updated,
+            )
         log.info(
             "sites file %s: %d created, %d updated",
             self.config.sites_file,

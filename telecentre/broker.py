@@ -19,7 +19,7 @@ def acl(devices: Iterable[tuple[str, str]], hub_users: Iterable[str] = ("hub",))
     """Mosquitto `acl_file` text for `(site, device)` pairs and the hub's accounts."""
     devices = list(devices)
     for name in [*hub_users, *(part for pair in devices for part in pair)]:
-        if not _ID_RE.match(name):
+        if not _ID_RE.fullmatch(name):
             # An id with `+`, `#`, `/` or a newline would widen or inject ACL rules.
             raise ValueError(f"{name!r} is not a site or device id ({wire.ID_PATTERN})")
     lines = ["# Generated from the device list; do not edit by hand."]

@@ -15,6 +15,7 @@ import itertools
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,9 +35,11 @@ from pydantic import (
 
 VERSION = 1
 
-#: Events, statuses, commands and occupancy payloads are small; access lists may be several MiB.
+#: Events, statuses, commands and occupancy payloads are small; access lists may be several MiB
+#: (8 MiB: about 130,000 badges). The broker's `max_packet_size` is sized on the larger: in
+#: Mosquitto 2.0 it applies to every client alike, and the hub must be able to send a list.
 MAX_PAYLOAD_BYTES = 16 * 1024
-MAX_ACCESS_LIST_BYTES = 64 * 1024 * 1024
+MAX_ACCESS_LIST_BYTES = 8 * 1024 * 1024
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
 BADGE_PATTERN = r"^[0-9A-F]{8,20}$"
@@ -125,6 +128,10 @@ def _text_timestamp(value: Any) -> Any:
 EARLIEST_YEAR, LATEST_YEAR = 1970, 2999
 #: The stores keep counters in 32-bit signed integers.
 MAX_COUNTER = 2**31 - 1
+#: Access list versions are the hub's issue time in milliseconds (or one more than the last):
+#: 64-bit in the stores, and no more than an IEEE double holds exactly (JSON readers differ).
+MAX_ACCESS_VERSION = 2**53 - 1
+AccessVersion = Annotated[int, Strict(), Field(ge=0, le=MAX_ACCESS_VERSION)]
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Timestamp = Annotated[datetime, BeforeValidator(_text_timestamp), AfterValidator(_aware)]
@@ -142,7 +149,7 @@ def parse_badge(raw: str) -> str:
     Raises `ProtocolError` if it is not one: 8 to 20 hex digits, once separators are gone.
     """
     uid = normalise_badge(raw)
-    if not re.match(BADGE_PATTERN, uid):
+    if not re.fullmatch(BADGE_PATTERN, uid):
         raise ProtocolError(
             f"{raw!r} is not a badge UID (8 to 20 hex digits, with or without ':', '-' or spaces)"
         )
@@ -232,6 +239,11 @@ class ProtocolError(ValueError):
     """A payload that does not follow the protocol; the message says which field and why."""
 
 
+class WrongSender(ProtocolError):
+    """A payload naming another device or site than the topic it came on, which the broker's
+    ACL lets only its own device write: one device speaking for another (counted apart)."""
+
+
 def describe(error: ValidationError, tagged: bool = False) -> str:
     """One readable sentence per problem: `field 'ts': timestamp must carry a UTC offset`.
 
@@ -275,11 +287,9 @@ def parse_event(
     except ValidationError as exc:
         raise ProtocolError(describe(exc, tagged=True)) from None
     if topic is not None and site_of_topic(topic) != event.site:
-        raise ProtocolError(
-            f"field 'site': event for site {event.site!r} arrived on topic {topic!r}"
-        )
+        raise WrongSender(f"field 'site': event for site {event.site!r} arrived on topic {topic!r}")
     if topic is not None and device_of_topic(topic) != event.device:
-        raise ProtocolError(
+        raise WrongSender(
             f"field 'device': event of device {event.device!r} arrived on topic {topic!r}"
         )
     return event
@@ -375,7 +385,7 @@ class Status(_Payload):
     readers: dict[str, Literal["ok", "error"]] = Field(default_factory=dict)
     doors: dict[str, Literal["open", "closed"]] = Field(default_factory=dict)
     #: Extension of version 1: the access list version the device decides from (None: none).
-    access_version: Annotated[int, Field(ge=0)] | None = None
+    access_version: AccessVersion | None = None
     #: Extension of version 1: every event of this device with a lower `seq` has left its
     #: outbox for good (committed by the hub, or dropped by an overflow): the hub need not
     #: wait for them before acknowledging the later ones (`Ack`).
@@ -401,7 +411,7 @@ _RANGE_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
 def _time_range(value: str) -> str:
-    match = _RANGE_RE.match(value)
+    match = _RANGE_RE.fullmatch(value)
     if not match or value[:5] >= value[6:] or (value[6:8] == "24" and value[9:] != "00"):
         raise ValueError(f"{value!r} is not a time range like '08:30-17:00'")
     return value
@@ -429,7 +439,7 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 def parse_date(text: str) -> date:
     """A calendar day written exactly YYYY-MM-DD (Python alone would also take 20261122)."""
-    if not _DATE_RE.match(text):
+    if not _DATE_RE.fullmatch(text):
         raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)")
     try:
         return date.fromisoformat(text)
@@ -461,7 +471,8 @@ class AccessEntry(BaseModel):
 
 class AccessList(_Payload):
     site: Id
-    version: Annotated[int, Field(ge=0)]
+    #: Extension of version 1: the hub's issue time in ms (see `hub/access_lists.py`).
+    version: AccessVersion
     issued: Timestamp
     #: Extension of version 1: the zone `opening` is in (default: the Cantal's).
     timezone: TimeZone = "Europe/Paris"
@@ -469,14 +480,36 @@ class AccessList(_Payload):
     #: Extension of version 1: public holidays and extra closed days, local dates.
     closed: list[date] = Field(default_factory=list)
     badges: list[AccessEntry] = Field(default_factory=list)
+    #: Extension of version 1: which hub key signed the list, and the Ed25519 signature
+    #: (base64) over `signed_bytes` of the list; the edge applies only a signed list.
+    key_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    sig: Annotated[str, StringConstraints(max_length=128)] | None = None
 
 
-def parse_access_list(payload: bytes | str) -> AccessList:
+def access_list_data(payload: bytes | str) -> dict[str, Any]:
+    """An access list payload as JSON (bounded in size), before its signature is checked."""
     data = _load_json(payload, MAX_ACCESS_LIST_BYTES)
+    if not isinstance(data, dict):
+        raise ProtocolError("payload is not a JSON object")
+    return data
+
+
+def parse_access_list(payload: bytes | str | dict[str, Any]) -> AccessList:
+    data = payload if isinstance(payload, dict) else access_list_data(payload)
     try:
         return AccessList.model_validate(data)
     except ValidationError as exc:
         raise ProtocolError(describe(exc)) from None
+
+
+def signed_bytes(data: Mapping[str, Any]) -> bytes:
+    """What an access list's signature covers: the list as parsed JSON, without its `sig`,
+    written canonically (keys sorted, no spaces, UTF-8 unescaped): the same bytes on the
+    hub, which signs what it encodes, and on the edge, which re-writes what it parsed."""
+    unsigned = {key: value for key, value in data.items() if key != "sig"}
+    return json.dumps(
+        unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
 
 
 # --- Command (hub → one device) ----------------------------------------------------------

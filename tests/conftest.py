@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from deploy.local_broker import LocalBroker
 from hub.store import make_engine, make_sessionmaker, migrate
 from tests.servers import InfluxDB, Mosquitto, NginxProxy, Postgres, influxql
 from tests.waiting import wait_until
@@ -25,6 +26,21 @@ if TYPE_CHECKING:
 def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     """A fresh Mosquitto on a free loopback port, stopped at the end of the test."""
     server = Mosquitto(tmp_path / "broker-state")
+    server.start()
+    yield server
+    server.stop()
+
+
+#: The devices of `production_broker`: two doors at Murat, one at Ydes.
+DEVICES = [("murat", "murat-door"), ("murat", "murat-back"), ("ydes", "ydes-door")]
+
+
+@pytest.fixture
+def production_broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    """Mosquitto with the configuration of deploy/mosquitto/ as shipped: the device listener
+    (TLS, with a CA made for the test), the hub's, their password files and the ACL for
+    `DEVICES` and the hub accounts `hub` and `hub-2`."""
+    server = LocalBroker(tmp_path / "production-broker", DEVICES, hub_users=("hub", "hub-2"))
     server.start()
     yield server
     server.stop()

@@ -1,6 +1,8 @@
 """`./dev demo`: a broker and simulated sites of the Cantal network, on this machine.
 
-Starts Mosquitto with the project's settings, per-device passwords and the ACL; the hub
+Starts Mosquitto with the shipped configuration (deploy/mosquitto/: a TLS listener for the
+devices, with a CA made for the demo, and one for the hub), per-account passwords and the ACL;
+the hub
 (SQLite, the demo sites and members imported, its API on loopback); one edge agent per demo
 site on simulated pins; and prints how to watch the traffic and query the API. The members
 (`members.csv`) then live simulated working days (`people.py`: a home site, arrivals in the
@@ -12,12 +14,10 @@ once), typed as badge taps on each site's `stdin` reader, a day every minute or 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import random
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -29,11 +29,11 @@ from pathlib import Path
 import yaml
 
 from deploy.demo.people import Tap, people, taps_of_day, taps_per_day
-from telecentre import broker, wire
+from deploy.local_broker import LocalBroker
+from telecentre import wire
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-LIMITS = REPO / "deploy" / "mosquitto" / "limits.conf"
 #: The demo's day runs in a minute or so: the hub's debounce (60 s on a real site) is cut to
 #: a second, and a member's taps are kept at least MIN_GAP_S apart.
 DEBOUNCE_S = 1
@@ -45,63 +45,29 @@ def port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def wait_for_port(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not (not port_free(port) or time.monotonic() > deadline):
-        time.sleep(0.05)
-    if port_free(port):
-        raise SystemExit(f"demo: the broker did not start on port {port}")
+#: The hub account the demo's own watchers use (the hub's is taken by the hub: an account's
+#: client id is its name, and a second connection would take the hub's place).
+WATCH = "demo-watch"
 
 
-def mosquitto_binary() -> str:
-    return shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-def start_broker(state: Path, port: int, devices: list[tuple[str, str]]) -> subprocess.Popen[bytes]:
-    """Mosquitto with a password per device and the ACL; anonymous clients may only watch."""
-    secrets_dir = state / "secrets"
-    secrets_dir.mkdir(parents=True, exist_ok=True)
-    passwd = state / "mosquitto.passwd"
-    passwd.unlink(missing_ok=True)
-    for user in ["hub", *(device for _, device in devices)]:
-        password_file = secrets_dir / f"{user}.password"
-        if not password_file.exists():
-            password_file.write_text(secrets.token_urlsafe(18))
-            password_file.chmod(0o600)
-        subprocess.run(
-            [
-                "mosquitto_passwd",
-                "-b",
-                *([] if passwd.exists() else ["-c"]),
-                str(passwd),
-                user,
-                password_file.read_text(),
-            ],
-            check=True,
-        )
-    passwd.chmod(0o600)
-    acl = state / "mosquitto.acl"
-    acl.write_text(f"topic read {wire.ROOT}/#\n\n" + broker.acl(devices))
-    conf = state / "mosquitto.conf"
-    (state / "broker").mkdir(exist_ok=True)
-    conf.write_text(
-        f"{LIMITS.read_text()}\n"
-        f"user {getpass.getuser()}\n"  # as root, stay root: the state dir is ours
-        f"persistence_location {state / 'broker'}/\n"
-        f"log_dest file {state / 'mosquitto.log'}\n"
-        f"listener {port} 127.0.0.1\n"
-        "allow_anonymous true\n"
-        f"password_file {passwd}\n"
-        f"acl_file {acl}\n"
+def start_broker(state: Path, devices: list[tuple[str, str]]) -> LocalBroker:
+    """Mosquitto with the shipped configuration (deploy/mosquitto/): the devices' TLS listener
+    with a CA made for the demo, the hub's listener, a password per account, the ACL."""
+    server = LocalBroker(
+        state / "broker",
+        devices,
+        hub_users=("hub", WATCH),
+        device_port=8883 if port_free(8883) else 18883,
+        hub_port=1883 if port_free(1883) else 18830,
     )
-    process = subprocess.Popen([mosquitto_binary(), "-c", str(conf)])
-    wait_for_port(port)
-    return process
+    server.start()
+    return server
 
 
-def hub_config(state: Path, port: int, http_port: int) -> tuple[Path, str]:
+def hub_config(state: Path, broker: LocalBroker, http_port: int) -> tuple[Path, str]:
     """The hub's config, with a department API token made for this demo (kept in `.demo/`)."""
     token_file = state / "secrets" / "api-token"
+    token_file.parent.mkdir(mode=0o700, exist_ok=True)
     if not token_file.exists():
         token_file.write_text(secrets.token_urlsafe(24))
         token_file.chmod(0o600)
@@ -111,9 +77,9 @@ def hub_config(state: Path, port: int, http_port: int) -> tuple[Path, str]:
         "state_dir": str(state / "hub"),
         "mqtt": {
             "host": "127.0.0.1",
-            "port": port,
+            "port": broker.hub_port,
             "username": "hub",
-            "password_file": str(state / "secrets" / "hub.password"),
+            "password_file": str(broker.password_file("hub")),
         },
         "http": {"host": "127.0.0.1", "port": http_port},
         "sites_file": str(HERE / "sites.yaml"),
@@ -137,7 +103,9 @@ def wait_for_health(url: str, timeout: float = 60.0) -> None:
     raise SystemExit(f"demo: the hub did not answer on {url} within {timeout:.0f} s")
 
 
-def wait_for_access_lists(port: int, devices: list[tuple[str, str]], timeout: float = 60) -> None:
+def wait_for_access_lists(
+    broker: LocalBroker, devices: list[tuple[str, str]], timeout: float = 60
+) -> None:
     """Taps start once every door holds its site's list (the version its status reports),
     so that the demo's first members are not refused as unknown."""
     watch = subprocess.Popen(
@@ -146,7 +114,11 @@ def wait_for_access_lists(port: int, devices: list[tuple[str, str]], timeout: fl
             "-h",
             "127.0.0.1",
             "-p",
-            str(port),
+            str(broker.hub_port),
+            "-u",
+            WATCH,
+            "-P",
+            broker.password(WATCH),
             "-W",
             str(int(timeout)),
             "-t",
@@ -182,6 +154,7 @@ def console_logins(state: Path, hub: list[str]) -> tuple[list[tuple[str, str, st
     """The demo's console logins `(login, role, password)`, made with random passwords at the
     first start and kept in `.demo/secrets/console-logins` (0600); whether they are new."""
     kept = state / "secrets" / "console-logins"
+    kept.parent.mkdir(mode=0o700, exist_ok=True)
     if kept.exists():
         lines = kept.read_text(encoding="utf-8").splitlines()
         return [(a, b, c) for a, b, c in (line.split("\t") for line in lines if line)], False
@@ -203,9 +176,10 @@ def console_logins(state: Path, hub: list[str]) -> tuple[list[tuple[str, str, st
     return made, True
 
 
-def tap_example(state: Path, port: int, site: str, device: str) -> str:
-    """A `mosquitto_pub` line that taps a member's badge at `site` as its door would: the
-    shell makes a new event id and time stamp each time it is run."""
+def tap_example(broker: LocalBroker, site: str, device: str) -> str:
+    """A `mosquitto_pub` line that taps a member's badge at `site` as its door would (its
+    account, on the devices' TLS listener): the shell makes a new event id and time stamp
+    each time it is run."""
     event = wire.badge_event(
         site=site, device=device, badge="04A2B3C4D5E6F7", reader="entrance",
         direction="toggle", access="granted", clock_synced=True,
@@ -217,23 +191,24 @@ def tap_example(state: Path, port: int, site: str, device: str) -> str:
         .replace("@ID@", "$(cat /proc/sys/kernel/random/uuid)")
         .replace("@TS@", "$(date -Iseconds)")
     )
-    password = state / "secrets" / f"{device}.password"
     return (
-        f'mosquitto_pub -h 127.0.0.1 -p {port} -q 1 -u {device} -P "$(cat {password})" \\\n'
+        f"mosquitto_pub -h 127.0.0.1 -p {broker.device_port} --cafile {broker.ca} -q 1 "
+        f'-u {device} -P "$(cat {broker.password_file(device)})" \\\n'
         f'      -t {wire.events_topic(site, device)} -m "{payload}"'
     )
 
 
-def edge_config(state: Path, port: int, site: str, device: str) -> Path:
+def edge_config(state: Path, broker: LocalBroker, site: str, device: str, hub_key: str) -> Path:
     path = state / f"{device}.yaml"
     config = {
         "site": site,
         "device": device,
         "mqtt": {
             "host": "127.0.0.1",
-            "port": port,
+            "port": broker.device_port,
             "username": device,
-            "password_file": str(state / "secrets" / f"{device}.password"),
+            "password_file": str(broker.password_file(device)),
+            "tls": {"ca": str(broker.ca)},
         },
         "state_dir": str(state / device),
         "pins": "simulated",
@@ -250,6 +225,8 @@ def edge_config(state: Path, port: int, site: str, device: str) -> Path:
             }
         ],
         "feedback": {"green_led_pin": 5, "red_led_pin": 6, "buzzer_pin": 13},
+        # The doors obey only lists signed by this hub's key (`telecentre-hub keys init`).
+        "access": {"hub_public_keys": [hub_key]},
         # The demo's Pis are simulated on this machine, whose clock is right even where its
         # kernel does not report NTP (a container): their events are not held for the clock.
         "clock": {"assume_synced": True},
@@ -276,14 +253,17 @@ def main(argv: list[str] | None = None) -> int:
     state.mkdir(parents=True, exist_ok=True)
     sites = yaml.safe_load((HERE / "sites.yaml").read_text(encoding="utf-8"))["sites"]
     devices = [(site["id"], f"{site['id']}-door") for site in sites]
-    port = 1883 if port_free(1883) else 18830
     http_port = 8080 if port_free(8080) else 18080
-    processes: list[subprocess.Popen[bytes]] = [start_broker(state, port, devices)]
+    broker = start_broker(state, devices)
+    processes: list[subprocess.Popen[bytes]] = []
     status = 0
     bin_dir = Path(sys.executable).parent
     try:
-        config, token = hub_config(state, port, http_port)
+        config, token = hub_config(state, broker, http_port)
         hub = [str(bin_dir / "telecentre-hub"), "--config", str(config)]
+        hub_key = subprocess.run(
+            [*hub, "keys", "init"], check=True, capture_output=True, text=True
+        ).stdout.strip()
         subprocess.run([*hub, "import-sites", str(HERE / "sites.yaml")], check=True)
         subprocess.run([*hub, "import-members", str(HERE / "members.csv")], check=True)
         logins, new_logins = console_logins(state, hub)
@@ -295,14 +275,15 @@ def main(argv: list[str] | None = None) -> int:
                 [
                     str(bin_dir / "telecentre-edge"),
                     "--config",
-                    str(edge_config(state, port, site, device)),
+                    str(edge_config(state, broker, site, device, hub_key)),
                 ],
                 stdin=subprocess.PIPE,
             )
             for site, device in devices
         }
         processes += agents.values()
-        wait_for_access_lists(port, devices)
+        wait_for_access_lists(broker, devices)
+        watch = broker.password_file(WATCH)
         if new_logins:
             shown = "".join(
                 f"    {login:<12} {password}   ({role})\n" for login, role, password in logins
@@ -312,13 +293,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             accounts = f"  Console logins: in {state}/secrets/console-logins\n"
         print(
-            f"\n  Demo running: broker on 127.0.0.1:{port}, hub API on {api}, "
+            f"\n  Demo running: broker on 127.0.0.1 (devices: TLS on {broker.device_port}, "
+            f"hub: {broker.hub_port}), hub API on {api}, "
             f"{len(agents)} sites ({', '.join(agents)}).\n"
             f"  Staff console:      {api}/\n"
             f"{accounts}"
-            f"  Watch the traffic:  mosquitto_sub -h 127.0.0.1 -p {port} -t 'telecentre/#' -v\n"
             f"  Tap a badge at Murat as its door does:\n"
-            f"    {tap_example(state, port, 'murat', 'murat-door')}\n"
+            f"    {tap_example(broker, 'murat', 'murat-door')}\n"
+            f"  Watch the traffic:  mosquitto_sub -h 127.0.0.1 -p {broker.hub_port} -u {WATCH} "
+            f"-P \"$(cat {watch})\" -t 'telecentre/#' -v\n"
             f"  Ask the hub:        curl -H 'Authorization: Bearer {token}' \\\n"
             f"                        {api}/api/v1/occupancy\n"
             f"  Demo API token (department): {token}\n"
@@ -363,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+        broker.stop()
         print(json.dumps({"demo": "stopped"}))
     return status
 

@@ -14,8 +14,10 @@ from flask import g, request
 from sqlalchemy import select
 
 from hub import api_tokens
+from hub.api import throttle
 from hub.api.errors import ApiError
 from hub.api.services import services
+from hub.config import NamedToken
 from hub.store.models import Site
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="telecentre"'}
@@ -24,6 +26,8 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="telecentre"'}
 @dataclass(frozen=True)
 class Access:
     role: str
+    #: Who the audit names (`api:<name>`): the token's name, never the token.
+    name: str
 
     @property
     def site(self) -> str | None:
@@ -33,18 +37,22 @@ class Access:
 
 
 def authenticate() -> None:
-    """Before every call but health: an unknown or missing token gets nothing."""
+    """Before every call but health: an unknown or missing token gets nothing, and an
+    address that failed too often gets 429 before its token is looked at."""
+    throttle.refuse_if_locked_out(services().failed_auth)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "this call needs an 'Authorization: Bearer <token>' header", _CHALLENGE)
-    role = services().role_of(token.strip())
-    if role is None:
+    found = services().token_of(token.strip())
+    if found is None:
         with services().sessions.begin() as session:
             made = api_tokens.token_by_secret(session, token.strip())
-            role = made.role if made is not None else None
-    if role is None:
+            if made is not None:
+                found = NamedToken(role=made.role, name=f"token:{made.name}")
+    if found is None:
+        services().failed_auth.failed(throttle.client_address())
         raise ApiError(401, "this token is not known to the hub", _CHALLENGE)
-    g.access = Access(role)
+    g.access = Access(found.role, found.name)
 
 
 def access() -> Access:

@@ -2,7 +2,8 @@
 
 JSON carries numbers as numbers (hours with the rules' 4 decimals, amounts with 2) and times
 as ISO strings; Flask's defaults would send Decimals as strings and dates as HTTP dates.
-CSV rounds hours and amounts to 2 decimals, half up, for a spreadsheet to sum.
+CSV rounds hours and amounts to 2 decimals, half up, for a spreadsheet to sum, and every
+cell goes through `hub.exports.no_formula`: a text from outside never becomes a formula.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask import Response
 
+from hub.exports import no_formula
 from hub.rules.model import CENT
 
 
@@ -37,7 +39,7 @@ def _cell(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, datetime | date):
         return value.isoformat()
-    return str(value)
+    return no_formula(str(value))
 
 
 def csv_response(
@@ -50,7 +52,7 @@ def csv_response(
     `two_decimals` first)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
+    writer.writerow([no_formula(name) for name in header])
     writer.writerows([_cell(value) for value in row] for row in rows)
     response = Response(buffer.getvalue(), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -35,7 +35,7 @@ _USAGE_KEY = {"member": "member_id", "site": "site", "month": "month"}
 @bp.get("/occupancy")
 def occupancy() -> Response | dict[str, Any]:
     params.only("site")
-    sites = sites_for(params.text("site"))
+    sites = sites_for(params.site())
     csv = params.wants_csv()
     with services().sessions() as session:
         rows = reports.occupancy(
@@ -69,11 +69,11 @@ def sessions() -> Response | dict[str, Any]:
     and carries the paging in `X-Total-Count` and `X-Next-Offset` headers."""
     params.only("from", "to", "site", "member", "limit", "offset")
     first, last = params.period()
-    member = params.text("member")
+    member = params.member()
     csv = params.wants_csv()
     limit = params.whole("limit", MAX_LIMIT if csv else DEFAULT_LIMIT, 1, MAX_LIMIT)
     offset = params.whole("offset", 0, 0, 10**12)
-    sites = sites_for(params.text("site"))
+    sites = sites_for(params.site())
     with services().sessions() as session:
         page = reports.sessions(
             session, first, last, sites=sites, member=member, limit=limit, offset=offset
@@ -108,7 +108,7 @@ def usage() -> Response | dict[str, Any]:
     first, last = params.period()
     by = cast(reports.UsageBy, params.choice("by", reports.USAGE_BY, "member"))
     csv = params.wants_csv()
-    sites = sites_for(params.text("site"))
+    sites = sites_for(params.site())
     with services().sessions() as session:
         result = reports.usage(session, first, last, by, sites=sites)
     key = _USAGE_KEY[by]
@@ -129,7 +129,7 @@ def billing() -> Response | dict[str, Any]:
     params.only("month", "site")
     month = params.month()
     csv = params.wants_csv()
-    sites = sites_for(params.text("site"))
+    sites = sites_for(params.site())
     with services().sessions() as session:
         result = reports.billing(session, month, sites=sites)
     if csv:
@@ -250,13 +250,13 @@ def evaluation_json(result: reports.EvaluationReport, first: date, last: date) -
 @bp.get("/devices")
 def devices() -> Response | dict[str, Any]:
     params.only("site")
-    sites = sites_for(params.text("site"))
+    sites = sites_for(params.site())
     csv = params.wants_csv()
     with services().sessions() as session:
         rows = reports.devices(session, sites=sites)
     columns = (
         "device", "site", "state", "last_seen", "queue", "clock_synced", "version",
-        "access_version",
+        "access_version", "latest_access_version", "health",
     )  # fmt: skip
     if csv:
         return csv_response(
@@ -272,6 +272,8 @@ def devices() -> Response | dict[str, Any]:
                     d.clock_synced,
                     d.version,
                     d.access_version,
+                    d.latest_access_version,
+                    d.health,
                 )
                 for d in rows
             ),
@@ -287,6 +289,8 @@ def devices() -> Response | dict[str, Any]:
                 "clock_synced": d.clock_synced,
                 "version": d.version,
                 "access_version": d.access_version,
+                "latest_access_version": d.latest_access_version,
+                "health": d.health,
             }
             for d in rows
         ]

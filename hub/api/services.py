@@ -11,6 +11,8 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.api.throttle import FailedAuth
+from hub.config import NamedToken
 from hub.rules.presence import DEFAULT_MAX_SESSION_H
 from hub.store.events import OnBatch
 from hub.store.models import utcnow
@@ -28,8 +30,8 @@ def _never_connected() -> bool:
 @dataclass
 class Services:
     sessions: sessionmaker[Session]
-    #: Bearer token → role (`department`, `admin`, `animator:<site>`).
-    tokens: Mapping[str, str]
+    #: Bearer token → its role (`department`, `admin`, `animator:<site>`) and name.
+    tokens: Mapping[str, NamedToken]
     #: Whether the hub's MQTT client is connected; without one the API says "down".
     mqtt_up: Callable[[], bool] = _never_connected
     #: Run in an events import's transaction, as ingest runs them on MQTT batches (presence).
@@ -39,15 +41,17 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     #: RULES.md's `max_session_h`, from the hub config's `rules`.
     max_session_h: float = DEFAULT_MAX_SESSION_H
+    #: Failed authentications per address (`hub.api.throttle`).
+    failed_auth: FailedAuth = field(default_factory=FailedAuth)
 
-    def role_of(self, token: str) -> str | None:
-        """The token's role; every token is compared in constant time, so response times
-        do not tell how much of a guess was right."""
-        role = None
-        for known, known_role in self.tokens.items():
+    def token_of(self, token: str) -> NamedToken | None:
+        """The token's role and name; every token is compared in constant time, so response
+        times do not tell how much of a guess was right."""
+        found = None
+        for known, entry in self.tokens.items():
             if hmac.compare_digest(known.encode(), token.encode()):
-                role = known_role
-        return role
+                found = entry
+        return found
 
 
 def services() -> Services:

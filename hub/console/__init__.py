@@ -14,7 +14,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, Response, flash, redirect, request, session, url_for
+from flask import Flask, flash, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_babel import gettext as _
@@ -64,16 +64,6 @@ def _idle_timeout(app: Flask) -> ResponseReturnValue | None:
     return None
 
 
-def _headers(response: Response) -> Response:
-    """Pages with personal data are not kept by the browser nor shown in a frame."""
-    if not request.path.startswith("/static/"):
-        response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    return response
-
-
 def init_console(
     app: Flask,
     services: ConsoleServices,
@@ -118,6 +108,5 @@ def init_console(
             csrf.protect()
 
     app.before_request(lambda: _idle_timeout(app))
-    app.after_request(_headers)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

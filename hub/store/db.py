@@ -16,6 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from hub.private_files import create_private
+
 log = logging.getLogger(__name__)
 
 
@@ -32,12 +34,13 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str, **options: Any) -> Engine:
-    """An engine for `url`; a SQLite file's folder is created if missing."""
+    """An engine for `url`; a SQLite file is created 0600 (its WAL then is too), in a folder
+    created 0700 if missing: it holds names, e-mails and badge ids."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **options)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        create_private(Path(parsed.database))
     # Two writers (ingest and the console) wait for each other rather than fail at once.
     engine = create_engine(url, connect_args={"timeout": 30}, **options)
     event.listen(engine, "connect", _tune_sqlite)

@@ -51,6 +51,8 @@ class StoreResult:
     duplicates: int = 0
     #: (index in the input, reason) of every payload that did not follow the protocol.
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    #: Of the rejected, those naming another device or site than their topic's.
+    wrong_sender: int = 0
 
 
 #: Called inside the batch's transaction with the events it stored for the first time.
@@ -149,6 +151,8 @@ def store_events(session: Session, batch: Sequence[Incoming]) -> StoreResult:
         except wire.ProtocolError as exc:
             result.rejected.append((index, str(exc)))
             rejected_rows.append(rejection(incoming, str(exc)))
+            if isinstance(exc, wire.WrongSender):
+                result.wrong_sender += 1
             continue
         if event.id in valid:
             result.duplicates += 1

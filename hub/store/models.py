@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
@@ -243,7 +244,7 @@ class Device(Base):
     clock_synced: Mapped[bool | None] = mapped_column(Boolean)
     version: Mapped[str | None] = mapped_column(String(64))
     #: The access list version the device decides from: behind the hub's means stale doors.
-    access_version: Mapped[int | None] = mapped_column(Integer)
+    access_version: Mapped[int | None] = mapped_column(BigInteger)
     readers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     doors: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -268,7 +269,8 @@ class AccessListVersion(Base):
     __tablename__ = "access_list_versions"
 
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
-    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    #: The issue time in ms, or the last version + 1 (`hub.access_lists.next_version`).
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     issued: Mapped[datetime] = mapped_column(default=utcnow)
 
 

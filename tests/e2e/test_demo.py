@@ -5,6 +5,7 @@ no member is ever at two sites at once."""
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 import subprocess
 import sys
@@ -34,6 +35,11 @@ def test_the_demo_turns_simulated_taps_into_events_sessions_and_devices(tmp_path
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Demo running" in run.stdout
+    assert "devices: TLS on" in run.stdout  # the shipped broker configuration
+    # Each door holds its site's list as the hub signed it, with the key the demo gave it.
+    for device in ("murat-door", "mauriac-door", "aurillac-a2ex-door"):
+        held = json.loads((state / device / "access.json").read_bytes())["list"]
+        assert held["sig"] and held["key_id"]
     logins = (state / "secrets" / "console-logins").read_text().splitlines()
     assert [line.split("\t")[:2] for line in logins] == [
         ["animatrice", "animator"],

@@ -14,6 +14,7 @@ import yaml
 from hub.access_lists import changed_since
 from hub.store import make_engine, make_sessionmaker
 from telecentre import wire
+from telecentre.signing import SigningKey, TrustedKeys
 from tests.servers import REPO, Mosquitto
 
 HUB = str(Path(sys.executable).parent / "telecentre-hub")
@@ -156,3 +157,39 @@ def test_an_operator_applies_a_quarantined_tap(config: Path, tmp_path: Path) -> 
     assert again.returncode == 1 and "is not quarantined (outcome: counted)" in again.stderr
     unknown = hub(config, "events", "apply", "no-such-event")
     assert unknown.returncode == 1 and "no event 'no-such-event'" in unknown.stderr
+
+
+def test_keys_init_makes_the_signing_key_once_and_keys_public_prints_it(
+    config: Path, tmp_path: Path
+) -> None:
+    missing = hub(config, "keys", "public")
+    assert missing.returncode == 1
+    assert "no signing key at" in missing.stderr and "run `keys init`" in missing.stderr
+    made = hub(config, "keys", "init")
+    assert made.returncode == 0, made.stderr
+    key_file = tmp_path / "state" / "access-list.key"
+    assert (key_file.stat().st_mode & 0o777) == 0o600
+    public = made.stdout.strip()
+    assert TrustedKeys.from_texts([public]).keys  # what an edge's config takes
+    again = hub(config, "keys", "init")
+    assert again.returncode == 0 and "kept the existing key" in again.stderr
+    assert again.stdout.strip() == public
+    shown = hub(config, "keys", "public")
+    assert shown.returncode == 0 and shown.stdout.strip() == public
+    assert SigningKey.load(key_file).key_id in shown.stderr
+    key_file.write_text("not a key")
+    broken = hub(config, "keys", "public")
+    assert broken.returncode == 1 and str(key_file) in broken.stderr
+
+
+def test_broker_acl_names_every_hub_account_given(config: Path) -> None:
+    acl = hub(
+        config, "broker-acl", "murat:murat-door", "--hub-user", "hub", "--hub-user", "hub-watch"
+    )
+    assert acl.returncode == 0, acl.stderr
+    lines = acl.stdout.splitlines()
+    for user in ("hub", "hub-watch"):
+        at = lines.index(f"user {user}")
+        assert lines[at + 1] == "topic readwrite telecentre/#"
+    assert "user murat-door" in lines
+    assert hub(config, "broker-acl", "murat:murat-door", "--hub-user", "hub+").returncode == 2

@@ -16,6 +16,7 @@ from hub.access_lists import publish_access_lists
 from hub.imports import import_members, import_sites
 from hub.store.models import AccessListVersion, Badge, Member
 from telecentre import wire
+from tests.keys import HUB_KEY, TRUSTED
 from tests.servers import Mosquitto
 from tests.waiting import wait_until
 
@@ -41,6 +42,7 @@ OLD_PASS = "M004,Petit,Jean,,other,2025-01-01,2025-12-31,0C1B2C3D\n"
 NEXT_PASS = "M005,Blanc,Marie,,mobile,2027-01-01,,0D1B2C3D\n"
 OPEN_PASS = "M006,Noir,Luc,,mobile,2026-06-01,,0E1B2C3D\n"
 NOW = datetime.fromisoformat("2026-11-23T08:00:00+01:00")
+NOW_MS = int(NOW.timestamp() * 1000)
 
 
 @pytest.fixture
@@ -61,7 +63,10 @@ def retained(broker: Mosquitto, site: str) -> wire.AccessList | None:
         capture_output=True,
         timeout=30,
     )
-    return wire.parse_access_list(result.stdout) if result.stdout.strip() else None
+    if not result.stdout.strip():
+        return None
+    TRUSTED.check(wire.access_list_data(result.stdout))  # signed by the hub, as edges check
+    return wire.parse_access_list(result.stdout)
 
 
 def read_version(broker: Mosquitto, site: str, version: int) -> wire.AccessList:
@@ -84,11 +89,12 @@ def test_lists_follow_the_members_and_their_versions_increase(
     with sessions.begin() as session:
         changed = import_sites(session, SITES).access_changed
         changed |= import_members(session, members).access_changed
-        published = publish_access_lists(session, client, changed, now=NOW)
+        published = publish_access_lists(session, client, HUB_KEY, changed, now=NOW)
     assert changed == {"murat", "ydes"}
-    assert [a.version for a in published] == [1, 1]
+    # Versions are the issue time in ms: a restored or new database cannot go back below them.
+    assert [a.version for a in published] == [NOW_MS, NOW_MS]
 
-    murat = read_version(broker, "murat", 1)
+    murat = read_version(broker, "murat", NOW_MS)
     assert murat.site == "murat" and murat.issued == NOW
     assert murat.timezone == "Europe/Paris"
     assert murat.opening == {"mon": ["08:30-12:00", "13:30-17:00"], "tue": ["08:30-17:00"]}
@@ -105,16 +111,17 @@ def test_lists_follow_the_members_and_their_versions_increase(
     assert {date(2026, 12, 25), date(2027, 1, 1), date(2027, 12, 25)} <= set(murat.closed)
     assert date(2026, 11, 11) not in murat.closed and date(2026, 1, 2) not in murat.closed
     assert murat.closed == sorted(murat.closed)
-    assert read_version(broker, "ydes", 1).closed == []  # open on public holidays
+    assert read_version(broker, "ydes", NOW_MS).closed == []  # open on public holidays
 
     # Paul's second badge is lost, Anne leaves the network (her data erased).
     with sessions.begin() as session:
         result = import_members(session, HEADER + PAUL.replace(";0A1B2C3E", "") + LEA)
         session.execute(delete(Badge).where(Badge.member_id == "M001"))
         session.execute(delete(Member).where(Member.id == "M001"))
-        publish_access_lists(session, client, result.access_changed, now=NOW)
+        publish_access_lists(session, client, HUB_KEY, result.access_changed, now=NOW)
     assert result.access_changed == {"murat", "ydes"}
-    badges = {entry.badge for entry in read_version(broker, "murat", 2).badges}
+    # Issued at the same millisecond (or a hub clock set back): one more than the last.
+    badges = {entry.badge for entry in read_version(broker, "murat", NOW_MS + 1).badges}
     assert badges == {"0A1B2C3D", "0B1B2C3D", "0C1B2C3D", "0D1B2C3D", "0E1B2C3D"}
 
     with sessions() as session:
@@ -123,7 +130,12 @@ def test_lists_follow_the_members_and_their_versions_increase(
                 AccessListVersion.site_id, AccessListVersion.version
             )
         ).all()
-    assert [tuple(v) for v in versions] == [("murat", 1), ("murat", 2), ("ydes", 1), ("ydes", 2)]
+    assert [tuple(v) for v in versions] == [
+        ("murat", NOW_MS),
+        ("murat", NOW_MS + 1),
+        ("ydes", NOW_MS),
+        ("ydes", NOW_MS + 1),
+    ]
 
 
 def test_a_list_is_published_only_if_its_version_is_committed(
@@ -132,22 +144,66 @@ def test_a_list_is_published_only_if_its_version_is_committed(
     with sessions.begin() as session:
         import_sites(session, SITES)
         import_members(session, HEADER + ANNE)
-        publish_access_lists(session, client, {"murat"}, now=NOW)
-    read_version(broker, "murat", 1)
+        publish_access_lists(session, client, HUB_KEY, {"murat"}, now=NOW)
+    read_version(broker, "murat", NOW_MS)
 
     with pytest.raises(RuntimeError), sessions.begin() as session:
         import_members(session, HEADER + ANNE + PAUL)
-        publish_access_lists(session, client, {"murat"}, now=NOW)
+        publish_access_lists(session, client, HUB_KEY, {"murat"}, now=NOW)
         raise RuntimeError("the import failed after the lists were built")
     with sessions.begin() as session:
-        publish_access_lists(session, client, {"ydes"}, now=NOW)
+        publish_access_lists(session, client, HUB_KEY, {"ydes"}, now=NOW)
     # One connection delivers in order: once ydes's list is there, a list for murat published
     # before it would be there too.
-    read_version(broker, "ydes", 1)
+    read_version(broker, "ydes", NOW_MS)
     murat = retained(broker, "murat")
-    assert murat is not None and murat.version == 1
+    assert murat is not None and murat.version == NOW_MS
     assert [e.badge for e in murat.badges] == ["04A2B3C4"]
 
     with sessions.begin() as session:
-        [again] = publish_access_lists(session, client, {"murat"}, now=NOW)
-    assert again.version == 2  # the rolled-back version 2 was never taken
+        [again] = publish_access_lists(session, client, HUB_KEY, {"murat"}, now=NOW)
+    assert again.version == NOW_MS + 1  # the rolled-back version was never taken
+
+
+def test_a_restored_database_still_numbers_its_lists_above_what_the_doors_hold(
+    broker: Mosquitto, client: mqtt.Client, sessions: sessionmaker[Session]
+) -> None:
+    """A backup from last week (or a new database): its lists must not start again below
+    the versions the doors hold, or every door would ignore them."""
+    with sessions.begin() as session:
+        import_sites(session, SITES)
+        import_members(session, HEADER + ANNE)
+        [held] = publish_access_lists(session, client, HUB_KEY, {"murat"}, now=NOW)
+    with sessions.begin() as session:  # the restore: the database forgets that list
+        session.execute(delete(AccessListVersion))
+    later = datetime.fromisoformat("2026-11-23T08:00:01+01:00")
+    with sessions.begin() as session:
+        [fresh] = publish_access_lists(session, client, HUB_KEY, {"murat"}, now=later)
+    assert fresh.version > held.version
+    read_version(broker, "murat", fresh.version)
+
+
+def test_a_list_too_big_for_the_protocol_is_not_published(
+    broker: Mosquitto,
+    client: mqtt.Client,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The broker would cut the hub's connection over it, again at every reconnection."""
+    with sessions.begin() as session:
+        import_sites(session, SITES)
+        import_members(session, HEADER + ANNE)
+        publish_access_lists(session, client, HUB_KEY, {"murat"}, now=NOW)
+    read_version(broker, "murat", NOW_MS)
+    monkeypatch.setattr(wire, "MAX_ACCESS_LIST_BYTES", 100)
+    with sessions.begin() as session:
+        [big] = publish_access_lists(session, client, HUB_KEY, {"murat"}, now=NOW)
+    assert f"access list murat v{big.version} NOT published" in caplog.text
+    monkeypatch.undo()
+    with sessions.begin() as session:
+        [small] = publish_access_lists(session, client, HUB_KEY, {"ydes"}, now=NOW)
+    read_version(broker, "ydes", small.version)
+    murat = retained(broker, "murat")
+    assert murat is not None and murat.version == NOW_MS
+    assert client.is_connected()

@@ -9,7 +9,6 @@ it); the last ones run against a real Mosquitto.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -38,6 +37,7 @@ from edge.hardware import Hardware, build_hardware
 from edge.readers import Mfrc522Reader
 from telecentre import broker, wire
 from telecentre.config import load_config
+from tests.keys import edge_access_config, signed
 from tests.servers import Mosquitto, free_port
 from tests.waiting import wait_until
 
@@ -67,7 +67,7 @@ def access_list(version: int = 1, **extra: Any) -> bytes:
             {"badge": DAYTIME, "until": None, "hours": "opening"},
         ],
     } | extra
-    return json.dumps(payload).encode()
+    return signed(payload)
 
 
 # --- fixtures -----------------------------------------------------------------------------
@@ -200,6 +200,7 @@ def make_site(tmp_path: Path, pins: MockFactory, silent_hub: int) -> Iterator[Ma
                 "red_led_pin": RED,
                 "buzzer_pin": BUZZER,
             },
+            "access": edge_access_config(),
         } | config
         path = tmp_path / f"edge-{len(sites)}.yaml"
         path.write_text(yaml.safe_dump(document), encoding="utf-8")

@@ -3,7 +3,6 @@ against a real Mosquitto, checked by an independent subscriber (`mosquitto_sub`)
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 import yaml
 
 from telecentre import wire
+from tests.keys import edge_access_config, signed
 from tests.servers import Mosquitto
 
 EDGE = str(Path(sys.executable).parent / "telecentre-edge")
@@ -122,6 +122,7 @@ class EdgeProcess:
                     "pins": "mock",
                     "readers": [{"id": "entrance", "type": "stdin", "direction": "toggle"}],
                     "doors": [{"id": "main", "strike_pin": 27, "unlock_s": 1}],
+                    "access": edge_access_config(),
                     # This machine's kernel may not report NTP (a container): its clock is right.
                     "clock": {"assume_synced": True},
                 }
@@ -182,7 +183,7 @@ def publish_access_list(broker: Mosquitto, version: int, badges: list[str] | str
     payload = (
         badges
         if isinstance(badges, str)
-        else json.dumps(
+        else signed(
             {
                 "v": 1,
                 "site": SITE,
@@ -191,7 +192,7 @@ def publish_access_list(broker: Mosquitto, version: int, badges: list[str] | str
                 "opening": {},
                 "badges": [{"badge": b, "until": None, "hours": "always"} for b in badges],
             }
-        )
+        ).decode()
     )
     subprocess.run(
         [
@@ -339,3 +340,35 @@ def test_status_is_retained_with_an_offline_last_will(
     last = status.lines()[-1].partition(" ")[2]
     parsed = wire.parse_status(last)
     assert (parsed.device, parsed.site, parsed.state) == (DEVICE, SITE, "offline")
+
+
+def test_the_reset_procedure_brings_back_a_door_that_ignores_the_hubs_lists(
+    broker: Mosquitto, watcher: Watcher, edge: EdgeProcess
+) -> None:
+    """The hub's clock ran 12 hours ahead, and the door took its list (within a day: allowed);
+    once the clock is fixed, the hub's lists are below it and the door ignores them, until
+    `telecentre-edge reset-access-list` (docs/operations.md) makes it take the next one."""
+    now_ms = int(time.time() * 1000)
+    ahead = now_ms + 12 * 3600 * 1000
+    publish_access_list(broker, ahead, [MEMBER_BADGE])
+    edge.start()
+    wait_until(lambda: f"access list version {ahead} applied" in edge.log.read_text())
+    publish_access_list(broker, now_ms, ["11223344"])  # the hub, its clock fixed
+    wait_until(lambda: f"not newer than version {ahead}" in edge.log.read_text())
+    edge.stop()
+
+    reset = subprocess.run(
+        [EDGE, "--config", str(edge.config), "reset-access-list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert reset.returncode == 0, reset.stderr
+    assert f"access list version {ahead} stays in force until the next list" in reset.stdout
+    edge.start()  # the broker's retained list, the hub's latest, comes in at connection
+    wait_until(lambda: f"access list version {now_ms} applied" in edge.log.read_text())
+    edge.tap("11223344")
+    edge.tap(MEMBER_BADGE)
+    wait_until(lambda: len(watcher.events()) == 2)
+    assert badge_accesses(watcher) == [("11223344", "granted"), (MEMBER_BADGE, "denied")]
+    assert [e.get("reason") for e in watcher.events()] == [None, "revoked"]

@@ -9,7 +9,6 @@ id the test chooses (a new one is a reboot).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -32,6 +31,7 @@ from edge.clock import Clock, since_boot_ns
 from edge.config import EdgeConfig
 from edge.hardware import build_hardware
 from telecentre import wire
+from tests.keys import edge_access_config, signed
 from tests.servers import Mosquitto
 from tests.waiting import holds_for, wait_until
 
@@ -41,7 +41,7 @@ SITE, DEVICE = "murat", "murat-door"
 MEMBER = "04A2B3C4"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EVENTS, STATUS = wire.events_topic(SITE, DEVICE), wire.status_topic(SITE, DEVICE)
-ACCESS_LIST = json.dumps(
+ACCESS_LIST = signed(
     {
         "v": 1,
         "site": SITE,
@@ -50,7 +50,7 @@ ACCESS_LIST = json.dumps(
         "opening": {},
         "badges": [{"badge": MEMBER, "until": None, "hours": "always"}],
     }
-).encode()
+)
 
 
 class PiClock:
@@ -162,6 +162,7 @@ def make_site(tmp_path: Path, pins: MockFactory) -> Iterator[MakeSite]:
                 "status_interval_s": 0.5,
                 "readers": [{"id": "entrance", "type": "stdin", "direction": "toggle"}],
                 "doors": [{"id": "main", "strike_pin": 27, "unlock_s": 1}],
+                "access": edge_access_config(),
             }
             | config
         )

@@ -165,6 +165,7 @@ def test_live_events_are_stored_once_and_bad_ones_rejected_without_stopping(
             line(badge_event(2) | {"type": "fire"}),
             line(badge_event(3) | {"ts": "yesterday"}),
             "<xml/>",
+            line(badge_event(4) | {"device": "murat-back"}),  # murat-back's event, on ours
         ]
         publish(broker, MURAT_EVENTS, bad)
         publish_one(broker, MURAT_EVENTS, b'{"pad": "' + b"x" * 20_000 + b'"}')
@@ -172,10 +173,11 @@ def test_live_events_are_stored_once_and_bad_ones_rejected_without_stopping(
         publish(broker, MURAT_EVENTS, [last])
 
         eventually(lambda: ingest.counters.accepted == 301, "not every event was stored")
-        eventually(lambda: ingest.counters.rejected == 5, "the bad payloads were not all rejected")
+        eventually(lambda: ingest.counters.rejected == 6, "the bad payloads were not all rejected")
     finally:
         ingest.stop()
     assert ingest.counters.duplicates == 100
+    assert (ingest.counters.wrong_sender, ingest.counters.oversize) == (2, 1)
     assert sorted(new_ids) == sorted(json.loads(e)["id"] for e in [*events, last])
     assert count(sessions, Event) == 301
     with sessions() as session:
@@ -185,7 +187,8 @@ def test_live_events_are_stored_once_and_bad_ones_rejected_without_stopping(
     assert "unknown event type 'fire'" in reasons[1]
     assert "field 'ts'" in reasons[2]
     assert "not UTF-8 JSON" in reasons[3]
-    assert "over the 16384-byte limit" in reasons[4]
+    assert "field 'device': event of device 'murat-back' arrived on topic" in reasons[4]
+    assert "20011 bytes is over the 16384-byte limit: refused unread" in reasons[5]
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -264,7 +267,7 @@ def test_device_statuses_and_last_wills_update_the_devices(
         "clock_synced": True,
         "readers": {"entrance": "ok"},
         "doors": {"main": "closed"},
-        "access_version": 42,
+        "access_version": 1_795_400_000_123,  # an issue time in ms: 64-bit in the store
     }
     will = {"v": 1, "device": "murat-door", "site": "murat", "state": "offline", "ts": online["ts"]}
     topic = wire.status_topic("murat", "murat-door")
@@ -277,6 +280,10 @@ def test_device_statuses_and_last_wills_update_the_devices(
         eventually(lambda: ingest.counters.statuses == 2, "the last will was never recorded")
         publish(broker, wire.status_topic("ydes", "murat-door"), [json.dumps(online)])
         eventually(lambda: ingest.counters.rejected == 1, "the misplaced status was never rejected")
+        assert ingest.counters.wrong_sender == 1
+        absurd = online | {"access_version": 2**63 + 5}  # once an OverflowError in the store
+        publish(broker, topic, [json.dumps(absurd)])
+        eventually(lambda: ingest.counters.rejected == 2, "the absurd version was never rejected")
     finally:
         ingest.stop()
     with sessions() as session:
@@ -289,7 +296,9 @@ def test_device_statuses_and_last_wills_update_the_devices(
         )
         assert device.last_seen == wire.parse_status(json.dumps(online)).ts
         assert device.readers == {"entrance": "ok"}
-        assert device.access_version == 42
+        assert device.access_version == 1_795_400_000_123
+        reasons = session.scalars(select(RejectedEvent.reason).order_by(RejectedEvent.id)).all()
+        assert "field 'access_version'" in reasons[-1]
 
 
 # --- the hub as its own process ------------------------------------------------------------

@@ -4,9 +4,12 @@ publishes at start, and how it picks up imports made from a shell."""
 from __future__ import annotations
 
 import json
+import logging
+import stat
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,8 +19,9 @@ from hub.access_lists import record_import
 from hub.config import HubConfig
 from hub.imports import import_members
 from hub.service import Hub
-from hub.store.models import AccessListVersion
+from hub.store.models import AccessListVersion, AuditEntry, Device, utcnow
 from telecentre import wire
+from telecentre.signing import TrustedKeys
 from tests.servers import REPO, Mosquitto, free_port
 from tests.waiting import wait_until
 
@@ -62,16 +66,73 @@ def test_the_hub_publishes_lists_at_start_and_after_a_shell_import(
     wait_until(lambda: hub.ingest.subscribed.is_set())
     with urllib.request.urlopen(f"{hub.url}/api/v1/health") as answer:
         assert json.load(answer) == {"status": "ok", "db": "ok", "mqtt": "ok", "quarantined": 0}
-    wait_until(lambda: retained_version(broker, "murat") == 1)
+    wait_until(lambda: retained_version(broker, "murat") > 0)
+    first = retained_version(broker, "murat")
     # What `telecentre-hub import-members` does in its own process: no broker connection.
     with hub.sessions.begin() as session:
         result = import_members(session, (DEMO / "members.csv").read_text())
         record_import(session, "cli:test", "members", result.access_changed)
     hub.tick()  # the minute job
-    wait_until(lambda: retained_version(broker, "murat") == 2)
+    wait_until(lambda: retained_version(broker, "murat") > first)
     murat = retained_list(broker, "murat")
     assert murat is not None and len(murat.badges) == 9
     hub.tick()  # nothing imported since: no new version
     with hub.sessions() as session:
         versions = session.scalar(select(func.max(AccessListVersion.version)))
-    assert versions == 2
+    assert versions == murat.version
+
+
+def test_the_hub_signs_its_lists_with_a_key_it_made_for_itself(
+    hub: Hub, broker: Mosquitto, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "hub" / "access-list.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    wait_until(lambda: retained_list(broker, "murat") is not None)
+    murat = retained_list(broker, "murat")
+    assert murat is not None and murat.key_id == hub.signing_key.key_id
+    trusted = TrustedKeys.from_texts([hub.signing_key.public_text])
+    assert trusted.check(murat.model_dump(mode="json", exclude_none=True)) == murat.key_id
+
+
+def test_the_hub_warns_of_a_door_behind_its_sites_latest_list(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    an_hour_ago = utcnow() - timedelta(hours=1)
+    with hub.sessions.begin() as session:
+        latest = session.scalar(
+            select(func.max(AccessListVersion.version)).where(AccessListVersion.site_id == "murat")
+        )
+        assert latest is not None
+        session.add(AccessListVersion(site_id="murat", version=latest + 10, issued=an_hour_ago))
+        session.add(Device(id="murat-door", site="murat", state="online", access_version=latest))
+    with caplog.at_level(logging.INFO, logger="hub.service"):
+        assert hub.check_access_lists() == {"murat-door"}
+        assert hub.check_access_lists() == {"murat-door"}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"door murat-door of site murat decides from access list {latest}, behind its site's "
+        f"latest ({latest + 10}): check its link to the broker and its log (a refused list "
+        "says why)"
+    ]
+    with hub.sessions.begin() as session:
+        session.get_one(Device, "murat-door").access_version = latest + 10
+    with caplog.at_level(logging.INFO, logger="hub.service"):
+        assert hub.check_access_lists() == set()
+    assert "door murat-door decides from its site's latest access list again" in caplog.text
+
+
+def test_the_sites_file_loaded_at_start_is_audited(hub: Hub) -> None:
+    with hub.sessions() as session:
+        entries = session.execute(select(AuditEntry.actor, AuditEntry.detail)).all()
+    imports = [(actor, detail) for actor, detail in entries if detail.get("kind") == "sites"]
+    assert imports == [
+        (
+            f"hub:sites_file {DEMO / 'sites.yaml'}",
+            {
+                "kind": "sites",
+                "sites": ["aurillac-a2ex", "mauriac", "murat"],
+                "created": 3,
+                "updated": 0,
+            },
+        )
+    ]

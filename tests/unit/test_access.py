@@ -14,6 +14,7 @@ import pytest
 
 from edge.access import AccessRules, Decision
 from telecentre import wire
+from tests.keys import TRUSTED, signed
 
 PARIS = ZoneInfo("Europe/Paris")
 SITE = "murat"
@@ -54,7 +55,7 @@ def access_list(
         "opening": OPENING_HOURS,
         "badges": badges,
     } | extra
-    return json.dumps(payload).encode()
+    return signed(payload)
 
 
 @pytest.fixture
@@ -64,13 +65,13 @@ def path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def rules(path: Path) -> AccessRules:
-    rules = AccessRules(path)
+    rules = AccessRules(path, TRUSTED)
     assert rules.apply(access_list(), SITE) == "applied"
     return rules
 
 
 def test_without_a_list_every_badge_is_denied_as_unknown(path: Path) -> None:
-    rules = AccessRules(path)
+    rules = AccessRules(path, TRUSTED)
     assert rules.version is None
     assert rules.decide(ALWAYS, MONDAY_10) == denied("unknown")
     assert not path.exists()
@@ -133,7 +134,7 @@ def test_opening_hours_are_site_local_time_whatever_the_zone_of_the_tap(
 
 
 def test_list_time_zone_extension_is_used(path: Path) -> None:
-    rules = AccessRules(path)
+    rules = AccessRules(path, TRUSTED)
     rules.apply(access_list(timezone="America/Cayenne"), SITE)  # UTC-3
     # Monday 10:00 in Paris is 06:00 in Cayenne: closed; Monday 14:00 UTC is 11:00 there.
     assert rules.decide(OPENING, MONDAY_10) == denied("outside_hours")
@@ -150,7 +151,7 @@ def test_unknown_time_zone_is_a_protocol_error_and_the_old_list_stays(
 
 
 def test_closed_day_denies_opening_badges_but_not_always_badges(path: Path) -> None:
-    rules = AccessRules(path)
+    rules = AccessRules(path, TRUSTED)
     rules.apply(access_list(closed=["2026-11-23", "2026-12-25"]), SITE)
     assert rules.decide(OPENING, MONDAY_10) == denied("outside_hours")
     assert rules.decide(ALWAYS, MONDAY_10) == GRANTED
@@ -159,7 +160,7 @@ def test_closed_day_denies_opening_badges_but_not_always_badges(path: Path) -> N
 
 
 def test_until_is_the_last_valid_day_inclusive(path: Path) -> None:
-    rules = AccessRules(path)
+    rules = AccessRules(path, TRUSTED)
     rules.apply(
         access_list(
             badges=[
@@ -186,7 +187,7 @@ def test_badge_is_matched_in_any_spelling(rules: AccessRules) -> None:
 
 
 def test_list_badges_are_normalised_too(path: Path) -> None:
-    rules = AccessRules(path)
+    rules = AccessRules(path, TRUSTED)
     rules.apply(access_list(badges=[{"badge": "de:ad:be:ef", "hours": "always"}]), SITE)
     assert rules.decide("DEADBEEF", MONDAY_10) == GRANTED
 
@@ -219,7 +220,7 @@ def test_stale_versions_are_not_applied(rules: AccessRules) -> None:
 
 
 def test_version_zero_is_applied_first(path: Path) -> None:
-    rules = AccessRules(path)
+    rules = AccessRules(path, TRUSTED)
     assert rules.apply(access_list(version=0), SITE) == "applied"
     assert rules.version == 0
 
@@ -244,7 +245,7 @@ def test_malformed_list_raises_and_the_old_list_stays(
     assert rules.version == 1
     assert rules.decide(OPENING, MONDAY_10) == GRANTED
     assert path.read_bytes() == saved
-    assert AccessRules(path).version == 1
+    assert AccessRules(path, TRUSTED).version == 1
 
 
 def test_list_that_cannot_be_saved_raises_and_the_old_list_stays(
@@ -276,7 +277,7 @@ def test_list_for_another_site_is_rejected(rules: AccessRules, path: Path) -> No
     assert str(caught.value) == "field 'site': list for 'sf', this is 'murat'"
     assert rules.version == 1
     assert rules.decide("DEADBEEF", MONDAY_10) == denied("unknown")
-    assert AccessRules(path).version == 1
+    assert AccessRules(path, TRUSTED).version == 1
 
 
 def test_a_new_instance_on_the_same_path_decides_the_same(rules: AccessRules, path: Path) -> None:
@@ -288,7 +289,7 @@ def test_a_new_instance_on_the_same_path_decides_the_same(rules: AccessRules, pa
         ),
         SITE,
     )
-    again = AccessRules(path)
+    again = AccessRules(path, TRUSTED)
     assert again.version == 7
     cases = [
         (ALWAYS, MONDAY_10),
@@ -311,12 +312,12 @@ def test_a_new_instance_on_the_same_path_decides_the_same(rules: AccessRules, pa
 def test_unreadable_list_on_disk_denies_everything_until_a_list_arrives(path: Path) -> None:
     path.parent.mkdir(parents=True)
     path.write_bytes(b'{"list": {"v": 1, "site": "murat"')  # torn write (not our own: rename)
-    rules = AccessRules(path)
+    rules = AccessRules(path, TRUSTED)
     assert rules.version is None
     assert rules.decide(ALWAYS, MONDAY_10) == denied("unknown")
     assert rules.apply(access_list(version=1), SITE) == "applied"
     assert rules.decide(ALWAYS, MONDAY_10) == GRANTED
-    assert AccessRules(path).version == 1
+    assert AccessRules(path, TRUSTED).version == 1
 
 
 def test_saved_file_holds_the_list_and_the_revoked_badges(rules: AccessRules, path: Path) -> None:
@@ -335,7 +336,7 @@ def test_a_100000_badge_list_applies_and_decides(path: Path) -> None:
     badges[50_000] = {"badge": "CAFEBABE", "hours": "opening"}
     payload = access_list(version=3, badges=badges)
     assert len(payload) > 4 * 1024 * 1024
-    rules = AccessRules(path)
+    rules = AccessRules(path, TRUSTED)
     assert rules.apply(payload, SITE) == "applied"
     assert rules.decide(f"{0:014X}", MONDAY_10) == GRANTED
     assert rules.decide(f"{99_999:014X}", MONDAY_10) == GRANTED
@@ -345,6 +346,6 @@ def test_a_100000_badge_list_applies_and_decides(path: Path) -> None:
     assert rules.decide("CAFEBABE", paris("2026-11-23 20:00")) == denied("outside_hours")
     assert rules.decide(f"{100_000:014X}", MONDAY_10) == denied("unknown")
     # The whole list is on disk and comes back after a restart.
-    again = AccessRules(path)
+    again = AccessRules(path, TRUSTED)
     assert again.version == 3
     assert again.decide(f"{77_777:014X}", MONDAY_10) == GRANTED

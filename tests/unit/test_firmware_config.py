@@ -6,6 +6,7 @@ import configparser
 from pathlib import Path
 
 import pytest
+import yaml
 
 from edge.config import EdgeConfig
 from telecentre.config import load_config
@@ -21,9 +22,13 @@ def test_every_reader_type_has_an_example() -> None:
     assert [p.name for p in EXAMPLES] == ["edge.hid.yaml", "edge.mfrc522.yaml", "edge.stdin.yaml"]
 
 
+#: The hub's keys file the examples name exists only on a Pi: leave it out here.
+NO_KEYS_FILE = {"TELECENTRE_ACCESS__HUB_PUBLIC_KEYS_FILE": "null"}
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_loads(path: Path) -> None:
-    config = load_config(EdgeConfig, path, environ={})
+    config = load_config(EdgeConfig, path, environ=NO_KEYS_FILE)
     reader_type = path.name.split(".")[1]
     assert [r.type for r in config.readers] == [reader_type]
     assert (config.site, config.device) == ("murat", "murat-door")
@@ -32,7 +37,7 @@ def test_example_loads(path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["edge.mfrc522.yaml", "edge.hid.yaml"])
 def test_hardware_example_matches_wiring(name: str) -> None:
-    config = load_config(EdgeConfig, FIRMWARE / name, environ={})
+    config = load_config(EdgeConfig, FIRMWARE / name, environ=NO_KEYS_FILE)
     (door,) = config.doors
     assert (door.strike_pin, door.sensor_pin, door.exit_pin) == (STRIKE, SENSOR, EXIT)
     assert door.sensor_closed_when_active
@@ -51,6 +56,8 @@ def test_hardware_example_matches_wiring(name: str) -> None:
     assert config.mqtt.tls.ca == Path("/etc/telecentre/ca.crt")
     if config.readers[0].type == "mfrc522":
         assert config.readers[0].reset_pin == 25
+    raw = yaml.safe_load((FIRMWARE / name).read_text(encoding="utf-8"))
+    assert raw["access"] == {"hub_public_keys_file": "/etc/telecentre/hub-public-keys"}
 
 
 def test_stdin_example_runs_without_a_pi() -> None:
@@ -69,3 +76,10 @@ def test_systemd_unit_restarts_and_runs_unprivileged() -> None:
     assert service["ExecStart"].endswith("--config /etc/telecentre/edge.yaml")
     assert "network-online.target" not in unit["Unit"].get("Requires", "")
     assert "time-sync.target" not in unit["Unit"].get("Requires", "")
+
+
+def test_systemd_unit_keeps_the_outbox_to_its_user() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(FIRMWARE / "telecentre-edge.service", encoding="utf-8")
+    assert unit["Service"]["UMask"] == "0077"
+    assert unit["Service"]["StateDirectoryMode"] == "0700"
