@@ -22,7 +22,7 @@ from functools import partial
 import paho.mqtt.client as mqtt
 from sqlalchemy.orm import Session
 
-from hub.presence import Clock, occupancies, tapped_sites
+from hub.presence import Clock, moved_sites, occupancies, tapped_sites
 from hub.rules.presence import DEFAULT_MAX_SESSION_H
 from hub.sites import load_sites
 from hub.store.db import after_commit
@@ -61,8 +61,9 @@ class OccupancyPublisher:
 
     def on_batch(self, session: Session, new: list[NewEvent]) -> None:
         """An `OnBatch` hook, placed after the presence engine's: the sites with new counted
-        taps are the only ones whose occupancy the batch may have changed."""
-        sites = tapped_sites(new)
+        taps, and those the member left for another one, are the only ones whose occupancy
+        the batch may have changed."""
+        sites = tapped_sites(new) | moved_sites(session)
         if sites:
             self.refresh(session, sites)
 

@@ -9,7 +9,7 @@ member's sessions or taps change, whatever order the taps arrived in.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, false, or_, select, update
@@ -20,6 +20,9 @@ from hub.rules.model import Tap, utc
 from hub.rules.one_place import left_elsewhere
 from hub.store.models import Event, PresenceSession
 from hub.store.replay import chunks
+
+#: `rules.max_session_h` is at most 48 h, and the closing time comes sooner.
+LONGEST_SESSION = timedelta(hours=48)
 
 
 def _natural_reason(row: Any) -> str | None:
@@ -32,12 +35,13 @@ def _natural_reason(row: Any) -> str | None:
     return "tap" if row.end_event_id is not None else "manual"
 
 
-def one_place_at_a_time(session: Session, changed_since: Mapping[str, datetime]) -> None:
+def one_place_at_a_time(session: Session, changed_since: Mapping[str, datetime]) -> set[str]:
     """Cut the members' sessions where they were seen at another site (`hub.rules.one_place`),
     from when each member's sessions or taps changed on: two queries and one executemany for
-    a batch. A closed final session is never cut again (its taps may be gone)."""
+    a batch. A closed final session is never cut again (its taps may be gone). The sites
+    where a session's end moved, whose occupancy may have changed."""
     if not changed_since:
-        return
+        return set()
     members = sorted(changed_since)
     earliest = min(changed_since.values())
     rows: list[Any] = []
@@ -56,6 +60,9 @@ def one_place_at_a_time(session: Session, changed_since: Mapping[str, datetime])
                 PresenceSession.start_event_id,
             ).where(
                 PresenceSession.member_id.in_(chunk),
+                # On the (member, start) index: no session lasts longer (rule 4), and one a
+                # person made longer is final.
+                PresenceSession.start >= earliest - LONGEST_SESSION,
                 or_(
                     PresenceSession.natural_end.is_(None),
                     (PresenceSession.natural_end >= earliest) & PresenceSession.final.is_(false()),
@@ -68,7 +75,7 @@ def one_place_at_a_time(session: Session, changed_since: Mapping[str, datetime])
         if r.natural_end is None or utc(r.natural_end) >= utc(changed_since[r.member_id])
     ]
     if not rows:
-        return
+        return set()
     taps: dict[str, list[Tap]] = {}
     for chunk in chunks(members):
         for event_id, member_id, site_id, ts in session.execute(
@@ -90,6 +97,7 @@ def one_place_at_a_time(session: Session, changed_since: Mapping[str, datetime])
     for member_id, stays in by_member.items():
         left |= left_elsewhere(stays, taps.get(member_id, []), opened_by)
     changes = []
+    moved: set[str] = set()
     for r in rows:
         seen = left[r.id]
         end, reason = (
@@ -97,6 +105,7 @@ def one_place_at_a_time(session: Session, changed_since: Mapping[str, datetime])
         )
         if (end, reason) != (r.end, r.end_reason):
             changes.append({"row_id": r.id, "new_end": end, "new_end_reason": reason})
+            moved.add(r.site_id)
     if changes:
         table = cast(Table, PresenceSession.__table__)
         session.connection().execute(
@@ -105,6 +114,7 @@ def one_place_at_a_time(session: Session, changed_since: Mapping[str, datetime])
             .values(end=bindparam("new_end"), end_reason=bindparam("new_end_reason")),
             changes,
         )
+    return moved
 
 
 #: The outcomes of taps that say where the member is (`hub.rules.one_place`).

@@ -58,6 +58,10 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
+#: In the batch's `Session.info`: the sites where a session ended because the member was
+#: seen elsewhere (`hub.one_place`), read by `moved_sites`.
+_MOVED_SITES = "presence.moved_sites"
+
 
 def counted(new: Iterable[NewEvent]) -> dict[Pair, list[NewEvent]]:
     """A batch's new counted taps (rule 1: granted, badge held by a member) by member × site."""
@@ -70,6 +74,13 @@ def counted(new: Iterable[NewEvent]) -> dict[Pair, list[NewEvent]]:
             and item.member_id is not None
         ):
             found.setdefault((item.member_id, event.site), []).append(item)
+    return found
+
+
+def moved_sites(session: Session) -> set[str]:
+    """The sites where this transaction's batches ended a session because the member was
+    seen at another site: their occupancy changed although nobody tapped there."""
+    found: set[str] = session.info.get(_MOVED_SITES, set())
     return found
 
 
@@ -380,7 +391,8 @@ class Presence:
                     known = changed_since.get(pair[0])
                     changed_since[pair[0]] = min(known or plan.since, plan.since)
         writes.write(session)
-        one_place_at_a_time(session, changed_since)
+        moved = one_place_at_a_time(session, changed_since)
+        session.info.setdefault(_MOVED_SITES, set()).update(moved)
 
     def replay_sites(self, session: Session, site_ids: Iterable[str]) -> None:
         """Make the sessions of the members who have taps at these sites but no session

@@ -24,9 +24,10 @@ Choices where RULES.md leaves one:
   twice. Pseudonyms are random and no table links them back to members.
 - There is no invoice table: the retention touches no billing figure of its own.
 - An erasure deletes the member and their badges, pseudonymises their sessions (one
-  pseudonym), strips their events of badge and member (and the badge from the raw payload),
-  deletes rejected payloads naming their badges, and replaces their id, email, names and
-  badge UIDs by `[erased]` in audit entries that name them; its own audit entry names no one.
+  pseudonym; the reason of a manual correction, which may name them, becomes `[erased]`),
+  strips their events of badge and member (and the badge from the raw payload), deletes
+  rejected payloads naming their badges, and replaces their id, email, names and badge UIDs
+  by `[erased]` in audit entries that name them; its own audit entry names no one.
 """
 
 from __future__ import annotations
@@ -332,6 +333,9 @@ def export_member(session: Session, member_id: str, *, actor: str = "system") ->
                 "start": _iso(s.start),
                 "end": _iso(s.end),
                 "auto_closed": s.auto_closed,
+                "end_reason": s.end_reason,
+                "manual": s.manual,
+                "manual_reason": s.manual_reason,
             }
             for s in sessions
         ],
@@ -390,6 +394,14 @@ def erase_member(session: Session, member_id: str, *, actor: str = "system") -> 
         session.scalars(select(PresenceSession.id).where(PresenceSession.member_id == member_id))
     )
     _pseudonymise(session, session_ids, new_pseudonym())
+    # A person's reason for a correction may name the member.
+    for chunk in _chunks(session_ids):
+        session.execute(
+            update(PresenceSession)
+            .where(PresenceSession.id.in_(chunk), PresenceSession.manual_reason.is_not(None))
+            .values(manual_reason=ERASED)
+            .execution_options(synchronize_session="fetch")
+        )
 
     events = session.scalars(select(Event).where(_member_events(member_id, uids))).all()
     for event in events:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.corrections import CorrectionError, correct_session, manual_check_in, manual_check_out
 from hub.imports import import_members, import_sites
+from hub.retention import erase_member
 from hub.store.models import AuditEntry, PresenceSession
 
 SITES = """\
@@ -156,3 +157,17 @@ def test_correction_refuses_end_before_start_and_overlaps(store: sessionmaker[Se
             now=NOW,
         )  # fmt: skip
         assert (row.start, row.end, row.manual_by) == (at("13:30"), at("16:00"), "b")
+
+
+def test_erasure_scrubs_the_reason_of_a_correction(store: sessionmaker[Session]) -> None:
+    with store.begin() as session:
+        row = manual_check_in(
+            session, member_id="M001", site_id="murat", at=at("09:00"),
+            reason="Anne Durand a oublié son badge", actor="amelie", now=NOW,
+        )  # fmt: skip
+        session_id = row.id
+    with store.begin() as session:
+        erase_member(session, "M001")
+    with store() as session:
+        row = session.get_one(PresenceSession, session_id)
+        assert (row.member_id, row.manual_reason, row.manual) == (None, "[erased]", True)

@@ -363,6 +363,31 @@ def test_occupancy_is_published_after_the_commit_and_only_when_it_changes(
     ]
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_site_a_member_left_for_another_is_published_at_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    """One place at a time: a tap at Ydes ends the session open at Murat, and the board of
+    Murat hears it in the same batch, not at the next minute's refresh."""
+    presence = Presence(clock=lambda: at("2026-11-17 10:30"))
+    client = RecordingClient(sessions)
+    board = OccupancyPublisher(client, clock=lambda: at("2026-11-17 10:30"))
+    with sessions.begin() as session:
+        ingest_lines(
+            session, [line(tap("M001", "2026-11-17 09:00", "in"))], [presence.apply, board.on_batch]
+        )
+    with sessions.begin() as session:
+        ingest_lines(
+            session,
+            [line(tap("M001", "2026-11-17 10:00", "in", site="ydes"))],
+            [presence.apply, board.on_batch],
+        )
+    assert sorted((t, p.present) for t, p, _ in client.sent[1:]) == [
+        (wire.occupancy_topic("murat"), 0),
+        (wire.occupancy_topic("ydes"), 1),
+    ]
+
+
 def read_retained(broker: Mosquitto, topic: str) -> bytes:
     """The retained message of `topic`, as a display would read it."""
     command = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-t", topic]

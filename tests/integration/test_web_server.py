@@ -75,7 +75,7 @@ def test_half_sent_requests_hold_no_thread_and_are_closed_when_idle(server: WebS
     try:
         # The server still answers, with the threads it had.
         status, _, body = health(server)
-        assert (status, body) == (200, {"status": "ok", "db": "ok", "mqtt": "ok"})
+        assert (status, body) == (200, {"status": "ok", "db": "ok", "mqtt": "ok", "quarantined": 0})
         assert threading.active_count() == threads
         # Silent sockets are closed after `channel_timeout_s`.
         wait_until(

@@ -1,7 +1,7 @@
 """Final and manual sessions, how a session ended, and what the hub made of each tap.
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0006
 Create Date: 2026-12-01 12:30:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
-down_revision: str | None = "0002"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
