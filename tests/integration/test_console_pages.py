@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import users
+from hub import api_tokens, users
 from hub.imports import import_members, import_sites
 from hub.store.models import AuditEntry, Badge, PresenceSession, Site
 from tests.console import add_user, client_sign_in, csrf_token
@@ -333,12 +333,15 @@ def test_a_manual_check_out_needs_a_reason_and_is_marked_manual(
     assert "Paul Martin" in page and "Sortie non badgée" in page and "Anne Durand" not in page
 
 
-def test_the_report_files_are_the_apis(client: FlaskClient, console_app: Flask) -> None:
+def test_the_report_files_are_the_apis(
+    client: FlaskClient, console_app: Flask, store: sessionmaker[Session]
+) -> None:
     assert client_sign_in(client, "dora") == 302
     console_file = client.get(f"/reports/evaluation.csv?{PERIOD}").text
     api = console_app.test_client()
-    console_app.extensions["telecentre.api"].tokens = {"t" * 32: "department"}
-    headers = {"Authorization": "Bearer " + "t" * 32}
+    with store.begin() as session:
+        token = api_tokens.add_token(session, "compta", "department", actor="test")
+    headers = {"Authorization": f"Bearer {token.secret}"}
     api_file = api.get(f"/api/v1/evaluation?{PERIOD}&format=csv", headers=headers).text
     assert console_file == api_file
     assert client.get("/reports/billing.csv?month=2026-11").text == (
