@@ -15,6 +15,7 @@ from hub.service import Hub
 from telecentre import wire
 from tests.console import add_user, browser_sign_in
 from tests.servers import Mosquitto
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker]
 
@@ -74,8 +75,13 @@ def test_the_board_runs_within_its_content_security_policy(busy_board: Hub, page
     expect(page.locator("#site-murat .present")).to_have_text("1")
     # 1 of 9 positions: the bar's width comes from the style sheet (the card may be
     # replaced by the stream meanwhile: ask the page, not a detached element).
-    page.wait_for_function(
-        "document.querySelector('#site-murat .fill-bar').getBoundingClientRect().width > 0"
+    wait_until(
+        lambda: (
+            page.evaluate(
+                "document.querySelector('#site-murat .fill-bar').getBoundingClientRect().width"
+            )
+            > 0
+        )
     )
     page.goto(f"{busy_board.url}/board/murat/door")
     assert refused == []
@@ -90,9 +96,16 @@ def test_the_board_fits_a_phone_and_works_with_the_keyboard(
         browser_sign_in(phone, busy_board.url, "lea")
         expect(phone.locator("#site-murat .present")).to_have_text("1")
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390
-        button = phone.locator("#site-murat").get_by_role("button", name="Prendre en compte")
-        box = button.bounding_box()
-        assert box is not None and box["height"] >= 44  # a finger's size
+        # A finger's size (asked of the page: the stream may replace the card meanwhile).
+        wait_until(
+            lambda: (
+                phone.evaluate(
+                    "document.querySelector('#site-murat .alarm button').getBoundingClientRect()"
+                    ".height"
+                )
+                >= 44
+            )
+        )
         phone.screenshot(path=str(tmp_path / "board-phone.png"), full_page=True)
         # Keyboard only: the skip link comes first and leads to the content.
         phone.keyboard.press("Tab")
