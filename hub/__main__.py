@@ -254,10 +254,6 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("retention", help="apply the retention rules now")
     acl = commands.add_parser("broker-acl", help="print the Mosquitto ACL for these devices")
     acl.add_argument("devices", nargs="+", metavar="SITE:DEVICE")
-    events = commands.add_parser("events", help="the stored events")
-    events_commands = events.add_subparsers(dest="events_command", required=True)
-    apply = events_commands.add_parser("apply", help="apply a quarantined tap deliberately")
-    apply.add_argument("event_id")
     acl.add_argument(
         "--hub-user",
         action="append",
@@ -267,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     keys_command = commands.add_parser("keys", help="the key that signs access lists")
     keys_command.add_argument("action", choices=["init", "public"])
+    events = commands.add_parser("events", help="the stored events")
+    events_commands = events.add_subparsers(dest="events_command", required=True)
+    apply = events_commands.add_parser("apply", help="apply a quarantined tap deliberately")
+    apply.add_argument("event_id")
     for verb in ("export", "erase"):
         command = commands.add_parser(f"{verb}-member", help=f"{verb} a member's personal data")
         command.add_argument("member_id", type=_member_id)

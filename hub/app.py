@@ -8,7 +8,7 @@ tutorial does, with what the running service shares with it passed in rather tha
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
 from flask import Flask, Response
@@ -50,6 +50,7 @@ def create_app(
     changes: Changes | None = None,
     doors: DoorOpener | None = None,
     secret_key: bytes | None = None,
+    publish_access_lists: Callable[[Collection[str]], None] | None = None,
 ) -> Flask:
     """The app for `config`.
 
@@ -68,6 +69,8 @@ def create_app(
       door shows as offline.
     - `secret_key`: signs the console's session cookies (the service keeps one in
       `state_dir`); None: a new one for this process, so sessions end when it stops.
+    - `publish_access_lists`: sends fresh access lists for the given sites, for the console's
+      badge and member changes; None: they go out with the next lists (daily, at start).
     """
     app = Flask(__name__, static_folder=STATIC_FOLDER, template_folder=TEMPLATE_FOLDER)
     app.config.from_mapping(HUB_CONFIG=config, MAX_CONTENT_LENGTH=SMALL_BODY_BYTES)
@@ -92,6 +95,7 @@ def create_app(
             changes=changes or Changes(),
             doors=doors,
             clock=clock,
+            publish_access_lists=publish_access_lists,
             max_session_h=config.rules.max_session_h,
             max_streams=min(config.console.max_streams, config.http.threads // 2),
         ),

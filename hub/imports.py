@@ -27,6 +27,7 @@ from pydantic import Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub import audit
 from hub.store.models import Badge, Member, Site, Space
 from telecentre import wire
 from telecentre.config import Strict
@@ -176,6 +177,19 @@ def _site_values(spec: SiteSpec) -> dict[str, Any]:
     }
 
 
+_SITE_KEYS = (
+    "name",
+    "commune",
+    "zrr",
+    "timezone",
+    "annual_cost_eur",
+    "opening",
+    "open_on_public_holidays",
+    "closed",
+    "tariffs",
+    "rounding_min",
+)
+
 #: What edges decide taps with: a change here means a new access list for the site.
 _ACCESS_FIELDS = ("timezone", "opening", "open_on_public_holidays", "closed")
 
@@ -188,6 +202,24 @@ def _update_spaces(site: Site, specs: list[SpaceSpec]) -> bool:
     return True
 
 
+def _apply_site(session: Session, spec: SiteSpec, site: Site | None, result: ImportResult) -> None:
+    values = _site_values(spec)
+    if site is None:
+        site = Site(id=spec.id, **values)
+        _update_spaces(site, spec.spaces)
+        session.add(site)
+        result.created += 1
+        result.access_changed.add(spec.id)
+        return
+    changed = {key for key, value in values.items() if getattr(site, key) != value}
+    for key in changed:
+        setattr(site, key, values[key])
+    if _update_spaces(site, spec.spaces) or changed:
+        result.updated += 1
+    if changed.intersection(_ACCESS_FIELDS):
+        result.access_changed.add(spec.id)
+
+
 def import_sites(session: Session, text: str, progress: Progress | None = None) -> ImportResult:
     """Create or update every site of the file; sites not in the file are left as they are."""
     specs = parse_sites(text)
@@ -197,26 +229,112 @@ def import_sites(session: Session, text: str, progress: Progress | None = None) 
         for site in session.scalars(select(Site).where(Site.id.in_([s.id for s in specs])))
     }
     for done, spec in enumerate(specs, start=1):
-        values = _site_values(spec)
-        site = existing.get(spec.id)
-        if site is None:
-            site = Site(id=spec.id, **values)
-            _update_spaces(site, spec.spaces)
-            session.add(site)
-            result.created += 1
-            result.access_changed.add(spec.id)
-        else:
-            changed = {key for key, value in values.items() if getattr(site, key) != value}
-            for key in changed:
-                setattr(site, key, values[key])
-            if _update_spaces(site, spec.spaces) or changed:
-                result.updated += 1
-            if changed.intersection(_ACCESS_FIELDS):
-                result.access_changed.add(spec.id)
+        _apply_site(session, spec, existing.get(spec.id), result)
         if progress is not None:
             progress(done, len(specs))
     session.flush()
     return result
+
+
+# --- One site at a time (the console's sites page) --------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One bad field of a site entered by hand: `field` is its path in the sites file
+    (`tariffs.pass.hourly`, `spaces.1.positions`, `opening.mon.0`), `kind` pydantic's
+    error type (`greater_than_equal`, `missing`, `value_error`…) for the console to say it
+    in French, `message` the sites file's English sentence."""
+
+    field: str
+    kind: str
+    message: str
+
+
+class InvalidSite(ValueError):
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+def check_site(entry: dict[str, Any]) -> SiteSpec:
+    """One entry of the sites file's `sites` list, checked by the file's own rules."""
+    try:
+        spec = SiteSpec.model_validate(entry)
+    except ValidationError as exc:
+        raise InvalidSite(
+            [
+                FieldProblem(
+                    ".".join(str(part) for part in error["loc"]) or "id",
+                    error["type"],
+                    error["msg"].removeprefix("Value error, "),
+                )
+                for error in exc.errors()
+            ]
+        ) from None
+    spaces = [space.id for space in spec.spaces]
+    repeated = [index for index, space in enumerate(spaces) if space in spaces[:index]]
+    if repeated:
+        raise InvalidSite(
+            [
+                FieldProblem(f"spaces.{index}.id", "repeated", f"space {spaces[index]!r} twice")
+                for index in repeated
+            ]
+        )
+    return spec
+
+
+def site_entry(site: Site) -> dict[str, Any]:
+    """A stored site as an entry of the sites file (what `check_site` takes back)."""
+    return {
+        "id": site.id,
+        **_site_values_of(site),
+        "spaces": [{"id": s.id, "kind": s.kind, "positions": s.positions} for s in site.spaces],
+    }
+
+
+def _site_values_of(site: Site) -> dict[str, Any]:
+    return {key: getattr(site, key) for key in _SITE_KEYS}
+
+
+def save_site(
+    session: Session, entry: dict[str, Any], *, creating: bool, actor: str
+) -> tuple[SiteSpec, ImportResult]:
+    """Create (`creating`) or update one site from a sites-file entry, as `import_sites`
+    would, audited (the entry before and after); the caller publishes `access_changed` once
+    committed."""
+    spec = check_site(entry)
+    site = session.get(Site, spec.id)
+    if creating and site is not None:
+        raise InvalidSite([FieldProblem("id", "exists", f"site {spec.id!r} already exists")])
+    if not creating and site is None:
+        raise InvalidSite([FieldProblem("id", "unknown", f"there is no site {spec.id!r}")])
+    before = None if site is None else _jsonable(site_entry(site))
+    result = ImportResult()
+    _apply_site(session, spec, site, result)
+    session.flush()
+    if result.created or result.updated:
+        stored = session.get(Site, spec.id)
+        assert stored is not None
+        audit.record(
+            session,
+            actor,
+            "site_created" if creating else "site_updated",
+            site=spec.id,
+            before=before,
+            after=_jsonable(site_entry(stored)),
+        )
+    return spec, result
+
+
+def site_entries(session: Session) -> list[dict[str, Any]]:
+    """Every site as a sites-file entry, by name."""
+    sites = session.scalars(select(Site).order_by(Site.name, Site.id))
+    return [site_entry(site) for site in sites]
+
+
+def _jsonable(entry: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in entry.items() if key != "id"}
 
 
 # --- Members (CSV) -----------------------------------------------------------------------
@@ -251,7 +369,9 @@ class MemberRow:
     badges: tuple[str, ...]
 
 
-class _BadField(Exception):
+class BadField(Exception):
+    """One field of a member that breaks the members file's rules (the console's form too)."""
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
@@ -265,29 +385,30 @@ def _date(record: dict[str, str], name: str) -> date | None:
     try:
         return wire.parse_date(value)
     except ValueError as exc:
-        raise _BadField(name, str(exc)) from None
+        raise BadField(name, str(exc)) from None
 
 
-def _member(line: int, record: dict[str, str]) -> MemberRow:
+def member_row(line: int, record: dict[str, str]) -> MemberRow:
+    """One member as the members file gives it (every column, stripped), checked."""
     member_id = record["member_id"]
     if not MEMBER_ID_RE.fullmatch(member_id):
         why = "is required" if not member_id else f"{member_id!r} is not a member id"
-        raise _BadField("member_id", f"{why} (letters, digits, '.', '_', '-'; at most 64)")
+        raise BadField("member_id", f"{why} (letters, digits, '.', '_', '-'; at most 64)")
     if not record["last_name"]:
-        raise _BadField("last_name", "is required")
+        raise BadField("last_name", "is required")
     email = record["email"] or None
     if email is not None and not _EMAIL_RE.fullmatch(email):
-        raise _BadField("email", f"{email!r} is not an e-mail address")
+        raise BadField("email", f"{email!r} is not an e-mail address")
     if record["category"] not in CATEGORIES:
-        raise _BadField("category", f"{record['category']!r} is not one of {', '.join(CATEGORIES)}")
+        raise BadField("category", f"{record['category']!r} is not one of {', '.join(CATEGORIES)}")
     pass_since, pass_until = _date(record, "pass_since"), _date(record, "pass_until")
     if pass_until is not None and (pass_since is None or pass_until < pass_since):
-        raise _BadField("pass_until", f"{pass_until} is before pass_since (or it is missing)")
+        raise BadField("pass_until", f"{pass_until} is before pass_since (or it is missing)")
     badges: list[str] = []
     for raw in filter(None, (part.strip() for part in record["badges"].split(";"))):
         uid = wire.normalise_badge(raw)
         if not _BADGE_RE.fullmatch(uid):
-            raise _BadField("badges", f"{raw!r} is not a badge UID (8 to 20 hex digits)")
+            raise BadField("badges", f"{raw!r} is not a badge UID (8 to 20 hex digits)")
         if uid not in badges:
             badges.append(uid)
     return MemberRow(
@@ -347,8 +468,8 @@ def _parse_member_rows(reader: Any) -> list[MemberRow]:
             continue
         record = {name: value.strip() for name, value in zip(header, values, strict=True)}
         try:
-            row = _member(start, record)
-        except _BadField as bad:
+            row = member_row(start, record)
+        except BadField as bad:
             problems.append(Problem(start, bad.field, bad.message))
             continue
         if row.member_id in first_line_of:

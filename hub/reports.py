@@ -124,6 +124,8 @@ class SessionRow:
     end_reason: str | None = None
     #: Made or corrected by a person (`hub.corrections`): final, never recomputed.
     manual: bool = False
+    #: Why, as the person said it.
+    manual_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,40 +144,58 @@ def sessions(
     *,
     sites: Collection[str] | None = None,
     member: str | None = None,
+    manual_only: bool = False,
+    newest_first: bool = False,
     limit: int = 1000,
     offset: int = 0,
 ) -> SessionPage:
-    """One page of sessions in start order (a stable order, so pages do not overlap)."""
+    """One page of sessions in start order (a stable order, so pages do not overlap);
+    `newest_first` for a screen, where the latest stays are what one looks for."""
     rules = _load_sites(session, sites)
     condition = _started_between(rules, first, last)
     if member is not None:
         condition = and_(condition, PresenceSession.member_id == member)
+    if manual_only:
+        condition = and_(condition, PresenceSession.manual)
+    order = (PresenceSession.start, PresenceSession.id)
     total = session.scalar(select(func.count()).select_from(PresenceSession).where(condition)) or 0
     query = (
         select(PresenceSession)
         .where(condition)
-        .order_by(PresenceSession.start, PresenceSession.id)
+        .order_by(*(column.desc() for column in order) if newest_first else order)
         .limit(limit)
         .offset(offset)
     )
-    rows = []
-    for row in session.scalars(query):
-        zone = rules[row.site_id].zone
-        duration = None if row.end is None else model.elapsed(row.start, row.end)
-        rows.append(
-            SessionRow(
-                member_id=row.member_id,
-                site=row.site_id,
-                start=row.start.astimezone(zone),
-                end=None if row.end is None else row.end.astimezone(zone),
-                hours=None if duration is None else model.to_hours(duration),
-                auto_closed=row.auto_closed,
-                id=row.id,
-                end_reason=row.end_reason,
-                manual=row.manual,
-            )
-        )
+    rows = [_session_row(row, rules[row.site_id]) for row in session.scalars(query)]
     return SessionPage(rows, total, offset + limit if offset + limit < total else None)
+
+
+def _session_row(row: PresenceSession, site: model.SiteRules) -> SessionRow:
+    duration = None if row.end is None else model.elapsed(row.start, row.end)
+    return SessionRow(
+        member_id=row.member_id,
+        site=row.site_id,
+        start=row.start.astimezone(site.zone),
+        end=None if row.end is None else row.end.astimezone(site.zone),
+        hours=None if duration is None else model.to_hours(duration),
+        auto_closed=row.auto_closed,
+        id=row.id,
+        end_reason=row.end_reason,
+        manual=row.manual,
+        manual_reason=row.manual_reason,
+    )
+
+
+def session_by_id(
+    session: Session, session_id: int, *, sites: Collection[str] | None = None
+) -> SessionRow | None:
+    """One session, if it is at one of `sites` (None: any): a page that corrects a session
+    finds nothing of another site's."""
+    row = session.get(PresenceSession, session_id)
+    if row is None or (sites is not None and row.site_id not in sites):
+        return None
+    rules = load_sites(session, {row.site_id})
+    return _session_row(row, rules[row.site_id]) if row.site_id in rules else None
 
 
 # --- Usage ------------------------------------------------------------------------------------
@@ -246,7 +266,9 @@ def billing(session: Session, month: str, *, sites: Collection[str] | None = Non
             _started_between(rules, first, last), PresenceSession.member_id.is_not(None)
         )
     )
-    lines = invoice_lines(month, [_as_rules(row) for row in rows], load_members(session), rules)
+    stays = [_as_rules(row) for row in rows]
+    members = load_members(session, {stay.member_id for stay in stays})
+    lines = invoice_lines(month, stays, members, rules)
     return Billing(month, lines, sum((line.amount_eur for line in lines), Decimal(0)))
 
 
@@ -265,14 +287,22 @@ class EvaluationReport:
 
 
 def evaluation(
-    session: Session, first: date, last: date, *, site: str | None = None
+    session: Session,
+    first: date,
+    last: date,
+    *,
+    site: str | None = None,
+    sites: Collection[str] | None = None,
 ) -> EvaluationReport:
-    """RULES.md's figures for the network, or for one site alone.
+    """RULES.md's figures for the network, one site alone (`site`), or a selection of sites
+    (`sites`, as the console's reports page chooses them).
 
-    For one site, `total` is that site's own figures (its Pass members are those who used
-    it), so nothing of the network's other sites shows through.
+    For one site or a selection, `total` is that scope's own figures (its Pass members are
+    those who used it), so nothing of the network's other sites shows through; one site has
+    no ZRR split (it would only repeat, or be, nothing but that site).
     """
-    rules = _load_sites(session, None if site is None else {site})
+    chosen = {site} if site is not None else sites
+    rules = _load_sites(session, chosen)
     # One query for the period's sessions, of the columns the rules read only: a national
     # year is half a million rows, which whole ORM objects would take seconds to build.
     rows = session.execute(
@@ -291,13 +321,12 @@ def evaluation(
         model.Session(member_id or pseudonym or f"session-{id_}", site_id, start, end, auto)
         for id_, member_id, pseudonym, site_id, start, end, auto in rows
     ]
-    result = evaluate(rules.values(), load_members(session), stays, first, last)
-    if site is None:
-        return EvaluationReport(
-            first, last, result.total, result.by_site, result.zrr, result.non_zrr
-        )
-    own = result.by_site.get(site, result.total)
-    return EvaluationReport(first, last, own, dict(result.by_site), None, None)
+    result = evaluate(
+        rules.values(), load_members(session), stays, first, last, network=chosen is None
+    )
+    if site is not None or (chosen is not None and len(rules) < 2):
+        return EvaluationReport(first, last, result.total, dict(result.by_site), None, None)
+    return EvaluationReport(first, last, result.total, result.by_site, result.zrr, result.non_zrr)
 
 
 # --- Occupancy now ----------------------------------------------------------------------------

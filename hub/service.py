@@ -109,6 +109,7 @@ class Hub:
             changes=self.changes,
             doors=self.doors,
             secret_key=load_secret_key(config.secret_key_path),
+            publish_access_lists=self.publish_access_lists,
         )
         self._stopping = threading.Event()
         self._imports_seen = 0  # the last audited import whose access lists went out

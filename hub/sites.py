@@ -150,8 +150,22 @@ def member_rules(member: models.Member) -> Member:
 
 
 def load_members(session: Session, ids: Collection[str] | None = None) -> dict[str, Member]:
-    """The rules' view of the given members (all when `ids` is None)."""
-    query = select(models.Member)
+    """The rules' view of the given members (all when `ids` is None), from the four columns
+    the rules read (no ORM objects: a network's thousands of members are read per report)."""
+    query = select(
+        models.Member.id,
+        models.Member.category,
+        models.Member.pass_since,
+        models.Member.pass_until,
+    )
     if ids is not None:
         query = query.where(models.Member.id.in_(ids))
-    return {member.id: member_rules(member) for member in session.scalars(query)}
+    return {
+        id_: Member(
+            member_id=id_,
+            category=cast(Category, category),
+            pass_since=pass_since,
+            pass_until=pass_until,
+        )
+        for id_, category, pass_since, pass_until in session.execute(query)
+    }

@@ -79,27 +79,7 @@ def sessions() -> Response | dict[str, Any]:
             session, first, last, sites=sites, member=member, limit=limit, offset=offset
         )
     if csv:
-        paging = {"X-Total-Count": str(page.total)}
-        if page.next_offset is not None:
-            paging["X-Next-Offset"] = str(page.next_offset)
-        return csv_response(
-            f"sessions-{first}-{last}.csv",
-            ("member_id", "site", "start", "end", "hours", "auto_closed", "end_reason", "manual"),
-            (
-                (
-                    row.member_id,
-                    row.site,
-                    row.start,
-                    row.end,
-                    two_decimals(row.hours),
-                    row.auto_closed,
-                    row.end_reason,
-                    row.manual,
-                )
-                for row in page.rows
-            ),
-            paging,
-        )
+        return sessions_csv(page, first, last)
     return {
         "sessions": [
             {
@@ -133,11 +113,7 @@ def usage() -> Response | dict[str, Any]:
         result = reports.usage(session, first, last, by, sites=sites)
     key = _USAGE_KEY[by]
     if csv:
-        return csv_response(
-            f"usage-by-{by}-{first}-{last}.csv",
-            (key, "sessions", "hours"),
-            ((row.key, row.sessions, two_decimals(row.hours)) for row in result.rows),
-        )
+        return usage_csv(result, first, last)
     return {
         "by": by,
         "rows": [
@@ -156,25 +132,8 @@ def billing() -> Response | dict[str, Any]:
     sites = sites_for(params.site())
     with services().sessions() as session:
         result = reports.billing(session, month, sites=sites)
-    columns = ("member_id", "site", "month", "hours", "free_hours", "billed_hours", "rate")
     if csv:
-        return csv_response(
-            f"billing-{month}.csv",
-            (*columns, "amount_eur"),
-            (
-                (
-                    line.member_id,
-                    line.site,
-                    line.month,
-                    two_decimals(line.hours),
-                    two_decimals(line.free_hours),
-                    two_decimals(line.billed_hours),
-                    line.rate,
-                    two_decimals(line.amount_eur),
-                )
-                for line in result.lines
-            ),
-        )
+        return billing_csv(result)
     return {
         "month": month,
         "lines": [
@@ -270,15 +229,8 @@ def evaluation() -> Response | dict[str, Any]:
     csv = params.wants_csv()
     with services().sessions() as session:
         result = reports.evaluation(session, first, last, site=access().site)
-    scopes = {"total": result.total, **result.by_site}
-    if result.zrr is not None and result.non_zrr is not None:
-        scopes |= {"zrr": result.zrr, "non_zrr": result.non_zrr}
     if csv:
-        return csv_response(
-            f"evaluation-{first}-{last}.csv",
-            _EVALUATION_COLUMNS,
-            (_evaluation_row(scope, figures) for scope, figures in scopes.items()),
-        )
+        return evaluation_csv(result, first, last)
     return evaluation_json(result, first, last)
 
 
@@ -343,3 +295,71 @@ def devices() -> Response | dict[str, Any]:
             for d in rows
         ]
     }
+
+
+# --- CSV files: the API's, and the console's downloads, which are the same files ------------
+
+
+def sessions_csv(page: reports.SessionPage, first: date, last: date) -> Response:
+    """`manual`: made or corrected by a person (`hub.corrections`)."""
+    paging = {"X-Total-Count": str(page.total)}
+    if page.next_offset is not None:
+        paging["X-Next-Offset"] = str(page.next_offset)
+    return csv_response(
+        f"sessions-{first}-{last}.csv",
+        ("member_id", "site", "start", "end", "hours", "auto_closed", "end_reason", "manual"),
+        (
+            (
+                row.member_id,
+                row.site,
+                row.start,
+                row.end,
+                two_decimals(row.hours),
+                row.auto_closed,
+                row.end_reason,
+                row.manual,
+            )
+            for row in page.rows
+        ),
+        paging,
+    )
+
+
+def usage_csv(result: reports.Usage, first: date, last: date) -> Response:
+    return csv_response(
+        f"usage-by-{result.by}-{first}-{last}.csv",
+        (_USAGE_KEY[result.by], "sessions", "hours"),
+        ((row.key, row.sessions, two_decimals(row.hours)) for row in result.rows),
+    )
+
+
+def billing_csv(result: reports.Billing) -> Response:
+    columns = ("member_id", "site", "month", "hours", "free_hours", "billed_hours", "rate")
+    return csv_response(
+        f"billing-{result.month}.csv",
+        (*columns, "amount_eur"),
+        (
+            (
+                line.member_id,
+                line.site,
+                line.month,
+                two_decimals(line.hours),
+                two_decimals(line.free_hours),
+                two_decimals(line.billed_hours),
+                line.rate,
+                two_decimals(line.amount_eur),
+            )
+            for line in result.lines
+        ),
+    )
+
+
+def evaluation_csv(result: reports.EvaluationReport, first: date, last: date) -> Response:
+    scopes = {"total": result.total, **result.by_site}
+    if result.zrr is not None and result.non_zrr is not None:
+        scopes |= {"zrr": result.zrr, "non_zrr": result.non_zrr}
+    return csv_response(
+        f"evaluation-{first}-{last}.csv",
+        _EVALUATION_COLUMNS,
+        (_evaluation_row(scope, figures) for scope, figures in scopes.items()),
+    )

@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFProtect
 
-from hub.console import admin, audit, auth, board
+from hub.console import admin, audit, auth, board, members, reports, sessions, sites
 from hub.console.access import init_login
 from hub.console.i18n import init_i18n
 from hub.console.navigation import init_navigation
@@ -34,7 +34,16 @@ HERE = Path(__file__).resolve().parent
 STATIC_FOLDER = str(HERE / "static")
 TEMPLATE_FOLDER = str(HERE / "templates")
 #: Blueprints of the console, in the order of the navigation. console-pages adds its own here.
-BLUEPRINTS = (auth.bp, board.bp, admin.bp, audit.bp)
+BLUEPRINTS = (
+    auth.bp,
+    board.bp,
+    members.bp,
+    sessions.bp,
+    reports.bp,
+    sites.bp,
+    admin.bp,
+    audit.bp,
+)
 #: Requests that do not count as activity for the idle timeout (a board left open).
 PASSIVE_ENDPOINTS = {"board.stream", "static"}
 _SEEN = "seen"

@@ -37,6 +37,16 @@ ACTIONS = {
     "import": _l("file imported"),
     "member_exported": _l("member's data exported"),
     "member_erased": _l("member's data erased"),
+    "member_created": _l("member created"),
+    "member_updated": _l("member changed"),
+    "member_deactivated": _l("member deactivated (badges revoked)"),
+    "badge_assigned": _l("badge given"),
+    "badge_revoked": _l("badge revoked"),
+    "session_check_in": _l("manual check-in"),
+    "session_check_out": _l("manual check-out"),
+    "session_corrected": _l("session corrected"),
+    "site_created": _l("site created"),
+    "site_updated": _l("site changed"),
 }
 
 

@@ -26,6 +26,10 @@ class Entry:
 
 MENU: list[Entry] = [
     Entry("board.index", _l("Board")),
+    Entry("members.index", _l("Members")),
+    Entry("sessions.index", _l("Sessions")),
+    Entry("reports.evaluation", _l("Reports")),
+    Entry("sites.index", _l("Sites"), ("admin", "department")),
     Entry("audit.index", _l("Audit log")),
     Entry("admin.users", _l("Users"), ("admin",)),
     Entry("admin.tokens", _l("API tokens"), ("admin",)),

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -26,6 +26,9 @@ class ConsoleServices:
     #: Sends door commands through the hub's MQTT client; None: no broker (doors say offline).
     doors: DoorOpener | None = None
     clock: Callable[[], datetime] = utcnow
+    #: Fresh access lists for these sites, published once committed (the hub's
+    #: `Hub.publish_access_lists`); None: no broker, the lists go out with the next ones.
+    publish_access_lists: Callable[[Collection[str]], None] | None = None
     #: RULES.md's `max_session_h`: who is still present on the board.
     max_session_h: float = 12.0
     #: At most this many board streams wait for changes at once; the others are answered at

@@ -135,10 +135,15 @@ def evaluate(
     sessions: Iterable[Session],
     first_day: date,
     last_day: date,
+    *,
+    network: bool = True,
 ) -> Evaluation:
     """The figures for the period [first_day, last_day], both days included.
 
     Every session's site must be in `sites`: its local day depends on the site's zone.
+    `network`: `sites` are the whole network, whose `pass_members` are every Pass valid in
+    the period; False for a selection of sites, which counts only the Pass members who used
+    it (as for one site).
     """
     all_sites = sorted(sites, key=lambda site: site.id)
     tallies = {site.id: _Tally(site.zone) for site in all_sites}
@@ -178,7 +183,7 @@ def evaluate(
     return Evaluation(
         first_day=first_day,
         last_day=last_day,
-        total=scope(all_sites, every_holder=True),
+        total=scope(all_sites, every_holder=network),
         by_site={site.id: scope([site]) for site in all_sites},
         zrr=scope([site for site in all_sites if site.zrr]),
         non_zrr=scope([site for site in all_sites if not site.zrr]),

@@ -27,6 +27,7 @@ from hub.store.models import Alarm, AuditEntry, DoorCommand
 from hub.store.models import Device as DeviceRow
 from telecentre import wire
 from telecentre.config import load_config
+from telecentre.signing import SigningKey
 from tests.console import add_user, browser_sign_in
 from tests.servers import Mosquitto
 from tests.waiting import wait_until
@@ -160,12 +161,14 @@ def agent(tmp_path: Path, broker: Mosquitto, running_hub: Hub) -> Iterator[tuple
     previous = Device.pin_factory
     pins = MockFactory()
     Device.pin_factory = pins
+    hub_key = SigningKey.load(running_hub.config.signing_key_path).public_text
     document = {
         "site": SITE,
         "device": DEVICE,
         "pins": "mock",
         "state_dir": str(tmp_path / "edge"),
         "mqtt": {"host": "127.0.0.1", "port": broker.port, "keepalive_s": 5},
+        "access": {"hub_public_keys": [hub_key]},  # it trusts the lists the hub signs
         "readers": [{"id": "entrance", "type": "stdin", "direction": "in", "door": "main"}],
         "doors": [{"id": "main", "sensor_pin": 17, "strike_pin": STRIKE, "unlock_s": 3,
                    "sensor_closed_when_active": True}],

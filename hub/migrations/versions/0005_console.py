@@ -1,7 +1,7 @@
 """The console: its users (and an animator's sites), API tokens, door alarms, door commands.
 
 Revision ID: 0005
-Revises: 0006
+Revises: 0003
 Create Date: 2026-12-01 12:30:00
 """
 

@@ -1,0 +1,313 @@
+"""The sessions page: who stayed where and when, filtered, page by page, as CSV; and the
+corrections a person makes — a manual check-in (forgotten badge), a check-out (forgotten at
+the door), a correction (a wrong auto-close) — each with its reason, through
+`hub.corrections`, marked manual everywhere and never overwritten by a later recompute.
+
+An animator sees and corrects its sites' sessions only: another site's id, in the filter, a
+form or a session's URL, answers 404.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from wtforms import Field
+
+from hub import members, reports
+from hub.api.reports import MAX_LIMIT, sessions_csv
+from hub.console.access import actor, allowed_sites, login_required, require_site, site_names
+from hub.console.forms.sessions import CheckInForm, CheckOutForm, CorrectForm
+from hub.console.services import console
+from hub.corrections import CorrectionError, correct_session, manual_check_in, manual_check_out
+from hub.sites import load_sites
+from hub.users import Invalid
+from telecentre import wire
+
+bp = Blueprint("sessions", __name__, url_prefix="/sessions")
+
+PER_PAGE = 50
+#: The period shown when none is asked for: the last week.
+DEFAULT_DAYS = 7
+_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+class _Filters:
+    """The list's filters, read from the query string; `errors` by field, in words."""
+
+    def __init__(self) -> None:
+        args = request.args
+        today = console().clock().date()
+        self.errors: dict[str, str] = {}
+        self.first = self._day("from", today - timedelta(days=DEFAULT_DAYS - 1))
+        self.last = self._day("to", today)
+        if self.last < self.first:
+            self.errors["to"] = _("The end of the period is before its start.")
+            self.last = self.first
+        self.site = args.get("site") or None
+        if self.site is not None:
+            require_site(self.site)
+        self.member_text = args.get("member", "").strip()
+        self.member: members.MemberView | None = None
+        if self.member_text:
+            try:
+                with console().sessions() as session:
+                    self.member = members.match_one(session, self.member_text)
+            except Invalid as error:
+                self.errors["member"] = _(error.message, **error.params)
+        self.manual_only = args.get("manual") == "1"
+        page = args.get("page", "1")
+        self.page = int(page) if page.isdigit() and int(page) > 0 else 1
+
+    def _day(self, name: str, default: date) -> date:
+        text = request.args.get(name, "").strip()
+        if not text:
+            return default
+        try:
+            return wire.parse_date(text)
+        except ValueError:
+            self.errors[name] = _("This is not a date.")
+            return default
+
+    @property
+    def sites(self) -> list[str]:
+        return [self.site] if self.site is not None else allowed_sites()
+
+    def query(self, **changes: object) -> str:
+        values: dict[str, object] = {
+            "from": self.first.isoformat(),
+            "to": self.last.isoformat(),
+            "site": self.site or "",
+            "member": self.member_text,
+        }
+        if self.manual_only:
+            values["manual"] = "1"
+        values.update(changes)
+        return urlencode({key: value for key, value in values.items() if value not in ("", None)})
+
+    def fetch(self, *, limit: int, offset: int) -> reports.SessionPage:
+        if "member" in self.errors:
+            return reports.SessionPage([], 0, None)
+        with console().sessions() as session:
+            return reports.sessions(
+                session,
+                self.first,
+                self.last,
+                sites=self.sites,
+                member=self.member.id if self.member else None,
+                manual_only=self.manual_only,
+                newest_first=True,
+                limit=limit,
+                offset=offset,
+            )
+
+
+@bp.get("/")
+@login_required
+def index() -> ResponseReturnValue:
+    filters = _Filters()
+    page = filters.fetch(limit=PER_PAGE, offset=(filters.page - 1) * PER_PAGE)
+    with console().sessions() as session:
+        names = members.names(session, [row.member_id for row in page.rows])
+    pages = max(1, -(-page.total // PER_PAGE))
+
+    def page_url(number: int) -> str:
+        return url_for("sessions.index") + "?" + filters.query(page=number)
+
+    return render_template(
+        "console/sessions/index.html",
+        filters=filters,
+        found=page,
+        names=names,
+        sites=site_names(),
+        page=filters.page,
+        pages=pages,
+        page_url=page_url,
+        csv_url=url_for("sessions.export") + "?" + filters.query(),
+    )
+
+
+@bp.get("/export.csv")
+@login_required
+def export() -> ResponseReturnValue:
+    """The API's sessions CSV for the same filters (`manual` column included)."""
+    filters = _Filters()
+    if filters.errors:
+        abort(400)
+    page = filters.fetch(limit=MAX_LIMIT, offset=0)
+    return sessions_csv(page, filters.first, filters.last)
+
+
+def _zone(site_id: str) -> ZoneInfo:
+    with console().sessions() as session:
+        rules = load_sites(session, {site_id})
+    if site_id not in rules:
+        abort(404)
+    return rules[site_id].zone
+
+
+def _local(field: Field, zone: ZoneInfo, *, required: bool = True) -> datetime | None:
+    """A `datetime-local` field as an aware time in the site's zone; None (and an error
+    beside the field) when it is not one."""
+    text = (field.data or "").strip()
+    if not text:
+        if required:
+            field.errors = [*field.errors, _("Give the date and time.")]
+        return None
+    try:
+        return datetime.strptime(text[:16], _LOCAL_FORMAT).replace(tzinfo=zone)
+    except ValueError:
+        field.errors = [*field.errors, _("This is not a date and time.")]
+        return None
+
+
+def _now_field(zone: ZoneInfo) -> str:
+    return console().clock().astimezone(zone).strftime(_LOCAL_FORMAT)
+
+
+def _show(form: CheckInForm | CheckOutForm | CorrectForm, error: CorrectionError) -> None:
+    name = {"member_id": "member", "site_id": "site"}.get(error.field, error.field)
+    field = getattr(form, name, None)
+    if field is None:
+        flash(_(error.message), "error")
+    else:
+        field.errors = [*field.errors, _(error.message)]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def check_in() -> ResponseReturnValue:
+    """A manual check-in: the member came in without badging."""
+    form = CheckInForm()
+    names = site_names()
+    form.site.choices = list(names.items())
+    if request.method == "GET":
+        form.site.data = request.args.get("site") or next(iter(names), None)
+        if form.site.data:
+            form.at.data = _now_field(_zone(require_site(form.site.data)))
+        form.member.data = request.args.get("member", "")
+    elif form.validate_on_submit():
+        site_id = require_site(form.site.data or "")
+        at = _local(form.at, _zone(site_id))
+        member = None
+        try:
+            with console().sessions() as session:
+                member = members.match_one(session, form.member.data or "")
+        except Invalid as error:
+            form.member.errors = [*form.member.errors, _(error.message, **error.params)]
+        if at is not None and member is not None:
+            try:
+                with console().sessions.begin() as session:
+                    manual_check_in(
+                        session,
+                        member_id=member.id,
+                        site_id=site_id,
+                        at=at,
+                        reason=form.reason.data or "",
+                        actor=actor(),
+                        now=console().clock(),
+                    )
+                    console().changes.after_commit(session, {site_id})
+            except CorrectionError as error:
+                _show(form, error)
+            else:
+                flash(
+                    _("%(name)s is checked in at %(site)s.", name=member.name, site=names[site_id]),
+                    "success",
+                )
+                return redirect(url_for("sessions.index", site=site_id))
+    return render_template("console/sessions/check_in.html", form=form)
+
+
+def _session_or_404(session_id: int) -> reports.SessionRow:
+    with console().sessions() as session:
+        row = reports.session_by_id(session, session_id, sites=allowed_sites())
+    if row is None or row.member_id is None:
+        abort(404)
+    return row
+
+
+def _name_of(row: reports.SessionRow) -> str:
+    with console().sessions() as session:
+        return members.names(session, [row.member_id]).get(row.member_id or "", "–")
+
+
+@bp.route("/<int:session_id>/check-out", methods=["GET", "POST"])
+@login_required
+def check_out(session_id: int) -> ResponseReturnValue:
+    """A check-out by hand: the member left without badging (or the auto-close was wrong)."""
+    row = _session_or_404(session_id)
+    zone = _zone(row.site)
+    form = CheckOutForm()
+    if request.method == "GET":
+        form.at.data = _now_field(zone)
+    elif form.validate_on_submit():
+        at = _local(form.at, zone)
+        if at is not None:
+            try:
+                with console().sessions.begin() as session:
+                    manual_check_out(
+                        session,
+                        session_id=session_id,
+                        at=at,
+                        reason=form.reason.data or "",
+                        actor=actor(),
+                        now=console().clock(),
+                    )
+                    console().changes.after_commit(session, {row.site})
+            except CorrectionError as error:
+                _show(form, error)
+            else:
+                flash(_("Check-out recorded for %(name)s.", name=_name_of(row)), "success")
+                return redirect(url_for("sessions.index", site=row.site))
+    return render_template(
+        "console/sessions/check_out.html",
+        form=form,
+        row=row,
+        name=_name_of(row),
+        sites=site_names(),
+    )
+
+
+@bp.route("/<int:session_id>/correct", methods=["GET", "POST"])
+@login_required
+def correct(session_id: int) -> ResponseReturnValue:
+    """Set a session's arrival and departure as a person knows them to be."""
+    row = _session_or_404(session_id)
+    zone = _zone(row.site)
+    form = CorrectForm()
+    if request.method == "GET":
+        form.start.data = row.start.astimezone(zone).strftime(_LOCAL_FORMAT)
+        form.end.data = row.end.astimezone(zone).strftime(_LOCAL_FORMAT) if row.end else ""
+    elif form.validate_on_submit():
+        start = _local(form.start, zone)
+        end = _local(form.end, zone, required=False)
+        if start is not None and not form.end.errors:
+            try:
+                with console().sessions.begin() as session:
+                    correct_session(
+                        session,
+                        session_id=session_id,
+                        start=start,
+                        end=end,
+                        reason=form.reason.data or "",
+                        actor=actor(),
+                        now=console().clock(),
+                    )
+                    console().changes.after_commit(session, {row.site})
+            except CorrectionError as error:
+                _show(form, error)
+            else:
+                flash(_("The session of %(name)s is corrected.", name=_name_of(row)), "success")
+                return redirect(url_for("sessions.index", site=row.site))
+    return render_template(
+        "console/sessions/correct.html",
+        form=form,
+        row=row,
+        name=_name_of(row),
+        sites=site_names(),
+    )
