@@ -13,7 +13,7 @@ commits. The API, the CLI and the console all call these:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -37,6 +37,10 @@ class CorrectionError(ValueError):
         self.message = message
 
 
+#: No télécentre counted anyone before: an earlier time is a typing slip (year 0001...).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
 def _reason(reason: str) -> str:
     text = reason.strip()
     if not text:
@@ -49,7 +53,13 @@ def _reason(reason: str) -> str:
 def _instant(field: str, value: datetime, now: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise CorrectionError(field, "l'heure doit avoir un fuseau horaire")
-    if utc(value) > utc(now) + CLOCK_SLACK:
+    try:
+        instant = utc(value)
+    except OverflowError:
+        raise CorrectionError(field, "l'heure est hors des dates possibles") from None
+    if instant < EARLIEST:
+        raise CorrectionError(field, "l'heure est trop ancienne (avant l'an 2000)")
+    if instant > utc(now) + CLOCK_SLACK:
         raise CorrectionError(field, "l'heure est dans le futur")
     return value
 
@@ -57,6 +67,7 @@ def _instant(field: str, value: datetime, now: datetime) -> datetime:
 def _check_no_overlap(
     session: Session,
     member_id: str,
+    site_id: str,
     start: datetime,
     end: datetime | None,
     *,
@@ -64,7 +75,8 @@ def _check_no_overlap(
     ignore: int | None = None,
 ) -> None:
     """Refuse a stay that overlaps another session of the member, at any site (a member is
-    in one place at a time)."""
+    in one place at a time). Of a session at another site, the message says nothing more:
+    an animator of this site may not see the others."""
     query = select(PresenceSession).where(PresenceSession.member_id == member_id)
     if end is not None:
         query = query.where(PresenceSession.start < end)
@@ -72,10 +84,12 @@ def _check_no_overlap(
         query = query.where(PresenceSession.id != ignore)
     for other in session.scalars(query):
         if other.end is None or utc(other.end) > utc(start):
+            if other.site_id != site_id:
+                raise CorrectionError(
+                    field, "chevauche une session de ce membre dans un autre télécentre"
+                )
             when = other.start.isoformat(timespec="minutes")
-            raise CorrectionError(
-                field, f"chevauche la session n° {other.id} ({other.site_id}, depuis {when})"
-            )
+            raise CorrectionError(field, f"chevauche la session n° {other.id} (depuis {when})")
 
 
 def _snapshot(row: PresenceSession) -> dict[str, Any]:
@@ -152,7 +166,7 @@ def manual_check_in(
         raise CorrectionError("site_id", f"il n'y a pas de site {site_id!r}")
     _instant("at", at, now)
     lock_members(session, [member_id])
-    _check_no_overlap(session, member_id, at, None, field="at")
+    _check_no_overlap(session, member_id, site_id, at, None, field="at")
     row = PresenceSession(member_id=member_id, site_id=site_id, start=at, auto_closed=False)
     _mark_manual(row, why, actor, now)
     session.add(row)
@@ -177,10 +191,13 @@ def manual_check_out(
     if row.end is not None and not row.auto_closed:
         raise CorrectionError("session_id", "cette session est déjà terminée")
     _instant("at", at, now)
-    if utc(at) < utc(row.start):
+    # The form says the time to the minute, the arrival has its seconds: a check-out in the
+    # arrival's own minute ends the stay at the arrival, not before it.
+    if utc(at) < utc(row.start).replace(second=0, microsecond=0):
         raise CorrectionError("at", "la sortie est avant l'entrée")
+    at = max(at, row.start, key=utc)
     assert row.member_id is not None  # _stored_session
-    _check_no_overlap(session, row.member_id, row.start, at, field="at", ignore=row.id)
+    _check_no_overlap(session, row.member_id, row.site_id, row.start, at, field="at", ignore=row.id)
     before = _snapshot(row)
     row.end, row.auto_closed, row.end_reason, row.end_event_id = at, False, "manual", None
     row.natural_end = at
@@ -210,7 +227,7 @@ def correct_session(
         if utc(end) < utc(start):
             raise CorrectionError("end", "la fin est avant le début")
     assert row.member_id is not None  # _stored_session
-    _check_no_overlap(session, row.member_id, start, end, field="start", ignore=row.id)
+    _check_no_overlap(session, row.member_id, row.site_id, start, end, field="start", ignore=row.id)
     before = _snapshot(row)
     if utc(row.start) != utc(start):
         row.start, row.start_event_id = start, None

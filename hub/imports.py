@@ -66,7 +66,8 @@ class ImportResult:
 # --- Sites (YAML) ------------------------------------------------------------------------
 
 
-Euros = Annotated[float, Field(ge=0)]
+#: Finite: an infinite yearly cost would make every evaluation that includes the site fail.
+Euros = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
 
 
 class Rate(Strict):

@@ -214,6 +214,13 @@ def set_password(session: Session, login: str, password: str, *, actor: str) -> 
     return _account(user)
 
 
+def end_sessions(session: Session, login: str) -> None:
+    """Signing out ends every session of the user, this one included: the console's sessions
+    are signed cookies, which a copy would otherwise keep valid after the logout."""
+    _get(session, login).session_nonce = secrets.token_hex(8)
+    session.flush()
+
+
 def set_active(session: Session, login: str, active: bool, *, actor: str) -> Account:
     """Disabling ends the user's sessions at their next request; the user stays in the log."""
     user = _get(session, login)

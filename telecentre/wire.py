@@ -264,7 +264,10 @@ def _load_json(payload: bytes | str, limit: int) -> Any:
     if size > limit:
         raise ProtocolError(f"payload of {size} bytes is over the {limit}-byte limit")
     try:
-        return json.loads(payload)
+        # Decoded here, strictly: `json.loads` of bytes would also take a BOM or UTF-16, and a
+        # signed list re-encoded so would verify (the signature covers the parsed object) and
+        # then be unreadable from the edge's disk after a restart.
+        return json.loads(payload.decode("utf-8") if isinstance(payload, bytes) else payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(f"payload is not UTF-8 JSON: {exc}") from None
     except RecursionError:

@@ -92,7 +92,7 @@ def _refused(error: corrections.CorrectionError) -> ApiError:
 
 
 def _actor() -> str:
-    return f"api:{access().role}"
+    return f"api:{access().name}"
 
 
 @bp.post("/sessions")

@@ -93,7 +93,7 @@ def apply(event_id: str) -> dict[str, Any]:
             row = events.apply_quarantined(
                 session,
                 event_id,
-                actor=f"api:{access().role}",
+                actor=f"api:{access().name}",
                 presence=services().presence_hooks,
             )
             body = {"id": row.id, "outcome": row.outcome, "outcome_reason": row.outcome_reason}

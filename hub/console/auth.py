@@ -77,6 +77,9 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    if current_user.is_authenticated:
+        with console().sessions.begin() as db:
+            users.end_sessions(db, current_user.login)
     logout_user()
     language = session.get("language")
     session.clear()

@@ -159,10 +159,13 @@ def _local(field: Field, zone: ZoneInfo, *, required: bool = True) -> datetime |
             field.errors = [*field.errors, _("Give the date and time.")]
         return None
     try:
-        return datetime.strptime(text[:16], _LOCAL_FORMAT).replace(tzinfo=zone)
+        parsed = datetime.strptime(text[:16], _LOCAL_FORMAT).replace(tzinfo=zone)
     except ValueError:
+        parsed = None
+    if parsed is None or not 2000 <= parsed.year <= 2100:
         field.errors = [*field.errors, _("This is not a date and time.")]
         return None
+    return parsed
 
 
 def _now_field(zone: ZoneInfo) -> str:

@@ -89,7 +89,7 @@ def test_the_board_changes_by_itself_when_a_member_taps(
     murat = card(page)
     expect(murat.locator("h2")).to_have_text("La Cocotte Numérique")
     expect(murat.locator(".present")).to_have_text("0")
-    expect(murat).to_contain_text("présent pour 9 postes")
+    expect(murat).to_contain_text("présent sur 9 postes")
     expect(page.locator("#site-mauriac")).to_have_count(0)  # not this animator's site
     page.evaluate("window.notReloaded = true")
 
@@ -99,7 +99,7 @@ def test_the_board_changes_by_itself_when_a_member_taps(
     expect(murat.locator(".taps li").first).to_contain_text("accepté")
     expect(murat.locator(".taps li").first).to_contain_text("Élodie Vigier")
     expect(page.locator("#board-announcer")).to_have_text(
-        "La Cocotte Numérique : 1 présent pour 9 postes"
+        "La Cocotte Numérique : 1 présent sur 9 postes"
     )
 
     tap(broker, "0BADC0DE", access="denied", reason="unknown")

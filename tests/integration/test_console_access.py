@@ -190,6 +190,22 @@ def test_a_form_without_its_csrf_token_is_refused(console_app: Flask, world: Wor
     assert htmx.status_code == 302  # htmx sends the token as a header
 
 
+def test_a_copy_of_the_session_cookie_is_dead_after_signing_out(
+    console_app: Flask, world: World
+) -> None:
+    ada = signed_in(console_app, ADMIN)
+    assert ada.get("/").status_code == 200
+    stolen = ada.get_cookie(console_app.config["SESSION_COOKIE_NAME"])
+    assert stolen is not None
+    assert (
+        ada.post("/logout", data={"csrf_token": csrf_token(ada.get("/").text)}).status_code == 302
+    )
+    replay = console_app.test_client()
+    replay.set_cookie(stolen.key, stolen.value)
+    answer = replay.get("/")
+    assert answer.status_code == 302 and "/login" in answer.headers["Location"]
+
+
 def test_the_sixth_wrong_password_in_a_minute_is_refused_even_with_the_right_one(
     console_app: Flask, world: World
 ) -> None:

@@ -79,6 +79,8 @@ def test_check_in_then_out_is_manual_final_and_audited(store: sessionmaker[Sessi
         ({"at": datetime.fromisoformat("2026-11-18T09:00+01:00")}, "at"),
         ({"at": datetime(2026, 11, 17, 9)}, "at"),
         ({"at": at("10:00")}, "at"),  # inside the session already there
+        ({"at": datetime.fromisoformat("0001-01-01T00:00+14:00")}, "at"),  # out of range
+        ({"at": datetime.fromisoformat("1999-12-31T23:00+00:00")}, "at"),  # a typing slip
     ],
 )
 def test_bad_check_in_names_the_field_and_writes_nothing(
@@ -157,6 +159,47 @@ def test_correction_refuses_end_before_start_and_overlaps(store: sessionmaker[Se
             now=NOW,
         )  # fmt: skip
         assert (row.start, row.end, row.manual_by) == (at("13:30"), at("16:00"), "b")
+
+
+def test_a_check_out_in_the_arrivals_own_minute_ends_the_stay_at_the_arrival(
+    store: sessionmaker[Session],
+) -> None:
+    """The form gives the time to the minute; the arrival has its seconds."""
+    arrival = datetime.fromisoformat("2026-11-17T09:00:42+01:00")
+    with store.begin() as session:
+        row_id = manual_check_in(
+            session, member_id="M001", site_id="murat", at=arrival, reason="r", actor="a", now=NOW
+        ).id
+    with store() as session, pytest.raises(CorrectionError) as error:
+        manual_check_out(session, session_id=row_id, at=at("08:59"), reason="r", actor="a", now=NOW)
+    assert error.value.field == "at"
+    with store.begin() as session:
+        out = manual_check_out(
+            session, session_id=row_id, at=at("09:00"), reason="r", actor="a", now=NOW
+        )
+        assert out.end == arrival
+
+
+def test_an_overlap_at_another_site_does_not_say_where_nor_when(
+    store: sessionmaker[Session],
+) -> None:
+    """An animator of Murat may not learn what happens at Ydes."""
+    with store.begin() as session:
+        manual_check_in(
+            session,
+            member_id="M001",
+            site_id="ydes",
+            at=at("09:00"),
+            reason="r",
+            actor="a",
+            now=NOW,
+        )
+    with store() as session, pytest.raises(CorrectionError) as error:
+        manual_check_in(
+            session, member_id="M001", site_id="murat", at=at("10:00"), reason="r", actor="a",
+            now=NOW,
+        )  # fmt: skip
+    assert error.value.message == "chevauche une session de ce membre dans un autre télécentre"
 
 
 def test_erasure_scrubs_the_reason_of_a_correction(store: sessionmaker[Session]) -> None:

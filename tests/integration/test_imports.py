@@ -98,6 +98,17 @@ def test_a_bad_sites_file_names_line_and_field_and_writes_nothing(
     assert count(sessions, Site) == 0
 
 
+def test_an_infinite_yearly_cost_is_refused(sessions: sessionmaker[Session]) -> None:
+    """`.inf` is valid YAML and a float: every evaluation including the site would fail."""
+    bad = SITES.replace(
+        "name: Maison des Services", "name: Maison des Services\n    annual_cost_eur: .inf"
+    )
+    with sessions() as session, pytest.raises(InvalidFile) as raised:
+        import_sites(session, bad)
+    assert "annual_cost_eur" in str(raised.value.problems[0])
+    assert count(sessions, Site) == 0
+
+
 def test_members_import_is_idempotent(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         import_sites(session, SITES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -655,3 +656,14 @@ def test_the_broker_acl_refuses_ids_that_would_widen_it(bad: str) -> None:
         broker.acl([(bad, "murat-door")])
     with pytest.raises(ValueError, match="is not a site or device id"):
         broker.acl([("murat", bad)])
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [lambda text: b"\xef\xbb\xbf" + text.encode(), lambda text: text.encode("utf-16")],
+)
+def test_a_payload_is_utf8_json_only_not_a_bom_nor_utf16(encode: Callable[[str], bytes]) -> None:
+    """json.loads would take both: a signed list re-encoded so would verify, then not load
+    back from the edge's disk."""
+    with pytest.raises(wire.ProtocolError, match="not UTF-8 JSON"):
+        wire.parse_event(encode(json.dumps(badge())))
