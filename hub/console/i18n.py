@@ -25,7 +25,14 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, request, session
-from flask_babel import Babel, format_currency, format_date, format_datetime, format_decimal
+from flask_babel import (
+    Babel,
+    format_currency,
+    format_date,
+    format_datetime,
+    format_decimal,
+    gettext,
+)
 from flask_login import current_user
 
 LANGUAGES = ("fr", "en")
@@ -108,6 +115,36 @@ def clock(value: datetime | None) -> str:
     return str(format_datetime(value, "HH:mm:ss"))
 
 
+def audit_value(value: object) -> str:
+    """A value of an audit entry's detail as a person reads it: times in local French,
+    yes/no, lists joined, nothing as a dash (the log keeps JSON: ISO times, true, null)."""
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, bool):
+        return str(gettext("yes") if value else gettext("no"))
+    if isinstance(value, list):
+        return ", ".join(audit_value(item) for item in value) or "–"
+    if isinstance(value, dict):
+        return " · ".join(f"{key} : {audit_value(item)}" for key, item in value.items())
+    if isinstance(value, str) and len(value) >= 16 and value[4] == "-" and "T" in value:
+        try:
+            return when(datetime.fromisoformat(value))
+        except ValueError:
+            pass
+    return str(value)
+
+
+def audit_changes(before: object, after: object) -> list[tuple[str, str, str]]:
+    """What an audited change changed: `(key, before, after)` of the keys that differ."""
+    old = before if isinstance(before, dict) else {}
+    new = after if isinstance(after, dict) else {}
+    return [
+        (key, audit_value(old.get(key)), audit_value(new.get(key)))
+        for key in [*old, *(k for k in new if k not in old)]
+        if old.get(key) != new.get(key)
+    ]
+
+
 def init_i18n(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", TIMEZONE)
@@ -120,5 +157,7 @@ def init_i18n(app: Flask) -> None:
         "day": day,
         "when": when,
         "clock": clock,
+        "audit_value": audit_value,
     }.items():
         app.jinja_env.filters[name] = function
+    app.jinja_env.globals["audit_changes"] = audit_changes

@@ -135,3 +135,22 @@ def test_numbers_money_and_dates_are_written_the_french_way(console_app: Flask) 
         assert i18n.when(datetime(2026, 12, 7, 8, 5, tzinfo=UTC)) == "lun. 7 déc. 09:05"
         assert i18n.number(1234.5, 1).replace("\u202f", " ") == "1 234,5"
         assert i18n.hours(None) == "–"
+
+
+def test_the_audit_log_reads_as_french_not_as_python(console_app: Flask) -> None:
+    """The log stores JSON (ISO times, true, null); the page shows what a person reads."""
+    before: dict[str, object] = {"start": "2026-12-07T08:05:00+00:00", "end": None}
+    before |= {"auto_closed": True, "kept": 1}
+    after: dict[str, object] = {
+        "start": "2026-12-07T08:05:00+00:00",
+        "end": "2026-12-07T16:30:00+00:00",
+    }
+    after |= {"auto_closed": False, "kept": 1}
+    with console_app.test_request_context(headers={"Accept-Language": "fr"}):
+        assert i18n.audit_changes(before, after) == [
+            ("end", "–", "lun. 7 déc. 17:30"),
+            ("auto_closed", "oui", "non"),
+        ]
+        assert i18n.audit_value(["murat", "ydes"]) == "murat, ydes"
+        assert i18n.audit_value("badge oublié") == "badge oublié"
+        assert i18n.audit_changes(None, {"active": True}) == [("active", "–", "oui")]
