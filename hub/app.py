@@ -15,6 +15,7 @@ from flask import Flask, Response
 from sqlalchemy import orm
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from hub.api import PREFIX, api
 from hub.api.errors import http_error
@@ -37,6 +38,15 @@ def _http_error(error: HTTPException) -> tuple[Response | str, int]:
     if is_api():
         return http_error(error)
     return error_page(error)
+
+
+class StoredInt(IntegerConverter):
+    """`<int:…>` in every route, bounded to what the stores hold: a 25-digit id in a URL is
+    "no such thing" (404), not an overflow of the database driver (500)."""
+
+    def __init__(self, map: Map, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("max", 2**53 - 1)
+        super().__init__(map, *args, **kwargs)  # type: ignore[arg-type]
 
 
 def create_app(
@@ -73,6 +83,7 @@ def create_app(
       badge and member changes; None: they go out with the next lists (daily, at start).
     """
     app = Flask(__name__, static_folder=STATIC_FOLDER, template_folder=TEMPLATE_FOLDER)
+    app.url_map.converters["int"] = StoredInt
     app.config.from_mapping(HUB_CONFIG=config, MAX_CONTENT_LENGTH=SMALL_BODY_BYTES)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if sessionmaker is None:

@@ -361,3 +361,9 @@ def test_pages_outside_the_api_get_a_strict_policy(client: FlaskClient) -> None:
     assert page.headers["X-Frame-Options"] == "DENY"
     assert page.headers["Cache-Control"] == "no-store"
     assert page.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+def test_an_id_too_large_for_the_store_is_no_such_thing(client: FlaskClient, method: str) -> None:
+    path = "sessions/" + "9" * 25 + ("/check-out" if method == "POST" else "")
+    assert call(client, method, path).status_code == 404
