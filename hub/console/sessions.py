@@ -9,7 +9,7 @@ form or a session's URL, answers 404.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -22,11 +22,11 @@ from hub import members, reports
 from hub.api.reports import MAX_LIMIT, sessions_csv
 from hub.console.access import actor, allowed_sites, login_required, require_site, site_names
 from hub.console.forms.sessions import CheckInForm, CheckOutForm, CorrectForm
+from hub.console.query import asked_day, page_number
 from hub.console.services import console
 from hub.corrections import CorrectionError, correct_session, manual_check_in, manual_check_out
 from hub.sites import load_sites
 from hub.users import Invalid
-from telecentre import wire
 
 bp = Blueprint("sessions", __name__, url_prefix="/sessions")
 
@@ -43,8 +43,8 @@ class _Filters:
         args = request.args
         today = console().clock().date()
         self.errors: dict[str, str] = {}
-        self.first = self._day("from", today - timedelta(days=DEFAULT_DAYS - 1))
-        self.last = self._day("to", today)
+        self.first = asked_day("from", today - timedelta(days=DEFAULT_DAYS - 1), self.errors)
+        self.last = asked_day("to", today, self.errors)
         if self.last < self.first:
             self.errors["to"] = _("The end of the period is before its start.")
             self.last = self.first
@@ -60,18 +60,7 @@ class _Filters:
             except Invalid as error:
                 self.errors["member"] = _(error.message, **error.params)
         self.manual_only = args.get("manual") == "1"
-        page = args.get("page", "1")
-        self.page = int(page) if page.isdigit() and int(page) > 0 else 1
-
-    def _day(self, name: str, default: date) -> date:
-        text = request.args.get(name, "").strip()
-        if not text:
-            return default
-        try:
-            return wire.parse_date(text)
-        except ValueError:
-            self.errors[name] = _("This is not a date.")
-            return default
+        self.page = page_number()
 
     @property
     def sites(self) -> list[str]:
