@@ -136,6 +136,22 @@ def _audit(
     )
 
 
+def _save(
+    session: Session,
+    action: str,
+    row: PresenceSession,
+    before: dict[str, Any] | None,
+    reason: str,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Every correction ends the same way: the session marked manual (so no recompute
+    overwrites it), written, and its before/after in the audit log."""
+    _mark_manual(row, reason, actor, now)
+    session.flush()
+    _audit(session, action, row, before, reason, actor, now)
+
+
 def _stored_session(session: Session, session_id: int) -> PresenceSession:
     row = session.get(PresenceSession, session_id)
     if row is None:
@@ -168,10 +184,8 @@ def manual_check_in(
     lock_members(session, [member_id])
     _check_no_overlap(session, member_id, site_id, at, None, field="at")
     row = PresenceSession(member_id=member_id, site_id=site_id, start=at, auto_closed=False)
-    _mark_manual(row, why, actor, now)
     session.add(row)
-    session.flush()
-    _audit(session, "session_check_in", row, None, why, actor, now)
+    _save(session, "session_check_in", row, None, why, actor, now)
     return row
 
 
@@ -201,9 +215,7 @@ def manual_check_out(
     before = _snapshot(row)
     row.end, row.auto_closed, row.end_reason, row.end_event_id = at, False, "manual", None
     row.natural_end = at
-    _mark_manual(row, why, actor, now)
-    session.flush()
-    _audit(session, "session_check_out", row, before, why, actor, now)
+    _save(session, "session_check_out", row, before, why, actor, now)
     return row
 
 
@@ -236,7 +248,5 @@ def correct_session(
     elif row.end is None or utc(row.end) != utc(end):
         row.end, row.auto_closed, row.end_reason, row.end_event_id = end, False, "manual", None
     row.natural_end = row.end
-    _mark_manual(row, why, actor, now)
-    session.flush()
-    _audit(session, "session_corrected", row, before, why, actor, now)
+    _save(session, "session_corrected", row, before, why, actor, now)
     return row

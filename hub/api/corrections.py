@@ -7,10 +7,13 @@ The rules are `hub.corrections`; a refusal answers 422 with the form field it is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, request
+from sqlalchemy.orm import Session
 
 from hub import corrections
 from hub.api.auth import access, authenticate
@@ -95,25 +98,31 @@ def _actor() -> str:
     return f"api:{access().name}"
 
 
+def _apply(correction: Callable[[Session], PresenceSession]) -> dict[str, Any]:
+    """Make one of `hub.corrections`' changes in its own transaction and answer the session
+    as it now stands; a refusal answers 422 naming its field, and nothing is written."""
+    try:
+        with services().sessions.begin() as session:
+            return session_json(correction(session))
+    except corrections.CorrectionError as error:
+        raise _refused(error) from None
+
+
 @bp.post("/sessions")
 def check_in() -> tuple[dict[str, Any], int]:
     data = _body("member_id", "site", "at", "reason")
     site = _text(data, "site")
     _may_write(site)
-    try:
-        with services().sessions.begin() as session:
-            row = corrections.manual_check_in(
-                session,
-                member_id=_text(data, "member_id"),
-                site_id=site,
-                at=_required_instant(data, "at"),
-                reason=_text(data, "reason"),
-                actor=_actor(),
-            )
-            body = session_json(row)
-    except corrections.CorrectionError as error:
-        raise _refused(error) from None
-    return body, 201
+    return _apply(
+        partial(
+            corrections.manual_check_in,
+            member_id=_text(data, "member_id"),
+            site_id=site,
+            at=_required_instant(data, "at"),
+            reason=_text(data, "reason"),
+            actor=_actor(),
+        )
+    ), 201
 
 
 def _visible(session_id: int) -> None:
@@ -129,34 +138,28 @@ def _visible(session_id: int) -> None:
 def check_out(session_id: int) -> dict[str, Any]:
     _visible(session_id)
     data = _body("at", "reason")
-    try:
-        with services().sessions.begin() as session:
-            row = corrections.manual_check_out(
-                session,
-                session_id=session_id,
-                at=_required_instant(data, "at"),
-                reason=_text(data, "reason"),
-                actor=_actor(),
-            )
-            return session_json(row)
-    except corrections.CorrectionError as error:
-        raise _refused(error) from None
+    return _apply(
+        partial(
+            corrections.manual_check_out,
+            session_id=session_id,
+            at=_required_instant(data, "at"),
+            reason=_text(data, "reason"),
+            actor=_actor(),
+        )
+    )
 
 
 @bp.patch("/sessions/<int:session_id>")
 def correct(session_id: int) -> dict[str, Any]:
     _visible(session_id)
     data = _body("start", "reason", optional=("end",))
-    try:
-        with services().sessions.begin() as session:
-            row = corrections.correct_session(
-                session,
-                session_id=session_id,
-                start=_required_instant(data, "start"),
-                end=_instant(data, "end"),
-                reason=_text(data, "reason"),
-                actor=_actor(),
-            )
-            return session_json(row)
-    except corrections.CorrectionError as error:
-        raise _refused(error) from None
+    return _apply(
+        partial(
+            corrections.correct_session,
+            session_id=session_id,
+            start=_required_instant(data, "start"),
+            end=_instant(data, "end"),
+            reason=_text(data, "reason"),
+            actor=_actor(),
+        )
+    )

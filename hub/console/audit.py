@@ -12,6 +12,7 @@ from flask.typing import ResponseReturnValue
 from hub import audit
 from hub.console.access import allowed_sites, login_required, me, site_names
 from hub.console.i18n import TIMEZONE
+from hub.console.query import page_number
 from hub.console.services import console
 from telecentre.wire import parse_date
 
@@ -37,7 +38,6 @@ def index() -> ResponseReturnValue:
     if site is not None and site not in allowed_sites():
         site = "\x00"  # a site the user may not see: nothing, as for a site without entries
     until = _day("until")
-    page = request.args.get("page", "1")
     with console().sessions() as session:
         found = audit.entries(
             session,
@@ -47,7 +47,7 @@ def index() -> ResponseReturnValue:
             action=request.args.get("action") or None,
             since=_day("since"),
             until=until + timedelta(days=1) if until is not None else None,
-            page=int(page) if page.isdigit() else 1,
+            page=page_number(),
         )
         actions = audit.actions(session)
 

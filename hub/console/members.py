@@ -27,6 +27,7 @@ from hub.console.forms.members import (
     ConfirmForm,
     MemberForm,
 )
+from hub.console.query import page_number
 from hub.console.services import console
 from hub.members import FIELDS, MemberView
 from hub.users import Invalid
@@ -41,11 +42,6 @@ def _publish(changed: Collection[str]) -> None:
     publish = console().publish_access_lists
     if changed and publish is not None:
         publish(set(changed))
-
-
-def _page_number() -> int:
-    text = request.args.get("page", "1")
-    return int(text) if text.isdigit() and int(text) > 0 else 1
 
 
 def _member_or_404(member_id: str) -> MemberView:
@@ -84,7 +80,7 @@ def _minutes_ago(at: datetime) -> int:
 def index() -> ResponseReturnValue:
     query = request.args.get("q", "").strip()
     with console().sessions() as session:
-        found = members.search(session, query, page=_page_number(), per_page=PER_PAGE)
+        found = members.search(session, query, page=page_number(), per_page=PER_PAGE)
     taps = _recent_taps()
 
     def page_url(number: int) -> str:
@@ -282,7 +278,7 @@ def enrol(uid: str) -> ResponseReturnValue:
     """Choose whom a badge just presented is for: search, then one click."""
     query = request.args.get("q", "").strip()
     with console().sessions() as session:
-        found = members.search(session, query, page=_page_number(), per_page=PER_PAGE)
+        found = members.search(session, query, page=page_number(), per_page=PER_PAGE)
     tap = next((t for t in _recent_taps() if t.badge == uid), None)
 
     def page_url(number: int) -> str:

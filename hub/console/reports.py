@@ -23,8 +23,8 @@ from flask_babel import gettext as _
 from hub import members, reports
 from hub.api.reports import billing_csv, evaluation_csv, usage_csv
 from hub.console.access import allowed_sites, login_required, me, require_site, site_names
+from hub.console.query import asked_day, page_number
 from hub.console.services import console
-from telecentre import wire
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -41,8 +41,8 @@ class _Choice:
     def __init__(self) -> None:
         today = console().clock().date()
         self.errors: dict[str, str] = {}
-        self.first = self._day("from", date(today.year, 1, 1))
-        self.last = self._day("to", today)
+        self.first = asked_day("from", date(today.year, 1, 1), self.errors)
+        self.last = asked_day("to", today, self.errors)
         if self.last < self.first:
             self.errors["to"] = _("The end of the period is before its start.")
             self.last = self.first
@@ -59,18 +59,7 @@ class _Choice:
             self.month = today.strftime("%Y-%m")
         by = request.args.get("by", "member")
         self.by = cast(reports.UsageBy, by if by in USAGE_BY else "member")
-        page = request.args.get("page", "1")
-        self.page = int(page) if page.isdigit() and int(page) > 0 else 1
-
-    def _day(self, name: str, default: date) -> date:
-        text = request.args.get(name, "").strip()
-        if not text:
-            return default
-        try:
-            return wire.parse_date(text)
-        except ValueError:
-            self.errors[name] = _("This is not a date.")
-            return default
+        self.page = page_number()
 
     @property
     def sites(self) -> list[str] | None:

@@ -9,24 +9,27 @@ form or a session's URL, answers 404.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Protocol
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from sqlalchemy.orm import Session
 from wtforms import Field
 
 from hub import members, reports
 from hub.api.reports import MAX_LIMIT, sessions_csv
 from hub.console.access import actor, allowed_sites, login_required, require_site, site_names
 from hub.console.forms.sessions import CheckInForm, CheckOutForm, CorrectForm
+from hub.console.query import asked_day, page_number
 from hub.console.services import console
 from hub.corrections import CorrectionError, correct_session, manual_check_in, manual_check_out
 from hub.sites import load_sites
 from hub.users import Invalid
-from telecentre import wire
 
 bp = Blueprint("sessions", __name__, url_prefix="/sessions")
 
@@ -43,8 +46,8 @@ class _Filters:
         args = request.args
         today = console().clock().date()
         self.errors: dict[str, str] = {}
-        self.first = self._day("from", today - timedelta(days=DEFAULT_DAYS - 1))
-        self.last = self._day("to", today)
+        self.first = asked_day("from", today - timedelta(days=DEFAULT_DAYS - 1), self.errors)
+        self.last = asked_day("to", today, self.errors)
         if self.last < self.first:
             self.errors["to"] = _("The end of the period is before its start.")
             self.last = self.first
@@ -60,18 +63,7 @@ class _Filters:
             except Invalid as error:
                 self.errors["member"] = _(error.message, **error.params)
         self.manual_only = args.get("manual") == "1"
-        page = args.get("page", "1")
-        self.page = int(page) if page.isdigit() and int(page) > 0 else 1
-
-    def _day(self, name: str, default: date) -> date:
-        text = request.args.get(name, "").strip()
-        if not text:
-            return default
-        try:
-            return wire.parse_date(text)
-        except ValueError:
-            self.errors[name] = _("This is not a date.")
-            return default
+        self.page = page_number()
 
     @property
     def sites(self) -> list[str]:
@@ -181,6 +173,33 @@ def _show(form: CheckInForm | CheckOutForm | CorrectForm, error: CorrectionError
         field.errors = [*field.errors, _(error.message)]
 
 
+class _Correction(Protocol):
+    """One of `hub.corrections`' functions, given all but who, why and when."""
+
+    def __call__(self, session: Session, *, reason: str, actor: str, now: datetime) -> object: ...
+
+
+def _record(
+    form: CheckInForm | CheckOutForm | CorrectForm,
+    site_id: str,
+    correction: _Correction,
+    done: str,
+) -> ResponseReturnValue | None:
+    """Make one of `hub.corrections`' changes, with the form's reason and the signed-in
+    person, in its own transaction and, once committed, tell the site's board; then back to
+    the site's sessions with `done`. None when the change is refused: its error is beside
+    the form's field, and the form is shown again."""
+    try:
+        with console().sessions.begin() as session:
+            correction(session, reason=form.reason.data or "", actor=actor(), now=console().clock())
+            console().changes.after_commit(session, {site_id})
+    except CorrectionError as error:
+        _show(form, error)
+        return None
+    flash(done, "success")
+    return redirect(url_for("sessions.index", site=site_id))
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def check_in() -> ResponseReturnValue:
@@ -203,26 +222,14 @@ def check_in() -> ResponseReturnValue:
         except Invalid as error:
             form.member.errors = [*form.member.errors, _(error.message, **error.params)]
         if at is not None and member is not None:
-            try:
-                with console().sessions.begin() as session:
-                    manual_check_in(
-                        session,
-                        member_id=member.id,
-                        site_id=site_id,
-                        at=at,
-                        reason=form.reason.data or "",
-                        actor=actor(),
-                        now=console().clock(),
-                    )
-                    console().changes.after_commit(session, {site_id})
-            except CorrectionError as error:
-                _show(form, error)
-            else:
-                flash(
-                    _("%(name)s is checked in at %(site)s.", name=member.name, site=names[site_id]),
-                    "success",
-                )
-                return redirect(url_for("sessions.index", site=site_id))
+            recorded = _record(
+                form,
+                site_id,
+                partial(manual_check_in, member_id=member.id, site_id=site_id, at=at),
+                _("%(name)s is checked in at %(site)s.", name=member.name, site=names[site_id]),
+            )
+            if recorded is not None:
+                return recorded
     return render_template("console/sessions/check_in.html", form=form)
 
 
@@ -239,6 +246,11 @@ def _name_of(row: reports.SessionRow) -> str:
         return members.names(session, [row.member_id]).get(row.member_id or "", "–")
 
 
+def _session_form(template: str, form: CheckOutForm | CorrectForm, row: reports.SessionRow) -> str:
+    """A form about one stored session, shown with whose it is and where."""
+    return render_template(template, form=form, row=row, name=_name_of(row), sites=site_names())
+
+
 @bp.route("/<int:session_id>/check-out", methods=["GET", "POST"])
 @login_required
 def check_out(session_id: int) -> ResponseReturnValue:
@@ -251,29 +263,15 @@ def check_out(session_id: int) -> ResponseReturnValue:
     elif form.validate_on_submit():
         at = _local(form.at, zone)
         if at is not None:
-            try:
-                with console().sessions.begin() as session:
-                    manual_check_out(
-                        session,
-                        session_id=session_id,
-                        at=at,
-                        reason=form.reason.data or "",
-                        actor=actor(),
-                        now=console().clock(),
-                    )
-                    console().changes.after_commit(session, {row.site})
-            except CorrectionError as error:
-                _show(form, error)
-            else:
-                flash(_("Check-out recorded for %(name)s.", name=_name_of(row)), "success")
-                return redirect(url_for("sessions.index", site=row.site))
-    return render_template(
-        "console/sessions/check_out.html",
-        form=form,
-        row=row,
-        name=_name_of(row),
-        sites=site_names(),
-    )
+            recorded = _record(
+                form,
+                row.site,
+                partial(manual_check_out, session_id=session_id, at=at),
+                _("Check-out recorded for %(name)s.", name=_name_of(row)),
+            )
+            if recorded is not None:
+                return recorded
+    return _session_form("console/sessions/check_out.html", form, row)
 
 
 @bp.route("/<int:session_id>/correct", methods=["GET", "POST"])
@@ -290,27 +288,12 @@ def correct(session_id: int) -> ResponseReturnValue:
         start = _local(form.start, zone)
         end = _local(form.end, zone, required=False)
         if start is not None and not form.end.errors:
-            try:
-                with console().sessions.begin() as session:
-                    correct_session(
-                        session,
-                        session_id=session_id,
-                        start=start,
-                        end=end,
-                        reason=form.reason.data or "",
-                        actor=actor(),
-                        now=console().clock(),
-                    )
-                    console().changes.after_commit(session, {row.site})
-            except CorrectionError as error:
-                _show(form, error)
-            else:
-                flash(_("The session of %(name)s is corrected.", name=_name_of(row)), "success")
-                return redirect(url_for("sessions.index", site=row.site))
-    return render_template(
-        "console/sessions/correct.html",
-        form=form,
-        row=row,
-        name=_name_of(row),
-        sites=site_names(),
-    )
+            recorded = _record(
+                form,
+                row.site,
+                partial(correct_session, session_id=session_id, start=start, end=end),
+                _("The session of %(name)s is corrected.", name=_name_of(row)),
+            )
+            if recorded is not None:
+                return recorded
+    return _session_form("console/sessions/correct.html", form, row)
