@@ -14,7 +14,7 @@ from hub.console.access import allowed_sites, login_required, me, site_names
 from hub.console.i18n import TIMEZONE
 from hub.console.query import page_number
 from hub.console.services import console
-from telecentre.wire import parse_date
+from hub.reports import report_day
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -24,7 +24,7 @@ def _day(name: str) -> datetime | None:
     if not text:
         return None
     try:
-        return datetime.combine(parse_date(text), time(), ZoneInfo(TIMEZONE))
+        return datetime.combine(report_day(text), time(), ZoneInfo(TIMEZONE))
     except ValueError:
         return None
 

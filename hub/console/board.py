@@ -105,7 +105,9 @@ def stream() -> ResponseReturnValue:
     changes = services.changes
     sites = allowed_sites()
     epoch, _, number = request.headers.get("Last-Event-ID", "").partition(":")
-    since = int(number) if epoch == changes.epoch and number.isdigit() else -1
+    # ASCII digits, a sane length: the header is the client's to write (`²` passes isdigit).
+    readable = number.isascii() and number.isdecimal() and len(number) <= 18
+    since = int(number) if epoch == changes.epoch and readable else -1
     slots = _slots()
     waiting = services.max_streams > 0 and slots.acquire(blocking=False)
 

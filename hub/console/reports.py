@@ -51,7 +51,7 @@ class _Choice:
         month = request.args.get("month", "").strip()
         self.month = month or today.strftime("%Y-%m")
         try:
-            reports.month_bounds(self.month)
+            reports.report_day(f"{self.month}-01")
             if len(self.month) != 7:
                 raise ValueError(self.month)
         except ValueError:

@@ -177,6 +177,31 @@ def test_an_animator_sees_nothing_of_another_site(client: FlaskClient) -> None:
     assert [row.split(",")[0] for row in evaluation.splitlines()] == ["scope", "total", "murat"]
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/sessions/?from=0001-01-01",
+        "/sessions/?to=9999-12-31",
+        "/sessions/export.csv?from=0001-01-01",
+        "/sessions/?page=%C2%B2",  # ², which isdigit() takes and int() does not
+        "/sessions/?page=" + "9" * 25,
+        "/members/?page=%C2%B2",
+        "/audit/?since=0001-01-01",
+        "/audit/?until=9999-12-31&page=" + "9" * 25,
+        "/reports/?from=0001-01-01",
+        "/reports/usage?to=9999-12-31&page=%C2%B2",
+        "/reports/billing?month=0001-01",
+        "/reports/billing?month=9999-12",
+        "/sessions/" + "9" * 25 + "/correct",
+    ],
+)
+def test_odd_query_strings_are_an_error_beside_the_field_never_a_500(
+    client: FlaskClient, path: str
+) -> None:
+    assert client_sign_in(client, "ada") == 302
+    assert client.get(path).status_code in (200, 400, 404)
+
+
 def test_forms_without_a_csrf_token_are_refused(
     client: FlaskClient, store: sessionmaker[Session]
 ) -> None:
