@@ -25,6 +25,8 @@ DOOR_MOMENTS = {
 
 ACTIONS = {
     "user_created": _l("user created"),
+    "retention": _l("retention rules applied"),
+    "event_applied": _l("quarantined tap applied"),
     "user_changed": _l("user changed"),
     "user_password_set": _l("password set"),
     "user_disabled": _l("user disabled"),
