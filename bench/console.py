@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.hub import bulk_sessions, members_csv, session_rows, site_ids, sites_yaml
-from hub import users
 from hub.config import HubConfig
-from hub.imports import import_members, import_sites
+from hub.people import users
+from hub.people.imports import import_members, import_sites
 from hub.service import Hub
 from telecentre import wire
 from tests.console import CHROMIUM, CHROMIUM_ARGS, PASSWORD

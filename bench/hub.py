@@ -46,15 +46,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
-from hub.app import create_app
 from hub.config import HubConfig
-from hub.imports import import_members, import_sites
-from hub.reports import evaluation
+from hub.people.imports import import_members, import_sites
+from hub.reports.queries import evaluation
 from hub.service import Hub
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.db import after_commit
 from hub.store.events import NewEvent
 from hub.store.models import Event, Member, PresenceSession
+from hub.web.app import create_app
 from telecentre import wire
 from tests.servers import Mosquitto, Postgres, free_port
 
@@ -562,7 +562,7 @@ def evaluation_figures(
     url: str, sites: int, members: int, years: int, per_site_day: float, repeat: int
 ) -> dict[str, Any]:
     """Bulk-write `years` of sessions ending with 2026, then time the evaluation of 2026:
-    `hub.reports.evaluation` itself, and `GET /api/v1/evaluation` (JSON out) in the app."""
+    `hub.reports.queries.evaluation` itself, and `GET /api/v1/evaluation` (JSON out) in the app."""
     ids = site_ids(sites)
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)

@@ -32,12 +32,12 @@ from sqlalchemy import insert
 from werkzeug.serving import make_server
 
 from bench.hub import bulk_sessions, members_csv, session_rows, site_ids, sites_yaml
-from hub.app import create_app
 from hub.config import HubConfig
-from hub.imports import import_members, import_sites
+from hub.people.imports import import_members, import_sites
+from hub.people.users import create_user
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.models import Event
-from hub.users import create_user
+from hub.web.app import create_app
 
 PASSWORD = "un mot de passe de banc d'essai"
 GOAL_MS = 150.0

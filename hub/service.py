@@ -4,7 +4,7 @@ time series and the HTTP API around one database and one MQTT connection.
 Each part is its own module; this one only decides who calls whom, and when:
 - every MQTT batch: store events → presence sessions → occupancy (published after commit)
   → door alarms → the console's live board (after commit) → time series counts → the
-  devices' acknowledgements (after commit, `hub/acks.py`);
+  devices' acknowledgements (after commit, `hub/intake/acks.py`);
 - every status: its device's acknowledgement again, the console's board told (after commit);
 - every door command result: stored against its command, the board told;
 - every minute: close sessions past their auto-close moment, refresh occupancy, publish the
@@ -23,28 +23,28 @@ from collections.abc import Collection
 
 from sqlalchemy.orm import Session
 
-from hub.access_lists import changed_since, last_audit_id, publish_access_lists, record_import
-from hub.acks import Acks
-from hub.alarms import record_alarms
-from hub.app import create_app
-from hub.body_limits import LARGEST_BODY_BYTES
 from hub.config import HubConfig
-from hub.doors import RESULTS as DOOR_RESULTS
-from hub.doors import DoorOpener
-from hub.imports import import_sites
-from hub.ingest import Ingest, tune_gc
-from hub.live import Changes
-from hub.occupancy import OccupancyPublisher
-from hub.presence import Presence
-from hub.reports import devices
-from hub.retention import apply_retention
-from hub.secret_key import load_secret_key
+from hub.doors.access_lists import changed_since, last_audit_id, publish_access_lists, record_import
+from hub.doors.alarms import record_alarms
+from hub.doors.commands import RESULTS as DOOR_RESULTS
+from hub.doors.commands import DoorOpener
+from hub.intake.acks import Acks
+from hub.intake.ingest import Ingest, tune_gc
+from hub.intake.live import Changes
+from hub.intake.occupancy import OccupancyPublisher
+from hub.intake.timeseries import TimeSeries, count_events
+from hub.people.imports import import_sites
+from hub.presence.engine import Presence
+from hub.presence.retention import apply_retention
+from hub.reports.queries import devices
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.db import after_commit
 from hub.store.events import NewEvent
 from hub.store.models import utcnow
-from hub.timeseries import TimeSeries, count_events
-from hub.web_server import WebServer
+from hub.web.app import create_app
+from hub.web.body_limits import LARGEST_BODY_BYTES
+from hub.web.secret_key import load_secret_key
+from hub.web.server import WebServer
 from telecentre import wire
 from telecentre.signing import SigningKey
 

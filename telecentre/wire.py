@@ -474,7 +474,7 @@ class AccessEntry(BaseModel):
 
 class AccessList(_Payload):
     site: Id
-    #: Extension of version 1: the hub's issue time in ms (see `hub/access_lists.py`).
+    #: Extension of version 1: the hub's issue time in ms (see `hub/doors/access_lists.py`).
     version: AccessVersion
     issued: Timestamp
     #: Extension of version 1: the zone `opening` is in (default: the Cantal's).

@@ -121,8 +121,8 @@ def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
 @pytest.fixture
 def console_app(sessions: sessionmaker[Session]) -> Flask:
     """The hub's app (console and API) on the `sessions` store, CSRF checked as in production."""
-    from hub.app import create_app
     from hub.config import HubConfig
+    from hub.web.app import create_app
 
     return create_app(HubConfig(), sessionmaker=sessions)
 
@@ -137,7 +137,7 @@ def running_hub(tmp_path: Path, broker: Mosquitto) -> Iterator[Hub]:
     """The hub service (`telecentre-hub`) on a real broker and SQLite, its HTTP server on a
     free port (`running_hub.url`), with the demo's sites and members imported."""
     from hub.config import HubConfig
-    from hub.imports import import_members
+    from hub.people.imports import import_members
     from hub.service import Hub
     from tests.servers import REPO, free_port
 
@@ -189,7 +189,7 @@ def _quick_password_hashes() -> Iterator[None]:
     the ~100 ms per hash that production's parameters are there to cost."""
     from argon2 import PasswordHasher
 
-    from hub import users
+    from hub.people import users
 
     production = users._hasher
     users._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

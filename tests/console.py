@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import users
+from hub.people import users
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

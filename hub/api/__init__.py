@@ -1,7 +1,7 @@
 """The hub's HTTP API (API.md), one blueprint under `/api/v1` made of one per area:
 `health` (no token), `imports` (department and admin), `reports` and `events` (every role,
 each narrowed to the sites its token may see) and `corrections` (manual sessions).
-`hub.app.create_app` registers it.
+`hub.web.app.create_app` registers it.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Who is calling: a bearer token (a bootstrap token of the config, or one made in the
-console or with `telecentre-hub token add`, `hub.api_tokens`), and the sites its role may see.
+console or with `telecentre-hub token add`, `hub.people.api_tokens`), and the sites its role may
+see.
 
 `department` and `admin` see every site; `animator:<site>` sees its own site only. A call
 naming another site is refused (403) before anything is read, and list calls are narrowed to
@@ -13,11 +14,11 @@ from dataclasses import dataclass
 from flask import g, request
 from sqlalchemy import select
 
-from hub import api_tokens
 from hub.api import throttle
 from hub.api.errors import ApiError
 from hub.api.services import services
 from hub.config import NamedToken
+from hub.people import api_tokens
 from hub.store.models import Site
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="telecentre"'}

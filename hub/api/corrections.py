@@ -2,7 +2,7 @@
 `POST /sessions/<id>/check-out`, `PATCH /sessions/<id>`. Admin, department, and the animator
 of the session's site; another site's session answers 404, as if it did not exist.
 
-The rules are `hub.corrections`; a refusal answers 422 with the form field it is about.
+The rules are `hub.presence.corrections`; a refusal answers 422 with the form field it is about.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 from flask import Blueprint, request
 from sqlalchemy.orm import Session
 
-from hub import corrections
 from hub.api.auth import access, authenticate
 from hub.api.errors import ApiError
 from hub.api.output import instant
 from hub.api.services import services
+from hub.presence import corrections
 from hub.store.models import PresenceSession
 
 bp = Blueprint("corrections", __name__)
@@ -99,7 +99,7 @@ def _actor() -> str:
 
 
 def _apply(correction: Callable[[Session], PresenceSession]) -> dict[str, Any]:
-    """Make one of `hub.corrections`' changes in its own transaction and answer the session
+    """Make one of `hub.presence.corrections`' changes in its own transaction and answer the session
     as it now stands; a refusal answers 422 naming its field, and nothing is written."""
     try:
         with services().sessions.begin() as session:

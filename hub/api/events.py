@@ -9,12 +9,12 @@ from typing import Any
 
 from flask import Blueprint
 
-from hub import events
 from hub.api import params
 from hub.api.auth import access, authenticate, sites_for
 from hub.api.errors import ApiError
 from hub.api.output import instant
 from hub.api.services import services
+from hub.presence import events
 
 bp = Blueprint("events", __name__)
 bp.before_request(authenticate)

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.api.services import services
-from hub.events import count_quarantined
+from hub.presence.events import count_quarantined
 
 log = logging.getLogger(__name__)
 

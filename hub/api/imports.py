@@ -17,14 +17,14 @@ from collections.abc import Callable
 from flask import Blueprint, request
 from sqlalchemy.orm import Session
 
-from hub.access_lists import record_import
 from hub.api import params
 from hub.api.auth import access, authenticate, require_all_sites
 from hub.api.errors import ApiError
 from hub.api.services import services
-from hub.body_limits import LARGEST_BODY_BYTES, takes_body
-from hub.imports import ImportResult, InvalidFile, import_members, import_sites
-from hub.ingest import ingest_lines
+from hub.doors.access_lists import record_import
+from hub.intake.ingest import ingest_lines
+from hub.people.imports import ImportResult, InvalidFile, import_members, import_sites
+from hub.web.body_limits import LARGEST_BODY_BYTES, takes_body
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 JSON carries numbers as numbers (hours with the rules' 4 decimals, amounts with 2) and times
 as ISO strings; Flask's defaults would send Decimals as strings and dates as HTTP dates.
 CSV rounds hours and amounts to 2 decimals, half up, for a spreadsheet to sum, and every
-cell goes through `hub.exports.no_formula`: a text from outside never becomes a formula.
+cell goes through `hub.reports.exports.no_formula`: a text from outside never becomes a formula.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask import Response
 
-from hub.exports import no_formula
+from hub.reports.exports import no_formula
 from hub.rules.model import CENT
 
 

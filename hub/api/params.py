@@ -17,8 +17,8 @@ from datetime import date
 from flask import request
 
 from hub.api.errors import ApiError
-from hub.imports import MEMBER_ID_RE
-from hub.reports import EARLIEST_DAY, LATEST_DAY, report_day
+from hub.people.imports import MEMBER_ID_RE
+from hub.reports.queries import EARLIEST_DAY, LATEST_DAY, report_day
 from telecentre import wire
 
 MAX_VALUE_LENGTH = 100

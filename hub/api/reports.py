@@ -1,6 +1,6 @@
 """The report calls: occupancy, sessions, usage, billing, evaluation, devices.
 
-Each one checks its parameters, asks `hub.reports` for the sites the token may see, and
+Each one checks its parameters, asks `hub.reports.queries` for the sites the token may see, and
 answers JSON, or CSV with `?format=csv`.
 
 The evaluation is the department's: an animator token gets its own site's figures only
@@ -15,11 +15,11 @@ from typing import Any, cast
 
 from flask import Blueprint, Response
 
-from hub import reports
 from hub.api import params
 from hub.api.auth import access, authenticate, sites_for
 from hub.api.output import csv_response, instant, number, two_decimals
 from hub.api.services import services
+from hub.reports import queries
 from hub.rules.model import Figures
 
 bp = Blueprint("reports", __name__)
@@ -38,7 +38,7 @@ def occupancy() -> Response | dict[str, Any]:
     sites = sites_for(params.site())
     csv = params.wants_csv()
     with services().sessions() as session:
-        rows = reports.occupancy(
+        rows = queries.occupancy(
             session, services().clock(), sites=sites, max_session_h=services().max_session_h
         )
     if csv:
@@ -75,7 +75,7 @@ def sessions() -> Response | dict[str, Any]:
     offset = params.whole("offset", 0, 0, 10**12)
     sites = sites_for(params.site())
     with services().sessions() as session:
-        page = reports.sessions(
+        page = queries.sessions(
             session, first, last, sites=sites, member=member, limit=limit, offset=offset
         )
     if csv:
@@ -106,11 +106,11 @@ def sessions() -> Response | dict[str, Any]:
 def usage() -> Response | dict[str, Any]:
     params.only("from", "to", "site", "by")
     first, last = params.period()
-    by = cast(reports.UsageBy, params.choice("by", reports.USAGE_BY, "member"))
+    by = cast(queries.UsageBy, params.choice("by", queries.USAGE_BY, "member"))
     csv = params.wants_csv()
     sites = sites_for(params.site())
     with services().sessions() as session:
-        result = reports.usage(session, first, last, by, sites=sites)
+        result = queries.usage(session, first, last, by, sites=sites)
     key = _USAGE_KEY[by]
     if csv:
         return usage_csv(result, first, last)
@@ -131,7 +131,7 @@ def billing() -> Response | dict[str, Any]:
     csv = params.wants_csv()
     sites = sites_for(params.site())
     with services().sessions() as session:
-        result = reports.billing(session, month, sites=sites)
+        result = queries.billing(session, month, sites=sites)
     if csv:
         return billing_csv(result)
     return {
@@ -228,13 +228,13 @@ def evaluation() -> Response | dict[str, Any]:
     first, last = params.period()
     csv = params.wants_csv()
     with services().sessions() as session:
-        result = reports.evaluation(session, first, last, site=access().site)
+        result = queries.evaluation(session, first, last, site=access().site)
     if csv:
         return evaluation_csv(result, first, last)
     return evaluation_json(result, first, last)
 
 
-def evaluation_json(result: reports.EvaluationReport, first: date, last: date) -> dict[str, Any]:
+def evaluation_json(result: queries.EvaluationReport, first: date, last: date) -> dict[str, Any]:
     """The evaluation as the API answers it; `telecentre-hub report evaluation` prints the same."""
     body: dict[str, Any] = {"from": instant(first), "to": instant(last)}
     body |= _figures(result.total)
@@ -253,7 +253,7 @@ def devices() -> Response | dict[str, Any]:
     sites = sites_for(params.site())
     csv = params.wants_csv()
     with services().sessions() as session:
-        rows = reports.devices(session, sites=sites)
+        rows = queries.devices(session, sites=sites)
     columns = (
         "device", "site", "state", "last_seen", "queue", "clock_synced", "version",
         "access_version", "latest_access_version", "health",
@@ -300,8 +300,8 @@ def devices() -> Response | dict[str, Any]:
 # --- CSV files: the API's, and the console's downloads, which are the same files ------------
 
 
-def sessions_csv(page: reports.SessionPage, first: date, last: date) -> Response:
-    """`manual`: made or corrected by a person (`hub.corrections`)."""
+def sessions_csv(page: queries.SessionPage, first: date, last: date) -> Response:
+    """`manual`: made or corrected by a person (`hub.presence.corrections`)."""
     paging = {"X-Total-Count": str(page.total)}
     if page.next_offset is not None:
         paging["X-Next-Offset"] = str(page.next_offset)
@@ -325,7 +325,7 @@ def sessions_csv(page: reports.SessionPage, first: date, last: date) -> Response
     )
 
 
-def usage_csv(result: reports.Usage, first: date, last: date) -> Response:
+def usage_csv(result: queries.Usage, first: date, last: date) -> Response:
     return csv_response(
         f"usage-by-{result.by}-{first}-{last}.csv",
         (_USAGE_KEY[result.by], "sessions", "hours"),
@@ -333,7 +333,7 @@ def usage_csv(result: reports.Usage, first: date, last: date) -> Response:
     )
 
 
-def billing_csv(result: reports.Billing) -> Response:
+def billing_csv(result: queries.Billing) -> Response:
     columns = ("member_id", "site", "month", "hours", "free_hours", "billed_hours", "rate")
     return csv_response(
         f"billing-{result.month}.csv",
@@ -354,7 +354,7 @@ def billing_csv(result: reports.Billing) -> Response:
     )
 
 
-def evaluation_csv(result: reports.EvaluationReport, first: date, last: date) -> Response:
+def evaluation_csv(result: queries.EvaluationReport, first: date, last: date) -> Response:
     scopes = {"total": result.total, **result.by_site}
     if result.zrr is not None and result.non_zrr is not None:
         scopes |= {"zrr": result.zrr, "non_zrr": result.non_zrr}

@@ -1,5 +1,5 @@
 """The staff console: server-rendered pages for animators, the department and admins, served
-by the hub's app at `/` beside the API (`/api/v1`). `hub.app.create_app` calls
+by the hub's app at `/` beside the API (`/api/v1`). `hub.web.app.create_app` calls
 `init_console`; see `hub/console/README.md` for how to add a page.
 
 One blueprint per area (`auth`, `board`, `admin`, `audit`, and the members, sessions, sites
@@ -27,7 +27,7 @@ from hub.console.i18n import init_i18n
 from hub.console.navigation import init_navigation
 from hub.console.ratelimit import LoginGuard
 from hub.console.services import EXTENSION, ConsoleServices
-from hub.users import N_
+from hub.people.users import N_
 
 HERE = Path(__file__).resolve().parent
 #: The app's own folders (`create_app`): `/static/…` and the templates are the console's.

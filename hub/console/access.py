@@ -6,7 +6,7 @@
   department, its own for an animator). Pass it to the hub module's query.
 - `require_site(site_id)`: 404 unless the user may see that site (the same answer whether
   the site exists or not, so an animator learns nothing of the others).
-- `actor()`: `user:<login>`, for `hub.audit.record` and the hub modules' `actor=`.
+- `actor()`: `user:<login>`, for `hub.people.audit.record` and the hub modules' `actor=`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import flask_login
 from flask import abort, g
 from flask_login import LoginManager, UserMixin, current_user
 
-from hub import users
 from hub.console.services import console
+from hub.people import users
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,7 +44,7 @@ def login_required(view: Callable[P, R]) -> Callable[P, R]:
 
 
 class ConsoleUser(UserMixin):  # type: ignore[misc]
-    """The signed-in person (Flask-Login's user), from `hub.users.Account`."""
+    """The signed-in person (Flask-Login's user), from `hub.people.users.Account`."""
 
     def __init__(self, account: users.Account) -> None:
         self.account = account

@@ -1,5 +1,5 @@
 """Users and API tokens, for admins: the same functions as `telecentre-hub user …` and
-`telecentre-hub token …` (`hub.users`, `hub.api_tokens`), each change audited."""
+`telecentre-hub token …` (`hub.people.users`, `hub.people.api_tokens`), each change audited."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
-from hub import api_tokens, users
 from hub.console.access import actor, me, roles_required, site_names
 from hub.console.forms.admin import ActiveForm, EditUserForm, PasswordForm, TokenForm, UserForm
 from hub.console.services import console
-from hub.users import Invalid
+from hub.people import api_tokens, users
+from hub.people.users import Invalid
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from hub import audit
 from hub.console.access import allowed_sites, login_required, me, site_names
 from hub.console.i18n import TIMEZONE
 from hub.console.query import page_number
 from hub.console.services import console
-from hub.reports import report_day
+from hub.people import audit
+from hub.reports.queries import report_day
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 

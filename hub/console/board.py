@@ -1,6 +1,6 @@
 """The live board (the home page): each of the user's sites, kept up to date by a stream.
 
-The stream is Server-Sent Events fed by `hub.live.Changes`: the hub publishes the sites that
+The stream is Server-Sent Events fed by `hub.intake.live.Changes`: the hub publishes the sites that
 changed after each committed batch, and each open board re-renders only those cards. Every
 event has an id `<epoch>:<change number>`, so a browser that reconnects (the stream ends
 every `stream_s`, or the hub restarted) gets what changed meanwhile, or everything if the hub
@@ -33,12 +33,13 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from hub import alarms, doors, users
-from hub.board import SiteBoard, site_boards
 from hub.console.access import actor, allowed_sites, login_required, require_site
 from hub.console.forms.board import AcknowledgeForm, OpenDoorForm
 from hub.console.services import console
-from hub.users import Invalid
+from hub.doors import alarms, commands
+from hub.people import users
+from hub.people.users import Invalid
+from hub.reports.board import SiteBoard, site_boards
 
 bp = Blueprint("board", __name__)
 
@@ -170,7 +171,7 @@ def open_door(site_id: str) -> ResponseReturnValue:
     require_site(site_id)
     services = console()
     with services.sessions() as session:
-        choices = doors.doors_of(session, site_id)
+        choices = commands.doors_of(session, site_id)
         name = users.site_names(session, [site_id]).get(site_id, site_id)
     form = OpenDoorForm()
     form.door.choices = [
@@ -184,7 +185,7 @@ def open_door(site_id: str) -> ResponseReturnValue:
         device, _sep, door = (form.door.data or "").partition("/")
         try:
             with services.sessions.begin() as session:
-                command = doors.open_door(
+                command = commands.open_door(
                     session,
                     services.doors,
                     site=site_id,
@@ -210,7 +211,7 @@ def open_door(site_id: str) -> ResponseReturnValue:
 def door_command(site_id: str, command_id: str) -> ResponseReturnValue:
     require_site(site_id)
     with console().sessions() as session:
-        command = doors.command(session, command_id)
+        command = commands.command(session, command_id)
     if command is None or command.site_id != site_id:
         abort(404)
     age = (console().clock() - command.requested_at).total_seconds()
@@ -219,5 +220,5 @@ def door_command(site_id: str, command_id: str) -> ResponseReturnValue:
         "console/board/_command.html" if partial else "console/board/command.html",
         command=command,
         site_id=site_id,
-        waited_too_long=command.answered_at is None and age > doors.ANSWER_WITHIN_S,
+        waited_too_long=command.answered_at is None and age > commands.ANSWER_WITHIN_S,
     )

@@ -19,7 +19,6 @@ from flask.typing import ResponseReturnValue
 from flask_babel import format_date
 from flask_babel import gettext as _
 
-from hub import enrolment, members
 from hub.console.access import actor, allowed_sites, login_required, site_names
 from hub.console.forms.members import (
     CATEGORY_LABELS,
@@ -29,8 +28,10 @@ from hub.console.forms.members import (
 )
 from hub.console.query import page_number
 from hub.console.services import console
-from hub.members import FIELDS, MemberView
-from hub.users import Invalid
+from hub.doors import enrolment
+from hub.people import members
+from hub.people.members import FIELDS, MemberView
+from hub.people.users import Invalid
 
 bp = Blueprint("members", __name__, url_prefix="/members")
 

@@ -11,7 +11,7 @@ from datetime import date
 from flask import request
 from flask_babel import gettext as _
 
-from hub.reports import report_day
+from hub.reports.queries import report_day
 
 #: Far more pages than any list has: a longer number is a typing slip or a probe.
 MAX_PAGE_DIGITS = 6

@@ -2,7 +2,7 @@
 usage, and billing with the members' names, each with the API's CSV file for the same
 choices (`hub.api.reports`' CSV builders: one file format, wherever it is downloaded).
 
-The figures come from `hub.reports`, given the sites the user may see: an animator's
+The figures come from `hub.reports.queries`, given the sites the user may see: an animator's
 report is made of its sites' rows only, and never shows the network's totals. A site the
 user may not see, in the query string, answers 404.
 """
@@ -20,11 +20,12 @@ from flask.typing import ResponseReturnValue
 from flask_babel import format_date, format_percent
 from flask_babel import gettext as _
 
-from hub import members, reports
 from hub.api.reports import billing_csv, evaluation_csv, usage_csv
 from hub.console.access import allowed_sites, login_required, me, require_site, site_names
 from hub.console.query import asked_day, page_number
 from hub.console.services import console
+from hub.people import members
+from hub.reports import queries
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -51,14 +52,14 @@ class _Choice:
         month = request.args.get("month", "").strip()
         self.month = month or today.strftime("%Y-%m")
         try:
-            reports.report_day(f"{self.month}-01")
+            queries.report_day(f"{self.month}-01")
             if len(self.month) != 7:
                 raise ValueError(self.month)
         except ValueError:
             self.errors["month"] = _("This is not a month.")
             self.month = today.strftime("%Y-%m")
         by = request.args.get("by", "member")
-        self.by = cast(reports.UsageBy, by if by in USAGE_BY else "member")
+        self.by = cast(queries.UsageBy, by if by in USAGE_BY else "member")
         self.page = page_number()
 
     @property
@@ -102,7 +103,7 @@ def _percent(value: Decimal | None) -> str:
 
 
 def _month_label(month: str) -> str:
-    first, _last = reports.month_bounds(month)
+    first, _last = queries.month_bounds(month)
     return str(format_date(first, "LLLL yyyy"))
 
 
@@ -122,7 +123,7 @@ def _render(template: str, choice: _Choice, **context: object) -> str:
 def evaluation() -> ResponseReturnValue:
     choice = _Choice()
     with console().sessions() as session:
-        result = reports.evaluation(session, choice.first, choice.last, sites=choice.sites)
+        result = queries.evaluation(session, choice.first, choice.last, sites=choice.sites)
     return _render(
         "console/reports/evaluation.html",
         choice,
@@ -139,13 +140,13 @@ def evaluation_file() -> ResponseReturnValue:
     if choice.errors:
         abort(400)
     with console().sessions() as session:
-        result = reports.evaluation(session, choice.first, choice.last, sites=choice.sites)
+        result = queries.evaluation(session, choice.first, choice.last, sites=choice.sites)
     return evaluation_csv(result, choice.first, choice.last)
 
 
-def _usage(choice: _Choice) -> reports.Usage:
+def _usage(choice: _Choice) -> queries.Usage:
     with console().sessions() as session:
-        return reports.usage(session, choice.first, choice.last, choice.by, sites=choice.chosen)
+        return queries.usage(session, choice.first, choice.last, choice.by, sites=choice.chosen)
 
 
 @bp.get("/usage")
@@ -179,9 +180,9 @@ def usage_file() -> ResponseReturnValue:
     return usage_csv(_usage(choice), choice.first, choice.last)
 
 
-def _billing(choice: _Choice) -> reports.Billing:
+def _billing(choice: _Choice) -> queries.Billing:
     with console().sessions() as session:
-        return reports.billing(session, choice.month, sites=choice.chosen)
+        return queries.billing(session, choice.month, sites=choice.chosen)
 
 
 @bp.get("/billing")

@@ -11,8 +11,8 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.doors import DoorOpener
-from hub.live import Changes
+from hub.doors.commands import DoorOpener
+from hub.intake.live import Changes
 from hub.store.models import utcnow
 
 EXTENSION = "telecentre.console"

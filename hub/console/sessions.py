@@ -1,7 +1,7 @@
 """The sessions page: who stayed where and when, filtered, page by page, as CSV; and the
 corrections a person makes — a manual check-in (forgotten badge), a check-out (forgotten at
 the door), a correction (a wrong auto-close) — each with its reason, through
-`hub.corrections`, marked manual everywhere and never overwritten by a later recompute.
+`hub.presence.corrections`, marked manual everywhere and never overwritten by a later recompute.
 
 An animator sees and corrects its sites' sessions only: another site's id, in the filter, a
 form or a session's URL, answers 404.
@@ -21,15 +21,21 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 from wtforms import Field
 
-from hub import members, reports
 from hub.api.reports import MAX_LIMIT, sessions_csv
 from hub.console.access import actor, allowed_sites, login_required, require_site, site_names
 from hub.console.forms.sessions import CheckInForm, CheckOutForm, CorrectForm
 from hub.console.query import asked_day, page_number
 from hub.console.services import console
-from hub.corrections import CorrectionError, correct_session, manual_check_in, manual_check_out
-from hub.sites import load_sites
-from hub.users import Invalid
+from hub.people import members
+from hub.people.sites import load_sites
+from hub.people.users import Invalid
+from hub.presence.corrections import (
+    CorrectionError,
+    correct_session,
+    manual_check_in,
+    manual_check_out,
+)
+from hub.reports import queries
 
 bp = Blueprint("sessions", __name__, url_prefix="/sessions")
 
@@ -81,11 +87,11 @@ class _Filters:
         values.update(changes)
         return urlencode({key: value for key, value in values.items() if value not in ("", None)})
 
-    def fetch(self, *, limit: int, offset: int) -> reports.SessionPage:
+    def fetch(self, *, limit: int, offset: int) -> queries.SessionPage:
         if "member" in self.errors:
-            return reports.SessionPage([], 0, None)
+            return queries.SessionPage([], 0, None)
         with console().sessions() as session:
-            return reports.sessions(
+            return queries.sessions(
                 session,
                 self.first,
                 self.last,
@@ -174,7 +180,7 @@ def _show(form: CheckInForm | CheckOutForm | CorrectForm, error: CorrectionError
 
 
 class _Correction(Protocol):
-    """One of `hub.corrections`' functions, given all but who, why and when."""
+    """One of `hub.presence.corrections`' functions, given all but who, why and when."""
 
     def __call__(self, session: Session, *, reason: str, actor: str, now: datetime) -> object: ...
 
@@ -185,7 +191,7 @@ def _record(
     correction: _Correction,
     done: str,
 ) -> ResponseReturnValue | None:
-    """Make one of `hub.corrections`' changes, with the form's reason and the signed-in
+    """Make one of `hub.presence.corrections`' changes, with the form's reason and the signed-in
     person, in its own transaction and, once committed, tell the site's board; then back to
     the site's sessions with `done`. None when the change is refused: its error is beside
     the form's field, and the form is shown again."""
@@ -233,20 +239,20 @@ def check_in() -> ResponseReturnValue:
     return render_template("console/sessions/check_in.html", form=form)
 
 
-def _session_or_404(session_id: int) -> reports.SessionRow:
+def _session_or_404(session_id: int) -> queries.SessionRow:
     with console().sessions() as session:
-        row = reports.session_by_id(session, session_id, sites=allowed_sites())
+        row = queries.session_by_id(session, session_id, sites=allowed_sites())
     if row is None or row.member_id is None:
         abort(404)
     return row
 
 
-def _name_of(row: reports.SessionRow) -> str:
+def _name_of(row: queries.SessionRow) -> str:
     with console().sessions() as session:
         return members.names(session, [row.member_id]).get(row.member_id or "", "–")
 
 
-def _session_form(template: str, form: CheckOutForm | CorrectForm, row: reports.SessionRow) -> str:
+def _session_form(template: str, form: CheckOutForm | CorrectForm, row: queries.SessionRow) -> str:
     """A form about one stored session, shown with whose it is and where."""
     return render_template(template, form=form, row=row, name=_name_of(row), sites=site_names())
 

@@ -1,6 +1,6 @@
 """The sites page (admin and department): positions by kind, opening hours, closures,
 tariffs, ZRR, yearly cost — one site at a time, by the sites file's own rules
-(`hub.imports.save_site`), each refusal beside its field. A change to the opening hours or
+(`hub.people.imports.save_site`), each refusal beside its field. A change to the opening hours or
 closures sends the site's doors a new access list at once.
 """
 
@@ -14,10 +14,10 @@ from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 
-from hub import imports
 from hub.console.access import actor, roles_required
 from hub.console.forms import sites as site_form
 from hub.console.services import console
+from hub.people import imports
 from hub.store.models import Site
 
 bp = Blueprint("sites", __name__, url_prefix="/sites")

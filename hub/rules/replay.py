@@ -1,7 +1,7 @@
 """What a batch's new taps change for one member × site: the replay plan (docs/rules.md,
 Final sessions, Quarantine, Every tap says why).
 
-The hub's presence engine (`hub/presence.py`) reads, for each member × site a batch touches,
+The hub's presence engine (`hub/presence/engine.py`) reads, for each member × site a batch touches,
 the stored sessions and counted taps from a bound on, calls `plan_pair`, and writes what the
 plan says. Everything here is pure, so the same plan is table- and property-tested.
 

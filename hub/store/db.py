@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from hub.private_files import create_private
+from telecentre.private_files import create_private
 
 log = logging.getLogger(__name__)
 

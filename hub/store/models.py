@@ -255,7 +255,7 @@ class PresenceSession(Base):
     #: No replay rewrites it or starts before it (docs/rules.md, Final sessions): set by the
     #: retention before it deletes the session's taps, and on every manual session.
     final: Mapped[bool] = mapped_column(Boolean, default=False)
-    #: Made or corrected by a person (`hub.corrections`): who, when, why.
+    #: Made or corrected by a person (`hub.presence.corrections`): who, when, why.
     manual: Mapped[bool] = mapped_column(Boolean, default=False)
     manual_reason: Mapped[str | None] = mapped_column(Text)
     manual_by: Mapped[str | None] = mapped_column(String(200))
@@ -308,7 +308,7 @@ class AccessListVersion(Base):
     __tablename__ = "access_list_versions"
 
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
-    #: The issue time in ms, or the last version + 1 (`hub.access_lists.next_version`).
+    #: The issue time in ms, or the last version + 1 (`hub.doors.access_lists.next_version`).
     version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     issued: Mapped[datetime] = mapped_column(default=utcnow)
 

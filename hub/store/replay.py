@@ -1,5 +1,5 @@
 """What a replay reads from the store: each member × site's sessions and counted taps from
-a bound on, for a whole ingest batch in a constant number of queries (`hub/presence.py`
+a bound on, for a whole ingest batch in a constant number of queries (`hub/presence/engine.py`
 plans and writes; `hub.rules.replay` decides).
 
 A batch is replayed with a constant number of queries, not a few per member × site: the

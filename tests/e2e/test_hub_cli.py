@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hub.access_lists import changed_since
+from hub.doors.access_lists import changed_since
 from hub.store import make_engine, make_sessionmaker
 from telecentre import wire
 from telecentre.signing import SigningKey, TrustedKeys

@@ -12,8 +12,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.access_lists import publish_access_lists
-from hub.imports import import_members, import_sites
+from hub.doors.access_lists import publish_access_lists
+from hub.people.imports import import_members, import_sites
 from hub.store.models import AccessListVersion, Badge, Member
 from telecentre import wire
 from tests.keys import HUB_KEY, TRUSTED

@@ -21,13 +21,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
-from hub.app import create_app
 from hub.config import HubConfig
-from hub.imports import import_members, import_sites
-from hub.presence import Presence
+from hub.people.imports import import_members, import_sites
+from hub.presence.engine import Presence
 from hub.store import make_engine, make_sessionmaker
 from hub.store.events import NewEvent
 from hub.store.models import AccessListVersion, Device, Event, Member, PresenceSession, utcnow
+from hub.web.app import create_app
 from telecentre import wire
 
 DEPARTMENT = "department-token-0001"

@@ -19,12 +19,12 @@ from werkzeug.test import TestResponse
 
 from hub.api.services import EXTENSION, Services
 from hub.api.throttle import FailedAuth
-from hub.app import create_app
 from hub.config import Http, HubConfig, token_fingerprint
-from hub.http_headers import API_POLICY, PAGE_POLICY
-from hub.imports import import_sites
+from hub.people.imports import import_sites
 from hub.store.devices import record_status
 from hub.store.models import AuditEntry
+from hub.web.app import create_app
+from hub.web.headers import API_POLICY, PAGE_POLICY
 from telecentre import wire
 
 DEPARTMENT = "department-token-0001"

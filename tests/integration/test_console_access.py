@@ -15,9 +15,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import users
 from hub.console.services import EXTENSION
-from hub.imports import import_sites
+from hub.people import users
+from hub.people.imports import import_sites
 from hub.store.models import Alarm, ApiToken, AuditEntry, Device, DoorCommand, User
 from tests.console import PASSWORD, add_user, client_sign_in, csrf_token
 from tests.servers import REPO

@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.console import i18n
-from hub.imports import import_sites
+from hub.people.imports import import_sites
 from hub.store.models import Alarm, Device
 from tests.console import add_user, client_sign_in
 from tests.servers import REPO

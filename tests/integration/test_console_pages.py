@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import api_tokens, users
-from hub.imports import import_members, import_sites
+from hub.people import api_tokens, users
+from hub.people.imports import import_members, import_sites
 from hub.store.models import AuditEntry, Badge, PresenceSession, Site
 from tests.console import add_user, client_sign_in, csrf_token
 from tests.integration.test_console_french import french, visible

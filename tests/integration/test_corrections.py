@@ -1,4 +1,4 @@
-"""Manual sessions (hub.corrections) on both databases: checked input, audited, final."""
+"""Manual sessions (hub.presence.corrections) on both databases: checked input, audited, final."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.corrections import CorrectionError, correct_session, manual_check_in, manual_check_out
-from hub.imports import import_members, import_sites
-from hub.retention import erase_member
+from hub.people.imports import import_members, import_sites
+from hub.presence.corrections import (
+    CorrectionError,
+    correct_session,
+    manual_check_in,
+    manual_check_out,
+)
+from hub.presence.retention import erase_member
 from hub.store.models import AuditEntry, PresenceSession
 
 SITES = """\

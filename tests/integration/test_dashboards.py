@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from hub.config import InfluxDb
-from hub.timeseries import EventKey, TimeSeries
+from hub.intake.timeseries import EventKey, TimeSeries
 from tests.servers import REPO, influxql
 
 pytestmark = pytest.mark.influxdb

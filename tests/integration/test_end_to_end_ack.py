@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from edge.config import EdgeConfig
 from edge.outbox import Outbox
 from edge.uplink import Uplink
-from hub.imports import import_members, import_sites
+from hub.people.imports import import_members, import_sites
 from hub.store.models import DeviceMark, Event, EventId, PresenceSession
 from telecentre import wire
 from tests.hub_process import HubProcess

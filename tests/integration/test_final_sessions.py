@@ -19,15 +19,15 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import reports
-from hub.app import create_app
 from hub.config import HubConfig
-from hub.imports import import_members, import_sites
-from hub.ingest import ingest_lines
-from hub.presence import Presence
-from hub.retention import apply_retention
+from hub.intake.ingest import ingest_lines
+from hub.people.imports import import_members, import_sites
+from hub.presence.engine import Presence
+from hub.presence.retention import apply_retention
+from hub.reports import queries
 from hub.store.events import Incoming, store_events
 from hub.store.models import AuditEntry, Event, PresenceSession, utcnow
+from hub.web.app import create_app
 from telecentre import wire
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -154,8 +154,8 @@ def figures(store: sessionmaker[Session]) -> tuple[Any, ...]:
     first = (today.replace(day=1) - timedelta(days=150)).replace(day=1)
     months = sorted({(first + timedelta(days=d)).strftime("%Y-%m") for d in range(160)})
     with store() as session:
-        usage = reports.usage(session, first, today, "member")
-        lines = [reports.billing(session, month).lines for month in months]
+        usage = queries.usage(session, first, today, "member")
+        lines = [queries.billing(session, month).lines for month in months]
     return usage, lines
 
 
@@ -362,7 +362,7 @@ def test_one_member_is_never_at_two_sites_whatever_the_order(
     for member in ("M001", "M002"):
         assert [row[:5] for row in rows(store, member)] == expected
     with store() as session:
-        at_eleven = reports.occupancy(session, days_ago(1, "11:00"))
+        at_eleven = queries.occupancy(session, days_ago(1, "11:00"))
     assert {r.site: [m.member_id for m in r.members] for r in at_eleven} == {
         "murat": [],
         "ydes": ["M001", "M002"],

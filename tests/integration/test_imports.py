@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.imports import InvalidFile, import_members, import_sites
+from hub.people.imports import InvalidFile, import_members, import_sites
 from hub.store.models import Badge, Member, Site, Space
 
 SITES = """\

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.config import Mqtt
-from hub.imports import import_members, import_sites
-from hub.ingest import Ingest, LineError, ingest_lines
+from hub.intake.ingest import Ingest, LineError, ingest_lines
+from hub.people.imports import import_members, import_sites
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.events import NewEvent
 from hub.store.models import AuditEntry, Device, Event, RejectedEvent
@@ -193,7 +193,7 @@ def test_live_events_are_stored_once_and_bad_ones_rejected_without_stopping(
 def test_a_batch_the_hooks_fail_once_is_stored_again_message_by_message(
     broker: Mosquitto, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("hub.ingest.RETRY_S", 0.05)
+    monkeypatch.setattr("hub.intake.ingest.RETRY_S", 0.05)
     calls: list[list[str]] = []
 
     def presence(session: Session, new: list[NewEvent]) -> None:
@@ -221,7 +221,7 @@ def test_a_batch_the_hooks_fail_once_is_stored_again_message_by_message(
 def test_a_message_that_cannot_be_stored_is_rejected_and_ingest_goes_on(
     broker: Mosquitto, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("hub.ingest.RETRY_S", 0.05)
+    monkeypatch.setattr("hub.intake.ingest.RETRY_S", 0.05)
     poison = badge_event(3)
 
     def presence(session: Session, new: list[NewEvent]) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import hub.store.marks
-from hub.ingest import ingest_lines
+from hub.intake.ingest import ingest_lines
 from hub.store.marks import advance_marks, record_published
 from hub.store.models import DeviceMark, Event, EventId
 from telecentre import wire

@@ -1,5 +1,6 @@
-"""Members one at a time and badges enrolled by tapping (hub.members, hub.enrolment), on both
-databases: the members file's rules, audited changes, the sites whose lists must go out."""
+"""Members one at a time and badges enrolled by tapping (hub.people.members,
+hub.doors.enrolment), on both databases: the members file's rules, audited changes, the sites
+whose lists must go out."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.enrolment import assign_badge, door_access, revoke_badge, unknown_taps
-from hub.imports import InvalidSite, import_members, import_sites, save_site, site_entry
-from hub.ingest import ingest_lines
-from hub.members import deactivate_member, get, names, save_member, search
+from hub.doors.enrolment import assign_badge, door_access, revoke_badge, unknown_taps
+from hub.intake.ingest import ingest_lines
+from hub.people.imports import InvalidSite, import_members, import_sites, save_site, site_entry
+from hub.people.members import deactivate_member, get, names, save_member, search
+from hub.people.users import Invalid
 from hub.store.models import AccessListVersion, AuditEntry, Badge, Device, Site
-from hub.users import Invalid
 from telecentre import wire
 
 SITES = """\

@@ -20,14 +20,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.config import Mqtt
-from hub.imports import import_members, import_sites
-from hub.ingest import Ingest, ingest_lines
-from hub.occupancy import OccupancyPublisher
-from hub.presence import Presence, Present, occupancy
+from hub.intake.ingest import Ingest, ingest_lines
+from hub.intake.occupancy import OccupancyPublisher
+from hub.people.imports import import_members, import_sites
+from hub.people.sites import load_sites
+from hub.presence.engine import Presence, Present, occupancy
 from hub.rules.model import Direction, SiteRules, Tap, weekly_opening
 from hub.rules.model import Session as Stay
 from hub.rules.presence import sessions_from_taps
-from hub.sites import load_sites
 from hub.store.models import Event, PresenceSession
 from telecentre import wire
 from tests.servers import Mosquitto

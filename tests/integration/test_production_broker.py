@@ -21,9 +21,9 @@ import pytest
 import yaml
 
 from deploy.local_broker import LocalBroker
-from hub.access_lists import record_import
 from hub.config import HubConfig
-from hub.imports import import_members, import_sites
+from hub.doors.access_lists import record_import
+from hub.people.imports import import_members, import_sites
 from hub.service import Hub
 from telecentre import wire
 from telecentre.signing import SigningKey

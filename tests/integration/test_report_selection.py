@@ -1,4 +1,4 @@
-"""What the console's sessions and reports pages ask of hub.reports beyond the API: manual
+"""What the console's sessions and reports pages ask of hub.reports.queries beyond the API: manual
 sessions only, newest first, and the evaluation of a selection of sites."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import reports
-from hub.corrections import manual_check_in
-from hub.imports import import_members, import_sites
+from hub.people.imports import import_members, import_sites
+from hub.presence.corrections import manual_check_in
+from hub.reports import queries
 from hub.store.models import PresenceSession
 
 SITES = """\
@@ -62,18 +62,18 @@ def test_manual_only_newest_first_and_a_selections_evaluation(
             now=at("15:00"),
         )
     with sessions() as session:
-        page = reports.sessions(session, DAY, DAY, newest_first=True)
+        page = queries.sessions(session, DAY, DAY, newest_first=True)
         assert [(r.member_id, r.site, r.manual) for r in page.rows][:2] == [
             ("M001", "ydes", True),
             ("M003", "mauriac", False),
         ]
-        manual = reports.sessions(session, DAY, DAY, manual_only=True)
+        manual = queries.sessions(session, DAY, DAY, manual_only=True)
         assert [(r.member_id, r.manual_reason) for r in manual.rows] == [("M001", "badge oublié")]
         assert manual.rows[0].id > 0
 
-        network = reports.evaluation(session, DAY, DAY)
-        chosen = reports.evaluation(session, DAY, DAY, sites={"murat", "ydes"})
-        one = reports.evaluation(session, DAY, DAY, site="murat")
+        network = queries.evaluation(session, DAY, DAY)
+        chosen = queries.evaluation(session, DAY, DAY, sites={"murat", "ydes"})
+        one = queries.evaluation(session, DAY, DAY, site="murat")
     assert (network.total.pass_members, network.total.positions.total) == (3, 4)
     # A selection counts its own users and Pass members, and keeps the ZRR split.
     assert (chosen.total.users, chosen.total.pass_members, chosen.total.hours) == (2, 2, Decimal(4))

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.retention import (
+from hub.presence.retention import (
     ERASED,
     UnknownMember,
     apply_retention,

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from hub.access_lists import record_import
 from hub.config import HubConfig
-from hub.imports import import_members
+from hub.doors.access_lists import record_import
+from hub.people.imports import import_members
 from hub.service import Hub
 from hub.store.models import AccessListVersion, AuditEntry, Device, utcnow
 from telecentre import wire

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from hub.config import InfluxDb
-from hub.timeseries import EventKey, InfluxTimeSeries, TimeSeries, count_events
+from hub.intake.timeseries import EventKey, InfluxTimeSeries, TimeSeries, count_events
 from telecentre import wire
 from tests.servers import InfluxDB, NginxProxy, free_port, influxql
 from tests.waiting import wait_until

@@ -1,4 +1,4 @@
-"""The hub's HTTP server (waitress, hub/web_server.py) on a real socket: slow clients hold
+"""The hub's HTTP server (waitress, hub/web/server.py) on a real socket: slow clients hold
 sockets, never threads; idle sockets are closed; no banner; oversize bodies refused."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from hub.app import create_app
-from hub.body_limits import LARGEST_BODY_BYTES
 from hub.config import Http, HubConfig
 from hub.store import make_engine, make_sessionmaker, migrate
-from hub.web_server import WebServer
+from hub.web.app import create_app
+from hub.web.body_limits import LARGEST_BODY_BYTES
+from hub.web.server import WebServer
 from tests.servers import free_port
 from tests.waiting import wait_until
 

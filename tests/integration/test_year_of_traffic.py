@@ -33,9 +33,9 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
-from hub.app import create_app
 from hub.config import HubConfig
-from hub.presence import Presence
+from hub.presence.engine import Presence
+from hub.web.app import create_app
 
 SEED = 20260101
 TOKEN = "department-token-year-2026"

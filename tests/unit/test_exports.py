@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.exports import no_formula
+from hub.reports.exports import no_formula
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from hub.live import Changes
+from hub.intake.live import Changes
 
 
 def test_a_board_gets_the_sites_changed_since_the_number_it_saw() -> None:

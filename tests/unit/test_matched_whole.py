@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.imports import MEMBER_ID_RE
+from hub.people.imports import MEMBER_ID_RE
 from telecentre import broker, wire
 
 

@@ -192,7 +192,7 @@ class Store:
 
     def retention(self, horizon: datetime, debounce_s: int) -> None:
         """Mark final what starts before the horizon, then forget the taps before it but
-        those that made no session within a debounce of it (`hub.retention`)."""
+        those that made no session within a debounce of it (`hub.presence.retention`)."""
         self.horizon = horizon
         self.sessions = [
             StoredSession(r.id, r.session, True, r.start_event_id, r.end_event_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from werkzeug.datastructures import MultiDict
 
 from hub.console.forms.sites import entry_from_form, field_of, form_values
-from hub.imports import FieldProblem, check_site
+from hub.people.imports import FieldProblem, check_site
 
 
 def test_french_ways_of_writing_become_the_sites_file_s() -> None:

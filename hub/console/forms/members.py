@@ -1,5 +1,5 @@
 """The members page's forms. They carry the CSRF token and the labels; the rules a member
-must follow are the members file's, checked by `hub.members` (errors come back per field)."""
+must follow are the members file's, checked by `hub.people.members` (errors come back per field)."""
 
 from __future__ import annotations
 

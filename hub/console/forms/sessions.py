@@ -1,6 +1,6 @@
 """The sessions page's forms: a manual check-in, a check-out, a correction. Each needs a
 reason, kept with the session and in the audit log; the rules (no overlap, not in the future,
-the end after the start) are `hub.corrections`'."""
+the end after the start) are `hub.presence.corrections`'."""
 
 from __future__ import annotations
 

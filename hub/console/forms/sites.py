@@ -1,6 +1,6 @@
-"""The sites page's form: a site as the sites file has it (hub/imports.py `SiteSpec`), laid
+"""The sites page's form: a site as the sites file has it (hub/people/imports.py `SiteSpec`), laid
 out as fields a person fills in. This module only moves values between the two shapes and
-says each refusal in words; the rules are the sites file's (`hub.imports.check_site`).
+says each refusal in words; the rules are the sites file's (`hub.people.imports.check_site`).
 
 Field names: `name`, `zrr`…; `spaces-<n>-id|kind|positions`; `opening-<day>` (ranges
 separated by commas); `closed` (one day a line, `2026-12-24` or `24/12/2026`);
@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
-from hub.imports import FieldProblem
+from hub.people.imports import FieldProblem
 from telecentre import wire
 
 #: Empty rows offered for new spaces.

@@ -27,7 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub import audit
+from hub.people import audit
 from hub.store.models import Site, User, UserSite, utcnow
 
 ROLES = ("admin", "department", "animator")

@@ -1,12 +1,12 @@
 """Members as staff handle them one at a time (the console's members page): find, create,
 edit, deactivate.
 
-A member entered by hand follows the members file's rules (`hub.imports.member_row`), so a
+A member entered by hand follows the members file's rules (`hub.people.imports.member_row`), so a
 member the console accepts is one the file would accept, and the other way round. Each change
 is audited and written in the caller's transaction, a refused value raises
-`hub.users.Invalid` naming the form field; a change that alters who may enter
+`hub.people.users.Invalid` naming the form field; a change that alters who may enter
 returns the sites whose access lists must go out again (every site: the network is one
-membership, see `hub.access_lists`). Nothing is ever deleted: deactivating a member revokes
+membership, see `hub.doors.access_lists`). Nothing is ever deleted: deactivating a member revokes
 their badges, and their past stays keep their name.
 
 >>> with sessions.begin() as session:                                  # doctest: +SKIP
@@ -24,17 +24,18 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hub.audit import record
-from hub.imports import BadField, member_row
+from hub.people.audit import record
+from hub.people.imports import BadField, member_row
+from hub.people.users import N_, Invalid
 from hub.store.models import Badge, Member, Site
-from hub.users import N_, Invalid
 from telecentre import wire
 
 #: The fields of a member a person fills in (the members file's columns but the badges).
 FIELDS = ("member_id", "last_name", "first_name", "email", "category", "pass_since", "pass_until")
 
 
-#: What the console says of a field the members file's rules refuse (`hub.imports.member_row`).
+#: What the console says of a field the members file's rules refuse
+#: (`hub.people.imports.member_row`).
 _FIELD_MESSAGES = {
     "member_id": N_("Letters, digits, '.', '_' or '-' only, at most 64."),
     "last_name": N_("The last name is required."),

@@ -5,7 +5,7 @@ status's `access_version`, when it has applied it.
 
 Each change is audited and written in the caller's transaction, and returns the sites whose
 access lists must be published once it commits (every site: a member may enter every site of
-the network, see `hub.access_lists`).
+the network, see `hub.doors.access_lists`).
 
 >>> taps = unknown_taps(session, {"murat"}, since=now - timedelta(minutes=15))  # doctest: +SKIP
 >>> changed = assign_badge(session, uid=taps[0].badge, member_id="M001", actor="user:amelie")
@@ -20,10 +20,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hub.audit import record
-from hub.members import all_sites, full_name, unknown_member
+from hub.people.audit import record
+from hub.people.members import all_sites, full_name, unknown_member
+from hub.people.users import N_, Invalid
 from hub.store.models import AccessListVersion, Badge, Device, Event, Member
-from hub.users import N_, Invalid
 from telecentre import wire
 
 #: How far back the members page looks for unknown badges.

@@ -25,11 +25,11 @@ import paho.mqtt.client as mqtt
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import audit
-from hub.live import Changes
+from hub.intake.live import Changes
+from hub.people import audit
+from hub.people.users import N_, Invalid
 from hub.store.db import after_commit
 from hub.store.models import Device, DoorCommand, utcnow
-from hub.users import N_, Invalid
 from telecentre import wire
 
 log = logging.getLogger(__name__)

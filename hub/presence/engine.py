@@ -28,7 +28,8 @@ from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.config import HubConfig
-from hub.one_place import one_place_at_a_time
+from hub.people.sites import load_sites
+from hub.presence.one_place import one_place_at_a_time
 from hub.rules.model import Session as Stay
 from hub.rules.model import SiteRules, Tap, utc
 from hub.rules.presence import (
@@ -41,7 +42,6 @@ from hub.rules.presence import (
     walk,
 )
 from hub.rules.replay import DEFAULT_FUTURE_TOLERANCE_S, PairPlan, arrival_quarantine, plan_pair
-from hub.sites import load_sites
 from hub.store.events import NewEvent
 from hub.store.models import Event, PresenceSession, utcnow
 from hub.store.replay import (
@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 #: In the batch's `Session.info`: the sites where a session ended because the member was
-#: seen elsewhere (`hub.one_place`), read by `moved_sites`.
+#: seen elsewhere (`hub.presence.one_place`), read by `moved_sites`.
 _MOVED_SITES = "presence.moved_sites"
 
 

@@ -7,7 +7,7 @@ commands do one job against the same database and exit: `migrate`, `import-sites
 `events apply ID` (apply a quarantined tap deliberately), `keys init` (make the key that
 signs access lists, if there is none) and `keys public` (the public key to put in every
 edge's `access.hub_public_keys`), and the console's users and API tokens:
-`user add|list|disable|enable|password`, `token add|list|revoke` (`hub/accounts_cli.py`).
+`user add|list|disable|enable|password`, `token add|list|revoke` (`hub/cli/accounts.py`).
 """
 
 from __future__ import annotations
@@ -26,19 +26,19 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from hub import accounts_cli
-from hub.access_lists import record_import
+from hub.cli import accounts
 from hub.config import HubConfig
-from hub.imports import MEMBER_ID_RE, ImportResult, InvalidFile, import_members, import_sites
-from hub.ingest import ingest_lines
-from hub.presence import Presence
-from hub.private_files import restrict_umask
-from hub.reports import report_day
+from hub.doors.access_lists import record_import
+from hub.intake.ingest import ingest_lines
+from hub.people.imports import MEMBER_ID_RE, ImportResult, InvalidFile, import_members, import_sites
+from hub.presence.engine import Presence
+from hub.reports.queries import report_day
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.models import utcnow
 from telecentre import broker
 from telecentre.config import load_or_exit
 from telecentre.logs import start_logging
+from telecentre.private_files import restrict_umask
 from telecentre.signals import wait_for_stop
 from telecentre.signing import SigningKey
 
@@ -207,7 +207,7 @@ def keys(config: HubConfig, action: str) -> int:
 
 def report_evaluation(config: HubConfig, first: date, last: date) -> int:
     from hub.api.reports import evaluation_json
-    from hub.reports import evaluation
+    from hub.reports.queries import evaluation
 
     with database(config) as session:
         report = evaluation(session, first, last)
@@ -216,7 +216,7 @@ def report_evaluation(config: HubConfig, first: date, last: date) -> int:
 
 
 def apply_event(config: HubConfig, event_id: str) -> int:
-    from hub.events import CannotApply, apply_quarantined
+    from hub.presence.events import CannotApply, apply_quarantined
 
     try:
         with database(config) as session:
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     for verb in ("export", "erase"):
         command = commands.add_parser(f"{verb}-member", help=f"{verb} a member's personal data")
         command.add_argument("member_id", type=_member_id)
-    accounts_cli.add_parsers(commands)
+    accounts.add_parsers(commands)
     args = parser.parse_args(argv)
     restrict_umask()  # the database, its WAL and anything else the hub writes: owner only
 
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"database {config.database_url.split('@')[-1]} is at the latest schema")
         return 0
     if args.command in ("user", "token"):
-        return accounts_cli.run(args, lambda: database(config))
+        return accounts.run(args, lambda: database(config))
     if args.command.startswith("import-"):
         return run_import(config, args.command.removeprefix("import-"), args.file)
     if args.command == "report":
@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"telecentre-hub: {exc}", file=sys.stderr)
             return 2
         return 0
-    from hub import retention
+    from hub.presence import retention
 
     try:
         return run_retention_command(config, args.command, args.__dict__.get("member_id"))
@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_retention_command(config: HubConfig, command: str, member_id: str | None) -> int:
-    from hub import retention
+    from hub.presence import retention
 
     with database(config) as session:
         if command == "retention":

@@ -5,7 +5,7 @@ fixed pool of `threads`, so a client that sends half a request (or reads its ans
 holds a socket, never a thread. Open sockets are capped by `connection_limit`, and one that
 stays silent for `channel_timeout_s` is closed. No `Server:` banner tells which software
 answers. Bodies are capped here at the largest any route takes
-(`hub.body_limits.LARGEST_BODY_BYTES`); each route's own, smaller, limit is the app's.
+(`hub.web.body_limits.LARGEST_BODY_BYTES`); each route's own, smaller, limit is the app's.
 
 >>> server = WebServer(app, config.http)                       # doctest: +SKIP
 >>> server.start(); print(server.url); server.stop()

@@ -23,9 +23,9 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub import audit
+from hub.people import audit
+from hub.people.users import N_, Invalid
 from hub.store.models import ApiToken, Site, utcnow
-from hub.users import N_, Invalid
 from telecentre.wire import ID_PATTERN
 
 PREFIX = "tc_"

@@ -22,9 +22,9 @@ from functools import partial
 import paho.mqtt.client as mqtt
 from sqlalchemy.orm import Session
 
-from hub.presence import Clock, moved_sites, occupancies, tapped_sites
+from hub.people.sites import load_sites
+from hub.presence.engine import Clock, moved_sites, occupancies, tapped_sites
 from hub.rules.presence import DEFAULT_MAX_SESSION_H
-from hub.sites import load_sites
 from hub.store.db import after_commit
 from hub.store.events import NewEvent
 from hub.store.models import utcnow

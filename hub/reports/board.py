@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import Row, func, select, union_all
 from sqlalchemy.orm import Session
 
-from hub.alarms import StandingAlarm, standing_alarms
-from hub.presence import occupancies
-from hub.sites import load_sites
+from hub.doors.alarms import StandingAlarm, standing_alarms
+from hub.people.sites import load_sites
+from hub.presence.engine import occupancies
 from hub.store.models import AccessListVersion, Device, Event, Member, Site
 
 #: Taps and door events shown per site.

@@ -27,7 +27,7 @@ from pydantic import Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub import audit
+from hub.people import audit
 from hub.store.models import Badge, Member, Site, Space
 from telecentre import wire
 from telecentre.config import Strict

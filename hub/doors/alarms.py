@@ -16,11 +16,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub import audit
+from hub.people import audit
+from hub.people.users import N_, Invalid
 from hub.store.db import insert_ignoring_conflicts
 from hub.store.events import NewEvent
 from hub.store.models import Alarm, utcnow
-from hub.users import N_, Invalid
 from telecentre import wire
 
 #: Standing alarms shown at most (the oldest beyond wait their turn).

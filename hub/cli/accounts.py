@@ -1,6 +1,6 @@
 """`telecentre-hub user …` and `telecentre-hub token …`: console users and API tokens from a
-shell, through the same functions as the console's admin pages (`hub.users`,
-`hub.api_tokens`). The first admin is made here; no account ever has a default password.
+shell, through the same functions as the console's admin pages (`hub.people.users`,
+`hub.people.api_tokens`). The first admin is made here; no account ever has a default password.
 
     telecentre-hub --config hub.yaml user add marie --role admin      # password from stdin
     telecentre-hub --config hub.yaml user add paul --role animator --site murat --site ydes
@@ -20,7 +20,7 @@ from typing import TextIO
 
 from sqlalchemy.orm import Session
 
-from hub import api_tokens, users
+from hub.people import api_tokens, users
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

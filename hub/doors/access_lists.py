@@ -40,8 +40,8 @@ import paho.mqtt.client as mqtt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hub.people.sites import member_rules
 from hub.rules.calendar import is_public_holiday
-from hub.sites import member_rules
 from hub.store.db import after_commit
 from hub.store.models import AccessListVersion, AuditEntry, Badge, Member, Site, utcnow
 from telecentre import wire

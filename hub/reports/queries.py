@@ -32,14 +32,14 @@ from typing import Literal
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from hub import presence
-from hub.access_lists import latest_versions
+from hub.doors.access_lists import latest_versions
+from hub.people.sites import load_members, load_sites
+from hub.presence import engine
 from hub.rules import model
 from hub.rules.billing import invoice_lines
 from hub.rules.devices import ACCESS_LIST_GRACE, Health, health
 from hub.rules.evaluation import evaluate
 from hub.rules.presence import DEFAULT_MAX_SESSION_H
-from hub.sites import load_members, load_sites
 from hub.store.models import Device, PresenceSession, utcnow
 from telecentre import wire
 
@@ -122,7 +122,7 @@ class SessionRow:
     id: int = 0
     #: `tap`, `auto`, `elsewhere`, `manual`; None while open.
     end_reason: str | None = None
-    #: Made or corrected by a person (`hub.corrections`): final, never recomputed.
+    #: Made or corrected by a person (`hub.presence.corrections`): final, never recomputed.
     manual: bool = False
     #: Why, as the person said it.
     manual_reason: str | None = None
@@ -338,7 +338,7 @@ class SiteOccupancy:
     present: int
     positions: int
     #: Earliest arrival first, `since` in the site's local time.
-    members: list[presence.Present]
+    members: list[engine.Present]
 
 
 def occupancy(
@@ -356,8 +356,8 @@ def occupancy(
     rules = _load_sites(session, sites)
     report = []
     for site_id, site in rules.items():
-        present = presence.occupancy(session, site, now, max_session_h=max_session_h)
-        members = [presence.Present(p.member_id, p.since.astimezone(site.zone)) for p in present]
+        present = engine.occupancy(session, site, now, max_session_h=max_session_h)
+        members = [engine.Present(p.member_id, p.since.astimezone(site.zone)) for p in present]
         report.append(SiteOccupancy(site_id, len(members), site.positions.total, members))
     return report
 

@@ -20,17 +20,17 @@ from werkzeug.routing import IntegerConverter, Map
 from hub.api import PREFIX, api
 from hub.api.errors import http_error
 from hub.api.services import EXTENSION, AfterImport, Services
-from hub.body_limits import SMALL_BODY_BYTES, apply_body_limit
 from hub.config import HubConfig
 from hub.console import STATIC_FOLDER, TEMPLATE_FOLDER, init_console
 from hub.console.errors import error_page
 from hub.console.services import ConsoleServices
-from hub.doors import DoorOpener
-from hub.http_headers import is_api, protect
-from hub.live import Changes
+from hub.doors.commands import DoorOpener
+from hub.intake.live import Changes
 from hub.store import make_engine, make_sessionmaker
 from hub.store.events import OnBatch
 from hub.store.models import utcnow
+from hub.web.body_limits import SMALL_BODY_BYTES, apply_body_limit
+from hub.web.headers import is_api, protect
 
 
 def _http_error(error: HTTPException) -> tuple[Response | str, int]:
