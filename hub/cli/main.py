@@ -342,7 +342,12 @@ def run_retention_command(config: HubConfig, command: str, member_id: str | None
                 )
             )
         elif member_id is not None:
-            retention.erase_member(session, member_id, actor=_actor())
+            retention.erase_member(
+                session,
+                member_id,
+                actor=_actor(),
+                accounting_years=config.retention.accounting_years,
+            )
             print(f"member {member_id}: personal data erased, sessions pseudonymised")
     return 0
 

@@ -81,6 +81,27 @@ class Tariffs(Strict):
     pass_: Rate = Field(default=Rate(), alias="pass")
 
 
+class Invoicing(Strict):
+    """Who issues the site's invoices (the French mentions of docs/rules.md, Invoices).
+
+    Left out, the site's name issues them, with no VAT and the franchise's mention."""
+
+    #: The seller's legal name (a commune, an association); None: the site's name.
+    issuer: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    address: Annotated[str, Field(max_length=500)] | None = None
+    siret: Annotated[str, Field(pattern=r"^[0-9]{14}$")] | None = None
+    vat_number: Annotated[str, Field(pattern=r"^[A-Z]{2}[0-9A-Z]{2,13}$")] | None = None
+    #: Percent; None: no VAT, and `vat_exemption` is printed instead.
+    vat_rate: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None = None
+    vat_exemption: Annotated[str, Field(min_length=1, max_length=200)] = (
+        "TVA non applicable, art. 293 B du CGI"
+    )
+    #: Before each invoice number (MURAT-000042); None: the site id in capitals.
+    prefix: Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{0,23}$")] | None = None
+    #: How to pay (terms, IBAN), printed under the totals.
+    payment: Annotated[str, Field(max_length=500)] | None = None
+
+
 class SpaceSpec(Strict):
     id: wire.Id
     kind: Literal["office", "open_space", "meeting"]
@@ -101,6 +122,7 @@ class SiteSpec(Strict):
     #: Left out: the site charges nothing.
     tariffs: Tariffs = Tariffs()
     rounding_min: Annotated[int, Field(ge=1, le=1440)] = 15
+    invoicing: Invoicing = Invoicing()
 
 
 class SitesFile(Strict):
@@ -175,6 +197,7 @@ def _site_values(spec: SiteSpec) -> dict[str, Any]:
         "closed": [day.isoformat() for day in spec.closed],
         "tariffs": spec.tariffs.model_dump(by_alias=True),
         "rounding_min": spec.rounding_min,
+        "invoicing": spec.invoicing.model_dump(exclude_defaults=True),
     }
 
 
@@ -189,6 +212,7 @@ _SITE_KEYS = (
     "closed",
     "tariffs",
     "rounding_min",
+    "invoicing",
 )
 
 #: What edges decide taps with: a change here means a new access list for the site.
@@ -306,6 +330,9 @@ def save_site(
     committed."""
     spec = check_site(entry)
     site = session.get(Site, spec.id)
+    if site is not None and "invoicing" not in entry:
+        # The console's form has no invoicing fields: what the sites file set stays.
+        spec = spec.model_copy(update={"invoicing": Invoicing.model_validate(site.invoicing)})
     if creating and site is not None:
         raise InvalidSite([FieldProblem("id", "exists", f"site {spec.id!r} already exists")])
     if not creating and site is None:
