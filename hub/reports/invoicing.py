@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from hub.people import audit
 from hub.people.members import full_name
 from hub.people.sites import load_sites
+from hub.people.users import N_
 from hub.presence.retention import years_before
 from hub.reports import queries
 from hub.rules import invoices as rules
@@ -45,10 +46,15 @@ from hub.store.models import (
 
 
 class CannotClose(ValueError):
-    """Why a month cannot be closed; `blocking` lists the open sessions that stop it."""
+    """Why a month cannot be closed: `message` (English, marked for the console's catalog)
+    with its `params`; `blocking` lists the open sessions that stop it."""
 
-    def __init__(self, message: str, blocking: list[queries.SessionRow] | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, blocking: list[queries.SessionRow] | None = None, **params: object
+    ) -> None:
+        super().__init__(message % params)
+        self.message = message
+        self.params = params
         self.blocking = blocking or []
 
 
@@ -112,19 +118,30 @@ def _month_over(month: str, now: datetime, zones: Collection[str]) -> bool:
 
 def _check(session: Session, month: str, now: datetime, previous: str | None) -> None:
     if is_closed(session, month):
-        raise CannotClose(f"{month} is already closed")
+        raise CannotClose(N_("%(month)s is already closed."), month=month)
     if previous is not None and month != rules.next_month(previous):
         if month < previous:
-            raise CannotClose(f"{month} is before {previous}, the last month closed")
+            raise CannotClose(
+                N_("%(month)s is before %(last)s, the last month closed."),
+                month=month,
+                last=previous,
+            )
         raise CannotClose(
-            f"months close in order: close {rules.next_month(previous)} before {month}"
+            N_("Months close in order: close %(next)s before %(month)s."),
+            month=month,
+            next=rules.next_month(previous),
         )
     zones = set(session.scalars(select(Site.timezone))) or {"UTC"}
     if not _month_over(month, now, zones):
-        raise CannotClose(f"{month} is not over yet")
+        raise CannotClose(N_("%(month)s is not over yet."), month=month)
     blocking = queries.open_sessions(session, month)
     if blocking:
-        raise CannotClose(f"{len(blocking)} sessions of {month} are still open", blocking)
+        raise CannotClose(
+            N_("%(count)d stays of %(month)s are still open: close them first."),
+            blocking,
+            count=len(blocking),
+            month=month,
+        )
 
 
 # --- Closing ----------------------------------------------------------------------------------
@@ -219,9 +236,7 @@ def _charges(lines: list[InvoiceLine], found: list[rules.Adjustment]) -> list[_C
     own = [
         _Charge(line.member_id, line.site, None, line.rate, rules.figures(line)) for line in lines
     ]
-    corrections = [
-        _Charge(a.member_id, a.site, a.corrects, a.rate, a.figures) for a in found
-    ]
+    corrections = [_Charge(a.member_id, a.site, a.corrects, a.rate, a.figures) for a in found]
     return own + corrections
 
 
@@ -473,3 +488,107 @@ def invoice(
         .order_by(InvoiceRecord.corrects.is_not(None), InvoiceRecord.corrects)
     )
     return _stored_invoice(row, [_stored_line(line) for line in lines])
+
+
+# --- A month's billing, closed or open: what the API, the console and the CLI show -------------
+
+
+@dataclass(frozen=True)
+class BillLine:
+    member_id: str
+    member_name: str | None
+    site: str
+    #: The month the figures are about: the line's own, or the one an adjustment corrects.
+    month: str
+    #: For an adjustment, the closed month it corrects.
+    corrects: str | None
+    hours: Decimal
+    free_hours: Decimal
+    billed_hours: Decimal
+    rate: str
+    amount_eur: Decimal
+    #: The invoice that carries it (closed months only).
+    invoice: str | None = None
+
+
+@dataclass(frozen=True)
+class MemberTotal:
+    member_id: str
+    member_name: str | None
+    total_eur: Decimal
+
+
+@dataclass(frozen=True)
+class MonthBilling:
+    month: str
+    closed: bool
+    closed_at: datetime | None
+    lines: list[BillLine]
+    total_eur: Decimal
+
+    @property
+    def members(self) -> list[MemberTotal]:
+        """A total per member, by name: what each owes over the sites."""
+        sums: dict[str, Decimal] = {}
+        names: dict[str, str | None] = {}
+        for line in self.lines:
+            sums[line.member_id] = sums.get(line.member_id, Decimal(0)) + line.amount_eur
+            names[line.member_id] = line.member_name
+        return sorted(
+            (MemberTotal(member, names[member], total) for member, total in sums.items()),
+            key=lambda row: (row.member_name or "", row.member_id),
+        )
+
+
+def month_billing(
+    session: Session, month: str, *, sites: Collection[str] | None = None
+) -> MonthBilling:
+    """A closed month from its stored lines, as they were at the close (whatever happened to
+    the sessions and the members since); an open month worked out from today's sessions."""
+    closed = session.get(BillingMonth, month)
+    if closed is not None:
+        references = dict(
+            session.execute(select(Invoice.id, Invoice.reference).where(Invoice.month == month))
+            .tuples()
+            .all()
+        )
+        stored = stored_lines(session, month, sites=sites)
+        lines = [
+            BillLine(
+                member_id=line.member_id,
+                member_name=line.member_name,
+                site=line.site,
+                month=line.corrects or line.month,
+                corrects=line.corrects,
+                hours=line.hours,
+                free_hours=line.free_hours,
+                billed_hours=line.billed_hours,
+                rate=line.rate,
+                amount_eur=line.amount_eur,
+                invoice=None if line.invoice_id is None else references[line.invoice_id],
+            )
+            for line in stored
+        ]
+        total = sum((line.amount_eur for line in lines), Decimal(0))
+        return MonthBilling(month, True, closed.closed_at, lines, total)
+    result = queries.billing(session, month, sites=sites)
+    names = {
+        member: who.name
+        for member, who in _members(session, {line.member_id for line in result.lines}).items()
+    }
+    lines = [
+        BillLine(
+            member_id=line.member_id,
+            member_name=names.get(line.member_id),
+            site=line.site,
+            month=line.month,
+            corrects=None,
+            hours=line.hours,
+            free_hours=line.free_hours,
+            billed_hours=line.billed_hours,
+            rate=line.rate,
+            amount_eur=line.amount_eur,
+        )
+        for line in result.lines
+    ]
+    return MonthBilling(month, False, None, lines, result.total_eur)
