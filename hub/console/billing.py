@@ -168,7 +168,7 @@ def close() -> ResponseReturnValue:
             )
     except invoicing.CannotClose as refused:
         params = {
-            key: _month_label(value) if key in ("month", "last", "next") else value
+            key: _month_label(str(value)) if key in ("month", "last", "next") else value
             for key, value in refused.params.items()
         }
         flash(_(refused.message, **params), "error")

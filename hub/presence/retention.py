@@ -67,6 +67,7 @@ from hub.store.models import (
     AuditEntry,
     Badge,
     Event,
+    InvoiceRecord,
     Member,
     PresenceSession,
     RejectedEvent,

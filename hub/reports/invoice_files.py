@@ -86,33 +86,36 @@ def invoice_html(invoice: StoredInvoice) -> str:
     issuer = invoice.issuer
     site_name = str(issuer.get("site_name") or invoice.site)
     first, last = month_bounds(invoice.month)
-    return _templates().get_template("invoice.html").render(
-        invoice=invoice,
-        issuer=issuer,
-        title=title(invoice),
-        issued=day_words(invoice.issued_on),
-        period=f"du {day_words(first)} au {day_words(last)}",
-        lines=[
-            {
-                "label": line_label(line, site_name),
-                "rate": RATE_WORDS.get(line.rate, line.rate),
-                "line": line,
-            }
-            for line in invoice.lines
-        ],
-        vat_rate=None
-        if invoice.vat_rate is None
-        else format_decimal(invoice.vat_rate, locale="fr_FR"),
-        fonts=FONTS.as_uri(),
+    return (
+        _templates()
+        .get_template("invoice.html")
+        .render(
+            invoice=invoice,
+            issuer=issuer,
+            title=title(invoice),
+            issued=day_words(invoice.issued_on),
+            period=f"du {day_words(first)} au {day_words(last)}",
+            lines=[
+                {
+                    "label": line_label(line, site_name),
+                    "rate": RATE_WORDS.get(line.rate, line.rate),
+                    "line": line,
+                }
+                for line in invoice.lines
+            ],
+            vat_rate=None
+            if invoice.vat_rate is None
+            else format_decimal(invoice.vat_rate, locale="fr_FR"),
+            fonts=FONTS.as_uri(),
+        )
     )
 
 
 def invoice_pdf(invoice: StoredInvoice) -> bytes:
     """The printable invoice, PDF/A-3b so that it can carry its Factur-X XML."""
-    pdf = HTML(string=invoice_html(invoice), base_url=str(_HERE)).write_pdf(
+    pdf: bytes = HTML(string=invoice_html(invoice), base_url=str(_HERE)).write_pdf(
         pdf_variant="pdf/a-3b"
     )
-    assert pdf is not None
     return pdf
 
 

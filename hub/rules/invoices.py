@@ -207,7 +207,5 @@ def number_invoices(
         if not sums[(site, member_id)]:
             continue
         counters[site] = counters.get(site, 0) + 1
-        result.append(
-            Numbered(site, member_id, counters[site], tuple(grouped[(site, member_id)]))
-        )
+        result.append(Numbered(site, member_id, counters[site], tuple(grouped[(site, member_id)])))
     return result
