@@ -273,11 +273,12 @@ def close_month(
     who = _members(session, {charge.member_id for charge in charges})
     sites = {site.id: site for site in session.scalars(select(Site))}
     site_rules = load_sites(session)
-    last_numbers = dict(
-        session.execute(select(Invoice.site_id, func.max(Invoice.number)).group_by(Invoice.site_id))
-        .tuples()
-        .all()
-    )
+    last_numbers = {
+        site: number
+        for site, number in session.execute(
+            select(Invoice.site_id, func.max(Invoice.number)).group_by(Invoice.site_id)
+        )
+    }
     numbered = rules.number_invoices(
         ((c.site, c.member_id, c.figures.amount_eur) for c in charges),
         last_numbers,
@@ -547,11 +548,12 @@ def month_billing(
     the sessions and the members since); an open month worked out from today's sessions."""
     closed = session.get(BillingMonth, month)
     if closed is not None:
-        references = dict(
-            session.execute(select(Invoice.id, Invoice.reference).where(Invoice.month == month))
-            .tuples()
-            .all()
-        )
+        references = {
+            id_: reference
+            for id_, reference in session.execute(
+                select(Invoice.id, Invoice.reference).where(Invoice.month == month)
+            )
+        }
         stored = stored_lines(session, month, sites=sites)
         lines = [
             BillLine(
