@@ -31,6 +31,8 @@ from hub.presence.retention import apply_retention, erase_member
 from hub.reports import invoice_files, invoicing, queries
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.models import BillingMonth, Invoice, InvoiceRecord, Member, PresenceSession
+from tests.console import add_user, client_sign_in, csrf_token
+from tests.integration.test_console_french import visible
 from tests.servers import Postgres
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -436,3 +438,67 @@ def test_two_processes_closing_at_once_leave_no_gap(postgres: Postgres, tmp_path
         assert len(invoices) == 12 * len(months)
     finally:
         postgres.drop_database(url)
+
+
+# --- The console's billing page ----------------------------------------------------------------
+
+
+def test_the_billing_page_closes_a_confirmed_month_and_an_animator_sees_its_sites(
+    store: sessionmaker[Session], console_app: Flask
+) -> None:
+    add_user(store, "dora", "department")
+    add_user(store, "marie", "animator", ["murat"])
+    with store.begin() as session:
+        session.add(
+            PresenceSession(member_id="M002", site_id="murat", start=at("2026-11-30", "17:00"))
+        )
+    dora, marie = console_app.test_client(), console_app.test_client()
+    assert client_sign_in(dora, "dora") == client_sign_in(marie, "marie") == 302
+
+    page = dora.get("/reports/billing?month=2026-11").text
+    assert "ouvert" in visible(page) and "Total pour Anne Durand" in visible(page)
+    assert "44,25" in visible(page) and "Clore novembre 2026" in visible(page)
+    token = csrf_token(page)
+    unconfirmed = dora.post(
+        "/reports/billing/close",
+        data={"csrf_token": token, "month": "2026-11"},
+        follow_redirects=True,
+    )
+    assert "Cochez la case pour confirmer la clôture." in visible(unconfirmed.text)
+    confirmed = {"csrf_token": token, "month": "2026-11", "confirm": "y"}
+    blocked = visible(
+        dora.post("/reports/billing/close", data=confirmed, follow_redirects=True).text
+    )
+    assert "1 séjours de novembre 2026 sont encore ouverts" in blocked
+    assert (
+        "Encore ouvert : Paul Martin à La Cocotte Numérique depuis le 30/11/2026 17:00" in blocked
+    )
+    hers = {**confirmed, "csrf_token": csrf_token(marie.get("/sessions/new").text)}
+    assert marie.post("/reports/billing/close", data=hers).status_code == 403
+
+    with store.begin() as session:
+        for row in session.scalars(select(PresenceSession).where(PresenceSession.end.is_(None))):
+            row.end = row.start + timedelta(minutes=30)
+    done = visible(dora.post("/reports/billing/close", data=confirmed, follow_redirects=True).text)
+    assert "novembre 2026 est clos : 4 factures, 0 régularisations." in done
+    assert "Clore" not in done and "MURAT-000001" in done
+
+    seen = visible(marie.get("/reports/billing?month=2026-11").text)
+    assert "Anne Durand" in seen and "Léa Roux" in seen and "clos" in seen
+    assert "YDES" not in seen and "Maison des Services" not in seen
+    assert marie.get("/reports/billing?month=2026-11&site=ydes").status_code == 404
+    with store() as session:
+        ids = {i.reference: i.id for i in invoicing.invoices(session, "2026-11")}
+    mine = marie.get(f"/reports/billing/invoices/{ids['MURAT-000001']}.pdf")
+    assert mine.status_code == 200 and mine.mimetype == "application/pdf"
+    assert 'filename="MURAT-000001.pdf"' in mine.headers["Content-Disposition"]
+    assert marie.get(f"/reports/billing/invoices/{ids['YDES-000001']}.pdf").status_code == 404
+    archive = zipfile.ZipFile(
+        io.BytesIO(marie.get("/reports/billing/invoices.zip?month=2026-11").data)
+    )
+    assert sorted(archive.namelist()) == ["murat/MURAT-000001.pdf", "murat/MURAT-000002.pdf"]
+    everything = zipfile.ZipFile(
+        io.BytesIO(dora.get("/reports/billing/invoices.zip?month=2026-11").data)
+    )
+    assert len(everything.namelist()) == 4
+    assert dora.get("/reports/billing/invoices.zip?month=2026-10").status_code == 404
