@@ -377,6 +377,9 @@ COLUMNS = (
     "pass_until",
     "badges",
 )
+#: Columns a members file may add: `address`, the postal address printed on invoices.
+OPTIONAL_COLUMNS = ("address",)
+ADDRESS_MAX_CHARS = 500
 CATEGORIES = ("independent", "employee", "mobile", "other")
 #: Matched whole (`fullmatch`) wherever a member id comes in: the CSV, the API, the CLI.
 MEMBER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -395,6 +398,8 @@ class MemberRow:
     pass_since: date | None
     pass_until: date | None
     badges: tuple[str, ...]
+    #: None when the file has no `address` column: the stored address is left as it is.
+    address: str | None = None
 
 
 class BadField(Exception):
@@ -439,6 +444,9 @@ def member_row(line: int, record: dict[str, str]) -> MemberRow:
             raise BadField("badges", f"{raw!r} is not a badge UID (8 to 20 hex digits)")
         if uid not in badges:
             badges.append(uid)
+    address = record.get("address")
+    if address is not None and len(address) > ADDRESS_MAX_CHARS:
+        raise BadField("address", f"is longer than {ADDRESS_MAX_CHARS} characters")
     return MemberRow(
         line,
         member_id,
@@ -449,6 +457,7 @@ def member_row(line: int, record: dict[str, str]) -> MemberRow:
         pass_since,
         pass_until,
         tuple(badges),
+        address,
     )
 
 
@@ -474,7 +483,7 @@ def _parse_member_rows(reader: Any) -> list[MemberRow]:
             ]
         )
     missing = [name for name in COLUMNS if name not in header]
-    unknown = [name for name in header if name not in COLUMNS]
+    unknown = [name for name in header if name not in (*COLUMNS, *OPTIONAL_COLUMNS)]
     if missing or unknown:
         problems = [Problem(1, name, "column is missing") for name in missing]
         problems += [Problem(1, name, "is not a column of the members file") for name in unknown]
@@ -519,7 +528,7 @@ def _parse_member_rows(reader: Any) -> list[MemberRow]:
 
 
 def _member_values(row: MemberRow) -> dict[str, Any]:
-    return {
+    values = {
         "last_name": row.last_name,
         "first_name": row.first_name,
         "email": row.email,
@@ -527,6 +536,10 @@ def _member_values(row: MemberRow) -> dict[str, Any]:
         "pass_since": row.pass_since,
         "pass_until": row.pass_until,
     }
+    if row.address is not None:
+        # Several lines in one quoted cell; an empty cell clears it.
+        values["address"] = row.address or None
+    return values
 
 
 def import_members(session: Session, text: str, progress: Progress | None = None) -> ImportResult:

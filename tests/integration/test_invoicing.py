@@ -30,7 +30,7 @@ from hub.presence.corrections import correct_session
 from hub.presence.retention import apply_retention, erase_member
 from hub.reports import invoice_files, invoicing, queries
 from hub.store import make_engine, make_sessionmaker, migrate
-from hub.store.models import BillingMonth, Invoice, InvoiceRecord, Member, PresenceSession
+from hub.store.models import BillingMonth, Invoice, InvoiceRecord, PresenceSession
 from tests.console import add_user, client_sign_in, csrf_token
 from tests.integration.test_console_french import visible
 from tests.servers import Postgres
@@ -55,10 +55,10 @@ sites:
                 vat_number: FR12345678900, vat_rate: 20, prefix: YDES}
 """
 MEMBERS = (
-    "member_id,last_name,first_name,email,category,pass_since,pass_until,badges\n"
-    "M001,Durand,Anne,anne@example.fr,independent,,,\n"
-    "M002,Martin,Paul,paul@example.fr,employee,,,\n"
-    "M003,Roux,Léa,,mobile,2026-10-01,,\n"
+    "member_id,last_name,first_name,email,category,pass_since,pass_until,badges,address\n"
+    'M001,Durand,Anne,anne@example.fr,independent,,,,"4 rue du Lac\n15300 Murat"\n'
+    "M002,Martin,Paul,paul@example.fr,employee,,,,\n"
+    "M003,Roux,Léa,,mobile,2026-10-01,,,\n"
 )
 CLOSE_NOV = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 CLOSE_DEC = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
@@ -87,9 +87,6 @@ def store(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     with sessions.begin() as session:
         import_sites(session, SITES)
         import_members(session, MEMBERS)
-        member = session.get(Member, "M001")
-        assert member is not None
-        member.address = "4 rue du Lac\n15300 Murat"
         for day in ("2026-11-03", "2026-11-10", "2026-11-17"):
             session.add(stay("M001", "murat", day, "09:00", 4 + 10 / 60))  # 4.25 h billed
         session.add(stay("M001", "ydes", "2026-11-18", "14:00", 2))
