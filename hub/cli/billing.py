@@ -75,9 +75,10 @@ def run(args: argparse.Namespace, config: HubConfig, database: Database) -> int:
             print(json.dumps(billing_json(result), indent=2, ensure_ascii=False))
             return 0
         found = invoicing.invoices(session, args.month)
-    if not found:
-        print(f"telecentre-hub: {args.month} has no invoices (is it closed?)", file=sys.stderr)
-        return 1
-    args.zip_file.write_bytes(invoice_files.month_zip(found))
+        if not found:
+            print(f"telecentre-hub: {args.month} has no invoices (is it closed?)", file=sys.stderr)
+            return 1
+        archive = invoice_files.month_zip(session, found)
+    args.zip_file.write_bytes(archive)
     print(f"{len(found)} invoices written to {args.zip_file}")
     return 0

@@ -200,13 +200,12 @@ def close() -> ResponseReturnValue:
 @bp.get("/billing/invoices/<int:invoice_id>.pdf")
 @login_required
 def invoice(invoice_id: int) -> ResponseReturnValue:
-    with console().sessions() as session:
+    with console().sessions.begin() as session:
         found = invoicing.invoice(session, invoice_id, sites=allowed_sites())
-    if found is None:
-        abort(404)
-    return _download(
-        invoice_files.facturx_pdf(found), invoice_files.file_name(found), "application/pdf"
-    )
+        if found is None:
+            abort(404)
+        document = invoice_files.issued_pdf(session, found)
+    return _download(document, invoice_files.file_name(found), "application/pdf")
 
 
 @bp.get("/billing/invoices.zip")
@@ -215,12 +214,12 @@ def month_zip() -> ResponseReturnValue:
     choice = _Choice()
     if choice.errors:
         abort(400)
-    with console().sessions() as session:
+    with console().sessions.begin() as session:
         found = invoicing.invoices(session, choice.month, sites=choice.sites)
-    if not found:
-        abort(404)
-    name = f"factures-{choice.month}.zip"
-    return _download(invoice_files.month_zip(found), name, "application/zip")
+        if not found:
+            abort(404)
+        archive = invoice_files.month_zip(session, found)
+    return _download(archive, f"factures-{choice.month}.zip", "application/zip")
 
 
 def _download(body: bytes, name: str, mimetype: str) -> Response:

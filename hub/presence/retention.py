@@ -67,6 +67,7 @@ from hub.store.models import (
     AuditEntry,
     Badge,
     Event,
+    Invoice,
     InvoiceRecord,
     Member,
     PresenceSession,
@@ -434,6 +435,13 @@ def _scrub_invoice_lines(
     ).rowcount
     kept = session.scalar(
         select(func.count()).select_from(InvoiceRecord).where(mine, InvoiceRecord.month >= cut)
+    )
+    # Their kept PDFs name them too: made again from the scrubbed lines when next asked for.
+    session.execute(
+        update(Invoice)
+        .where(Invoice.member_id == member_id, Invoice.month < cut)
+        .values(document=None)
+        .execution_options(synchronize_session=False)
     )
     return scrubbed, kept or 0
 

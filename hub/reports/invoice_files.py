@@ -24,10 +24,13 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from lxml import etree
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 from weasyprint import HTML
 
 from hub.reports.invoicing import StoredInvoice, StoredLine
 from hub.reports.queries import month_bounds
+from hub.store.models import Invoice
 
 _HERE = Path(__file__).parent
 FONTS = _HERE / "fonts"
@@ -265,10 +268,27 @@ def file_name(invoice: StoredInvoice) -> str:
     return f"{invoice.reference}.pdf"
 
 
-def month_zip(invoices: Iterable[StoredInvoice]) -> bytes:
-    """Every invoice given, as Factur-X PDFs in one zip (one folder per site)."""
+def issued_pdf(session: Session, invoice: StoredInvoice) -> bytes:
+    """The invoice's Factur-X PDF as issued: made the first time it is asked for, then kept
+    in the caller's transaction, so that every later download is the same document (and
+    costs nothing: WeasyPrint takes a few tenths of a second per invoice)."""
+    stored = session.scalar(select(Invoice.document).where(Invoice.id == invoice.id))
+    if stored is not None:
+        return stored
+    made = facturx_pdf(invoice)
+    session.execute(
+        update(Invoice)
+        .where(Invoice.id == invoice.id, Invoice.document.is_(None))
+        .values(document=made)
+    )
+    kept = session.scalar(select(Invoice.document).where(Invoice.id == invoice.id))
+    return kept or made
+
+
+def month_zip(session: Session, invoices: Iterable[StoredInvoice]) -> bytes:
+    """Every invoice given, as issued (`issued_pdf`), in one zip (one folder per site)."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         for invoice in invoices:
-            archive.writestr(f"{invoice.site}/{file_name(invoice)}", facturx_pdf(invoice))
+            archive.writestr(f"{invoice.site}/{file_name(invoice)}", issued_pdf(session, invoice))
     return buffer.getvalue()

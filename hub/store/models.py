@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -455,6 +456,9 @@ class Invoice(Base):
     total_cents: Mapped[int] = mapped_column(BigInteger)
     #: The site's `invoicing` and name as they were on the day of issue.
     issuer: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The Factur-X PDF as first handed out, kept so that the same document is handed out
+    #: every time (`hub.reports.invoice_files.issued_pdf`); None until first asked for.
+    document: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
 
 class InvoiceRecord(Base):

@@ -149,7 +149,9 @@ def test_a_closed_month_survives_pseudonymisation_and_erasure(
 ) -> None:
     close(store, "2026-11", CLOSE_NOV)
     billing, invoices = snapshot(store, "2026-11")
-    pdf_text = pdftotext(invoice_files.invoice_pdf(invoices[0]))
+    with store.begin() as session:
+        issued = [invoice_files.issued_pdf(session, invoice) for invoice in invoices]
+    pdf_text = pdftotext(issued[0])
 
     # Anne asks to be erased a few days later: within the accounting horizon, her lines and
     # invoices keep her name, as the law requires.
@@ -168,6 +170,9 @@ def test_a_closed_month_survives_pseudonymisation_and_erasure(
         assert queries.billing(session, "2026-11").lines == []
         assert session.scalar(select(PresenceSession.member_id).limit(1)) is None
     assert snapshot(store, "2026-11") == (billing, invoices)
+    with store.begin() as session:
+        # The same documents as issued, byte for byte.
+        assert [invoice_files.issued_pdf(session, invoice) for invoice in invoices] == issued
     assert pdftotext(invoice_files.invoice_pdf(invoices[0])) == pdf_text
 
     # Paul is erased past the horizon (10 years): his name and e-mail go, his figures stay.
@@ -183,6 +188,12 @@ def test_a_closed_month_survives_pseudonymisation_and_erasure(
     assert [(i.reference, i.total_eur) for i in after_invoices] == [
         (i.reference, i.total_eur) for i in invoices
     ]
+    with store.begin() as session:
+        # Paul's invoice is made again without his name; Anne's, within the horizon, is not.
+        again = [invoice_files.issued_pdf(session, invoice) for invoice in after_invoices]
+    assert again[0] == issued[0] and again[2] != issued[2]
+    assert "Paul Martin" not in pdftotext(again[2]) and "[erased]" in pdftotext(again[2])
+    assert "9,00" in pdftotext(again[2])
     with store() as session:
         row = session.scalars(select(InvoiceRecord).where(InvoiceRecord.member_id == "M002")).one()
         assert (row.member_email, row.erased_at is not None) == (None, True)
@@ -309,7 +320,8 @@ def test_the_factur_x_files_pass_the_packages_checks_and_say_what_the_api_says(
     assert api["closed"] is True
     with store() as session:
         invoices = invoicing.invoices(session, "2026-11")
-    archive = zipfile.ZipFile(io.BytesIO(invoice_files.month_zip(invoices)))
+    with store.begin() as session:
+        archive = zipfile.ZipFile(io.BytesIO(invoice_files.month_zip(session, invoices)))
     assert sorted(archive.namelist()) == [
         "murat/MURAT-000001.pdf",
         "ydes/YDES-000001.pdf",

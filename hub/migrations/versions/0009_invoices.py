@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("vat_cents", sa.BigInteger(), nullable=False),
         sa.Column("total_cents", sa.BigInteger(), nullable=False),
         sa.Column("issuer", sa.JSON(), nullable=False),
+        sa.Column("document", sa.LargeBinary(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invoices")),
         sa.UniqueConstraint("reference", name=op.f("uq_invoices_reference")),
     )
