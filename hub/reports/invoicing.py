@@ -17,6 +17,7 @@ the periods they bill.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -137,7 +138,7 @@ def _check(session: Session, month: str, now: datetime, previous: str | None) ->
     blocking = queries.open_sessions(session, month)
     if blocking:
         raise CannotClose(
-            N_("%(count)d stays of %(month)s are still open: close them first."),
+            N_("Stays of %(month)s still open: %(count)d. Close them first."),
             blocking,
             count=len(blocking),
             month=month,
@@ -282,7 +283,7 @@ def close_month(
     numbered = rules.number_invoices(
         ((c.site, c.member_id, c.figures.amount_eur) for c in charges),
         last_numbers,
-        order=lambda member_id: who[member_id].name,
+        order=lambda member_id: sort_key(who[member_id].name),
     )
 
     session.add(BillingMonth(month=month, closed_at=now, closed_by=actor))
@@ -494,6 +495,13 @@ def invoice(
 # --- A month's billing, closed or open: what the API, the console and the CLI show -------------
 
 
+def sort_key(name: str) -> str:
+    """A name as a French list orders it: Élodie with the E, not after Z."""
+    return "".join(
+        c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c)
+    ).casefold()
+
+
 @dataclass(frozen=True)
 class BillLine:
     member_id: str
@@ -537,7 +545,7 @@ class MonthBilling:
             names[line.member_id] = line.member_name
         return sorted(
             (MemberTotal(member, names[member], total) for member, total in sums.items()),
-            key=lambda row: (row.member_name or "", row.member_id),
+            key=lambda row: (sort_key(row.member_name or ""), row.member_id),
         )
 
 

@@ -478,7 +478,7 @@ def test_the_billing_page_closes_a_confirmed_month_and_an_animator_sees_its_site
     blocked = visible(
         dora.post("/reports/billing/close", data=confirmed, follow_redirects=True).text
     )
-    assert "1 séjours de novembre 2026 sont encore ouverts" in blocked
+    assert "Séjours de novembre 2026 encore ouverts : 1. Clôturez-les d’abord." in blocked
     assert (
         "Encore ouvert : Paul Martin à La Cocotte Numérique depuis le 30/11/2026 17:00" in blocked
     )
