@@ -21,7 +21,7 @@ import facturx
 import pytest
 from flask import Flask
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.people import api_tokens
@@ -266,6 +266,30 @@ def test_a_late_correction_is_an_adjustment_in_the_next_month_closed(
     assert snapshot(store, "2026-11") == before
     # Corrected once: closing January finds nothing more to carry.
     assert close(store, "2027-01", datetime(2027, 2, 2, tzinfo=UTC)).adjustments == 0
+
+
+def test_the_pdfs_are_made_in_the_background_then_handed_out_as_kept(
+    store: sessionmaker[Session],
+) -> None:
+    close(store, "2026-11", CLOSE_NOV)
+    made = invoice_files.make_missing(store, until=time.monotonic() + 120, stopping=lambda: False)
+    assert made == 3
+    with store() as session:
+        kept = session.scalars(select(Invoice.document).order_by(Invoice.id)).all()
+        invoices = invoicing.invoices(session, "2026-11")
+    assert all(document and document.startswith(b"%PDF-") for document in kept)
+    with store.begin() as session:
+        assert [invoice_files.issued_pdf(session, invoice) for invoice in invoices] == kept
+    assert (
+        invoice_files.make_missing(store, until=time.monotonic() + 120, stopping=lambda: False) == 0
+    )
+    # A stopping hub leaves the rest for later.
+    close(store, "2026-12", CLOSE_DEC)
+    with store.begin() as session:
+        session.execute(update(Invoice).values(document=None))
+    assert (
+        invoice_files.make_missing(store, until=time.monotonic() + 120, stopping=lambda: True) == 0
+    )
 
 
 def test_what_a_close_refuses(store: sessionmaker[Session]) -> None:
