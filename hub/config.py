@@ -130,6 +130,9 @@ class Rules(Strict):
 class Retention(Strict):
     events_retention_days: Annotated[int, Field(ge=1)] = 90
     sessions_retention_years: Annotated[int, Field(ge=1)] = 5
+    #: Invoice lines keep the member's name and e-mail this long, even after an erasure
+    #: (Code de commerce L123-22: accounting records and their vouchers, 10 years).
+    accounting_years: Annotated[int, Field(ge=1, le=100)] = 10
 
 
 _TOKENS: TypeAdapter[dict[str, str | NamedToken]] = TypeAdapter(dict[Token, Role | NamedToken])

@@ -11,6 +11,7 @@ Each part is its own module; this one only decides who calls whom, and when:
   acknowledgements not yet published, warn of doors deciding from an older access list than
   their site's latest;
 - at start, then every day: retention, fresh access lists;
+- every minute, in a thread of its own: the PDFs of closed months' invoices not made yet;
 - after a sites or members import (API or CLI): the affected sites' access lists.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import Collection
 
 from sqlalchemy.orm import Session
@@ -36,6 +38,7 @@ from hub.intake.timeseries import TimeSeries, count_events
 from hub.people.imports import import_sites
 from hub.presence.engine import Presence
 from hub.presence.retention import apply_retention
+from hub.reports.invoice_files import make_missing
 from hub.reports.queries import devices
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.db import after_commit
@@ -135,6 +138,7 @@ class Hub:
         self._server = WebServer(self.app, self.config.http, max_body_bytes=LARGEST_BODY_BYTES)
         self._every(MINUTE_S, self.tick, "minute")
         self._every(DAY_S, self.daily, "daily")
+        self._every(MINUTE_S, self.make_invoice_pdfs, "invoices")
         for thread in self._threads:
             thread.start()
         self._server.start()
@@ -224,6 +228,11 @@ class Hub:
                 debounce_s=self.config.rules.debounce_s,
             )
         self.publish_access_lists(None)  # Pass expiries and public holidays move daily
+
+    def make_invoice_pdfs(self) -> None:
+        """Closed months' invoices made as PDFs in the background, most of a minute's work
+        at a time, so that a month's zip is ready when someone asks for it."""
+        make_missing(self.sessions, until=time.monotonic() + 50, stopping=self._stopping.is_set)
 
     def _statuses_changed(self, session: Session, statuses: list[wire.Status]) -> None:
         """The console's boards show device health: their sites changed."""

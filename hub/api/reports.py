@@ -19,7 +19,7 @@ from hub.api import params
 from hub.api.auth import access, authenticate, sites_for
 from hub.api.output import csv_response, instant, number, two_decimals
 from hub.api.services import services
-from hub.reports import queries
+from hub.reports import invoicing, queries
 from hub.rules.model import Figures
 
 bp = Blueprint("reports", __name__)
@@ -126,28 +126,47 @@ def usage() -> Response | dict[str, Any]:
 
 @bp.get("/billing")
 def billing() -> Response | dict[str, Any]:
+    """A closed month from its stored lines (`"closed": true`: records, whatever happened to
+    the sessions or the members since), an open month worked out from today's sessions."""
     params.only("month", "site")
     month = params.month()
     csv = params.wants_csv()
     sites = sites_for(params.site())
     with services().sessions() as session:
-        result = queries.billing(session, month, sites=sites)
+        result = invoicing.month_billing(session, month, sites=sites)
     if csv:
         return billing_csv(result)
+    return billing_json(result)
+
+
+def billing_json(result: invoicing.MonthBilling) -> dict[str, Any]:
     return {
-        "month": month,
+        "month": result.month,
+        "closed": result.closed,
+        "closed_at": instant(result.closed_at),
         "lines": [
             {
                 "member_id": line.member_id,
+                "member_name": line.member_name,
                 "site": line.site,
                 "month": line.month,
+                "corrects": line.corrects,
                 "hours": number(line.hours),
                 "free_hours": number(line.free_hours),
                 "billed_hours": number(line.billed_hours),
                 "rate": line.rate,
                 "amount_eur": number(line.amount_eur),
+                "invoice": line.invoice,
             }
             for line in result.lines
+        ],
+        "members": [
+            {
+                "member_id": row.member_id,
+                "member_name": row.member_name,
+                "total_eur": number(row.total_eur),
+            }
+            for row in result.members
         ],
         "total_eur": number(result.total_eur),
     }
@@ -333,21 +352,29 @@ def usage_csv(result: queries.Usage, first: date, last: date) -> Response:
     )
 
 
-def billing_csv(result: queries.Billing) -> Response:
-    columns = ("member_id", "site", "month", "hours", "free_hours", "billed_hours", "rate")
+def billing_csv(result: invoicing.MonthBilling) -> Response:
+    """`month`: the month the figures are about (an adjustment's is the month it corrects,
+    also in `corrects`); `invoice`: the invoice's number, in a closed month."""
+    columns = (
+        "member_id", "member_name", "site", "month", "corrects", "hours", "free_hours",
+        "billed_hours", "rate", "amount_eur", "invoice",
+    )  # fmt: skip
     return csv_response(
         f"billing-{result.month}.csv",
-        (*columns, "amount_eur"),
+        columns,
         (
             (
                 line.member_id,
+                line.member_name,
                 line.site,
                 line.month,
+                line.corrects,
                 two_decimals(line.hours),
                 two_decimals(line.free_hours),
                 two_decimals(line.billed_hours),
                 line.rate,
                 two_decimals(line.amount_eur),
+                line.invoice,
             )
             for line in result.lines
         ),

@@ -39,6 +39,7 @@ ACTIONS = {
     "import": _l("file imported"),
     "member_exported": _l("member's data exported"),
     "member_erased": _l("member's data erased"),
+    "billing_closed": _l("month closed, invoices issued"),
     "member_created": _l("member created"),
     "member_updated": _l("member changed"),
     "member_deactivated": _l("member deactivated (badges revoked)"),

@@ -1,5 +1,5 @@
-"""The reports pages: the department's evaluation for any period and selection of sites,
-usage, and billing with the members' names, each with the API's CSV file for the same
+"""The reports pages: the department's evaluation for any period and selection of sites and
+usage (billing is `hub.console.billing`), each with the API's CSV file for the same
 choices (`hub.api.reports`' CSV builders: one file format, wherever it is downloaded).
 
 The figures come from `hub.reports.queries`, given the sites the user may see: an animator's
@@ -20,7 +20,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import format_date, format_percent
 from flask_babel import gettext as _
 
-from hub.api.reports import billing_csv, evaluation_csv, usage_csv
+from hub.api.reports import evaluation_csv, usage_csv
 from hub.console.access import allowed_sites, login_required, me, require_site, site_names
 from hub.console.query import asked_day, page_number
 from hub.console.services import console
@@ -32,7 +32,7 @@ bp = Blueprint("reports", __name__, url_prefix="/reports")
 T = TypeVar("T")
 
 USAGE_BY = {"member": "member", "site": "site", "month": "month"}
-#: Rows per page of the usage and billing tables (the CSV files hold every row).
+#: Rows per page of the usage table (the CSV files hold every row).
 PER_PAGE = 50
 
 
@@ -178,37 +178,3 @@ def usage_file() -> ResponseReturnValue:
     if choice.errors:
         abort(400)
     return usage_csv(_usage(choice), choice.first, choice.last)
-
-
-def _billing(choice: _Choice) -> queries.Billing:
-    with console().sessions() as session:
-        return queries.billing(session, choice.month, sites=choice.chosen)
-
-
-@bp.get("/billing")
-@login_required
-def billing() -> ResponseReturnValue:
-    choice = _Choice()
-    result = _billing(choice)
-    with console().sessions() as session:
-        names = members.names(session, [line.member_id for line in result.lines])
-    lines = sorted(
-        result.lines, key=lambda line: (names.get(line.member_id, line.member_id), line.site)
-    )
-    return _render(
-        "console/reports/billing.html",
-        choice,
-        result=result,
-        paged=_paged(lines, choice, "reports.billing"),
-        names=names,
-        csv_url=url_for("reports.billing_file") + "?" + choice.query(),
-    )
-
-
-@bp.get("/billing.csv")
-@login_required
-def billing_file() -> ResponseReturnValue:
-    choice = _Choice()
-    if choice.errors:
-        abort(400)
-    return billing_csv(_billing(choice))

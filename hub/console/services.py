@@ -31,6 +31,8 @@ class ConsoleServices:
     publish_access_lists: Callable[[Collection[str]], None] | None = None
     #: RULES.md's `max_session_h`: who is still present on the board.
     max_session_h: float = 12.0
+    #: The retention's `sessions_retention_years`: how far back a close looks for corrections.
+    sessions_retention_years: int = 5
     #: At most this many board streams wait for changes at once; the others are answered at
     #: once and come back a moment later (`retry`), so streams never take every server thread.
     max_streams: int = 8

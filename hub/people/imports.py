@@ -81,6 +81,27 @@ class Tariffs(Strict):
     pass_: Rate = Field(default=Rate(), alias="pass")
 
 
+class Invoicing(Strict):
+    """Who issues the site's invoices (the French mentions of docs/rules.md, Invoices).
+
+    Left out, the site's name issues them, with no VAT and the franchise's mention."""
+
+    #: The seller's legal name (a commune, an association); None: the site's name.
+    issuer: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    address: Annotated[str, Field(max_length=500)] | None = None
+    siret: Annotated[str, Field(pattern=r"^[0-9]{14}$")] | None = None
+    vat_number: Annotated[str, Field(pattern=r"^[A-Z]{2}[0-9A-Z]{2,13}$")] | None = None
+    #: Percent; None: no VAT, and `vat_exemption` is printed instead.
+    vat_rate: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None = None
+    vat_exemption: Annotated[str, Field(min_length=1, max_length=200)] = (
+        "TVA non applicable, art. 293 B du CGI"
+    )
+    #: Before each invoice number (MURAT-000042); None: the site id in capitals.
+    prefix: Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{0,23}$")] | None = None
+    #: How to pay (terms, IBAN), printed under the totals.
+    payment: Annotated[str, Field(max_length=500)] | None = None
+
+
 class SpaceSpec(Strict):
     id: wire.Id
     kind: Literal["office", "open_space", "meeting"]
@@ -101,6 +122,7 @@ class SiteSpec(Strict):
     #: Left out: the site charges nothing.
     tariffs: Tariffs = Tariffs()
     rounding_min: Annotated[int, Field(ge=1, le=1440)] = 15
+    invoicing: Invoicing = Invoicing()
 
 
 class SitesFile(Strict):
@@ -175,6 +197,7 @@ def _site_values(spec: SiteSpec) -> dict[str, Any]:
         "closed": [day.isoformat() for day in spec.closed],
         "tariffs": spec.tariffs.model_dump(by_alias=True),
         "rounding_min": spec.rounding_min,
+        "invoicing": spec.invoicing.model_dump(exclude_defaults=True),
     }
 
 
@@ -189,6 +212,7 @@ _SITE_KEYS = (
     "closed",
     "tariffs",
     "rounding_min",
+    "invoicing",
 )
 
 #: What edges decide taps with: a change here means a new access list for the site.
@@ -306,6 +330,9 @@ def save_site(
     committed."""
     spec = check_site(entry)
     site = session.get(Site, spec.id)
+    if site is not None and "invoicing" not in entry:
+        # The console's form has no invoicing fields: what the sites file set stays.
+        spec = spec.model_copy(update={"invoicing": Invoicing.model_validate(site.invoicing)})
     if creating and site is not None:
         raise InvalidSite([FieldProblem("id", "exists", f"site {spec.id!r} already exists")])
     if not creating and site is None:
@@ -350,6 +377,9 @@ COLUMNS = (
     "pass_until",
     "badges",
 )
+#: Columns a members file may add: `address`, the postal address printed on invoices.
+OPTIONAL_COLUMNS = ("address",)
+ADDRESS_MAX_CHARS = 500
 CATEGORIES = ("independent", "employee", "mobile", "other")
 #: Matched whole (`fullmatch`) wherever a member id comes in: the CSV, the API, the CLI.
 MEMBER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -368,6 +398,8 @@ class MemberRow:
     pass_since: date | None
     pass_until: date | None
     badges: tuple[str, ...]
+    #: None when the file has no `address` column: the stored address is left as it is.
+    address: str | None = None
 
 
 class BadField(Exception):
@@ -412,6 +444,9 @@ def member_row(line: int, record: dict[str, str]) -> MemberRow:
             raise BadField("badges", f"{raw!r} is not a badge UID (8 to 20 hex digits)")
         if uid not in badges:
             badges.append(uid)
+    address = record.get("address")
+    if address is not None and len(address) > ADDRESS_MAX_CHARS:
+        raise BadField("address", f"is longer than {ADDRESS_MAX_CHARS} characters")
     return MemberRow(
         line,
         member_id,
@@ -422,6 +457,7 @@ def member_row(line: int, record: dict[str, str]) -> MemberRow:
         pass_since,
         pass_until,
         tuple(badges),
+        address,
     )
 
 
@@ -447,7 +483,7 @@ def _parse_member_rows(reader: Any) -> list[MemberRow]:
             ]
         )
     missing = [name for name in COLUMNS if name not in header]
-    unknown = [name for name in header if name not in COLUMNS]
+    unknown = [name for name in header if name not in (*COLUMNS, *OPTIONAL_COLUMNS)]
     if missing or unknown:
         problems = [Problem(1, name, "column is missing") for name in missing]
         problems += [Problem(1, name, "is not a column of the members file") for name in unknown]
@@ -492,7 +528,7 @@ def _parse_member_rows(reader: Any) -> list[MemberRow]:
 
 
 def _member_values(row: MemberRow) -> dict[str, Any]:
-    return {
+    values = {
         "last_name": row.last_name,
         "first_name": row.first_name,
         "email": row.email,
@@ -500,6 +536,10 @@ def _member_values(row: MemberRow) -> dict[str, Any]:
         "pass_since": row.pass_since,
         "pass_until": row.pass_until,
     }
+    if row.address is not None:
+        # Several lines in one quoted cell; an empty cell clears it.
+        values["address"] = row.address or None
+    return values
 
 
 def import_members(session: Session, text: str, progress: Progress | None = None) -> ImportResult:

@@ -22,7 +22,11 @@ Choices where RULES.md leaves one:
   Those same-year sessions are pseudonymised up to a year early, which the CNIL's limit (a
   maximum) allows. A count across years pseudonymised in different runs may count a member
   twice. Pseudonyms are random and no table links them back to members.
-- There is no invoice table: the retention touches no billing figure of its own.
+- Closed months' invoice lines and invoices are accounting records (docs/rules.md,
+  Invoices): neither the retention nor an erasure deletes them. An erasure replaces the
+  name, e-mail and address they carry by `[erased]` only on lines of months older than the
+  accounting horizon (`accounting_years`, 10 by default: Code de commerce L123-22); younger
+  ones keep them, as the law requires, and say so in the erasure's result.
 - An erasure deletes the member and their badges, pseudonymises their sessions (one
   pseudonym; the reason of a manual correction, which may name them, becomes `[erased]`),
   strips their events of badge and member (and the badge from the raw payload), deletes
@@ -50,6 +54,7 @@ from sqlalchemy import (
     cast,
     delete,
     false,
+    func,
     not_,
     or_,
     select,
@@ -62,6 +67,8 @@ from hub.store.models import (
     AuditEntry,
     Badge,
     Event,
+    Invoice,
+    InvoiceRecord,
     Member,
     PresenceSession,
     RejectedEvent,
@@ -96,6 +103,10 @@ class ErasureResult:
     events_stripped: int
     rejected_deleted: int
     audit_entries_scrubbed: int
+    #: Invoice lines past the accounting horizon whose name and e-mail were replaced.
+    invoice_lines_scrubbed: int = 0
+    #: Invoice lines still within it: kept whole, as accounting records.
+    invoice_lines_kept: int = 0
 
 
 def new_pseudonym() -> str:
@@ -318,6 +329,7 @@ def export_member(session: Session, member_id: str, *, actor: str = "system") ->
             "last_name": member.last_name,
             "first_name": member.first_name,
             "email": member.email,
+            "address": member.address,
             "category": member.category,
             "pass_since": _iso(member.pass_since),
             "pass_until": _iso(member.pass_until),
@@ -357,6 +369,23 @@ def export_member(session: Session, member_id: str, *, actor: str = "system") ->
             }
             for e in events
         ],
+        "invoice_lines": [
+            {
+                "month": line.month,
+                "corrects": line.corrects,
+                "site": line.site_id,
+                "name": line.member_name,
+                "email": line.member_email,
+                "address": line.member_address,
+                "hours_e4": line.hours_e4,
+                "amount_cents": line.amount_cents,
+            }
+            for line in session.scalars(
+                select(InvoiceRecord)
+                .where(InvoiceRecord.member_id == member_id)
+                .order_by(InvoiceRecord.month, InvoiceRecord.id)
+            )
+        ],
         "audit": [
             {
                 "at": _iso(a.at),
@@ -383,11 +412,53 @@ def _strip_badge(payload: str) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-def erase_member(session: Session, member_id: str, *, actor: str = "system") -> ErasureResult:
+def accounting_cut(now: datetime, accounting_years: int) -> str:
+    """The first "YYYY-MM" whose invoice lines are still within the accounting horizon."""
+    return years_before(now, accounting_years).strftime("%Y-%m")
+
+
+def _scrub_invoice_lines(
+    session: Session, member_id: str, now: datetime, accounting_years: int
+) -> tuple[int, int]:
+    """Replace who the member was on invoice lines older than the horizon; how many lines
+    were scrubbed and how many are kept whole."""
+    cut = accounting_cut(now, accounting_years)
+    mine = InvoiceRecord.member_id == member_id
+    scrubbed = typing_cast(
+        CursorResult[Any],
+        session.execute(
+            update(InvoiceRecord)
+            .where(mine, InvoiceRecord.month < cut, InvoiceRecord.erased_at.is_(None))
+            .values(member_name=ERASED, member_email=None, member_address=None, erased_at=now)
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
+    kept = session.scalar(
+        select(func.count()).select_from(InvoiceRecord).where(mine, InvoiceRecord.month >= cut)
+    )
+    # Their kept PDFs name them too: made again from the scrubbed lines when next asked for.
+    session.execute(
+        update(Invoice)
+        .where(Invoice.member_id == member_id, Invoice.month < cut)
+        .values(document=None)
+        .execution_options(synchronize_session=False)
+    )
+    return scrubbed, kept or 0
+
+
+def erase_member(
+    session: Session,
+    member_id: str,
+    *,
+    actor: str = "system",
+    now: datetime | None = None,
+    accounting_years: int = 10,
+) -> ErasureResult:
     """Remove a member's personal data, keeping their sessions under one new pseudonym for
-    the statistics (see the module's notes). Audited as `member_erased`, naming no one.
-    Raises `UnknownMember`."""
+    the statistics and their invoice lines as accounting records (see the module's notes).
+    Audited as `member_erased`, naming no one. Raises `UnknownMember`."""
     member = _get_member(session, member_id)
+    scrubbed, kept = _scrub_invoice_lines(session, member_id, now or utcnow(), accounting_years)
     uids = list(session.scalars(select(Badge.uid).where(Badge.member_id == member_id)))
 
     session_ids = list(
@@ -433,6 +504,8 @@ def erase_member(session: Session, member_id: str, *, actor: str = "system") -> 
         events_stripped=len(events),
         rejected_deleted=rejected_deleted,
         audit_entries_scrubbed=len(entries),
+        invoice_lines_scrubbed=scrubbed,
+        invoice_lines_kept=kept,
     )
     session.add(AuditEntry(actor=actor, action="member_erased", detail=asdict(result)))
     return result

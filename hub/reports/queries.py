@@ -272,6 +272,18 @@ def billing(session: Session, month: str, *, sites: Collection[str] | None = Non
     return Billing(month, lines, sum((line.amount_eur for line in lines), Decimal(0)))
 
 
+def open_sessions(session: Session, month: str) -> list[SessionRow]:
+    """The sessions of `month` still open at any site: what stops the month from closing."""
+    rules = _load_sites(session, None)
+    first, last = month_bounds(month)
+    rows = session.scalars(
+        select(PresenceSession)
+        .where(_started_between(rules, first, last), PresenceSession.end.is_(None))
+        .order_by(PresenceSession.start, PresenceSession.id)
+    )
+    return [_session_row(row, rules[row.site_id]) for row in rows]
+
+
 # --- Evaluation -------------------------------------------------------------------------------
 
 

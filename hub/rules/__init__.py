@@ -8,5 +8,6 @@ checked by a table test.
 - `calendar`: opening hours, closing times and available hours, DST-correct.
 - `presence`: taps to sessions, incremental recompute, who is present.
 - `billing`: invoice lines per member × site × month.
+- `invoices`: closed months' adjustments, invoice totals (VAT) and numbering.
 - `evaluation`: the department's yearly figures.
 """

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -90,6 +91,9 @@ class Site(Base):
     #: `{"public": {"hourly", "daily_cap", "monthly_cap"}, "pass": {…}}`, EUR.
     tariffs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     rounding_min: Mapped[int] = mapped_column(Integer, default=15)
+    #: Who issues the site's invoices and how (the sites file's `invoicing`): `issuer`,
+    #: `address`, `siret`, `vat_number`, `vat_rate`, `vat_exemption`, `prefix`, `payment`.
+    invoicing: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     spaces: Mapped[list[Space]] = relationship(
@@ -114,6 +118,8 @@ class Member(Base):
     last_name: Mapped[str] = mapped_column(String(200))
     first_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
+    #: Postal address, for invoices (optional).
+    address: Mapped[str | None] = mapped_column(Text)
     #: `independent`, `employee`, `mobile` or `other`.
     category: Mapped[str] = mapped_column(String(16))
     pass_since: Mapped[date | None]
@@ -402,3 +408,83 @@ class DoorCommand(Base):
     answered_at: Mapped[datetime | None]
     ok: Mapped[bool | None] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(String(200))
+
+
+class BillingState(Base):
+    """One row (`id` 1): every close locks it first, so two hub processes closing at once
+    take turns, and invoice numbers are read and given under that lock (no gap, no reuse)."""
+
+    __tablename__ = "billing_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    #: The last "YYYY-MM" closed; None before the first close.
+    last_closed: Mapped[str | None] = mapped_column(String(7))
+    updated_at: Mapped[datetime | None]
+
+
+class BillingMonth(Base):
+    """A closed month: its invoice lines and invoices are records from then on."""
+
+    __tablename__ = "billing_months"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    closed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_by: Mapped[str] = mapped_column(String(200))
+
+
+class Invoice(Base):
+    """One invoice (or credit note) of a member at a site for a closed month, numbered in
+    the site's unbroken sequence. Money in cents. `member_id` is no foreign key: an invoice
+    outlives the member's erasure (docs/rules.md, Invoices)."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (Index("ix_invoices_site_id_number", "site_id", "number", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(ID)
+    number: Mapped[int] = mapped_column(Integer)
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    #: `invoice` or `credit_note`.
+    kind: Mapped[str] = mapped_column(String(16))
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    issued_on: Mapped[date]
+    member_id: Mapped[str] = mapped_column(MEMBER_ID)
+    net_cents: Mapped[int] = mapped_column(BigInteger)
+    #: Percent, as text ("20" or "5.5"); None: no VAT, `issuer["vat_exemption"]` says why.
+    vat_rate: Mapped[str | None] = mapped_column(String(8))
+    vat_cents: Mapped[int] = mapped_column(BigInteger)
+    total_cents: Mapped[int] = mapped_column(BigInteger)
+    #: The site's `invoicing` and name as they were on the day of issue.
+    issuer: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The Factur-X PDF as first handed out, kept so that the same document is handed out
+    #: every time (`hub.reports.invoice_files.issued_pdf`); None until first asked for.
+    document: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+
+
+class InvoiceRecord(Base):
+    """A closed month's invoice line, with the member as they were at the close: the
+    month's own line (`corrects` None) or an adjustment of an earlier closed month.
+    Hours in 1/10000 h, money in cents: exact on every database."""
+
+    __tablename__ = "invoice_lines"
+    __table_args__ = (Index("ix_invoice_lines_month_site_id", "month", "site_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    month: Mapped[str] = mapped_column(String(7), ForeignKey("billing_months.month"))
+    corrects: Mapped[str | None] = mapped_column(String(7), index=True)
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
+    member_id: Mapped[str] = mapped_column(MEMBER_ID, index=True)
+    member_name: Mapped[str] = mapped_column(String(401))
+    member_email: Mapped[str | None] = mapped_column(String(320))
+    member_address: Mapped[str | None] = mapped_column(Text)
+    site_id: Mapped[str] = mapped_column(ID)
+    #: `public`, `pass`, `free` or `mixed`.
+    rate_set: Mapped[str] = mapped_column(String(8))
+    hours_e4: Mapped[int] = mapped_column(BigInteger)
+    free_hours_e4: Mapped[int] = mapped_column(BigInteger)
+    billed_hours_e4: Mapped[int] = mapped_column(BigInteger)
+    #: The hourly rate of the line's rate set; None for `free` and `mixed`.
+    hourly_cents: Mapped[int | None] = mapped_column(BigInteger)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    #: When an erasure past the accounting horizon replaced name and e-mail.
+    erased_at: Mapped[datetime | None]

@@ -108,6 +108,7 @@ def create_app(
             clock=clock,
             publish_access_lists=publish_access_lists,
             max_session_h=config.rules.max_session_h,
+            sessions_retention_years=config.retention.sessions_retention_years,
             max_streams=min(config.console.max_streams, config.http.threads // 2),
         ),
         secret_key=secret_key or secrets.token_bytes(32),

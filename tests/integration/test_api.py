@@ -488,9 +488,13 @@ def test_billing_of_a_month(client: FlaskClient) -> None:
     answer = body(get(client, "billing", month="2026-10"))
     assert answer == {
         "month": "2026-10",
+        # Worked out from today's sessions: the month is not closed.
+        "closed": False,
+        "closed_at": None,
         "lines": [
             {
                 "member_id": "M001",
+                "member_name": "Anne Durand",
                 "site": "murat",
                 "month": "2026-10",
                 "hours": 9.6667,
@@ -498,9 +502,12 @@ def test_billing_of_a_month(client: FlaskClient) -> None:
                 "billed_hours": 9.75,
                 "rate": "pass",
                 "amount_eur": 12.5,
+                "corrects": None,
+                "invoice": None,
             },
             {
                 "member_id": "M002",
+                "member_name": "Paul Martin",
                 "site": "murat",
                 "month": "2026-10",
                 "hours": 0.5167,
@@ -508,9 +515,12 @@ def test_billing_of_a_month(client: FlaskClient) -> None:
                 "billed_hours": 0.75,
                 "rate": "public",
                 "amount_eur": 2.25,
+                "corrects": None,
+                "invoice": None,
             },
             {
                 "member_id": "M003",
+                "member_name": "Léa Roux",
                 "site": "murat",
                 "month": "2026-10",
                 "hours": 2.0,
@@ -518,9 +528,12 @@ def test_billing_of_a_month(client: FlaskClient) -> None:
                 "billed_hours": 0.0,
                 "rate": "free",
                 "amount_eur": 0.0,
+                "corrects": None,
+                "invoice": None,
             },
             {
                 "member_id": "M002",
+                "member_name": "Paul Martin",
                 "site": "ydes",
                 "month": "2026-10",
                 "hours": 1.0,
@@ -528,25 +541,60 @@ def test_billing_of_a_month(client: FlaskClient) -> None:
                 "billed_hours": 1.0,
                 "rate": "public",
                 "amount_eur": 0.0,
+                "corrects": None,
+                "invoice": None,
             },
+        ],
+        # A total per member, over the sites, by name.
+        "members": [
+            {"member_id": "M001", "member_name": "Anne Durand", "total_eur": 12.5},
+            {"member_id": "M003", "member_name": "Léa Roux", "total_eur": 0.0},
+            {"member_id": "M002", "member_name": "Paul Martin", "total_eur": 2.25},
         ],
         "total_eur": 14.75,
     }
     rows = table(get(client, "billing", month="2026-10", site="murat", format="csv"))
     assert rows[0] == [
         "member_id",
+        "member_name",
         "site",
         "month",
+        "corrects",
         "hours",
         "free_hours",
         "billed_hours",
         "rate",
         "amount_eur",
+        "invoice",
     ]
     assert rows[1:] == [
-        ["M001", "murat", "2026-10", "9.67", "0.00", "9.75", "pass", "12.50"],
-        ["M002", "murat", "2026-10", "0.52", "0.00", "0.75", "public", "2.25"],
-        ["M003", "murat", "2026-10", "2.00", "2.00", "0.00", "free", "0.00"],
+        [
+            "M001",
+            "Anne Durand",
+            "murat",
+            "2026-10",
+            "",
+            "9.67",
+            "0.00",
+            "9.75",
+            "pass",
+            "12.50",
+            "",
+        ],
+        [
+            "M002",
+            "Paul Martin",
+            "murat",
+            "2026-10",
+            "",
+            "0.52",
+            "0.00",
+            "0.75",
+            "public",
+            "2.25",
+            "",
+        ],
+        ["M003", "Léa Roux", "murat", "2026-10", "", "2.00", "2.00", "0.00", "free", "0.00", ""],
     ]
     # The session of 1 November 00:30 in Murat is November's, though still October in UTC.
     november = body(get(client, "billing", month="2026-11", site="murat"))
@@ -795,7 +843,10 @@ def test_every_report_is_empty_on_an_empty_hub(client: FlaskClient) -> None:
     assert body(get(client, "sessions", **OCTOBER))["sessions"] == []
     assert body(get(client, "billing", month="2026-10")) == {
         "month": "2026-10",
+        "closed": False,
+        "closed_at": None,
         "lines": [],
+        "members": [],
         "total_eur": 0.0,
     }
     evaluation = body(get(client, "evaluation", **OCTOBER))

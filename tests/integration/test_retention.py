@@ -271,7 +271,7 @@ def test_export_holds_a_members_personal_data(sessions: sessionmaker[Session]) -
 
     assert export["member"] == {
         "id": "m1", "last_name": "Lastname1", "first_name": "Firstname1",
-        "email": "member1@example.org", "category": "independent",
+        "email": "member1@example.org", "address": None, "category": "independent",
         "pass_since": "2021-01-04", "pass_until": None,
         "created_at": export["member"]["created_at"], "updated_at": export["member"]["updated_at"],
     }  # fmt: skip
@@ -285,6 +285,7 @@ def test_export_holds_a_members_personal_data(sessions: sessionmaker[Session]) -
     assert [e["id"] for e in export["events"]] == ["e1", "e2", "e3"]
     assert export["events"][0]["badge"] == BADGES["m1"]
     assert [a["action"] for a in export["audit"]] == ["session_closed", "badge_enrolled"]
+    assert export["invoice_lines"] == []  # no month closed yet
     with sessions() as session:
         logged = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
     assert logged is not None

@@ -1,0 +1,228 @@
+"""The billing page: a month's lines and a total per member, whether the month is open or
+closed, the close (admin and department, confirmed), and the closed month's invoices as
+Factur-X PDFs, one by one or as a zip.
+
+Everything comes from `hub.reports.invoicing` (the API and the CLI call the same
+functions), given the sites the user may see: an animator sees, and downloads, its sites'
+lines and invoices only; another site's invoice answers 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import format_date
+from flask_babel import gettext as _
+
+from hub.api.reports import billing_csv
+from hub.console.access import (
+    actor,
+    allowed_sites,
+    login_required,
+    me,
+    require_site,
+    roles_required,
+    site_names,
+)
+from hub.console.forms.billing import CloseForm
+from hub.console.query import page_number
+from hub.console.services import console
+from hub.people import members
+from hub.reports import invoice_files, invoicing, queries
+
+bp = Blueprint("billing", __name__, url_prefix="/reports")
+
+T = TypeVar("T")
+
+#: Members per page (each with all their lines): the CSV file holds every line.
+PER_PAGE = 50
+
+
+class _Choice:
+    """The month and sites asked for; `errors` by field, in words. The report pages'
+    period (`from`, `to`) is carried along so that their tabs keep it."""
+
+    def __init__(self) -> None:
+        today = console().clock().date()
+        self.errors: dict[str, str] = {}
+        month = request.args.get("month", "").strip()
+        self.month = month or today.strftime("%Y-%m")
+        try:
+            if len(self.month) != 7:
+                raise ValueError(self.month)
+            queries.report_day(f"{self.month}-01")
+        except ValueError:
+            self.errors["month"] = _("This is not a month.")
+            self.month = today.strftime("%Y-%m")
+        asked = [site for site in request.args.getlist("site") if site]
+        self.chosen = [require_site(site) for site in asked] or allowed_sites()
+        self.page = page_number()
+
+    @property
+    def sites(self) -> list[str] | None:
+        """What to read: None (the whole network) only for staff who chose every site."""
+        if me().account.all_sites and set(self.chosen) == set(allowed_sites()):
+            return None
+        return self.chosen
+
+    def query(self, **changes: str) -> str:
+        values = [(key, request.args[key]) for key in ("from", "to", "by") if key in request.args]
+        values.append(("month", changes.get("month", self.month)))
+        values += [("site", site) for site in self.chosen]
+        return urlencode(values)
+
+
+def _paged(rows: list[T], choice: _Choice) -> dict[str, Any]:
+    """One page of members (with all their lines), and what the pagination macro needs."""
+    pages = max(1, -(-len(rows) // PER_PAGE))
+    page = min(choice.page, pages)
+
+    def page_url(number: int) -> str:
+        return f"{url_for('billing.index')}?{choice.query()}&page={number}"
+
+    start = (page - 1) * PER_PAGE
+    return {
+        "rows": rows[start : start + PER_PAGE],
+        "page": page,
+        "pages": pages,
+        "page_url": page_url,
+    }
+
+
+def _month_label(month: str) -> str:
+    first, _last = queries.month_bounds(month)
+    return str(format_date(first, "LLLL yyyy"))
+
+
+@dataclass(frozen=True)
+class _MemberLines:
+    total: invoicing.MemberTotal
+    lines: list[invoicing.BillLine]
+
+
+def _by_member(result: invoicing.MonthBilling) -> list[_MemberLines]:
+    """The month's lines under each member's total, members by name."""
+    lines: dict[str, list[invoicing.BillLine]] = {}
+    for line in sorted(result.lines, key=lambda line: (line.site, line.month)):
+        lines.setdefault(line.member_id, []).append(line)
+    return [_MemberLines(total, lines[total.member_id]) for total in result.members]
+
+
+@bp.get("/billing")
+@login_required
+def index() -> ResponseReturnValue:
+    choice = _Choice()
+    with console().sessions() as session:
+        result = invoicing.month_billing(session, choice.month, sites=choice.sites)
+        invoices = (
+            invoicing.invoices(session, choice.month, sites=choice.sites) if result.closed else []
+        )
+    may_close = me().account.role in ("admin", "department") and not result.closed
+    return render_template(
+        "console/reports/billing.html",
+        choice=choice,
+        sites=site_names(),
+        month_label=_month_label,
+        result=result,
+        paged=_paged(_by_member(result), choice),
+        invoices=invoices,
+        form=CloseForm(month=choice.month) if may_close else None,
+        csv_url=url_for("billing.file") + "?" + choice.query(),
+        zip_url=url_for("billing.month_zip") + "?" + choice.query(),
+    )
+
+
+@bp.get("/billing.csv")
+@login_required
+def file() -> ResponseReturnValue:
+    choice = _Choice()
+    if choice.errors:
+        abort(400)
+    with console().sessions() as session:
+        return billing_csv(invoicing.month_billing(session, choice.month, sites=choice.sites))
+
+
+@bp.post("/billing/close")
+@roles_required("admin", "department")
+def close() -> ResponseReturnValue:
+    form = CloseForm()
+    month = form.month.data or ""
+    back = redirect(url_for("billing.index") + "?" + urlencode({"month": month}))
+    if not form.validate():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "error")
+        return back
+    try:
+        with console().sessions.begin() as session:
+            closed = invoicing.close_month(
+                session,
+                month,
+                now=console().clock(),
+                actor=actor(),
+                sessions_retention_years=console().sessions_retention_years,
+            )
+    except invoicing.CannotClose as refused:
+        params = {
+            key: _month_label(str(value)) if key in ("month", "last", "next") else value
+            for key, value in refused.params.items()
+        }
+        flash(_(refused.message, **params), "error")
+        with console().sessions() as session:
+            names = members.names(session, [row.member_id for row in refused.blocking])
+        for blocking in refused.blocking[:20]:
+            flash(
+                _(
+                    "Still open: %(who)s at %(site)s since %(start)s",
+                    who=names.get(blocking.member_id or "", blocking.member_id or "?"),
+                    site=site_names().get(blocking.site, blocking.site),
+                    start=blocking.start.strftime("%d/%m/%Y %H:%M"),
+                ),
+                "error",
+            )
+        return back
+    flash(
+        _(
+            "%(month)s is closed: %(invoices)d invoices, %(adjustments)d adjustments.",
+            month=_month_label(month),
+            invoices=closed.invoices,
+            adjustments=closed.adjustments,
+        ),
+        "success",
+    )
+    return back
+
+
+@bp.get("/billing/invoices/<int:invoice_id>.pdf")
+@login_required
+def invoice(invoice_id: int) -> ResponseReturnValue:
+    with console().sessions.begin() as session:
+        found = invoicing.invoice(session, invoice_id, sites=allowed_sites())
+        if found is None:
+            abort(404)
+        document = invoice_files.issued_pdf(session, found)
+    return _download(document, invoice_files.file_name(found), "application/pdf")
+
+
+@bp.get("/billing/invoices.zip")
+@login_required
+def month_zip() -> ResponseReturnValue:
+    choice = _Choice()
+    if choice.errors:
+        abort(400)
+    with console().sessions.begin() as session:
+        found = invoicing.invoices(session, choice.month, sites=choice.sites)
+        if not found:
+            abort(404)
+        archive = invoice_files.month_zip(session, found)
+    return _download(archive, f"factures-{choice.month}.zip", "application/zip")
+
+
+def _download(body: bytes, name: str, mimetype: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -1,0 +1,318 @@
+"""An invoice as files: its PDF (WeasyPrint, with the DejaVu fonts shipped in
+`hub/reports/fonts`), the same PDF as Factur-X (PDF/A-3 carrying its EN 16931 CII XML,
+BASIC profile, built and checked against the XSD by the `factur-x` package), and a month's
+invoices as one zip.
+
+Invoices are French legal documents: their words are French whatever the console's
+language, and their figures are the stored ones (`hub.reports.invoicing`), never worked out
+again.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import facturx
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from lxml import etree
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+from weasyprint import HTML
+
+from hub.reports.invoicing import StoredInvoice, StoredLine, invoice
+from hub.reports.queries import month_bounds
+from hub.store.models import Invoice
+
+_HERE = Path(__file__).parent
+FONTS = _HERE / "fonts"
+
+RATE_WORDS = {
+    "public": "tarif public",
+    "pass": "tarif Pass Actifs Mobiles",
+    "free": "gratuit (six premiers mois du Pass)",
+    "mixed": "tarifs public et Pass",
+}
+
+
+def euros(amount: Decimal) -> str:
+    """1 234,50 € as French readers write it."""
+    return str(format_currency(amount, "EUR", locale="fr_FR"))
+
+
+def hours(amount: Decimal) -> str:
+    return f"{format_decimal(amount, '#,##0.00', locale='fr_FR')} h"
+
+
+def month_words(month: str) -> str:
+    first, _last = month_bounds(month)
+    return str(format_date(first, "LLLL yyyy", locale="fr_FR"))
+
+
+def day_words(day: date) -> str:
+    """2 décembre 2026; the first of a month is written 1er, as in French."""
+    words = str(format_date(day, "d MMMM yyyy", locale="fr_FR"))
+    return "1er" + words[1:] if day.day == 1 else words
+
+
+def title(invoice: StoredInvoice) -> str:
+    return "Avoir" if invoice.kind == "credit_note" else "Facture"
+
+
+def line_label(line: StoredLine, site_name: str) -> str:
+    """What a line bills, in words: the site, the month or the month it corrects."""
+    period = month_words(line.corrects or line.month)
+    if line.corrects is not None:
+        return f"Régularisation de {period}, {site_name}"
+    return f"Espace de travail, {site_name}, {period}"
+
+
+@cache
+def _templates() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(_HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+    )
+    environment.filters.update(euros=euros, hours=hours)
+    return environment
+
+
+def invoice_html(invoice: StoredInvoice) -> str:
+    issuer = invoice.issuer
+    site_name = str(issuer.get("site_name") or invoice.site)
+    first, last = month_bounds(invoice.month)
+    return (
+        _templates()
+        .get_template("invoice.html")
+        .render(
+            invoice=invoice,
+            issuer=issuer,
+            title=title(invoice),
+            issued=day_words(invoice.issued_on),
+            period=f"du {day_words(first)} au {day_words(last)}",
+            lines=[
+                {
+                    "label": line_label(line, site_name),
+                    "rate": RATE_WORDS.get(line.rate, line.rate),
+                    "line": line,
+                }
+                for line in invoice.lines
+            ],
+            vat_rate=None
+            if invoice.vat_rate is None
+            else format_decimal(invoice.vat_rate, locale="fr_FR"),
+            fonts=FONTS.as_uri(),
+        )
+    )
+
+
+def invoice_pdf(invoice: StoredInvoice) -> bytes:
+    """The printable invoice, PDF/A-3b so that it can carry its Factur-X XML."""
+    pdf: bytes = HTML(string=invoice_html(invoice), base_url=str(_HERE)).write_pdf(
+        pdf_variant="pdf/a-3b"
+    )
+    return pdf
+
+
+# --- Factur-X (EN 16931 CII, BASIC profile) ---------------------------------------------------
+
+_NS = {
+    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+    "qdt": "urn:un:unece:uncefact:data:standard:QualifiedDataType:100",
+    "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
+}
+BASIC = "urn:cen.eu:en16931:2017#compliant#urn:factur-x.eu:1p0:basic"
+#: The VATEX code of the French small businesses' franchise (art. 293 B du CGI).
+FRANCHISE_CODE = "VATEX-FR-FRANCHISE"
+
+
+def _el(parent: Any, name: str, text: str | None = None, **attributes: str) -> Any:
+    prefix, local = name.split(":")
+    element = etree.SubElement(parent, f"{{{_NS[prefix]}}}{local}", attributes)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _day(parent: Any, name: str, day: date) -> None:
+    _el(_el(parent, name), "udt:DateTimeString", day.strftime("%Y%m%d"), format="102")
+
+
+def _money(amount: Decimal) -> str:
+    return f"{amount:.2f}"
+
+
+def _party(parent: Any, name: str, who: str, address: str | None, ids: Mapping[str, str]) -> None:
+    party = _el(parent, name)
+    _el(party, "ram:Name", who)
+    if "siret" in ids:
+        # EN 16931 BT-30: the seller's legal registration, SIRET scheme 0009.
+        _el(_el(party, "ram:SpecifiedLegalOrganization"), "ram:ID", ids["siret"], schemeID="0009")
+    postal = _el(party, "ram:PostalTradeAddress")
+    if address:
+        _el(postal, "ram:LineOne", " ".join(address.split()))
+    _el(postal, "ram:CountryID", "FR")
+    if "vat_number" in ids:
+        _el(_el(party, "ram:SpecifiedTaxRegistration"), "ram:ID", ids["vat_number"], schemeID="VA")
+
+
+def _tax(parent: Any, invoice: StoredInvoice, basis: Decimal | None, tax: Decimal | None) -> None:
+    """A VAT breakdown; on a line (`basis` None) only the category and the rate."""
+    node = _el(parent, "ram:ApplicableTradeTax")
+    if tax is not None:
+        _el(node, "ram:CalculatedAmount", _money(tax))
+    _el(node, "ram:TypeCode", "VAT")
+    exempt = invoice.vat_rate is None
+    if exempt and basis is not None:
+        _el(node, "ram:ExemptionReason", str(invoice.issuer.get("vat_exemption")))
+    if basis is not None:
+        _el(node, "ram:BasisAmount", _money(basis))
+    _el(node, "ram:CategoryCode", "E" if exempt else "S")
+    if exempt and basis is not None:
+        _el(node, "ram:ExemptionReasonCode", FRANCHISE_CODE)
+    _el(node, "ram:RateApplicablePercent", "0" if exempt else str(invoice.vat_rate))
+
+
+def facturx_xml(invoice: StoredInvoice) -> bytes:
+    """The invoice's CII XML. A credit note (381) states its amounts as positive sums to
+    refund, as EN 16931 wants; an adjustment line that lowers an invoice is a quantity of
+    -1 at a positive price (BR-27: no negative price)."""
+    sign = Decimal(-1) if invoice.kind == "credit_note" else Decimal(1)
+    root = etree.Element(f"{{{_NS['rsm']}}}CrossIndustryInvoice", nsmap=_NS)
+    context = _el(root, "rsm:ExchangedDocumentContext")
+    _el(_el(context, "ram:GuidelineSpecifiedDocumentContextParameter"), "ram:ID", BASIC)
+    document = _el(root, "rsm:ExchangedDocument")
+    _el(document, "ram:ID", invoice.reference)
+    _el(document, "ram:TypeCode", "381" if invoice.kind == "credit_note" else "380")
+    _day(document, "ram:IssueDateTime", invoice.issued_on)
+    if invoice.vat_rate is None:
+        _el(_el(document, "ram:IncludedNote"), "ram:Content", str(invoice.issuer["vat_exemption"]))
+    transaction = _el(root, "rsm:SupplyChainTradeTransaction")
+    site_name = str(invoice.issuer.get("site_name") or invoice.site)
+    for number, line in enumerate(invoice.lines, start=1):
+        amount = line.amount_eur * sign
+        item = _el(transaction, "ram:IncludedSupplyChainTradeLineItem")
+        _el(_el(item, "ram:AssociatedDocumentLineDocument"), "ram:LineID", str(number))
+        _el(_el(item, "ram:SpecifiedTradeProduct"), "ram:Name", line_label(line, site_name))
+        price = _el(_el(item, "ram:SpecifiedLineTradeAgreement"), "ram:NetPriceProductTradePrice")
+        _el(price, "ram:ChargeAmount", _money(abs(amount)))
+        delivery = _el(item, "ram:SpecifiedLineTradeDelivery")
+        _el(delivery, "ram:BilledQuantity", "-1" if amount < 0 else "1", unitCode="C62")
+        settlement = _el(item, "ram:SpecifiedLineTradeSettlement")
+        _tax(settlement, invoice, None, None)
+        summation = _el(settlement, "ram:SpecifiedTradeSettlementLineMonetarySummation")
+        _el(summation, "ram:LineTotalAmount", _money(amount))
+    agreement = _el(transaction, "ram:ApplicableHeaderTradeAgreement")
+    issuer = invoice.issuer
+    seller_ids = {key: str(issuer[key]) for key in ("siret", "vat_number") if issuer.get(key)}
+    _party(
+        agreement,
+        "ram:SellerTradeParty",
+        str(issuer.get("issuer")),
+        str(issuer.get("address") or "") or None,
+        seller_ids,
+    )
+    _party(agreement, "ram:BuyerTradeParty", invoice.member_name, invoice.member_address, {})
+    _el(transaction, "ram:ApplicableHeaderTradeDelivery")
+    settlement = _el(transaction, "ram:ApplicableHeaderTradeSettlement")
+    _el(settlement, "ram:InvoiceCurrencyCode", "EUR")
+    net, tax, total = invoice.net_eur * sign, invoice.vat_eur * sign, invoice.total_eur * sign
+    _tax(settlement, invoice, net, tax)
+    first, last = month_bounds(invoice.month)
+    period = _el(settlement, "ram:BillingSpecifiedPeriod")
+    _day(period, "ram:StartDateTime", first)
+    _day(period, "ram:EndDateTime", last)
+    if issuer.get("payment"):
+        terms = _el(settlement, "ram:SpecifiedTradePaymentTerms")
+        _el(terms, "ram:Description", str(issuer["payment"]))
+    sums = _el(settlement, "ram:SpecifiedTradeSettlementHeaderMonetarySummation")
+    _el(sums, "ram:LineTotalAmount", _money(net))
+    _el(sums, "ram:TaxBasisTotalAmount", _money(net))
+    _el(sums, "ram:TaxTotalAmount", _money(tax), currencyID="EUR")
+    _el(sums, "ram:GrandTotalAmount", _money(total))
+    _el(sums, "ram:DuePayableAmount", _money(total))
+    xml: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return xml
+
+
+def facturx_pdf(invoice: StoredInvoice) -> bytes:
+    """The invoice's PDF with its XML inside, checked against the Factur-X BASIC XSD."""
+    issuer = invoice.issuer
+    document: bytes = facturx.generate_from_binary(
+        invoice_pdf(invoice),
+        facturx_xml(invoice),
+        flavor="factur-x",
+        level="basic",
+        check_xsd=True,
+        lang="fr-FR",
+        pdf_metadata={
+            "author": str(issuer.get("issuer")),
+            "keywords": "Factur-X, facture",
+            "title": f"{title(invoice)} {invoice.reference}",
+            "subject": f"{title(invoice)} {invoice.reference} de {month_words(invoice.month)}",
+        },
+    )
+    return document
+
+
+def file_name(invoice: StoredInvoice) -> str:
+    return f"{invoice.reference}.pdf"
+
+
+def issued_pdf(session: Session, invoice: StoredInvoice) -> bytes:
+    """The invoice's Factur-X PDF as issued: made the first time it is asked for, then kept
+    in the caller's transaction, so that every later download is the same document (and
+    costs nothing: WeasyPrint takes a few tenths of a second per invoice)."""
+    stored = session.scalar(select(Invoice.document).where(Invoice.id == invoice.id))
+    if stored is not None:
+        return stored
+    made = facturx_pdf(invoice)
+    session.execute(
+        update(Invoice)
+        .where(Invoice.id == invoice.id, Invoice.document.is_(None))
+        .values(document=made)
+    )
+    kept = session.scalar(select(Invoice.document).where(Invoice.id == invoice.id))
+    return kept or made
+
+
+def make_missing(
+    sessions: sessionmaker[Session], *, until: float, stopping: Callable[[], bool]
+) -> int:
+    """Make and keep the PDF of every invoice that has none yet, oldest first, one small
+    transaction each, until `time.monotonic()` reaches `until` or `stopping()`; how many.
+
+    The hub runs it in the background after each close: a month of 2,000 members takes
+    minutes of WeasyPrint, which its first zip would otherwise wait for. Two hub processes
+    may both make one invoice's PDF; the first kept is the one handed out."""
+    made = 0
+    while time.monotonic() < until and not stopping():
+        with sessions.begin() as session:
+            waiting = session.scalar(
+                select(Invoice.id).where(Invoice.document.is_(None)).order_by(Invoice.id).limit(1)
+            )
+            found = None if waiting is None else invoice(session, waiting)
+            if found is None:
+                return made
+            issued_pdf(session, found)
+        made += 1
+    return made
+
+
+def month_zip(session: Session, invoices: Iterable[StoredInvoice]) -> bytes:
+    """Every invoice given, as issued (`issued_pdf`), in one zip (one folder per site)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for invoice in invoices:
+            archive.writestr(f"{invoice.site}/{file_name(invoice)}", issued_pdf(session, invoice))
+    return buffer.getvalue()
