@@ -7,20 +7,30 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select
 
 from hub.store import make_engine, make_sessionmaker, migrate
+from hub.store.migrations import alembic_config
 from hub.store.models import AuditEntry, Base
 
 
+def test_the_migrations_form_one_chain() -> None:
+    """Branches each adding a migration must be chained when merged: two heads would leave
+    `migrate` unable to choose."""
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert len(scripts.get_heads()) == 1, scripts.get_heads()
+
+
 def test_migrating_an_empty_database_builds_the_schema_of_the_models(db_url: str) -> None:
+    [head] = ScriptDirectory.from_config(alembic_config(db_url)).get_heads()
     migrate(db_url)
     migrate(db_url)  # already at head: nothing to do, no error
     engine = make_engine(db_url)
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
-        assert context.get_current_revision() == "0009"
+        assert context.get_current_revision() == head
         assert set(inspect(connection).get_table_names()) >= set(Base.metadata.tables)
     engine.dispose()
 
