@@ -19,6 +19,7 @@ from typing import Any, Literal
 from edge.access import AccessRules
 from edge.clock import Clock, Reading
 from edge.clock_hold import ClockHold
+from edge.commands import CommandGate, CommandRefused
 from edge.config import EdgeConfig
 from edge.door import Door, DoorState
 from edge.hardware import Hardware
@@ -53,6 +54,7 @@ class Agent:
         self._recording_overflow = threading.local()
         self.outbox = Outbox(state / "outbox.db", config.outbox.max_events, self._overflowed)
         self.access = AccessRules(state / "access.json", config.access.trusted)
+        self.commands = CommandGate(config.access.trusted, self.site, self.device)
         self.clock_hold = ClockHold(self.clock, self.outbox, config.clock.hold_unsynced_s)
         self.doors = {
             door_id: Door(door_config, *parts, events=self)
@@ -243,9 +245,17 @@ class Agent:
         elif self.uplink.connected.is_set():
             self.uplink.publish_status()  # the hub and the animators see the new version now
 
-    def run_command(self, payload: bytes) -> None:
+    def run_command(self, payload: bytes, retained: bool = False) -> None:
+        """Obey a door command from the hub if `edge.commands.CommandGate` admits it."""
         try:
-            command = wire.parse_command(payload)
+            command = self.commands.admit(
+                payload, retained=retained, now=self.clock.wall(), clock_synced=self.clock.synced()
+            )
+        except CommandRefused as exc:
+            log.warning("command ignored: %s", exc)
+            if exc.command is not None:
+                self._answer(exc.command, f"refused: {exc}"[:200])
+            return
         except wire.ProtocolError as exc:
             log.warning("command ignored: %s", exc)
             return

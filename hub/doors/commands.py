@@ -2,11 +2,13 @@
 
 The command goes out only to a device that is online: a command queued for an offline door
 would open it whenever the device came back, maybe hours later with nobody there. It is
+signed with the access lists' key and valid for `wire.COMMAND_VALIDITY_S` from its issue: the
+door obeys nothing else, once (edge/commands.py). It is
 stored (and audited) in the transaction that asks for it and published once that commits;
 the device answers a `wire.CommandResult` on its `cmd-result` topic, which the hub reads on
 its ingest connection and stores against the command.
 
->>> opener = DoorOpener(ingest.client, sessions, changes)               # doctest: +SKIP
+>>> opener = DoorOpener(ingest.client, signing_key, sessions, changes)  # doctest: +SKIP
 >>> ingest.extra_subscriptions.append((RESULTS, wire.QOS_COMMAND))
 >>> opener.listen()                                                     # the results
 >>> with sessions.begin() as session:
@@ -20,6 +22,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from sqlalchemy import select
@@ -31,6 +34,7 @@ from hub.people.users import N_, Invalid
 from hub.store.db import after_commit
 from hub.store.models import Device, DoorCommand, utcnow
 from telecentre import wire
+from telecentre.signing import SigningKey
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +71,13 @@ class DoorOpener:
     def __init__(
         self,
         client: mqtt.Client,
+        key: SigningKey,
         sessions: sessionmaker[Session],
         changes: Changes | None = None,
         connected: Callable[[], bool] = lambda: True,
     ) -> None:
         self.client = client
+        self.key = key
         self.connected = connected
         self.sessions = sessions
         self.changes = changes
@@ -80,13 +86,16 @@ class DoorOpener:
         """Read command results on `client` (subscribing to `RESULTS` is the caller's)."""
         self.client.message_callback_add(RESULTS, self._result)
 
-    def send(self, site: str, device: str, payload: wire.UnlockCommand) -> None:
+    def send(self, command: dict[str, Any]) -> None:
+        """Sign `command` (`wire.unlock_command`) and publish it, not retained: the edge
+        obeys it only if it is fresh, new and signed (docs/protocol.md, Commands)."""
+        site, device = command["site"], command["device"]
         info = self.client.publish(
-            wire.command_topic(site, device), wire.encode(payload), qos=wire.QOS_COMMAND
+            wire.command_topic(site, device), self.key.sign_command(command), qos=wire.QOS_COMMAND
         )
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             log.warning(
-                "unlock %s for %s not sent: %s", payload.id, device, mqtt.error_string(info.rc)
+                "unlock %s for %s not sent: %s", command["id"], device, mqtt.error_string(info.rc)
             )
 
     def _result(self, client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
@@ -160,10 +169,21 @@ def open_door(
         command=command.id,
     )
     if online and opener is not None:
-        payload = wire.UnlockCommand(
-            v=wire.VERSION, id=command.id, cmd="unlock", door=door, seconds=seconds
+        command_id = command.id
+        # Issued (and signed) once committed: the validity counts from when it leaves.
+        after_commit(
+            session,
+            lambda: opener.send(
+                wire.unlock_command(
+                    command_id=command_id,
+                    site=site,
+                    device=device,
+                    door=door,
+                    seconds=seconds,
+                    issued=utcnow(),
+                )
+            ),
         )
-        after_commit(session, lambda: opener.send(site, device, payload))
     return command
 
 
