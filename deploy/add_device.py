@@ -13,6 +13,7 @@ writes in `--out` (default `./edge-config/DEVICE/`) what the Pi's `/etc/telecent
 `hub-public-keys` (the key its doors obey: `--hub-key`, or `telecentre-hub keys public` of
 `--hub-config`) and `ca.crt` (the broker's CA, `--ca`). A device that has an account already
 is refused: its Pi holds the password. Exit status 0 done, 1 refused (the reason on stderr).
+`deploy/add-device --watcher NAME` makes a read-only account for watching the traffic.
 """
 
 from __future__ import annotations
@@ -124,12 +125,31 @@ def add_device(
     write_dynsec(dynsec, config)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="deploy/add-device", description=__doc__.split("\n\n")[0]
+def add_watcher(name: str, dynsec: Path, out: Path) -> int:
+    """A read-only account `name`, its password in `out/mqtt.password`."""
+    password = os.urandom(18).hex()
+    try:
+        config = broker.with_watcher(read_dynsec(dynsec), name, password)
+        private_dir(out)
+        write_private(out / "mqtt.password", password.encode("ascii"))
+        write_dynsec(dynsec, config)
+    except (OSError, ValueError) as exc:
+        print(f"add-device: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"watcher {name}: account added to {dynsec}, its password in {out}/mqtt.password. "
+        "Now restart the broker: systemctl restart mosquitto"
     )
-    parser.add_argument("site")
-    parser.add_argument("device")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="deploy/add-device", description=__doc__.split("\n\n")[0])
+    parser.add_argument("site", nargs="?")
+    parser.add_argument("device", nargs="?")
+    parser.add_argument(
+        "--watcher", metavar="NAME", help="instead: a read-only account for watching the traffic"
+    )
     parser.add_argument("--dynsec", type=Path, default=DYNSEC, help=f"default {DYNSEC}")
     parser.add_argument("--out", type=Path, help="default ./edge-config/DEVICE")
     parser.add_argument("--host", default=socket.getfqdn(), help="the broker, as the Pi sees it")
@@ -139,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hub-config", type=Path, metavar="HUB_YAML")
     parser.add_argument("--etc", type=Path, default=PI_ETC, help="the files' folder on the Pi")
     args = parser.parse_args(argv)
+    if args.watcher is not None:
+        return add_watcher(
+            args.watcher, args.dynsec, args.out or Path("edge-config") / args.watcher
+        )
+    if args.site is None or args.device is None:
+        parser.error("give SITE and DEVICE (or --watcher NAME)")
     out = args.out or Path("edge-config") / args.device
     try:
         keys = hub_keys(args.hub_key, args.hub_config)

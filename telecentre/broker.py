@@ -106,7 +106,11 @@ def device_role(site: str, device: str) -> dict[str, Any]:
     return {
         "rolename": f"device-{device}",
         "acls": [_rule("publishClientSend", topic) for topic in sends]
-        + [_rule(kind, topic) for topic in reads for kind in ("subscribeLiteral", "publishClientReceive")],
+        + [
+            _rule(kind, topic)
+            for topic in reads
+            for kind in ("subscribeLiteral", "publishClientReceive")
+        ],
     }
 
 
@@ -133,8 +137,7 @@ def _with_client(
     updated["roles"] = [r for r in updated.get("roles", []) if r["rolename"] != role["rolename"]]
     updated["roles"].append(role)
     updated.setdefault("clients", []).append(
-        {"username": username, "roles": [{"rolename": role["rolename"]}]}
-        | password_hash(password)
+        {"username": username, "roles": [{"rolename": role["rolename"]}]} | password_hash(password)
     )
     return updated
 

@@ -471,15 +471,7 @@ def test_a_device_cannot_take_events_from_the_hubs_shared_group(
         for thief in thieves:
             assert not thief.subscribe(wire.HUB_EVENTS_SUBSCRIPTION)
         events = {
-            device: [
-                wire.encode(
-                    wire.badge_event(
-                        site=site, device=device, badge=f"0A0B0C{n:02X}", reader="entrance",
-                        direction="toggle", access="denied", reason="unknown", clock_synced=True,
-                    ) | {"seq": n + 1}
-                )  # fmt: skip
-                for n in range(20)
-            ]
+            device: [denied_tap(site, device, n) for n in range(20)]
             for site, device in (("murat", "murat-door"), ("ydes", "ydes-door"))
         }
         for device, payloads in events.items():
@@ -494,6 +486,14 @@ def test_a_device_cannot_take_events_from_the_hubs_shared_group(
     finally:
         for thief in thieves:
             thief.close()
+
+
+def denied_tap(site: str, device: str, n: int) -> bytes:
+    event = wire.badge_event(
+        site=site, device=device, badge=f"0A0B0C{n:02X}", reader="entrance",
+        direction="toggle", access="denied", reason="unknown", clock_synced=True,
+    )  # fmt: skip
+    return wire.encode(event | {"seq": n + 1})
 
 
 def hub_events(hub: Hub) -> int:
