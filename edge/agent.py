@@ -30,6 +30,9 @@ from telecentre import __version__, wire
 
 log = logging.getLogger(__name__)
 
+#: How often a list held for the clock (a fresh Pi not yet synchronised) is tried again.
+HELD_LIST_CHECK_S = 5.0
+
 
 def masked_badge(uid: str) -> str:
     """Enough of a badge UID to tell taps apart in the logs, not to identify the badge."""
@@ -55,6 +58,10 @@ class Agent:
         self.outbox = Outbox(state / "outbox.db", config.outbox.max_events, self._overflowed)
         self.access = AccessRules(state / "access.json", config.access.trusted)
         self.commands = CommandGate(config.access.trusted, self.site, self.device)
+        self._stopping = threading.Event()
+        self._held_list = threading.Thread(
+            target=self._apply_held_list, name="held-list", daemon=True
+        )
         self.clock_hold = ClockHold(self.clock, self.outbox, config.clock.hold_unsynced_s)
         self.doors = {
             door_id: Door(door_config, *parts, events=self)
@@ -76,6 +83,14 @@ class Agent:
         for reader in self.readers:
             reader.when_badge = self.badge_presented
 
+    def _apply_held_list(self) -> None:
+        """A list held for the clock (`AccessRules.held`) is applied once it is synchronised."""
+        while not self._stopping.wait(HELD_LIST_CHECK_S):
+            held = self.access.held
+            if held is not None and self.clock.synced():
+                log.info("the clock is synchronised: applying the access list held for it")
+                self.apply_access_list(held)
+
     def start(self) -> None:
         log.info(
             "agent %s of site %s starting (version %s, %d events waiting in the outbox)",
@@ -90,10 +105,12 @@ class Agent:
                 "with their time worked out from the boot's monotonic clock"
             )
         self.uplink.start()
+        self._held_list.start()
         for reader in self.readers:
             reader.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         for reader in self.readers:
             reader.stop()
         self.uplink.stop()
@@ -241,7 +258,18 @@ class Agent:
             )
             return
         if outcome == "stale":
-            log.info("access list not newer than version %s in force: ignored", self.access.version)
+            log.info(
+                "access list not newer than version %s in force (floor %s): ignored",
+                self.access.version,
+                self.access.floor,
+            )
+        elif outcome == "held":
+            log.warning(
+                "access list held: this door has no list yet and its clock is not "
+                "synchronised (NTP), so it cannot tell a current list from an old one; it "
+                "applies it once the clock is, or after `telecentre-edge reset-access-list "
+                "--version N`"
+            )
         elif self.uplink.connected.is_set():
             self.uplink.publish_status()  # the hub and the animators see the new version now
 
