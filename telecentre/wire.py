@@ -385,8 +385,10 @@ class Status(_Payload):
     version: Annotated[str, StringConstraints(max_length=64)] | None = None
     queue: Counter | None = None
     clock_synced: Annotated[bool, Strict()] | None = None
-    readers: dict[str, Literal["ok", "error"]] = Field(default_factory=dict)
-    doors: dict[str, Literal["open", "closed"]] = Field(default_factory=dict)
+    #: Reader and door ids, as in the edge's config: ids like any other (a door's name ends
+    #: up in the console, in a command, in a file).
+    readers: dict[Id, Literal["ok", "error"]] = Field(default_factory=dict)
+    doors: dict[Id, Literal["open", "closed"]] = Field(default_factory=dict)
     #: Extension of version 1: the access list version the device decides from (None: none).
     access_version: AccessVersion | None = None
     #: Extension of version 1: every event of this device with a lower `seq` has left its

@@ -19,6 +19,7 @@ its ingest connection and stores against the command.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from telecentre import wire
 from telecentre.signing import SigningKey
 
 log = logging.getLogger(__name__)
+_ID_RE = re.compile(wire.ID_PATTERN)
 
 #: Every device's command results, on the hub's connection.
 RESULTS = wire.command_result_topic("+", "+")
@@ -62,7 +64,9 @@ def doors_of(session: Session, site: str) -> list[DoorRef]:
     has the one door `main`, the edge's default)."""
     found = []
     for device in session.scalars(select(Device).where(Device.site == site).order_by(Device.id)):
-        for door in sorted(device.doors) or ["main"]:
+        # A name that is not an id (stored before statuses were checked) is no door to open.
+        doors = [door for door in device.doors if _ID_RE.fullmatch(door)]
+        for door in sorted(doors) or ["main"]:
             found.append(DoorRef(site, device.id, door, device.state == "online"))
     return found
 
