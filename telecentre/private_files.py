@@ -1,7 +1,8 @@
 """Files only their service's user may read: the hub's SQLite database (names, e-mails,
-badge ids) and its WAL, tokens, keys; the edge's access list, outbox and anti-rollback floor. The service sets its umask to 0077 at start (`restrict_umask`) and
-systemd does too (`UMask=0077`); the files the hub creates are also created 0600 outright,
-so they stay private under any umask a shell or a test runs with.
+badge ids) and its WAL, tokens, keys; the edge's access list, outbox and anti-rollback
+floor. Each service sets its umask to 0077 at start (`restrict_umask`) and systemd does
+too (`UMask=0077`); the files they create are also created 0600 outright, so they stay
+private under any umask a shell or a test runs with.
 
 SQLite creates `hub.db-wal` and `hub.db-shm` with the database file's own mode, so creating
 the database 0600 keeps them private too.
