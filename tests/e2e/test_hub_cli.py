@@ -127,7 +127,7 @@ def test_errors_at_start_are_one_line_naming_what_is_wrong(config: Path, tmp_pat
     serve = hub(config, "serve")
     assert serve.returncode == 2
     assert "overlap" in serve.stderr and "line" in serve.stderr
-    acl = hub(config, "broker-acl", "murat:+")
+    acl = hub(config, "broker-acl", "--hub-user", "+")
     assert acl.returncode == 2 and "'+' is not a site or device id" in acl.stderr
 
 
