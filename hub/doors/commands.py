@@ -23,7 +23,6 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import paho.mqtt.client as mqtt
 from sqlalchemy import select
@@ -90,16 +89,23 @@ class DoorOpener:
         """Read command results on `client` (subscribing to `RESULTS` is the caller's)."""
         self.client.message_callback_add(RESULTS, self._result)
 
-    def send(self, command: dict[str, Any]) -> None:
-        """Sign `command` (`wire.unlock_command`) and publish it, not retained: the edge
-        obeys it only if it is fresh, new and signed (docs/protocol.md, Commands)."""
-        site, device = command["site"], command["device"]
+    def send(self, command_id: str, site: str, device: str, door: str, seconds: float) -> None:
+        """Issue the unlock now, sign it and publish it, not retained: the edge obeys it
+        only if it is fresh, new and signed (docs/protocol.md, Command)."""
+        command = wire.unlock_command(
+            command_id=command_id,
+            site=site,
+            device=device,
+            door=door,
+            seconds=seconds,
+            issued=utcnow(),
+        )
         info = self.client.publish(
             wire.command_topic(site, device), self.key.sign_command(command), qos=wire.QOS_COMMAND
         )
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             log.warning(
-                "unlock %s for %s not sent: %s", command["id"], device, mqtt.error_string(info.rc)
+                "unlock %s for %s not sent: %s", command_id, device, mqtt.error_string(info.rc)
             )
 
     def _result(self, client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
@@ -175,19 +181,7 @@ def open_door(
     if online and opener is not None:
         command_id = command.id
         # Issued (and signed) once committed: the validity counts from when it leaves.
-        after_commit(
-            session,
-            lambda: opener.send(
-                wire.unlock_command(
-                    command_id=command_id,
-                    site=site,
-                    device=device,
-                    door=door,
-                    seconds=seconds,
-                    issued=utcnow(),
-                )
-            ),
-        )
+        after_commit(session, lambda: opener.send(command_id, site, device, door, seconds))
     return command
 
 
