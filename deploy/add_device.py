@@ -19,6 +19,8 @@ is refused: its Pi holds the password. Exit status 0 done, 1 refused (the reason
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import pwd
@@ -26,6 +28,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,26 +116,39 @@ def add_device(
 ) -> None:
     """The account in `dynsec` and the edge's files in `out` (ValueError: nothing written)."""
     password = password or os.urandom(18).hex()
-    config = broker.with_device(read_dynsec(dynsec), site, device, password)
-    if not ca.is_file():
-        raise ValueError(f"{ca}: no such CA certificate (--ca)")
-    private_dir(out)
-    write_private(out / "mqtt.password", password.encode("ascii"))
-    (out / "hub-public-keys").write_text("".join(f"{key}\n" for key in keys), encoding="utf-8")
-    shutil.copyfile(ca, out / "ca.crt")
-    document = edge_config(site, device, host, port, etc)
-    (out / "edge.yaml").write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    write_dynsec(dynsec, config)
+    with locked(dynsec):
+        config = broker.with_device(read_dynsec(dynsec), site, device, password)
+        if not ca.is_file():
+            raise ValueError(f"{ca}: no such CA certificate (--ca)")
+        private_dir(out)
+        write_private(out / "mqtt.password", password.encode("ascii"))
+        keys_text = "".join(f"{key}\n" for key in keys)
+        (out / "hub-public-keys").write_text(keys_text, encoding="utf-8")
+        shutil.copyfile(ca, out / "ca.crt")
+        document = edge_config(site, device, host, port, etc)
+        (out / "edge.yaml").write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        write_dynsec(dynsec, config)
+
+
+@contextlib.contextmanager
+def locked(dynsec: Path) -> Iterator[None]:
+    """One change of the accounts at a time: two installs at once would each read the file,
+    add their device and write it, and the first device would lose its account."""
+    dynsec.parent.mkdir(parents=True, exist_ok=True)
+    with open(dynsec.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def add_watcher(name: str, dynsec: Path, out: Path) -> int:
     """A read-only account `name`, its password in `out/mqtt.password`."""
     password = os.urandom(18).hex()
     try:
-        config = broker.with_watcher(read_dynsec(dynsec), name, password)
-        private_dir(out)
-        write_private(out / "mqtt.password", password.encode("ascii"))
-        write_dynsec(dynsec, config)
+        with locked(dynsec):
+            config = broker.with_watcher(read_dynsec(dynsec), name, password)
+            private_dir(out)
+            write_private(out / "mqtt.password", password.encode("ascii"))
+            write_dynsec(dynsec, config)
     except (OSError, ValueError) as exc:
         print(f"add-device: {exc}", file=sys.stderr)
         return 1
