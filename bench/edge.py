@@ -187,7 +187,7 @@ def drain_rate(state: Path, port: int, events: int) -> float:
         box,
         offline_status,
         lambda _: None,
-        lambda _: None,
+        lambda _payload, _retained: None,
         status_interval_s=3600,
         sendable_below=ClockHold(Clock(synced=lambda: True), box, 900).sendable_below,
     )

@@ -1,13 +1,15 @@
 """The shipped broker configuration (deploy/mosquitto/) run on this machine: the demo and the
 tests use it as a hub host would, only with their own paths, ports and a throw-away CA.
 
-`LocalBroker` writes, in its own directory, what docs/operations.md has an operator make by
-hand: a CA and a server certificate for 127.0.0.1 (made with `cryptography`), one password
-file per listener, the ACL from `telecentre.broker.acl`, and `mosquitto.conf` as shipped with
-its `/etc/mosquitto/` paths and its two ports replaced (an error if the shipped file no
-longer has them: it must not drift from what is tested).
+`LocalBroker` writes, in its own directory, what docs/operations.md has an operator make:
+a CA and a server certificate for 127.0.0.1 (made with `cryptography`), the hub listener's
+password file and ACL (`telecentre.broker.acl`), the device listener's dynamic-security file
+with an account per device and per watcher (as `deploy/add-device` adds them), and
+`mosquitto.conf` as shipped with its `/etc/mosquitto/` paths and its two ports replaced (an
+error if the shipped file no longer has them: it must not drift from what is tested).
 
->>> broker = LocalBroker(Path(".demo/broker"), devices=[("murat", "murat-door")])
+>>> broker = LocalBroker(Path(".demo/broker"), devices=[("murat", "murat-door")],
+...                      watchers=["demo-watch"])
 >>> broker.start()     # device listener (TLS) on broker.device_port, hub's on broker.hub_port
 >>> broker.password("murat-door"), broker.ca
 """
@@ -30,6 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from deploy.add_device import write_dynsec
 from telecentre import broker
 
 SHIPPED = Path(__file__).resolve().parent / "mosquitto"
@@ -37,6 +40,13 @@ SHIPPED = Path(__file__).resolve().parent / "mosquitto"
 DEVICE_LISTENER = "listener 8883\n"
 HUB_LISTENER = "listener 1884 127.0.0.1\n"
 ETC = "/etc/mosquitto/"
+DYNSEC_PLUGIN = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
+
+
+def dynsec_plugin() -> str:
+    """The plugin's path on this machine (the shipped file names Debian's on x86_64)."""
+    found = sorted(Path("/usr/lib").glob("*/mosquitto_dynamic_security.so"))
+    return str(found[0]) if found else DYNSEC_PLUGIN
 
 
 def mosquitto_binary() -> str:
@@ -121,18 +131,20 @@ def make_certificates(directory: Path) -> None:
 
 def render(shipped: str, directory: Path, device_port: int, hub_port: int) -> str:
     """The shipped `mosquitto.conf` with this run's paths and ports."""
-    for expected in (DEVICE_LISTENER, HUB_LISTENER, ETC):
+    for expected in (DEVICE_LISTENER, HUB_LISTENER, ETC, DYNSEC_PLUGIN):
         if expected not in shipped:
             raise ValueError(f"deploy/mosquitto/mosquitto.conf no longer has {expected!r}")
     return (
         shipped.replace(DEVICE_LISTENER, f"listener {device_port} 127.0.0.1\n")
+        .replace(DYNSEC_PLUGIN, dynsec_plugin())
         .replace(HUB_LISTENER, f"listener {hub_port} 127.0.0.1\n")
         .replace(ETC, f"{directory}/")
     )
 
 
 class LocalBroker:
-    """Mosquitto run with the shipped configuration, for `devices` and `hub_users`."""
+    """Mosquitto run with the shipped configuration, for `devices` and `watchers` (read-only,
+    on the device listener) and `hub_users` (on the hub's)."""
 
     def __init__(
         self,
@@ -141,10 +153,12 @@ class LocalBroker:
         hub_users: Iterable[str] = ("hub",),
         device_port: int | None = None,
         hub_port: int | None = None,
+        watchers: Iterable[str] = (),
     ) -> None:
         self.directory = directory.resolve()
         self.devices = list(devices)
         self.hub_users = list(hub_users)
+        self.watchers = list(watchers)
         self.device_port = device_port or _free_port()
         self.hub_port = hub_port or _free_port()
         self.log = self.directory / "mosquitto.log"
@@ -170,23 +184,25 @@ class LocalBroker:
         if not self.ca.exists():
             make_certificates(directory / "certs")
         self.secrets.mkdir(mode=0o700, exist_ok=True)
-        accounts = {
-            "telecentre-devices.passwd": [device for _, device in self.devices],
-            "telecentre-hub.passwd": self.hub_users,
-        }
-        for name, users in accounts.items():
-            path = directory / name
-            path.unlink(missing_ok=True)
-            for user in users:
-                if not self.password_file(user).exists():
-                    _write_private(self.password_file(user), secrets.token_urlsafe(18).encode())
-                create = [] if path.exists() else ["-c"]
-                subprocess.run(
-                    ["mosquitto_passwd", "-b", *create, str(path), user, self.password(user)],
-                    check=True,
-                )
-            path.chmod(0o600)
-        (directory / "telecentre.acl").write_text(broker.acl(self.devices, self.hub_users))
+        for user in [*self.hub_users, *self.watchers, *(device for _, device in self.devices)]:
+            if not self.password_file(user).exists():
+                _write_private(self.password_file(user), secrets.token_urlsafe(18).encode())
+        path = directory / "telecentre-hub.passwd"
+        path.unlink(missing_ok=True)
+        for user in self.hub_users:
+            create = [] if path.exists() else ["-c"]
+            subprocess.run(
+                ["mosquitto_passwd", "-b", *create, str(path), user, self.password(user)],
+                check=True,
+            )
+        path.chmod(0o600)
+        (directory / "telecentre.acl").write_text(broker.acl(self.hub_users))
+        accounts = broker.dynsec_config()
+        for site, device in self.devices:
+            accounts = broker.with_device(accounts, site, device, self.password(device))
+        for watcher in self.watchers:
+            accounts = broker.with_watcher(accounts, watcher, self.password(watcher))
+        write_dynsec(directory / "telecentre-dynsec.json", accounts)
         (directory / "persistence").mkdir(exist_ok=True)
         shipped = (SHIPPED / "mosquitto.conf").read_text()
         self.conf.write_text(

@@ -2,23 +2,29 @@
 
 The rural link goes down; the door must keep working. The hub publishes a site's list
 retained on `telecentre/{site}/access`; the agent applies a list only if it is signed by a
-hub key it trusts, for its own site, and its `version` is higher than the one it holds yet
-not far ahead of its own clock (`check_version`); it keeps the list on disk, and answers
-every tap from it in constant time (a dict lookup, whatever the size of the list).
+hub key it trusts, for its own site, and its `version` is not below the door's anti-rollback
+floor yet not far ahead of its own clock (`check_version`); it keeps the list on disk
+(re-verified at start), and answers every tap from it in constant time (a dict lookup,
+whatever the size of the list).
+
+The **floor** is kept apart from the list (`access-floor.json`): the lowest version a list
+may have. Applying a list raises it to that list's version, nothing a list says lowers it,
+and only `telecentre-edge reset-access-list` sets it (to the reset's time or to a version the
+operator gives): a captured older list, genuine and signed, never takes the door back to
+a badge revoked since. A fresh Pi (no floor) whose clock is not synchronised holds the
+first list it gets (`held`) until the clock is, or until the operator gives a floor.
 
 >>> rules = AccessRules(Path("/var/lib/telecentre-edge/access.json"), config.access.trusted)
 >>> rules.apply(payload_bytes, "murat", now=datetime.now(UTC), clock_synced=True)
-'applied'                               # or "stale"; raises ProtocolError if refused
+'applied'                               # or "stale", "held"; raises ProtocolError if refused
 >>> rules.decide("04A2B3C4", datetime.now(UTC))
 Decision(granted=True, reason=None)
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -27,6 +33,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from telecentre import wire
+from telecentre.private_files import replace_private
 from telecentre.signing import TrustedKeys
 from telecentre.wire import DenyReason
 
@@ -36,33 +43,40 @@ log = logging.getLogger(__name__)
 #: clocks differ by seconds, not days. A version further ahead, once applied, would make the
 #: door ignore every later list (a revocation included) until its time came.
 MAX_VERSION_AHEAD = timedelta(days=1)
+FLOOR_FILE = "access-floor.json"
 
 
 def check_version(
-    version: int, in_force: int | None, *, now: datetime, clock_synced: bool
-) -> Literal["newer", "stale"]:
-    """Whether a list's `version` may replace the one in force (None: none, or forgotten by
-    `reset-access-list`); `wire.ProtocolError` for a version too far ahead.
+    version: int,
+    floor: int | None,
+    *,
+    now: datetime,
+    clock_synced: bool,
+    in_force: int | None = None,
+) -> Literal["newer", "stale", "held"]:
+    """Whether a list's `version` may replace the list in force (`in_force`), given the
+    door's anti-rollback `floor` (None: a fresh Pi, never given one); `wire.ProtocolError`
+    for a version too far ahead.
 
-    "Ahead" is counted from the edge's clock; while the kernel says it is not synchronised,
-    from the later of that clock and the version in force (itself an issue time), so that a
-    Pi whose clock went back (no RTC, booted at 1970) still takes the hub's next lists. Such a
-    Pi with no list at all has nothing to count from: it takes the first signed list whatever
-    its version (within `wire.MAX_ACCESS_VERSION`), rather than deny every badge until NTP.
+    Below the floor, or the very list in force: "stale". With no floor and a clock that is not
+    synchronised: "held", as nothing tells a current list from an old one. "Ahead" is counted
+    from the edge's clock; while the kernel says it is not synchronised, from the later of
+    that clock and the floor (itself an issue time), so that a Pi whose clock went back (no
+    RTC, booted at 1970) still takes the hub's next lists.
     """
-    if not clock_synced and in_force is None:
-        return "newer"
+    if not clock_synced and floor is None:
+        return "held"
     now_ms = int(now.timestamp() * 1000)
-    floor_ms = now_ms if clock_synced else max(now_ms, in_force or 0)
-    ceiling = floor_ms + int(MAX_VERSION_AHEAD.total_seconds() * 1000)
+    base_ms = now_ms if clock_synced else max(now_ms, floor or 0)
+    ceiling = base_ms + int(MAX_VERSION_AHEAD.total_seconds() * 1000)
     if version > ceiling:
         clock = f"this edge's clock ({now.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
         if not clock_synced:
-            clock = clock[:-1] + ", not synchronised: check NTP) and of the list in force"
+            clock = clock[:-1] + ", not synchronised: check NTP) and of its floor"
         raise wire.ProtocolError(
             f"field 'version': {version} is more than {MAX_VERSION_AHEAD.days} day ahead of {clock}"
         )
-    if in_force is not None and version <= in_force:
+    if version == in_force or (floor is not None and version < floor):
         return "stale"
     return "newer"
 
@@ -115,14 +129,17 @@ def _snapshot(access: wire.AccessList, previous: _Snapshot | None) -> _Snapshot:
 
 
 class AccessRules:
-    """The site's access list in force, kept in `path` across restarts and power cuts."""
+    """The site's access list in force, kept in `path` across restarts and power cuts, and
+    the door's anti-rollback floor beside it (`FLOOR_FILE`)."""
 
     def __init__(self, path: Path, trusted: TrustedKeys) -> None:
         self.path = path
+        self.floor_path = path.with_name(FLOOR_FILE)
         self.trusted = trusted
         self._snapshot: _Snapshot | None = None
-        #: After `forget_version`, the list stays in force but any newer-signed one replaces it.
-        self._version_forgotten = False
+        self.floor: int | None = None
+        #: A list that came while there was nothing to judge it by (see `check_version`).
+        self.held: bytes | None = None
         self._apply_lock = threading.Lock()
         if not trusted.keys:
             log.error(
@@ -130,6 +147,7 @@ class AccessRules:
                 "every access list will be refused"
             )
         self._load()
+        self.floor = self._load_floor()
 
     @property
     def version(self) -> int | None:
@@ -144,13 +162,15 @@ class AccessRules:
             return
         try:
             saved = json.loads(self.path.read_bytes())
-            access = wire.parse_access_list(json.dumps(saved["list"]))
+            # Checked again: a file changed on the SD card, or signed by a key taken out of
+            # the config since, is not obeyed.
+            self.trusted.check(saved["list"])
+            access = wire.parse_access_list(saved["list"])
             snapshot = _snapshot(access, None)
             revoked = frozenset(saved.get("revoked", []))
-            self._version_forgotten = saved.get("version_forgotten", False) is True
         except (OSError, KeyError, TypeError, ValueError) as exc:
             log.error(
-                "access list on disk %s is unreadable (%s): every badge is denied "
+                "access list on disk %s is refused (%s): every badge is denied "
                 "until the hub sends one",
                 self.path,
                 exc,
@@ -165,13 +185,25 @@ class AccessRules:
             revoked,
         )
         log.info(
-            "access list version %d loaded from disk: %d badges%s",
+            "access list version %d loaded from disk: %d badges (signed by hub key %s)",
             snapshot.version,
             len(snapshot.grants),
-            " (version forgotten: the next signed list replaces it)"
-            if self._version_forgotten
-            else "",
+            access.key_id,
         )
+
+    def _load_floor(self) -> int | None:
+        """The floor on disk; without one, the list in force's version (a door from before
+        the floor had its own file); an unreadable one: that too, and said."""
+        try:
+            floor = json.loads(self.floor_path.read_bytes())["floor"]
+            if isinstance(floor, int) and not isinstance(floor, bool) and floor >= 0:
+                return floor
+            raise ValueError(f"floor {floor!r} is not a version")
+        except FileNotFoundError:
+            return self.version
+        except (OSError, KeyError, TypeError, ValueError) as exc:
+            log.error("anti-rollback floor %s unreadable (%s)", self.floor_path, exc)
+            return self.version
 
     def apply(
         self,
@@ -180,10 +212,10 @@ class AccessRules:
         *,
         now: datetime | None = None,
         clock_synced: bool = True,
-    ) -> Literal["applied", "stale"]:
+    ) -> Literal["applied", "stale", "held"]:
         """Apply a list from the hub if its signature holds for a trusted key, it is for this
-        site, and its version is newer than the one in force and not too far ahead of `now`
-        (by default the system clock; `clock_synced` only says so in the error).
+        site, and its version is not below the floor nor too far ahead of `now` (by default
+        the system clock). "held": kept aside (`held`) until the clock is synchronised.
 
         Raises `wire.ProtocolError` for a list refused (malformed, unsigned, forged, another
         site's, a version too far ahead), and `OSError` if it cannot be saved: either way, the
@@ -196,19 +228,27 @@ class AccessRules:
             raise wire.ProtocolError(f"field 'site': list for {access.site!r}, this is {site!r}")
         with self._apply_lock:
             current = self._snapshot
-            in_force = None if current is None or self._version_forgotten else current.version
             outcome = check_version(
                 access.version,
-                in_force,
+                self.floor,
                 now=now or datetime.now(UTC),
                 clock_synced=clock_synced,
+                in_force=None if current is None else current.version,
             )
+            if outcome == "held":
+                self.held = payload
+                return "held"
             if outcome == "stale":
                 return "stale"
             snapshot = _snapshot(access, current)
+            # The floor first: a power cut between the two leaves the floor at this list's
+            # version and the old list in force, and this list (its version equal to the
+            # floor, not the one in force) is still taken when it comes again.
+            if self.floor is None or access.version > self.floor:
+                self._save_floor(access.version, "list")
             self._save(payload, snapshot.revoked)
             self._snapshot = snapshot  # one reference swap: taps see the old list or the new
-            self._version_forgotten = False
+            self.held = None
         log.info(
             "access list version %d applied: %d badges (signed by hub key %s)",
             access.version,
@@ -217,47 +257,24 @@ class AccessRules:
         )
         return "applied"
 
-    def forget_version(self) -> bool:
-        """The reset procedure (docs/operations.md): keep deciding from the list in force,
-        but let the next list signed by a trusted key replace it whatever its version (after
-        the hub's clock ran ahead, or a list issued by a key no longer used). Saved at once,
-        so it holds across a restart; False if there is no list to forget."""
+    def reset_floor(self, floor: int) -> None:
+        """The reset procedure (docs/operations.md): the next list must have a version of at
+        least `floor` (the reset's time, or a version the operator gives), whatever the list
+        in force says; that list keeps deciding until then."""
         with self._apply_lock:
-            if self._snapshot is None:
-                return False
-            saved = json.loads(self.path.read_bytes())
-            self._save(
-                wire.encode(saved["list"]), frozenset(saved.get("revoked", [])), forgotten=True
-            )
-            self._version_forgotten = True
-        return True
+            self._save_floor(floor, "reset")
 
-    def _save(self, payload: bytes, revoked: frozenset[str], forgotten: bool = False) -> None:
-        """Write-then-rename, fsync'ed: after a power cut the file is the old list or the new."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        try:
-            with open(tmp, "wb") as file:
-                file.write(b'{"list":')
-                file.write(payload)
-                file.write(b',"revoked":')
-                file.write(json.dumps(sorted(revoked)).encode())
-                if forgotten:
-                    file.write(b',"version_forgotten":true')
-                file.write(b"}")
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            # On a full SD card, a half-written list must not hold on to the outbox's space.
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-            raise
-        directory = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+    def _save_floor(self, floor: int, why: Literal["list", "reset"]) -> None:
+        record = {"floor": floor, "set_by": why, "at": datetime.now(UTC).isoformat()}
+        replace_private(self.floor_path, json.dumps(record).encode())
+        self.floor = floor
+
+    def _save(self, payload: bytes, revoked: frozenset[str]) -> None:
+        """One file, replaced whole: after a power cut it is the old list or the new."""
+        replace_private(
+            self.path,
+            b'{"list":' + payload + b',"revoked":' + json.dumps(sorted(revoked)).encode() + b"}",
+        )
 
     def decide(self, badge: str, when: datetime) -> Decision:
         """Grant or deny a tap; `when` is an aware datetime (the tap's time)."""

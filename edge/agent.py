@@ -19,6 +19,7 @@ from typing import Any, Literal
 from edge.access import AccessRules
 from edge.clock import Clock, Reading
 from edge.clock_hold import ClockHold
+from edge.commands import CommandGate, CommandRefused
 from edge.config import EdgeConfig
 from edge.door import Door, DoorState
 from edge.hardware import Hardware
@@ -28,6 +29,9 @@ from edge.uplink import Uplink
 from telecentre import __version__, wire
 
 log = logging.getLogger(__name__)
+
+#: How often a list held for the clock (a fresh Pi not yet synchronised) is tried again.
+HELD_LIST_CHECK_S = 5.0
 
 
 def masked_badge(uid: str) -> str:
@@ -53,6 +57,11 @@ class Agent:
         self._recording_overflow = threading.local()
         self.outbox = Outbox(state / "outbox.db", config.outbox.max_events, self._overflowed)
         self.access = AccessRules(state / "access.json", config.access.trusted)
+        self.commands = CommandGate(config.access.trusted, self.site, self.device)
+        self._stopping = threading.Event()
+        self._held_list = threading.Thread(
+            target=self._apply_held_list, name="held-list", daemon=True
+        )
         self.clock_hold = ClockHold(self.clock, self.outbox, config.clock.hold_unsynced_s)
         self.doors = {
             door_id: Door(door_config, *parts, events=self)
@@ -74,6 +83,14 @@ class Agent:
         for reader in self.readers:
             reader.when_badge = self.badge_presented
 
+    def _apply_held_list(self) -> None:
+        """A list held for the clock (`AccessRules.held`) is applied once it is synchronised."""
+        while not self._stopping.wait(HELD_LIST_CHECK_S):
+            held = self.access.held
+            if held is not None and self.clock.synced():
+                log.info("the clock is synchronised: applying the access list held for it")
+                self.apply_access_list(held)
+
     def start(self) -> None:
         log.info(
             "agent %s of site %s starting (version %s, %d events waiting in the outbox)",
@@ -88,10 +105,12 @@ class Agent:
                 "with their time worked out from the boot's monotonic clock"
             )
         self.uplink.start()
+        self._held_list.start()
         for reader in self.readers:
             reader.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         for reader in self.readers:
             reader.stop()
         self.uplink.stop()
@@ -239,13 +258,32 @@ class Agent:
             )
             return
         if outcome == "stale":
-            log.info("access list not newer than version %s in force: ignored", self.access.version)
+            log.info(
+                "access list not newer than version %s in force (floor %s): ignored",
+                self.access.version,
+                self.access.floor,
+            )
+        elif outcome == "held":
+            log.warning(
+                "access list held: this door has no list yet and its clock is not "
+                "synchronised (NTP), so it cannot tell a current list from an old one; it "
+                "applies it once the clock is, or after `telecentre-edge reset-access-list "
+                "--version N`"
+            )
         elif self.uplink.connected.is_set():
             self.uplink.publish_status()  # the hub and the animators see the new version now
 
-    def run_command(self, payload: bytes) -> None:
+    def run_command(self, payload: bytes, retained: bool = False) -> None:
+        """Obey a door command from the hub if `edge.commands.CommandGate` admits it."""
         try:
-            command = wire.parse_command(payload)
+            command = self.commands.admit(
+                payload, retained=retained, now=self.clock.wall(), clock_synced=self.clock.synced()
+            )
+        except CommandRefused as exc:
+            log.warning("command ignored: %s", exc)
+            if exc.command is not None:
+                self._answer(exc.command, f"refused: {exc}"[:200])
+            return
         except wire.ProtocolError as exc:
             log.warning("command ignored: %s", exc)
             return

@@ -28,6 +28,7 @@ from typing import Any
 
 from edge.clock import Reading, rebased, timestamp
 from telecentre import wire
+from telecentre.private_files import tighten_private
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL);
@@ -53,7 +54,8 @@ class Outbox:
         max_events: int = 1_000_000,
         on_overflow: Callable[[int], None] | None = None,
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Badge UIDs: the owner's only (SQLite gives its -wal and -shm the database's mode).
+        tighten_private(path)
         self.path = path
         self.max_events = max_events
         self.on_overflow = on_overflow

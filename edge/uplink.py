@@ -51,7 +51,7 @@ class Uplink:
     """One MQTT connection for one device.
 
     `status()` builds the device's status payload; `on_access_list(payload)` and
-    `on_command(payload)` receive what the hub sends (on paho's network thread).
+    `on_command(payload, retained)` receive what the hub sends (on paho's network thread).
     """
 
     def __init__(
@@ -62,7 +62,7 @@ class Uplink:
         outbox: Outbox,
         status: Callable[[Literal["online", "offline"]], wire.Status],
         on_access_list: Callable[[bytes], None],
-        on_command: Callable[[bytes], None],
+        on_command: Callable[[bytes, bool], None],
         status_interval_s: float = 60,
         sendable_below: Callable[[float], int] | None = None,
     ) -> None:
@@ -215,7 +215,9 @@ class Uplink:
 
     def _command(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         try:
-            self._on_command(bytes(message.payload))
+            # `retain` is set on what the broker held before this subscription: never a
+            # command of the hub's, which it does not retain (edge/commands.py).
+            self._on_command(bytes(message.payload), bool(message.retain))
         except Exception:
             log.exception("command from the hub not handled")
 

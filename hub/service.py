@@ -99,7 +99,11 @@ class Hub:
         self.ingest.on_batch[:] = hooks
         self.ingest.on_statuses[:] = [self.acks.on_statuses, self._statuses_changed]
         self.doors = DoorOpener(
-            self.ingest.client, self.sessions, self.changes, connected=self.ingest.subscribed.is_set
+            self.ingest.client,
+            self.signing_key,
+            self.sessions,
+            self.changes,
+            connected=self.ingest.subscribed.is_set,
         )
         self.doors.listen()
         self.ingest.extra_subscriptions.append((DOOR_RESULTS, wire.QOS_COMMAND))

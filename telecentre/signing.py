@@ -1,4 +1,5 @@
-"""Ed25519 signatures on access lists: the hub signs, the edge checks (PROTOCOL.md, Access list).
+"""Ed25519 signatures on access lists and door commands: the hub signs, the edge checks
+(PROTOCOL.md, Access list and Commands).
 
 Only the hub's key can make a door open: a broker account, a stolen Pi or anyone else who can
 publish on `telecentre/{site}/access` cannot forge a list, because the edge applies only a
@@ -110,7 +111,7 @@ class SigningKey:
         return cls.load(path)
 
     def sign(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        """`data` (an access list as JSON) with this key's `key_id` and `sig` added."""
+        """`data` (an access list or a command, as JSON) with this key's `key_id` and `sig`."""
         unsigned = {k: v for k, v in data.items() if k != "sig"} | {"key_id": self.key_id}
         signature = self._private.sign(wire.signed_bytes(unsigned))
         return unsigned | {"sig": base64.b64encode(signature).decode("ascii")}
@@ -120,6 +121,11 @@ class SigningKey:
         if isinstance(access, wire.AccessList):
             return wire.encode(self.sign(access.model_dump(mode="json", exclude_none=True)))
         return wire.encode(self.sign(access))
+
+    def sign_command(self, command: Mapping[str, Any]) -> bytes:
+        """A door command (`wire.unlock_command`) signed, as compact JSON: the same key as
+        the lists', so a door obeys the hub's commands exactly when it obeys its lists."""
+        return wire.encode(self.sign(command))
 
 
 @dataclass(frozen=True)
@@ -133,11 +139,12 @@ class TrustedKeys:
         keys = [parse_public_key(text) for text in texts]
         return cls({key_id(key): key for key in keys})
 
-    def check(self, data: Mapping[str, Any]) -> str:
-        """The id of the key whose signature holds on `data`; `wire.ProtocolError` otherwise."""
+    def check(self, data: Mapping[str, Any], what: str = "list") -> str:
+        """The id of the key whose signature holds on `data` (a `what`: list, command);
+        `wire.ProtocolError` otherwise."""
         signature, name = data.get("sig"), data.get("key_id")
         if signature is None:
-            raise wire.ProtocolError("field 'sig': the list is not signed")
+            raise wire.ProtocolError(f"field 'sig': the {what} is not signed")
         if not isinstance(signature, str) or not isinstance(name, str):
             raise wire.ProtocolError("fields 'sig' and 'key_id' must be strings")
         public = self.keys.get(name)

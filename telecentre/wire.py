@@ -385,8 +385,10 @@ class Status(_Payload):
     version: Annotated[str, StringConstraints(max_length=64)] | None = None
     queue: Counter | None = None
     clock_synced: Annotated[bool, Strict()] | None = None
-    readers: dict[str, Literal["ok", "error"]] = Field(default_factory=dict)
-    doors: dict[str, Literal["open", "closed"]] = Field(default_factory=dict)
+    #: Reader and door ids, as in the edge's config: ids like any other (a door's name ends
+    #: up in the console, in a command, in a file).
+    readers: dict[Id, Literal["ok", "error"]] = Field(default_factory=dict)
+    doors: dict[Id, Literal["open", "closed"]] = Field(default_factory=dict)
     #: Extension of version 1: the access list version the device decides from (None: none).
     access_version: AccessVersion | None = None
     #: Extension of version 1: every event of this device with a lower `seq` has left its
@@ -518,16 +520,59 @@ def signed_bytes(data: Mapping[str, Any]) -> bytes:
 # --- Command (hub → one device) ----------------------------------------------------------
 
 
+#: How long a door command is good for after the hub issued it (`UnlockCommand.valid_s`): the
+#: hub sends it only to a device that is online, so it arrives within seconds or not at all.
+COMMAND_VALIDITY_S = 30.0
+MAX_COMMAND_VALIDITY_S = 120.0
+
+
 class UnlockCommand(_Payload):
-    id: str
+    """Unlock a door for `seconds`. The edge obeys only a command signed by a hub key it
+    trusts (the access lists' key), for its own site and device, issued less than `valid_s`
+    ago, that it has not seen before and that did not come to it retained (docs/protocol.md,
+    Commands). The fields after `seconds` are extensions of version 1; the wire format keeps
+    them optional so that the edge can say which one a command lacks."""
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     cmd: Literal["unlock"]
     door: Id
     seconds: Annotated[float, Field(gt=0, le=600)] = 5
+    site: Id | None = None
+    device: Id | None = None
+    issued: Timestamp | None = None
+    valid_s: Annotated[float, Field(gt=0, le=MAX_COMMAND_VALIDITY_S)] | None = None
+    key_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    sig: Annotated[str, StringConstraints(max_length=128)] | None = None
 
 
-def parse_command(payload: bytes | str) -> UnlockCommand:
-    """Raises ProtocolError for malformed payloads and for commands this version lacks."""
+def unlock_command(
+    *, command_id: str, site: str, device: str, door: str, seconds: float, issued: datetime
+) -> dict[str, Any]:
+    """A command as the hub signs it (`SigningKey.sign_command`), valid COMMAND_VALIDITY_S."""
+    return {
+        "v": VERSION,
+        "id": command_id,
+        "cmd": "unlock",
+        "site": site,
+        "device": device,
+        "door": door,
+        "seconds": seconds,
+        "issued": issued.astimezone(UTC).isoformat(timespec="milliseconds"),
+        "valid_s": COMMAND_VALIDITY_S,
+    }
+
+
+def command_data(payload: bytes | str) -> dict[str, Any]:
+    """A command payload as JSON (bounded in size), before its signature is checked."""
     data = _load_json(payload, MAX_PAYLOAD_BYTES)
+    if not isinstance(data, dict):
+        raise ProtocolError("payload is not a JSON object")
+    return data
+
+
+def parse_command(payload: bytes | str | dict[str, Any]) -> UnlockCommand:
+    """Raises ProtocolError for malformed payloads and for commands this version lacks."""
+    data = payload if isinstance(payload, dict) else _load_json(payload, MAX_PAYLOAD_BYTES)
     if isinstance(data, dict) and data.get("cmd") != "unlock":
         raise ProtocolError(f"field 'cmd': unknown command {data.get('cmd')!r}")
     try:

@@ -39,9 +39,14 @@ DEVICES = [("murat", "murat-door"), ("murat", "murat-back"), ("ydes", "ydes-door
 @pytest.fixture
 def production_broker(tmp_path: Path) -> Iterator[LocalBroker]:
     """Mosquitto with the configuration of deploy/mosquitto/ as shipped: the device listener
-    (TLS, with a CA made for the test), the hub's, their password files and the ACL for
-    `DEVICES` and the hub accounts `hub` and `hub-2`."""
-    server = LocalBroker(tmp_path / "production-broker", DEVICES, hub_users=("hub", "hub-2"))
+    (TLS, with a CA made for the test) with the dynamic-security accounts of `DEVICES` and of
+    the read-only `hub-watch`, and the hub's listener with the hub accounts `hub` and `hub-2`."""
+    server = LocalBroker(
+        tmp_path / "production-broker",
+        DEVICES,
+        hub_users=("hub", "hub-2"),
+        watchers=("hub-watch",),
+    )
     server.start()
     yield server
     server.stop()

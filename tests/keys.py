@@ -7,8 +7,11 @@
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+from telecentre import wire
 from telecentre.signing import SigningKey, TrustedKeys
 
 HUB_KEY = SigningKey.generate()
@@ -28,3 +31,25 @@ def resigned(payload: bytes, key: SigningKey = HUB_KEY) -> bytes:
 
 def edge_access_config(*keys: SigningKey) -> dict[str, Any]:
     return {"hub_public_keys": [key.public_text for key in keys or (HUB_KEY,)]}
+
+
+def signed_command(
+    site: str,
+    device: str,
+    door: str = "main",
+    seconds: float = 30,
+    issued: datetime | None = None,
+    key: SigningKey = HUB_KEY,
+    command_id: str | None = None,
+) -> bytes:
+    """An unlock command as the hub sends it (signed, issued now unless said otherwise)."""
+    return key.sign_command(
+        wire.unlock_command(
+            command_id=command_id or str(uuid.uuid4()),
+            site=site,
+            device=device,
+            door=door,
+            seconds=seconds,
+            issued=issued or datetime.now(UTC),
+        )
+    )

@@ -45,8 +45,9 @@ def port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-#: The hub account the demo's own watchers use (the hub's is taken by the hub: an account's
-#: client id is its name, and a second connection would take the hub's place).
+#: The read-only account the demo's own watchers use, on the devices' listener (the hub's is
+#: taken by the hub: an account's client id is its name, and a second connection would take
+#: the hub's place). It may read everything and publish nothing: only the hub opens a door.
 WATCH = "demo-watch"
 
 
@@ -56,7 +57,8 @@ def start_broker(state: Path, devices: list[tuple[str, str]]) -> LocalBroker:
     server = LocalBroker(
         state / "broker",
         devices,
-        hub_users=("hub", WATCH),
+        hub_users=("hub",),
+        watchers=(WATCH,),
         device_port=8883 if port_free(8883) else 18883,
         hub_port=1883 if port_free(1883) else 18830,
     )
@@ -114,7 +116,9 @@ def wait_for_access_lists(
             "-h",
             "127.0.0.1",
             "-p",
-            str(broker.hub_port),
+            str(broker.device_port),
+            "--cafile",
+            str(broker.ca),
             "-u",
             WATCH,
             "-P",
@@ -300,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{accounts}"
             f"  Tap a badge at Murat as its door does:\n"
             f"    {tap_example(broker, 'murat', 'murat-door')}\n"
-            f"  Watch the traffic:  mosquitto_sub -h 127.0.0.1 -p {broker.hub_port} -u {WATCH} "
-            f"-P \"$(cat {watch})\" -t 'telecentre/#' -v\n"
+            f"  Watch the traffic:  mosquitto_sub -h 127.0.0.1 -p {broker.device_port} "
+            f"--cafile {broker.ca} -u {WATCH} -P \"$(cat {watch})\" -t 'telecentre/#' -v\n"
             f"  Ask the hub:        curl -H 'Authorization: Bearer {token}' \\\n"
             f"                        {api}/api/v1/occupancy\n"
             f"  Demo API token (department): {token}\n"

@@ -3,7 +3,7 @@
 With no command it runs the service (ingest, presence, occupancy, access lists, API). The
 commands do one job against the same database and exit: `migrate`, `import-sites FILE`,
 `import-members FILE`, `import-events FILE`, `report evaluation --from D --to D`,
-`retention`, `export-member ID`, `erase-member ID`, `broker-acl SITE:DEVICE…`,
+`retention`, `export-member ID`, `erase-member ID`, `broker-acl [--hub-user NAME]…`,
 `events apply ID` (apply a quarantined tap deliberately), `keys init` (make the key that
 signs access lists, if there is none) and `keys public` (the public key to put in every
 edge's `access.hub_public_keys`), and the console's users and API tokens:
@@ -253,8 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--from", dest="first", type=_day, required=True)
     report.add_argument("--to", dest="last", type=_day, required=True)
     commands.add_parser("retention", help="apply the retention rules now")
-    acl = commands.add_parser("broker-acl", help="print the Mosquitto ACL for these devices")
-    acl.add_argument("devices", nargs="+", metavar="SITE:DEVICE")
+    acl = commands.add_parser(
+        "broker-acl",
+        help="print the Mosquitto ACL of the hub listener (devices: deploy/add-device)",
+    )
     acl.add_argument(
         "--hub-user",
         action="append",
@@ -304,12 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "keys":
         return keys(config, args.action)
     if args.command == "broker-acl":
-        pairs = [item.split(":", 1) for item in args.devices]
         try:
-            if any(len(pair) != 2 for pair in pairs):
-                raise ValueError("devices are written SITE:DEVICE, e.g. murat:murat-door")
-            hub_users = args.hub_users or ["hub"]
-            print(broker.acl(((site, device) for site, device in pairs), hub_users))
+            print(broker.acl(args.hub_users or ["hub"]))
         except ValueError as exc:
             print(f"telecentre-hub: {exc}", file=sys.stderr)
             return 2

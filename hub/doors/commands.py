@@ -2,11 +2,13 @@
 
 The command goes out only to a device that is online: a command queued for an offline door
 would open it whenever the device came back, maybe hours later with nobody there. It is
+signed with the access lists' key and valid for `wire.COMMAND_VALIDITY_S` from its issue: the
+door obeys nothing else, once (edge/commands.py). It is
 stored (and audited) in the transaction that asks for it and published once that commits;
 the device answers a `wire.CommandResult` on its `cmd-result` topic, which the hub reads on
 its ingest connection and stores against the command.
 
->>> opener = DoorOpener(ingest.client, sessions, changes)               # doctest: +SKIP
+>>> opener = DoorOpener(ingest.client, signing_key, sessions, changes)  # doctest: +SKIP
 >>> ingest.extra_subscriptions.append((RESULTS, wire.QOS_COMMAND))
 >>> opener.listen()                                                     # the results
 >>> with sessions.begin() as session:
@@ -17,6 +19,7 @@ its ingest connection and stores against the command.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +34,10 @@ from hub.people.users import N_, Invalid
 from hub.store.db import after_commit
 from hub.store.models import Device, DoorCommand, utcnow
 from telecentre import wire
+from telecentre.signing import SigningKey
 
 log = logging.getLogger(__name__)
+_ID_RE = re.compile(wire.ID_PATTERN)
 
 #: Every device's command results, on the hub's connection.
 RESULTS = wire.command_result_topic("+", "+")
@@ -58,7 +63,9 @@ def doors_of(session: Session, site: str) -> list[DoorRef]:
     has the one door `main`, the edge's default)."""
     found = []
     for device in session.scalars(select(Device).where(Device.site == site).order_by(Device.id)):
-        for door in sorted(device.doors) or ["main"]:
+        # A name that is not an id (stored before statuses were checked) is no door to open.
+        doors = [door for door in device.doors if _ID_RE.fullmatch(door)]
+        for door in sorted(doors) or ["main"]:
             found.append(DoorRef(site, device.id, door, device.state == "online"))
     return found
 
@@ -67,11 +74,13 @@ class DoorOpener:
     def __init__(
         self,
         client: mqtt.Client,
+        key: SigningKey,
         sessions: sessionmaker[Session],
         changes: Changes | None = None,
         connected: Callable[[], bool] = lambda: True,
     ) -> None:
         self.client = client
+        self.key = key
         self.connected = connected
         self.sessions = sessions
         self.changes = changes
@@ -80,13 +89,23 @@ class DoorOpener:
         """Read command results on `client` (subscribing to `RESULTS` is the caller's)."""
         self.client.message_callback_add(RESULTS, self._result)
 
-    def send(self, site: str, device: str, payload: wire.UnlockCommand) -> None:
+    def send(self, command_id: str, site: str, device: str, door: str, seconds: float) -> None:
+        """Issue the unlock now, sign it and publish it, not retained: the edge obeys it
+        only if it is fresh, new and signed (docs/protocol.md, Command)."""
+        command = wire.unlock_command(
+            command_id=command_id,
+            site=site,
+            device=device,
+            door=door,
+            seconds=seconds,
+            issued=utcnow(),
+        )
         info = self.client.publish(
-            wire.command_topic(site, device), wire.encode(payload), qos=wire.QOS_COMMAND
+            wire.command_topic(site, device), self.key.sign_command(command), qos=wire.QOS_COMMAND
         )
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             log.warning(
-                "unlock %s for %s not sent: %s", payload.id, device, mqtt.error_string(info.rc)
+                "unlock %s for %s not sent: %s", command_id, device, mqtt.error_string(info.rc)
             )
 
     def _result(self, client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
@@ -160,10 +179,9 @@ def open_door(
         command=command.id,
     )
     if online and opener is not None:
-        payload = wire.UnlockCommand(
-            v=wire.VERSION, id=command.id, cmd="unlock", door=door, seconds=seconds
-        )
-        after_commit(session, lambda: opener.send(site, device, payload))
+        command_id = command.id
+        # Issued (and signed) once committed: the validity counts from when it leaves.
+        after_commit(session, lambda: opener.send(command_id, site, device, door, seconds))
     return command
 
 

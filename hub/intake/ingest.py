@@ -37,7 +37,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.config import HubConfig, Mqtt
-from hub.store.devices import record_status
+from hub.store.devices import check_status_time, record_status
 from hub.store.events import (
     REJECTED_PAYLOAD_CHARS,
     Incoming,
@@ -151,6 +151,7 @@ def _record_statuses(session: Session, statuses: list[_Message]) -> _Statuses:
                 raise wire.WrongSender(
                     f"status of {status.site}/{status.device} arrived on {message.topic!r}"
                 )
+            check_status_time(status, message.received_at)
         except wire.ProtocolError as exc:
             if isinstance(exc, wire.WrongSender):
                 wrong_sender += 1

@@ -6,9 +6,27 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from hub.rules.replay import DEFAULT_FUTURE_TOLERANCE_S, arrival_quarantine
 from hub.store.db import insert_ignoring_conflicts
 from hub.store.models import Device
 from telecentre import wire
+
+
+def check_status_time(
+    status: wire.Status,
+    received_at: datetime,
+    future_tolerance_s: float = DEFAULT_FUTURE_TOLERANCE_S,
+) -> None:
+    """`wire.ProtocolError` for a status stamped further ahead of its receipt than a tap may
+    be (`hub.rules.replay.arrival_quarantine`): stored, a status dated 2999 would be the
+    device's `last_seen` for good, and the board would never see it fall silent."""
+    if arrival_quarantine(status.ts, received_at, future_tolerance_s=future_tolerance_s) == (
+        "future"
+    ):
+        raise wire.ProtocolError(
+            f"field 'ts': {status.ts.isoformat()} is more than {future_tolerance_s:.0f} s "
+            f"after the hub received it ({received_at.isoformat()}): the device's clock is ahead"
+        )
 
 
 def record_status(session: Session, status: wire.Status, received_at: datetime) -> None:

@@ -134,9 +134,9 @@ def test_a_shell_import_of_events_is_audited_with_its_user(config: Path, tmp_pat
     ]
 
 
-@pytest.mark.parametrize("device", ["murat\n:murat-door", "murat:murat-door\n", "murat:+"])
-def test_broker_acl_refuses_an_id_that_is_not_whole(config: Path, device: str) -> None:
-    run = hub(config, "broker-acl", "ydes:ydes-door", device)
+@pytest.mark.parametrize("user", ["hub\n", "hub\ntopic readwrite #", "+"])
+def test_broker_acl_refuses_an_id_that_is_not_whole(config: Path, user: str) -> None:
+    run = hub(config, "broker-acl", "--hub-user", "hub", "--hub-user", user)
     assert run.returncode == 2
     assert "is not a site or device id" in run.stderr
     assert run.stdout == ""

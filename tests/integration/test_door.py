@@ -9,6 +9,7 @@ it); the last ones run against a real Mosquitto.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -35,9 +36,9 @@ from edge.clock import Clock
 from edge.config import EdgeConfig
 from edge.hardware import Hardware, build_hardware
 from edge.readers import Mfrc522Reader
-from telecentre import broker, wire
+from telecentre import wire
 from telecentre.config import load_config
-from tests.keys import edge_access_config, signed
+from tests.keys import FORGER_KEY, HUB_KEY, edge_access_config, signed, signed_command
 from tests.servers import Mosquitto, free_port
 from tests.waiting import holds_for, wait_until
 
@@ -215,7 +216,8 @@ def make_site(tmp_path: Path, pins: MockFactory, silent_hub: int) -> Iterator[Ma
         site = Site(agent, keyboard, pins)
         sites.append(site)
         if list_payload is not None:
-            agent.apply_access_list(list_payload)
+            # The list the door holds from before (taken while its clock was right).
+            assert agent.access.apply(list_payload, SITE) == "applied"
         agent.start()
         return site
 
@@ -438,32 +440,65 @@ def test_status_reports_readers_doors_and_queue(make_site: MakeSite) -> None:
 # --- commands -----------------------------------------------------------------------------
 
 
+def command(**changes: Any) -> bytes:
+    """An unlock of this site's door, signed by the hub's key (`changes`: see signed_command)."""
+    return signed_command(**({"site": SITE, "device": DEVICE} | changes))
+
+
 def test_remote_unlock_releases_the_strike_for_its_seconds(make_site: MakeSite) -> None:
     site = make_site()  # unlock_s 30: the command's own 0.5 s must apply
-    site.agent.run_command(b'{"v":1,"id":"c1","cmd":"unlock","door":"main","seconds":0.5}')
+    site.agent.run_command(command(seconds=0.5))
     assert site.strike.state is True
     wait_until(lambda: site.strike.state is False)
     # The unlock window covers an opening within it: no alarm, just the door events.
-    site.agent.run_command(b'{"v":1,"id":"c2","cmd":"unlock","door":"main","seconds":30}')
+    site.agent.run_command(command(seconds=30))
     site.reed.drive_high()
     site.wait_for(lambda e: isinstance(e, wire.DoorEvent))
     assert site.alarms() == []
 
 
+def _altered(**changes: Any) -> bytes:
+    """A genuine command changed after it was signed."""
+    return wire.encode(json.loads(command()) | changes)
+
+
+def _unsigned() -> bytes:
+    data = json.loads(command())
+    return wire.encode({k: v for k, v in data.items() if k not in ("sig", "key_id")})
+
+
+def _ago(seconds: float) -> datetime:
+    return datetime.now(UTC) - timedelta(seconds=seconds)
+
+
 @pytest.mark.parametrize(
-    "payload",
+    ("make_payload", "reason"),
     [
-        b'{"v":1,"id":"c1","cmd":"reboot","door":"main"}',
-        b'{"v":1,"id":"c1","cmd":"unlock","door":"back","seconds":1}',
-        b'{"v":1,"id":"c1","cmd":"unlock","door":"main","seconds":0}',
-        b'{"v":1,"id":"c1","cmd":"unlock"}',
-        b"not json",
-        b"[]",
+        (lambda: b'{"v":1,"id":"c1","cmd":"reboot","door":"main"}', "is not signed"),
+        (lambda: HUB_KEY.sign_command(json.loads(command()) | {"cmd": "reboot"}), "unknown"),
+        (lambda: b'{"v":1,"id":"c1","cmd":"unlock","door":"main"}', "the command is not signed"),
+        (_unsigned, "the command is not signed"),
+        (lambda: command(key=FORGER_KEY), "which this edge does not trust"),
+        (lambda: _altered(seconds=600), "the signature does not hold"),
+        (lambda: command(door="back"), "no door 'back'"),
+        (lambda: command(device="murat-back"), "it is for murat/murat-back"),
+        (lambda: command(site="ydes"), "it is for ydes/murat-door"),
+        (lambda: command(issued=_ago(31)), "expired at"),  # valid 30 s
+        (lambda: command(issued=_ago(-300)), "ahead of this edge's clock"),
+        (lambda: b"not json", "not UTF-8 JSON"),
+        (lambda: b"[]", "not a JSON object"),
     ],
 )
-def test_bad_commands_are_ignored(make_site: MakeSite, payload: bytes) -> None:
+def test_bad_commands_are_ignored(
+    make_site: MakeSite,
+    make_payload: Callable[[], bytes],
+    reason: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     site = make_site()
-    site.agent.run_command(payload)
+    with caplog.at_level(logging.WARNING, logger="edge.agent"):
+        site.agent.run_command(make_payload())
+    assert reason in caplog.text
     assert not went_high(site.strike)
     assert site.events() == []
     # The agent carries on.
@@ -471,6 +506,30 @@ def test_bad_commands_are_ignored(make_site: MakeSite, payload: bytes) -> None:
     wait_until(lambda: site.strike.state is True)
     (event,) = site.badge_events()
     assert event.access == "granted"
+
+
+def test_a_command_is_obeyed_once_never_retained_nor_on_an_unsynced_clock(
+    make_site: MakeSite, caplog: pytest.LogCaptureFixture
+) -> None:
+    before_start = command()
+    site = make_site()
+    payload = command(seconds=0.3)
+    with caplog.at_level(logging.WARNING, logger="edge.agent"):
+        site.agent.run_command(payload, retained=True)
+        assert "it came retained" in caplog.text
+        assert not went_high(site.strike)
+        site.agent.run_command(payload)  # the same, live: obeyed
+        assert site.strike.state is True
+        wait_until(lambda: site.strike.state is False)
+        obeyed = len(site.strike.states)
+        site.agent.run_command(payload)  # replayed within its validity
+        assert "was obeyed already: a replay" in caplog.text
+        site.agent.run_command(before_start)  # issued before this agent started
+        assert "issued before this agent started" in caplog.text
+        site.agent.clock.synced = lambda: False
+        site.agent.run_command(command())
+        assert "clock is not synchronised" in caplog.text
+    assert not any(state.state for state in site.strike.states[obeyed:])
 
 
 # --- a card left on an MFRC522 reader -----------------------------------------------------
@@ -707,10 +766,7 @@ def test_with_the_broker_events_leave_and_the_hub_can_steer(
 
         # A command from the hub, through the broker.
         site.agent.doors["main"].lock()
-        listener.publish(
-            wire.command_topic(SITE, DEVICE),
-            b'{"v":1,"id":"c9","cmd":"unlock","door":"main","seconds":30}',
-        )
+        listener.publish(wire.command_topic(SITE, DEVICE), command())
         wait_until(lambda: site.strike.state is True)
         site.stop()
         wait_until(lambda: wire.parse_status(listener.on(status_topic)[-1]).state == "offline")
@@ -743,11 +799,10 @@ def test_a_failing_command_or_list_does_not_end_the_link(
 
         monkeypatch.setattr(door, "unlock", unlock_failing_once)
         monkeypatch.setattr(site.agent.access, "_save", save_with_a_bug)
-        command = b'{"v":1,"id":"c%d","cmd":"unlock","door":"main","seconds":30}'
-        listener.publish(wire.command_topic(SITE, DEVICE), command % 1)
+        listener.publish(wire.command_topic(SITE, DEVICE), command())
         wait_until(lambda: len(calls) == 1)
         listener.publish(wire.access_topic(SITE), access_list(version=2, badges=[]))
-        listener.publish(wire.command_topic(SITE, DEVICE), command % 2)
+        listener.publish(wire.command_topic(SITE, DEVICE), command())
         wait_until(lambda: site.strike.state is True)  # the second command got through
         assert site.agent.access.version == 1
         monkeypatch.undo()
@@ -816,7 +871,7 @@ def test_an_event_the_broker_refuses_stays_in_the_outbox_until_it_is_accepted(
             site.tap(MEMBER)
             wait_until(lambda: "the broker refused event seq 1" in caplog.text)
         assert site.agent.outbox.depth() == 1
-        acl.write_text(broker.acl([(SITE, DEVICE)]))
+        acl.write_text(f"user {DEVICE}\ntopic write {wire.events_topic(SITE, DEVICE)}\n")
         assert server.process is not None
         server.process.send_signal(signal.SIGHUP)  # Mosquitto reads its ACL again
         wait_until(lambda: site.agent.outbox.depth() == 0, timeout=20)

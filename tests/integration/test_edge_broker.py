@@ -3,6 +3,7 @@ against a real Mosquitto, checked by an independent subscriber (`mosquitto_sub`)
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from edge.clock import ntp_synchronised
 from telecentre import wire
 from tests.keys import edge_access_config, signed
 from tests.servers import Mosquitto
@@ -179,21 +181,21 @@ def edge(broker: Mosquitto, tmp_path: Path) -> Iterator[EdgeProcess]:
     agent.stop()
 
 
+def signed_list(version: int, badges: list[str]) -> str:
+    return signed(
+        {
+            "v": 1,
+            "site": SITE,
+            "version": version,
+            "issued": "2026-11-22T08:00:00+01:00",
+            "opening": {},
+            "badges": [{"badge": b, "until": None, "hours": "always"} for b in badges],
+        }
+    ).decode()
+
+
 def publish_access_list(broker: Mosquitto, version: int, badges: list[str] | str) -> None:
-    payload = (
-        badges
-        if isinstance(badges, str)
-        else signed(
-            {
-                "v": 1,
-                "site": SITE,
-                "version": version,
-                "issued": "2026-11-22T08:00:00+01:00",
-                "opening": {},
-                "badges": [{"badge": b, "until": None, "hours": "always"} for b in badges],
-            }
-        ).decode()
-    )
+    payload = badges if isinstance(badges, str) else signed_list(version, badges)
     subprocess.run(
         [
             "mosquitto_pub",
@@ -342,33 +344,87 @@ def test_status_is_retained_with_an_offline_last_will(
     assert (parsed.device, parsed.site, parsed.state) == (DEVICE, SITE, "offline")
 
 
+def reset(edge: EdgeProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [EDGE, "--config", str(edge.config), "reset-access-list", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_the_reset_procedure_brings_back_a_door_that_ignores_the_hubs_lists(
     broker: Mosquitto, watcher: Watcher, edge: EdgeProcess
 ) -> None:
     """The hub's clock ran 12 hours ahead, and the door took its list (within a day: allowed);
     once the clock is fixed, the hub's lists are below it and the door ignores them, until
-    `telecentre-edge reset-access-list` (docs/operations.md) makes it take the next one."""
+    `telecentre-edge reset-access-list` (docs/operations.md) makes it take the next one; a
+    list issued before the reset (one that still grants a badge revoked since) never."""
     now_ms = int(time.time() * 1000)
     ahead = now_ms + 12 * 3600 * 1000
-    publish_access_list(broker, ahead, [MEMBER_BADGE])
+    publish_access_list(broker, now_ms - 1000, [MEMBER_BADGE, "11223344"])
     edge.start()
+    wait_until(lambda: f"access list version {now_ms - 1000} applied" in edge.log.read_text())
+    captured = signed_list(now_ms - 1000, [MEMBER_BADGE, "11223344"])  # kept by an attacker
+    publish_access_list(broker, ahead, [MEMBER_BADGE])  # 11223344 revoked
     wait_until(lambda: f"access list version {ahead} applied" in edge.log.read_text())
-    publish_access_list(broker, now_ms, ["11223344"])  # the hub, its clock fixed
-    wait_until(lambda: f"not newer than version {ahead}" in edge.log.read_text())
+    publish_access_list(broker, now_ms, [MEMBER_BADGE])  # the hub, its clock fixed
+    wait_until(lambda: f"not newer than version {ahead} in force" in edge.log.read_text())
     edge.stop()
 
-    reset = subprocess.run(
-        [EDGE, "--config", str(edge.config), "reset-access-list"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert reset.returncode == 0, reset.stderr
-    assert f"access list version {ahead} stays in force until the next list" in reset.stdout
-    edge.start()  # the broker's retained list, the hub's latest, comes in at connection
-    wait_until(lambda: f"access list version {now_ms} applied" in edge.log.read_text())
+    done = reset(edge)
+    assert done.returncode == 0, done.stderr
+    assert f"access list version {ahead} stays in force until then" in done.stdout
+    floor = json.loads((edge.state / "access-floor.json").read_text())["floor"]
+    assert floor >= now_ms
+    edge.start()
+    # The retained list, issued before the reset, and the captured older one: refused.
+    publish_access_list(broker, 0, captured)
+    wait_until(lambda: edge.log.read_text().count(f"(floor {floor}): ignored") >= 2)
+    fresh = int(time.time() * 1000) + 1
+    publish_access_list(broker, fresh, ["55667788"])  # the hub's next list
+    wait_until(lambda: f"access list version {fresh} applied" in edge.log.read_text())
     edge.tap("11223344")
-    edge.tap(MEMBER_BADGE)
+    edge.tap("55667788")
     wait_until(lambda: len(watcher.events()) == 2)
-    assert badge_accesses(watcher) == [("11223344", "granted"), (MEMBER_BADGE, "denied")]
-    assert [e.get("reason") for e in watcher.events()] == [None, "revoked"]
+    assert badge_accesses(watcher) == [("11223344", "denied"), ("55667788", "granted")]
+    # The door keeps the floor of the list it took: the captured one, sent again, stays out.
+    publish_access_list(broker, 0, captured)
+    wait_until(lambda: f"(floor {fresh}): ignored" in edge.log.read_text())
+    for name in ("access.json", "access-floor.json", "outbox.db"):
+        assert (edge.state / name).stat().st_mode & 0o077 == 0, name
+
+
+def test_a_reset_with_the_hubs_version_takes_the_retained_list_at_once(
+    broker: Mosquitto, edge: EdgeProcess
+) -> None:
+    now_ms = int(time.time() * 1000)
+    publish_access_list(broker, now_ms + 3600_000, [MEMBER_BADGE])
+    edge.start()
+    wait_until(lambda: "applied" in edge.log.read_text())
+    edge.stop()
+    publish_access_list(broker, now_ms, [MEMBER_BADGE])  # latest_access_version at the hub
+    done = reset(edge, "--version", str(now_ms))
+    assert done.returncode == 0, done.stderr
+    edge.start()
+    wait_until(lambda: f"access list version {now_ms} applied" in edge.log.read_text())
+
+
+def test_a_fresh_pi_with_an_unsynced_clock_waits_for_it_or_for_the_operator(
+    broker: Mosquitto, edge: EdgeProcess
+) -> None:
+    config = yaml.safe_load(edge.config.read_text())
+    edge.config.write_text(yaml.safe_dump(config | {"clock": {"assume_synced": False}}))
+    if ntp_synchronised():
+        pytest.skip("this machine's kernel reports the clock synchronised")
+    now_ms = int(time.time() * 1000)
+    publish_access_list(broker, now_ms, [MEMBER_BADGE])
+    edge.start()
+    wait_until(lambda: "access list held" in edge.log.read_text())
+    assert not (edge.state / "access.json").exists()
+    edge.stop()
+    refused = reset(edge)  # "issued after now" means nothing on a clock that is not right
+    assert refused.returncode == 1 and "--version N" in refused.stderr
+    assert reset(edge, "--version", str(now_ms)).returncode == 0  # the operator confirms
+    edge.start()
+    wait_until(lambda: f"access list version {now_ms} applied" in edge.log.read_text())

@@ -126,7 +126,7 @@ class Edge:
             self.outbox,
             self.status,
             lambda _: None,
-            lambda _: None,
+            lambda _payload, _retained: None,
             status_interval_s=1,
         )
 

@@ -282,6 +282,11 @@ def test_device_statuses_and_last_wills_update_the_devices(
         absurd = online | {"access_version": 2**63 + 5}  # once an OverflowError in the store
         publish(broker, topic, [json.dumps(absurd)])
         eventually(lambda: ingest.counters.rejected == 2, "the absurd version was never rejected")
+        # A status dated 2999 would be `last_seen` for good (the board would never see the
+        # device fall silent); a door named with markup would reach the console and commands.
+        publish(broker, topic, [json.dumps(online | {"ts": "2999-01-01T00:00:00+00:00"})])
+        publish(broker, topic, [json.dumps(online | {"doors": {"<b>x</b>": "open"}})])
+        eventually(lambda: ingest.counters.rejected == 4, "the odd statuses were never rejected")
     finally:
         ingest.stop()
     with sessions() as session:
@@ -295,8 +300,11 @@ def test_device_statuses_and_last_wills_update_the_devices(
         assert device.last_seen == wire.parse_status(json.dumps(online)).ts
         assert device.readers == {"entrance": "ok"}
         assert device.access_version == 1_795_400_000_123
+        assert device.doors == {"main": "closed"}
         reasons = session.scalars(select(RejectedEvent.reason).order_by(RejectedEvent.id)).all()
-        assert "field 'access_version'" in reasons[-1]
+        assert "field 'access_version'" in reasons[-3]
+        assert "field 'ts': 2999-01-01T00:00:00+00:00 is more than 300 s after" in reasons[-2]
+        assert "field 'doors.<b>x</b>.[key]': String should match pattern" in reasons[-1]
 
 
 # --- the hub as its own process ------------------------------------------------------------

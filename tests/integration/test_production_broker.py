@@ -11,14 +11,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+import paho.mqtt.client as mqtt
 import pytest
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 
 from deploy.local_broker import LocalBroker
 from hub.config import HubConfig
@@ -27,7 +30,7 @@ from hub.people.imports import import_members, import_sites
 from hub.service import Hub
 from telecentre import wire
 from telecentre.signing import SigningKey
-from tests.keys import FORGER_KEY, HUB_KEY, signed
+from tests.keys import FORGER_KEY, HUB_KEY, signed, signed_command
 from tests.servers import free_port
 from tests.waiting import wait_until
 
@@ -44,7 +47,7 @@ PROBE = wire.events_topic("probe", "probe")
 
 def tool(name: str, broker: LocalBroker, user: str) -> list[str]:
     """`mosquitto_pub`/`mosquitto_sub` logged in as `user` on the listener of its kind."""
-    if user.startswith("hub"):
+    if user in broker.hub_users:
         where = ["-p", str(broker.hub_port)]
     else:
         where = ["-p", str(broker.device_port), "--cafile", str(broker.ca)]
@@ -310,35 +313,196 @@ def test_a_stolen_pi_cannot_publish_an_access_list(
     assert door.tap(FOREIGN) == "denied (unknown)"
 
 
+# --- only the hub opens a door ---------------------------------------------------------------
+
+
+def unlock(site: str = "murat", device: str = "murat-door", **changes: Any) -> bytes:
+    """A command as the hub signs it (captured, or sent again by someone who holds it)."""
+    return signed_command(site, device, **changes)
+
+
+def test_the_watch_account_reads_everything_but_opens_nothing(
+    production_broker: LocalBroker, hub: Hub, door: Door, tmp_path: Path
+) -> None:
+    broker = production_broker
+    wait_until(lambda: door.applied(), timeout=30, message="the hub's list never arrived")
+    genuine = retained_list(broker)
+    watch = Watcher(broker, "hub-watch", tmp_path / "watch.txt", f"{wire.ROOT}/#")
+    try:
+        subscribed(broker, watch, PROBE)  # it reads what the hub and the doors send
+    finally:
+        watch.stop()  # (its client id is its name: publishing as it below would end it)
+    assert any(line.startswith(f"{wire.access_topic('murat')} ") for line in watch.lines())
+    command_topic = wire.command_topic("murat", "murat-door")
+    # A fresh command signed by the hub's key, as if captured: the broker drops it from the
+    # watch account (retained or not), so the door never sees it; a list too.
+    for retain in (True, False):
+        sent = publish(broker, "hub-watch", command_topic, unlock(seconds=600), retain=retain)
+        assert sent.returncode == 0, sent.stderr
+    forged = wire.encode(genuine | {"badges": [{"badge": FOREIGN, "hours": "always"}]})
+    publish(broker, "hub-watch", wire.access_topic("murat"), forged, retain=True)
+    # The same door obeys the hub: once its command is in, the ones before were judged.
+    publish(broker, "hub-2", command_topic, unlock(command_id="from-the-hub"))
+    wait_until(lambda: "command from-the-hub: unlock door main" in door.text(), timeout=20)
+    commands = [line for line in door.text().splitlines() if "command" in line]
+    assert len(commands) == 1 and "command from-the-hub" in commands[0]
+    assert retained_list(broker) == genuine
+    assert granted(broker, "hub-watch", f"{wire.ROOT}/#", wire.HUB_EVENTS_SUBSCRIPTION) == {
+        f"{wire.ROOT}/#": True,
+        wire.HUB_EVENTS_SUBSCRIPTION: False,
+    }
+
+
+def test_a_replayed_expired_or_retained_command_is_ignored_by_a_real_door(
+    production_broker: LocalBroker, hub: Hub, door: Door, tmp_path: Path
+) -> None:
+    """The attacker holds a hub broker account (`hub-2`) and commands the hub once signed."""
+    broker = production_broker
+    wait_until(lambda: door.applied(), timeout=30, message="the hub's list never arrived")
+    topic = wire.command_topic("murat", "murat-door")
+
+    def judged(text: str) -> None:
+        wait_until(lambda: text in door.text(), timeout=20, message=f"never logged: {text}")
+
+    captured = unlock(command_id="captured")
+    publish(broker, "hub-2", topic, captured)
+    judged("command captured: unlock door main")
+    publish(broker, "hub-2", topic, captured)
+    judged("command captured was obeyed already: a replay")
+    stale = unlock(command_id="stale", issued=datetime.now(UTC) - timedelta(minutes=5))
+    publish(broker, "hub-2", topic, stale)
+    judged("expired at")
+    other_door = unlock(device="murat-back", command_id="other-door")
+    publish(broker, "hub-2", topic, other_door)
+    judged("it is for murat/murat-back, this is murat/murat-door")
+    assert door.text().count(": unlock door main") == 1  # the captured command, once
+    door.stop()
+    # Left retained on the broker while the door is away: delivered at its next connection.
+    kept = unlock(command_id="kept")
+    assert publish(broker, "hub-2", topic, kept, retain=True).returncode == 0
+    again = Door(tmp_path, broker)
+    try:
+        wait_until(lambda: "command ignored: it came retained" in again.text(), timeout=30)
+        assert "command kept: unlock" not in again.text()
+    finally:
+        again.stop()
+
+
 # --- one identity per device ----------------------------------------------------------------
 
 
-def test_a_device_reads_only_its_own_commands_and_acks(
-    production_broker: LocalBroker, tmp_path: Path
-) -> None:
-    broker = production_broker
-    acks = {"murat-door": "murat", "murat-back": "murat", "ydes-door": "ydes"}
-    devices = {
-        device: Watcher(broker, device, tmp_path / f"{device}.txt", f"{wire.ROOT}/#")
-        for device in acks
-    }
-    command = wire.command_topic("murat", "murat-door")
+class DeviceClient:
+    """A paho client logged in as `user` over TLS on the device listener, kept connected."""
+
+    def __init__(self, broker: LocalBroker, user: str) -> None:
+        self._answer: list[bool] = []
+        self._done = threading.Event()
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv5)
+        client.username_pw_set(user, broker.password(user))
+        client.tls_set(ca_certs=str(broker.ca))
+        client.on_subscribe = self._subscribed
+        client.connect("127.0.0.1", broker.device_port)
+        client.loop_start()
+        self.client = client
+
+    def _subscribed(self, _c: object, _u: object, _mid: int, codes: list[Any], _p: object) -> None:
+        self._answer[:] = [not codes[0].is_failure]
+        self._done.set()
+
+    def subscribe(self, topic: str) -> bool:
+        """Whether the broker granted the subscription (its SUBACK)."""
+        self._done.clear()
+        self.client.subscribe(topic, qos=1)
+        assert self._done.wait(20), f"no SUBACK for {topic}"
+        return self._answer[0]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def granted(broker: LocalBroker, user: str, *filters: str) -> dict[str, bool]:
+    """Subscribe to each of `filters` as `user`: which ones the broker granted."""
+    client = DeviceClient(broker, user)
     try:
-        for device, watcher in devices.items():  # each reads what the hub sends it only
-            subscribed(broker, watcher, wire.ack_topic(acks[device], device))
-        publish(broker, "hub", command, b'{"v":1,"id":"c1","cmd":"unlock","door":"main"}')
-        # What the hub sent before its last ack reached each device before it.
-        for device, watcher in devices.items():
-            last = wire.ack_topic(acks[device], device)
-            publish(broker, "hub", last, b"last")
-            wait_until(lambda w=watcher, t=last: f"{t} last" in w.lines(), timeout=20)  # type: ignore[misc]
+        return {topic: client.subscribe(topic) for topic in filters}
     finally:
-        for watcher in devices.values():
-            watcher.stop()
-    for device, watcher in devices.items():
-        topics = {line.split(" ", 1)[0] for line in watcher.lines()}
-        mine = {wire.ack_topic(acks[device], device)}
-        assert topics == (mine | {command} if device == "murat-door" else mine), device
+        client.close()
+
+
+def test_a_device_subscribes_only_to_its_own_topics(production_broker: LocalBroker) -> None:
+    own = [
+        wire.access_topic("murat"),
+        wire.command_topic("murat", "murat-door"),
+        wire.ack_topic("murat", "murat-door"),
+        wire.status_topic("murat", "murat-door"),
+    ]
+    others = [
+        "$share/hub/telecentre/+/events/+",  # the hub's shared group
+        "$share/hub/telecentre/murat/events/murat-door",
+        "$share/x/telecentre/murat/access",
+        "#",
+        f"{wire.ROOT}/#",
+        f"{wire.ROOT}/+/access",
+        f"{wire.ROOT}/murat/+",
+        wire.access_topic("ydes"),
+        wire.command_topic("murat", "murat-back"),
+        wire.ack_topic("ydes", "ydes-door"),
+        wire.events_topic("murat", "murat-back"),
+        wire.events_topic("murat", "murat-door"),  # its own events: it writes them only
+        wire.status_topic("murat", "+"),
+        "$SYS/#",
+    ]
+    answers = granted(production_broker, "murat-door", *own, *others)
+    assert [topic for topic in own if not answers[topic]] == []
+    assert [topic for topic in others if answers[topic]] == []
+
+
+def test_a_device_cannot_take_events_from_the_hubs_shared_group(
+    production_broker: LocalBroker, hub: Hub, tmp_path: Path
+) -> None:
+    """With an `acl_file`, the broker dealt a device that joined `$share/hub` its share of
+    the events and then withheld them. Sent here once each (no edge to send them again):
+    every event must reach the hub."""
+    broker = production_broker
+    wait_until(hub.ingest.subscribed.is_set, timeout=30)
+    thieves = [DeviceClient(broker, device) for device in ("murat-back", "hub-watch")]
+    try:
+        for thief in thieves:
+            assert not thief.subscribe(wire.HUB_EVENTS_SUBSCRIPTION)
+        events = {
+            device: [denied_tap(site, device, n) for n in range(20)]
+            for site, device in (("murat", "murat-door"), ("ydes", "ydes-door"))
+        }
+        for device, payloads in events.items():
+            site = "murat" if device.startswith("murat") else "ydes"
+            sent = subprocess.run(
+                [*tool("mosquitto_pub", broker, device), "-t", wire.events_topic(site, device),
+                 "-l"],
+                input=b"\n".join(payloads) + b"\n", capture_output=True, timeout=60,
+            )  # fmt: skip
+            assert sent.returncode == 0, sent.stderr
+        wait_until(lambda: hub_events(hub) == 40, timeout=30, message="events went missing")
+    finally:
+        for thief in thieves:
+            thief.close()
+
+
+def denied_tap(site: str, device: str, n: int) -> bytes:
+    event = wire.badge_event(
+        site=site, device=device, badge=f"0A0B0C{n:02X}", reader="entrance",
+        direction="toggle", access="denied", reason="unknown", clock_synced=True,
+    )  # fmt: skip
+    return wire.encode(event | {"seq": n + 1})
+
+
+def hub_events(hub: Hub) -> int:
+    from sqlalchemy import func, select
+
+    from hub.store.models import Event
+
+    with hub.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(Event)) or 0)
 
 
 def test_a_device_speaks_only_as_itself_at_its_own_site(
@@ -442,7 +606,7 @@ def test_a_device_reads_only_its_own_sites_access_list(production_broker: LocalB
     murat = [f"{wire.access_topic('murat')} list of murat"]
     assert receive(wire.access_topic("murat")) == murat
     assert receive(wire.access_topic("ydes")) == []
-    assert receive(f"{wire.ROOT}/+/access") == murat
+    assert receive(f"{wire.ROOT}/+/access") == []  # refused: it names its own topics only
 
 
 def test_a_key_rotation_with_two_keys_keeps_the_door_obeying_the_hub(

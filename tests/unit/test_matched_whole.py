@@ -15,12 +15,12 @@ from telecentre import broker, wire
 )
 def test_the_broker_acl_refuses_an_id_with_a_trailing_newline(pair: tuple[str, str]) -> None:
     with pytest.raises(ValueError, match="is not a site or device id"):
-        broker.acl([pair])
+        broker.with_device(broker.dynsec_config(), *pair, "secret")
 
 
 def test_the_broker_acl_refuses_a_hub_account_with_a_newline() -> None:
     with pytest.raises(ValueError, match="is not a site or device id"):
-        broker.acl([("murat", "murat-door")], hub_users=["hub\n"])
+        broker.acl(["hub", "hub\n"])
 
 
 @pytest.mark.parametrize("text", ["2026-10-01\n", "2026-10-01 ", "\n2026-10-01"])

@@ -341,3 +341,22 @@ def test_the_floor_passes_over_events_an_overflow_dropped(path: Path) -> None:
     assert kept[0] > 1 and box.floor() == kept[0]
     assert box.depth() == len(kept)
     box.close()
+
+
+def test_the_outbox_is_its_owners_only_even_one_made_readable_before(tmp_path: Path) -> None:
+    """Badge UIDs: 0600, in a 0700 state folder, whatever the umask; an outbox an older
+    version left readable is tightened, its write-ahead log too."""
+    state = tmp_path / "state"
+    box = Outbox(state / "outbox.db")
+    box.append(door())
+    box.close()
+    for file in (state, state / "outbox.db"):
+        assert file.stat().st_mode & 0o077 == 0, file
+    (state / "outbox.db").chmod(0o644)
+    (state / "outbox.db-wal").write_bytes(b"")
+    (state / "outbox.db-wal").chmod(0o644)
+    again = Outbox(state / "outbox.db")
+    again.append(door())
+    for file in state.iterdir():
+        assert file.stat().st_mode & 0o077 == 0, file
+    again.close()

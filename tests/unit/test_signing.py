@@ -129,32 +129,43 @@ def test_a_clock_gone_back_still_takes_the_next_lists_counted_from_the_one_in_fo
 
 
 @pytest.mark.parametrize(
-    ("version", "in_force", "synced", "outcome"),
+    ("version", "floor", "in_force", "synced", "outcome"),
     [
-        (NOW_MS, None, True, "newer"),
-        (NOW_MS, NOW_MS - 1, True, "newer"),
-        (NOW_MS, NOW_MS, True, "stale"),
-        (NOW_MS - 1, NOW_MS, True, "stale"),
-        (NOW_MS + DAY_MS, NOW_MS, True, "newer"),
-        (NOW_MS + DAY_MS + 1, NOW_MS, True, "refused"),
-        (NOW_MS + DAY_MS + 1, None, True, "refused"),
-        # A Pi at 1970 with no list yet: nothing to count from, the first list is taken.
-        (NOW_MS + DAY_MS + 1, None, False, "newer"),
-        (NOW_MS + DAY_MS + 1, NOW_MS, False, "refused"),
-        # A synchronised clock is the bound, even below a list in force a little ahead ...
-        (NOW_MS + DAY_MS + 2, NOW_MS + DAY_MS, True, "refused"),
-        # ... one that is not: the later of it and the list in force.
-        (NOW_MS + 3 * DAY_MS, NOW_MS + 2 * DAY_MS, False, "newer"),
-        (NOW_MS + 3 * DAY_MS + 1, NOW_MS + 2 * DAY_MS, False, "refused"),
-        (1, None, True, "newer"),  # lists numbered 1, 2, … by an older hub
+        (NOW_MS, None, None, True, "newer"),
+        (NOW_MS, NOW_MS - 1, NOW_MS - 1, True, "newer"),
+        (NOW_MS, NOW_MS, NOW_MS, True, "stale"),  # the list in force, again
+        (NOW_MS - 1, NOW_MS, NOW_MS, True, "stale"),  # an older one: never back
+        # The floor is the door's, not the list's: after a reset below the list in force ...
+        (NOW_MS - 5, NOW_MS - 10, NOW_MS + 3600, True, "newer"),
+        (NOW_MS - 11, NOW_MS - 10, NOW_MS + 3600, True, "stale"),
+        # ... or a power cut between raising the floor and saving that list.
+        (NOW_MS, NOW_MS, NOW_MS - 1, True, "newer"),
+        (NOW_MS + DAY_MS, NOW_MS, NOW_MS, True, "newer"),
+        (NOW_MS + DAY_MS + 1, NOW_MS, NOW_MS, True, "refused"),
+        (NOW_MS + DAY_MS + 1, None, None, True, "refused"),
+        # A Pi at 1970 with no floor: nothing to judge by, the list waits for the clock.
+        (NOW_MS, None, None, False, "held"),
+        (1, None, None, False, "held"),
+        (NOW_MS + DAY_MS + 1, NOW_MS, NOW_MS, False, "refused"),
+        # A synchronised clock is the bound, even below a floor a little ahead ...
+        (NOW_MS + DAY_MS + 2, NOW_MS + DAY_MS, NOW_MS + DAY_MS, True, "refused"),
+        # ... one that is not: the later of it and the floor.
+        (NOW_MS + 3 * DAY_MS, NOW_MS + 2 * DAY_MS, None, False, "newer"),
+        (NOW_MS + 3 * DAY_MS + 1, NOW_MS + 2 * DAY_MS, None, False, "refused"),
+        (1, None, None, True, "newer"),  # lists numbered 1, 2, … by an older hub
     ],
 )
-def test_version_rules(version: int, in_force: int | None, synced: bool, outcome: str) -> None:
+def test_version_rules(
+    version: int, floor: int | None, in_force: int | None, synced: bool, outcome: str
+) -> None:
+    def check() -> str:
+        return check_version(version, floor, now=NOW, clock_synced=synced, in_force=in_force)
+
     if outcome == "refused":
         with pytest.raises(wire.ProtocolError, match="day ahead of this edge's clock"):
-            check_version(version, in_force, now=NOW, clock_synced=synced)
+            check()
     else:
-        assert check_version(version, in_force, now=NOW, clock_synced=synced) == outcome
+        assert check() == outcome
     assert timedelta(days=1) == MAX_VERSION_AHEAD
 
 
@@ -167,31 +178,69 @@ def test_during_a_key_rotation_lists_signed_by_either_key_are_applied(tmp_path: 
     assert rules.apply(signed(payload(NOW_MS + 2), key=HUB_KEY), SITE, now=NOW) == "applied"
 
 
-def test_forgetting_the_version_lets_the_next_signed_list_in_whatever_its_version(
+def test_a_reset_lets_the_next_lists_in_and_never_an_older_one(
     rules: AccessRules, tmp_path: Path
 ) -> None:
     """The reset after a hub clock that ran ahead: the door had accepted a version (within a
-    day) that the corrected hub's lists are below."""
+    day) that the corrected hub's lists are below. Lists issued before the reset, genuine
+    and signed (one still grants a badge revoked since), stay refused."""
+    captured = signed(payload(NOW_MS + 10, [MEMBER, FOREIGN]))  # FOREIGN, revoked since
     assert rules.apply(signed(payload(NOW_MS + DAY_MS // 2)), SITE, now=NOW) == "applied"
-    corrected = signed(payload(NOW_MS + 10, [FOREIGN]))
+    corrected = signed(payload(NOW_MS + 20, [MEMBER]))
     assert rules.apply(corrected, SITE, now=NOW) == "stale"
-    assert rules.forget_version()
+    rules.reset_floor(NOW_MS + 15)  # the reset, at NOW + 15 ms
     assert rules.decide(MEMBER, NOW) == Decision(True)  # the list in force still decides
-    # A forged list is still refused after the reset.
-    with pytest.raises(wire.ProtocolError):
-        rules.apply(signed(payload(1, [FOREIGN]), key=FORGER_KEY), SITE, now=NOW)
+    with pytest.raises(wire.ProtocolError):  # a forged list is still refused
+        rules.apply(signed(payload(NOW_MS + 30, [FOREIGN]), key=FORGER_KEY), SITE, now=NOW)
     after_restart = AccessRules(rules.path, TRUSTED)
+    assert after_restart.floor == NOW_MS + 15
     assert after_restart.decide(MEMBER, NOW) == Decision(True)
+    assert after_restart.apply(captured, SITE, now=NOW) == "stale"
     assert after_restart.apply(corrected, SITE, now=NOW) == "applied"
-    assert after_restart.decide(FOREIGN, NOW) == Decision(True)
-    assert after_restart.decide(MEMBER, NOW) == Decision(False, "revoked")
-    # Once applied, versions are compared again.
-    assert after_restart.apply(signed(payload(NOW_MS + 9)), SITE, now=NOW) == "stale"
+    assert after_restart.decide(FOREIGN, NOW) == Decision(False, "unknown")
+    # Once applied, the floor is that list's: the captured one never gets in.
+    assert after_restart.floor == NOW_MS + 20
+    assert after_restart.apply(signed(payload(NOW_MS + 19)), SITE, now=NOW) == "stale"
+    assert AccessRules(rules.path, TRUSTED).apply(captured, SITE, now=NOW) == "stale"
     assert AccessRules(rules.path, TRUSTED).apply(corrected, SITE, now=NOW) == "stale"
 
 
-def test_without_a_list_there_is_no_version_to_forget(tmp_path: Path) -> None:
-    assert AccessRules(tmp_path / "access.json", TRUSTED).forget_version() is False
+def test_a_fresh_pi_with_an_unsynced_clock_holds_the_list_until_it_is_or_an_operator_says(
+    tmp_path: Path,
+) -> None:
+    booted = datetime(1970, 1, 1, 0, 5, tzinfo=UTC)
+    rules = AccessRules(tmp_path / "access.json", TRUSTED)
+    body = signed(payload(NOW_MS))
+    assert rules.apply(body, SITE, now=booted, clock_synced=False) == "held"
+    assert rules.held == body and rules.version is None
+    assert rules.decide(MEMBER, booted) == Decision(False, "unknown")
+    assert rules.apply(body, SITE, now=NOW, clock_synced=True) == "applied"  # NTP answered
+    assert rules.held is None and rules.version == NOW_MS
+    # The operator's confirmation instead: a floor, then lists from it on are judged by it.
+    other = AccessRules(tmp_path / "other" / "access.json", TRUSTED)
+    other.reset_floor(NOW_MS)
+    assert other.apply(signed(payload(NOW_MS - 1)), SITE, now=booted, clock_synced=False) == (
+        "stale"
+    )
+    assert other.apply(body, SITE, now=booted, clock_synced=False) == "applied"
+
+
+def test_a_list_changed_on_disk_is_refused_at_start(rules: AccessRules, tmp_path: Path) -> None:
+    saved = json.loads(rules.path.read_bytes())
+    saved["list"]["badges"].append({"badge": FOREIGN, "hours": "always"})
+    rules.path.write_text(json.dumps(saved))
+    again = AccessRules(rules.path, TRUSTED)
+    assert again.version is None
+    assert again.decide(FOREIGN, NOW) == Decision(False, "unknown")
+    assert again.floor == NOW_MS  # the floor file still holds: no list below it gets in
+    assert again.apply(signed(payload(NOW_MS - 1)), SITE, now=NOW) == "stale"
+
+
+def test_the_edge_writes_its_list_and_floor_for_its_owner_only(tmp_path: Path) -> None:
+    rules = AccessRules(tmp_path / "state" / "access.json", TRUSTED)
+    assert rules.apply(signed(payload(NOW_MS)), SITE, now=NOW) == "applied"
+    for path in (rules.path, rules.floor_path, rules.path.parent):
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
 
 
 def test_an_edge_with_no_trusted_key_refuses_every_list(tmp_path: Path) -> None:

@@ -652,10 +652,15 @@ def test_overlapping_opening_ranges_are_refused() -> None:
 
 @pytest.mark.parametrize("bad", ["+", "murat/#", "murat\ntopic readwrite #"])
 def test_the_broker_acl_refuses_ids_that_would_widen_it(bad: str) -> None:
+    accounts = broker.dynsec_config()
     with pytest.raises(ValueError, match="is not a site or device id"):
-        broker.acl([(bad, "murat-door")])
+        broker.with_device(accounts, bad, "murat-door", "secret")
     with pytest.raises(ValueError, match="is not a site or device id"):
-        broker.acl([("murat", bad)])
+        broker.with_device(accounts, "murat", bad, "secret")
+    with pytest.raises(ValueError, match="is not a site or device id"):
+        broker.with_watcher(accounts, bad, "secret")
+    with pytest.raises(ValueError, match="is not a site or device id"):
+        broker.acl([bad])
 
 
 @pytest.mark.parametrize(
