@@ -11,7 +11,8 @@ Each part is its own module; this one only decides who calls whom, and when:
   acknowledgements not yet published, warn of doors deciding from an older access list than
   their site's latest;
 - at start, then every day: retention, fresh access lists;
-- after a sites or members import (API or CLI): the affected sites' access lists.
+- after a sites or members import (API or CLI): the affected sites' access lists;
+- every `mail.poll_s`, in the mail thread: alerts raised or reminded, e-mails sent.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Collection
 
 from sqlalchemy.orm import Session
 
+from hub.alerts.incidents import AlertScanner
 from hub.config import HubConfig
 from hub.doors.access_lists import changed_since, last_audit_id, publish_access_lists, record_import
 from hub.doors.alarms import record_alarms
@@ -33,6 +35,7 @@ from hub.intake.ingest import Ingest, tune_gc
 from hub.intake.live import Changes
 from hub.intake.occupancy import OccupancyPublisher
 from hub.intake.timeseries import TimeSeries, count_events
+from hub.mail.worker import MailWorker
 from hub.people.imports import import_sites
 from hub.presence.engine import Presence
 from hub.presence.retention import apply_retention
@@ -111,6 +114,11 @@ class Hub:
             secret_key=load_secret_key(config.secret_key_path),
             publish_access_lists=self.publish_access_lists,
         )
+        self.mail = MailWorker(
+            self.sessions,
+            config.mail,
+            jobs=[AlertScanner(self.sessions, config.alerts, config.console.public_url)],
+        )
         self._stopping = threading.Event()
         self._imports_seen = 0  # the last audited import whose access lists went out
         self._imports_lock = threading.Lock()
@@ -131,6 +139,7 @@ class Hub:
         tune_gc()  # what is loaded by now lives as long as the hub: out of the collector's way
         self.acks.start()
         self.ingest.start()
+        self.mail.start()
         self.daily()  # retention and fresh access lists now, then every day
         self._server = WebServer(self.app, self.config.http, max_body_bytes=LARGEST_BODY_BYTES)
         self._every(MINUTE_S, self.tick, "minute")
@@ -146,6 +155,7 @@ class Hub:
         if self._server is not None:
             self._server.stop()
         self.ingest.stop(before_disconnect=self.acks.stop)
+        self.mail.stop()
         self.timeseries.close()
         self.engine.dispose()
         gc.unfreeze()  # a process that starts hubs one after the other can collect this one

@@ -38,6 +38,7 @@ def add_user(
     sites: Sequence[str] = (),
     password: str = PASSWORD,
     display_name: str | None = None,
+    email: str | None = None,
 ) -> users.Account:
     with sessions.begin() as session:
         return users.create_user(
@@ -48,6 +49,7 @@ def add_user(
             sites=sites,
             password=password,
             actor="test",
+            email=email,
         )
 
 
