@@ -107,8 +107,9 @@ class AlertScanner:
             log.info("alert %s at %s (%s) ended", key.kind, key.site, key.subject)
 
     def _open(self, session: Session, key: Key, condition: Condition, now: datetime) -> None:
-        inserted = session.execute(
-            insert_ignoring_conflicts(session, AlertIncident).values(
+        incident_id = session.scalar(
+            insert_ignoring_conflicts(session, AlertIncident)
+            .values(
                 site_id=key.site,
                 kind=key.kind,
                 subject=key.subject,
@@ -118,15 +119,13 @@ class AlertScanner:
                 notified_at=now,
                 reminders=0,
             )
+            .returning(AlertIncident.id)
         )
-        if inserted.rowcount != 1:  # type: ignore[attr-defined]
+        if incident_id is None:
             return  # another hub process opened it a moment ago: it tells people
-        incident = session.scalars(
-            select(AlertIncident).where(AlertIncident.open_key == key.text())
-        ).one()
         about = self._about(session, key, condition)
         subject, body = messages.alert(about, self.board_url)
-        told = self._queue(session, key, f"incident:{incident.id}", subject, body, now)
+        told = self._queue(session, key, f"incident:{incident_id}", subject, body, now)
         log.warning(
             "alert %s at %s (%s): e-mail queued for %d recipient(s)",
             key.kind, key.site, key.subject, told,
@@ -158,7 +157,9 @@ class AlertScanner:
             if person.address.lower() in waiting:
                 continue
             when = release_at(now, zone, person.quiet_start, person.quiet_end)
-            queue.enqueue(session, person.address, subject, body, thread=thread, not_before=when)
+            queue.enqueue(
+                session, person.address, subject, body, thread=thread, not_before=when, now=now
+            )
             told += 1
         return told
 

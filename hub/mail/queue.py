@@ -75,9 +75,10 @@ def enqueue(
     *,
     thread: str | None = None,
     not_before: datetime | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Queue one message in the caller's transaction; its id."""
-    now = utcnow()
+    now = now or utcnow()
     row = MailMessage(
         to_address=to_address,
         subject=subject[:300],
