@@ -10,8 +10,8 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 from hub.console.access import actor, me, roles_required, site_names
-from hub.console.query import page_number
 from hub.console.forms.admin import ActiveForm, EditUserForm, PasswordForm, TokenForm, UserForm
+from hub.console.query import page_number
 from hub.console.services import console
 from hub.mail import queue
 from hub.people import api_tokens, users
