@@ -1,4 +1,4 @@
-""""My account": where each user's alerts go, which ones, and their quiet hours. Every user
+"""The "My account" page: where each user's alerts go, which ones, and their quiet hours. Every user
 may change their own (the e-mail change is audited, as an admin's is)."""
 
 from __future__ import annotations
