@@ -126,10 +126,17 @@ class AlertScanner:
         about = self._about(session, key, condition)
         subject, body = messages.alert(about, self.board_url)
         told = self._queue(session, key, f"incident:{incident_id}", subject, body, now)
-        log.warning(
-            "alert %s at %s (%s): e-mail queued for %d recipient(s)",
-            key.kind, key.site, key.subject, told,
-        )  # fmt: skip
+        if told:
+            log.warning(
+                "alert %s at %s (%s): e-mail queued for %d recipient(s)",
+                key.kind, key.site, key.subject, told,
+            )  # fmt: skip
+        else:
+            log.warning(
+                "alert %s at %s (%s): nobody to tell by e-mail (no user with an address for "
+                "it, no alerts.department_email)",
+                key.kind, key.site, key.subject,
+            )  # fmt: skip
 
     def _remind(
         self, session: Session, row: AlertIncident, key: Key, condition: Condition, now: datetime

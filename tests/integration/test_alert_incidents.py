@@ -197,7 +197,7 @@ def test_the_message_says_what_where_since_when_and_where_to_act(
     scanner(store)(NIGHT + timedelta(seconds=30))
     with store() as session:
         body = session.scalars(select(MailMessage.body)).one()
-    assert "Porte forcée mardi 8 décembre 2026 à 03:12." in body
+    assert "Porte forcée le mardi 8 décembre 2026 à 03:12." in body
     assert "Site : La Cocotte Numérique (Murat)" in body
     assert "Alarmes en attente : 2" in body
     assert f"Tableau de bord : {BOARD}/" in body

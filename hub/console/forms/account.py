@@ -20,9 +20,6 @@ ALERT_CHOICES = [
 class AccountForm(FlaskForm):  # type: ignore[misc]
     email: EmailField = email_field()
     kinds = CheckboxList(_l("Alerts I get by e-mail"), choices=ALERT_CHOICES)
-    quiet_start = TimeField(
-        _l("Quiet hours: from"),
-        description=_l("No alert e-mail in this window; they wait for its end, none is lost."),
-        validators=[Optional()],
-    )
-    quiet_end = TimeField(_l("Quiet hours: until"), validators=[Optional()])
+    #: Within the fieldset "Quiet hours" of the page.
+    quiet_start = TimeField(_l("From (hour)"), validators=[Optional()])
+    quiet_end = TimeField(_l("Until (hour)"), validators=[Optional()])

@@ -47,7 +47,9 @@
     var card = button.closest(".site-card");
     var title = card ? card.querySelector("h2") : null;
     var what = button.closest(".alarm").querySelector("strong");
-    return (title ? title.textContent.trim() + " – " : "") + (what ? what.textContent.trim() : "");
+    var words = what ? what.cloneNode(true) : document.createElement("span");
+    words.querySelectorAll("[aria-hidden]").forEach(function (icon) { icon.remove(); });
+    return (title ? title.textContent.trim() + " – " : "") + words.textContent.trim();
   }
 
   var known = alarms();
