@@ -196,6 +196,8 @@ class Mail(Strict):
     retry_first_s: Annotated[float, Field(gt=0, le=3600)] = 60
     retry_max_s: Annotated[float, Field(gt=0, le=24 * 3600)] = 3600
     give_up_after_h: Annotated[float, Field(gt=0, le=24 * 30)] = 48
+    #: Sent and given-up messages are listed to admins this long, then forgotten.
+    keep_days: Annotated[int, Field(ge=1, le=3660)] = 90
 
 
 class Alerts(Strict):

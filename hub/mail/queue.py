@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.config import Mail
@@ -137,11 +137,21 @@ def claim_due(session: Session, now: datetime, limit: int = 50) -> list[Outgoing
 
 
 def mark_sent(session: Session, message_id: int, now: datetime) -> None:
+    """Sent: its body goes (a sign-in link in it must not outlive its use in the database);
+    who, what and when stay for the admins' page until `purge`."""
     session.execute(
         update(MailMessage)
         .where(MailMessage.id == message_id)
-        .values(sent_at=now, claimed_until=None, attempts=MailMessage.attempts + 1)
+        .values(sent_at=now, claimed_until=None, attempts=MailMessage.attempts + 1, body="")
     )
+
+
+def purge(session: Session, before: datetime) -> int:
+    """Forget messages sent or given up before `before` (addresses are personal data)."""
+    done = session.execute(
+        delete(MailMessage).where(or_(MailMessage.sent_at < before, MailMessage.failed_at < before))
+    )
+    return int(done.rowcount)  # type: ignore[attr-defined]
 
 
 def mark_refused(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -85,7 +85,10 @@ class MailWorker:
                 job(now)
             except Exception:
                 log.exception("mail job %s failed; it runs again at the next poll", job)
-        return self.send_due(self.clock())
+        sent = self.send_due(self.clock())
+        with self.sessions.begin() as session:
+            queue.purge(session, self.clock() - timedelta(days=self.settings.keep_days))
+        return sent
 
     def send_due(self, now: datetime) -> int:
         smtp = self.settings.smtp
