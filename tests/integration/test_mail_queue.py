@@ -34,7 +34,7 @@ def test_a_claimed_message_is_not_claimed_again_until_its_claim_lapses(
 def test_retries_wait_longer_then_the_message_is_given_up(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         message = queue.enqueue(session, "lea@murat.example", "Porte forcée", "…", now=NOW)
-    states = []
+    states: list[object] = []
     for minutes in (0, 1, 3, 59, 60):
         with sessions.begin() as session:
             states.append(
