@@ -16,7 +16,7 @@ ROLE_CHOICES = [
 def email_field() -> EmailField:
     """The same field on the admin's forms and on "My account"; the hub checks the address."""
     return EmailField(
-        _l("E-mail"),
+        _l("E-mail address"),
         description=_l("Where alerts go (forced door, door offline…). Leave empty for none."),
         validators=[Optional(), Length(max=320)],
         render_kw={"autocomplete": "email", "spellcheck": "false"},
