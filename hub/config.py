@@ -160,6 +160,9 @@ class Smtp(Strict):
     #: `starttls` (port 587), `tls` (TLS from the first byte, port 465), or `none`: only for a
     #: relay on the same machine, the password would travel in clear otherwise.
     security: Literal["starttls", "tls", "none"] = "starttls"
+    #: The authority that signed the server's certificate, when it is not one the system
+    #: trusts (a department's own CA); None: the system's authorities.
+    ca_file: Path | None = None
     #: The From address (`Télécentres CyberCantal <alertes@cybercantal.fr>` is written as
     #: `sender_name` + `sender`).
     sender: EmailAddress

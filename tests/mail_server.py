@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import email
 import email.policy
+import ssl
 import threading
 from email.message import EmailMessage
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from deploy.local_broker import make_certificates
 from tests.servers import free_port
 
 
@@ -42,14 +46,57 @@ class _Keep:
 
 
 class MailServer:
-    def __init__(self) -> None:
+    """Plain SMTP; or, given a folder for its certificates, STARTTLS (`security`
+    "starttls") or TLS from the first byte ("tls"), with a login required over TLS."""
+
+    def __init__(
+        self,
+        certificates: Path | None = None,
+        security: Literal["starttls", "tls"] = "starttls",
+        login: tuple[str, str] = ("alertes", "mot de passe du relais"),
+    ) -> None:
         self.port = free_port()
         self.received: list[tuple[str, EmailMessage]] = []
         self.lock = threading.Lock()
+        self.certificates = certificates
+        self.security = security
+        self.login = login
         self._controller: Controller | None = None
+        if certificates is not None:
+            make_certificates(certificates)
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        given = (
+            (data.login.decode(), data.password.decode())
+            if isinstance(data, LoginPassword)
+            else None
+        )
+        return AuthResult(success=given == self.login, handled=False)
 
     def start(self) -> None:
-        self._controller = Controller(_Keep(self), hostname="127.0.0.1", port=self.port)
+        if self.certificates is None:
+            self._controller = Controller(_Keep(self), hostname="127.0.0.1", port=self.port)
+        else:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(
+                self.certificates / "server.crt", self.certificates / "server.key"
+            )
+            # aiosmtpd sees only STARTTLS as TLS: over TLS from the first byte, it must be
+            # told that a login is fine (it is: nothing travels in clear).
+            tls: dict[str, Any] = (
+                {"tls_context": context, "require_starttls": True, "auth_require_tls": True}
+                if self.security == "starttls"
+                else {"ssl_context": context, "auth_require_tls": False}
+            )
+            self._controller = Controller(
+                _Keep(self),
+                hostname="127.0.0.1",
+                port=self.port,
+                authenticator=self._authenticate,
+                **tls,
+            )
         self._controller.start()
 
     def stop(self) -> None:

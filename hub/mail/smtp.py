@@ -51,8 +51,8 @@ class Connection:
 
     def __enter__(self) -> Connection:
         settings = self.settings
-        context = ssl.create_default_context()
         try:
+            context = ssl.create_default_context(cafile=settings.ca_file)
             if settings.security == "tls":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(
                     settings.host, settings.port, timeout=settings.timeout_s, context=context
