@@ -15,12 +15,11 @@ next nine join it (their count shows in the reminders and on the board).
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.alerts import messages
@@ -46,16 +45,14 @@ class Condition:
 def conditions(session: Session, now: datetime, settings: Alerts) -> dict[Key, Condition]:
     """Everything wrong now, one entry per incident it makes."""
     found: dict[Key, Condition] = {}
-    alarms: dict[Key, list[datetime]] = defaultdict(list)
+    subject = func.coalesce(Alarm.door, Alarm.device)
     standing = session.execute(
-        select(Alarm.site_id, Alarm.kind, Alarm.door, Alarm.device, Alarm.at).where(
-            Alarm.acknowledged_at.is_(None)
-        )
+        select(Alarm.site_id, Alarm.kind, subject, func.min(Alarm.at), func.count())
+        .where(Alarm.acknowledged_at.is_(None))
+        .group_by(Alarm.site_id, Alarm.kind, subject)
     )
-    for site_id, kind, door, device, at in standing:
-        alarms[Key(site_id, kind, door or device)].append(at)
-    for key, times in alarms.items():
-        found[key] = Condition(min(times), len(times))
+    for site_id, kind, about, began_at, count in standing:
+        found[Key(site_id, kind, about)] = Condition(began_at, count)
     limit = timedelta(minutes=settings.door_offline_min)
     for row in devices(session, now=now):
         since = offline_since(row.state, row.last_seen, now, limit)

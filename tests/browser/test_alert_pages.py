@@ -14,7 +14,7 @@ from hub.mail import queue
 from hub.service import Hub
 from tests.browser.test_alarm_cue import alarm
 from tests.browser.test_pages_in_chromium import serious_violations
-from tests.console import add_user, browser_sign_in
+from tests.console import add_user, axe_page
 from tests.servers import Mosquitto
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker]
@@ -33,21 +33,15 @@ def test_alert_pages_are_accessible_and_fit_the_screen(
                            "unknown", datetime.now(UTC), HubConfig().mail, final=True)  # fmt: skip
     found: dict[str, object] = {}
     for login, paths in [("lea", ["/account/", "/"]), ("ada", ["/admin/mail"])]:
-        # axe-core is injected as an inline script, which the pages' policy rightly forbids.
-        context = browser.new_context(
-            locale="fr-FR", viewport={"width": width, "height": 900}, bypass_csp=True
-        )
-        page = context.new_page()
-        browser_sign_in(page, running_hub.url, login)
-        for path in paths:
-            page.goto(running_hub.url + path)
-            if path == "/":
-                page.locator("h1").click()
-                alarm(broker)
-                expect(page.locator("#alarm-banner")).to_be_visible()
-            found[path] = serious_violations(page)
-            wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
-            if wide:
-                found[path + " (sideways scroll)"] = True
-        context.close()
+        with axe_page(browser, running_hub.url, login, width) as page:
+            for path in paths:
+                page.goto(running_hub.url + path)
+                if path == "/":
+                    page.locator("h1").click()
+                    alarm(broker)
+                    expect(page.locator("#alarm-banner")).to_be_visible()
+                found[path] = serious_violations(page)
+                wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+                if wide:
+                    found[path + " (sideways scroll)"] = True
     assert {path: bad for path, bad in found.items() if bad} == {}
