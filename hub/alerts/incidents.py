@@ -58,7 +58,8 @@ def conditions(session: Session, now: datetime, settings: Alerts) -> dict[Key, C
         since = offline_since(row.state, row.last_seen, now, limit)
         if since is not None:
             found[Key(row.site, "door_offline", row.device)] = Condition(since)
-        if row.health == "access_list_behind":
+        # An offline door is behind by nature: its offline alert says all there is to do.
+        if row.health == "access_list_behind" and row.state != "offline":
             found[Key(row.site, "access_list_behind", row.device)] = Condition(now)
     return found
 
