@@ -12,7 +12,8 @@ Each part is its own module; this one only decides who calls whom, and when:
   their site's latest;
 - at start, then every day: retention, fresh access lists;
 - after a sites or members import (API or CLI): the affected sites' access lists;
-- every `mail.poll_s`, in the mail thread: alerts raised or reminded, e-mails sent.
+- every `mail.poll_s`, and at once after a batch with an alarm, in the mail thread: alerts
+  raised or reminded, e-mails sent.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Collection
 
 from sqlalchemy.orm import Session
 
-from hub.alerts.incidents import AlertScanner
+from hub.alerts.incidents import AlertScanner, wake_on_alarms
 from hub.config import HubConfig
 from hub.doors.access_lists import changed_since, last_audit_id, publish_access_lists, record_import
 from hub.doors.alarms import record_alarms
@@ -88,10 +89,16 @@ class Hub:
             wait_for_broker=self.engine.dialect.name != "sqlite",
         )
         self.changes = Changes()
+        self.mail = MailWorker(
+            self.sessions,
+            config.mail,
+            jobs=[AlertScanner(self.sessions, config.alerts, config.console.public_url)],
+        )
         hooks = [
             self.presence.apply,
             self.occupancy.on_batch,
             record_alarms,
+            wake_on_alarms(self.mail.wake),
             self.changes.on_batch,
             self._count_events,
             self.acks.on_batch,
@@ -113,11 +120,6 @@ class Hub:
             doors=self.doors,
             secret_key=load_secret_key(config.secret_key_path),
             publish_access_lists=self.publish_access_lists,
-        )
-        self.mail = MailWorker(
-            self.sessions,
-            config.mail,
-            jobs=[AlertScanner(self.sessions, config.alerts, config.console.public_url)],
         )
         self._stopping = threading.Event()
         self._imports_seen = 0  # the last audited import whose access lists went out

@@ -15,6 +15,7 @@ next nine join it (their count shows in the reminders and on the board).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -28,8 +29,10 @@ from hub.config import Alerts
 from hub.mail import queue
 from hub.reports.queries import devices
 from hub.rules.alerts import Key, Standing, offline_since, plan, release_at
-from hub.store.db import insert_ignoring_conflicts
+from hub.store.db import after_commit, insert_ignoring_conflicts
+from hub.store.events import NewEvent, OnBatch
 from hub.store.models import Alarm, AlertIncident, Site
+from telecentre import wire
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,17 @@ def conditions(session: Session, now: datetime, settings: Alerts) -> dict[Key, C
         if row.health == "access_list_behind" and row.state != "offline":
             found[Key(row.site, "access_list_behind", row.device)] = Condition(now)
     return found
+
+
+def wake_on_alarms(wake: Callable[[], None]) -> OnBatch:
+    """An ingest hook: a batch with an alarm wakes the mail thread once committed, so the
+    e-mail leaves at once rather than at its next poll."""
+
+    def hook(session: Session, new: list[NewEvent]) -> None:
+        if any(isinstance(item.event, wire.AlarmEvent) for item in new):
+            after_commit(session, wake)
+
+    return hook
 
 
 class AlertScanner:

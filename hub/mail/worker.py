@@ -59,6 +59,11 @@ class MailWorker:
         """A round now rather than at the next poll (something was just queued)."""
         self._wake.set()
 
+    @property
+    def rounds(self) -> int:
+        """Rounds ended since `start()`."""
+        return self._rounds
+
     def wait_rounds(self, count: int, timeout: float) -> bool:
         """Whether `count` more rounds ended within `timeout` s (tests wait on outcomes)."""
         with self._round_done:

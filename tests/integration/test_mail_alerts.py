@@ -40,7 +40,7 @@ def forced_door(broker: Mosquitto, site: str = "murat", device: str = "murat-doo
     )  # fmt: skip
 
 
-def hub_config(tmp_path: Path, broker: Mosquitto, mail: MailServer) -> HubConfig:
+def hub_config(tmp_path: Path, broker: Mosquitto, mail: MailServer, **settings: Any) -> HubConfig:
     return HubConfig.model_validate(
         {
             "state_dir": str(tmp_path / "hub"),
@@ -48,7 +48,7 @@ def hub_config(tmp_path: Path, broker: Mosquitto, mail: MailServer) -> HubConfig
             "http": {"port": free_port()},
             "sites_file": str(REPO / "deploy" / "demo" / "sites.yaml"),
             "console": {"public_url": BOARD},
-            "mail": mail.settings(),
+            "mail": mail.settings(**settings),
             "alerts": {"department_email": DEPARTMENT},
         }
     )
@@ -172,3 +172,18 @@ def test_an_address_the_server_refuses_for_good_is_given_up_at_once(
     wait_until(refused, timeout=30)
     [(tries, error)] = refused()
     assert tries == 1 and error.startswith("550")
+
+
+def test_an_alarm_wakes_the_mail_thread_without_waiting_for_its_poll(
+    tmp_path: Path, broker: Mosquitto, mail_server: MailServer
+) -> None:
+    service = Hub(hub_config(tmp_path, broker, mail_server, poll_s=300))
+    service.start()
+    try:
+        add_user(service.sessions, "lea", "animator", ["murat"], email=LEA)
+        wait_until(service.ingest.subscribed.is_set, timeout=15)
+        wait_until(lambda: service.mail.rounds >= 1, timeout=30)  # the round at start is over
+        forced_door(broker)
+        wait_until(lambda: mail_server.inbox(LEA), timeout=30)  # not 300 s later
+    finally:
+        service.stop()
