@@ -10,6 +10,7 @@ a moment in the site's time zone the French way ("lundi 7 décembre 2026 à 03:1
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from babel.dates import format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 LOCALE = "fr_FR"
+_BLANK_LINES = re.compile(r"\n{3,}")
 PARIS = ZoneInfo("Europe/Paris")
 
 
@@ -47,4 +49,5 @@ class Templates:
         """The subject (one line) and the body of template `name`."""
         text = self.environment.get_template(name).render(**context)
         subject, _, body = text.partition("\n\n")
-        return " ".join(subject.split()), body.strip() + "\n"
+        # A part left out (no link to give) leaves no hole: one blank line between paragraphs.
+        return " ".join(subject.split()), _BLANK_LINES.sub("\n\n", body.strip()) + "\n"
