@@ -13,7 +13,7 @@ from hub.alerts.incidents import AlertScanner
 from hub.config import Alerts
 from hub.people import users
 from hub.people.imports import import_sites
-from hub.store.models import Alarm, AlertIncident, Device, MailMessage
+from hub.store.models import AccessListVersion, Alarm, AlertIncident, Device, MailMessage
 from tests.console import add_user
 from tests.servers import REPO
 
@@ -201,3 +201,24 @@ def test_the_message_says_what_where_since_when_and_where_to_act(
     assert "Site : La Cocotte Numérique (Murat)" in body
     assert "Alarmes en attente : 2" in body
     assert f"Tableau de bord : {BOARD}/" in body
+
+
+def test_a_door_behind_on_its_access_list_is_an_alert_unless_it_is_offline(
+    store: sessionmaker[Session],
+) -> None:
+    with store.begin() as session:
+        session.add(
+            AccessListVersion(site_id="murat", version=200, issued=NIGHT - timedelta(hours=1))
+        )
+        session.add(Device(id="murat-door", site="murat", state="online", last_seen=NIGHT,
+                           access_version=100))  # fmt: skip
+        session.add(Device(id="murat-back", site="murat", state="offline",
+                           last_seen=NIGHT - timedelta(hours=2), access_version=100))  # fmt: skip
+    scanner(store)(NIGHT)
+    assert sorted(subject for _, subject, _ in queued(store)) == [
+        "Porte avec une ancienne liste d'accès – La Cocotte Numérique (Murat)",
+        "Porte hors ligne – La Cocotte Numérique (Murat)",
+    ]
+    with store() as session:
+        kinds = {(i.kind, i.subject) for i in session.scalars(select(AlertIncident))}
+    assert kinds == {("access_list_behind", "murat-door"), ("door_offline", "murat-back")}
