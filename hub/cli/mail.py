@@ -9,15 +9,12 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
-from pathlib import Path
 
 from hub.cli.accounts import Database
 from hub.config import HubConfig
 from hub.mail import queue
-from hub.mail.render import Templates
+from hub.mail.render import TEST_TEMPLATES
 from hub.mail.smtp import Connection, Refused, build
-
-TEMPLATES = Templates(Path(__file__).resolve().parent.parent / "mail" / "templates")
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,7 +47,7 @@ def _test(config: HubConfig, address: str) -> int:
     if smtp is None:
         print("telecentre-hub: no mail.smtp in the config: nothing to test", file=sys.stderr)
         return 2
-    subject, body = TEMPLATES.render("test.txt", host=socket.getfqdn())
+    subject, body = TEST_TEMPLATES.render("test.txt", host=socket.getfqdn())
     try:
         with Connection(smtp) as connection:
             connection.send(build(smtp, 0, address, subject, body))

@@ -3,13 +3,17 @@ may change their own (the e-mail change is audited, as an admin's is)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+import socket
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from hub.console.access import actor, login_required, me, site_names
-from hub.console.forms.account import AccountForm
+from hub.console.forms.account import AccountForm, TestMailForm
 from hub.console.services import console
+from hub.mail import queue
+from hub.mail.render import TEST_TEMPLATES
 from hub.people import users
 from hub.people.users import Invalid
 
@@ -49,6 +53,28 @@ def index() -> ResponseReturnValue:
     return render_template(
         "console/account/index.html",
         form=form,
+        test_form=TestMailForm(),
         account=account,
         sites=list(site_names().values()),
     )
+
+
+@bp.post("/test")
+@login_required
+def test_mail() -> ResponseReturnValue:
+    """A test e-mail to one's own address, through the queue as alerts go: one waiting at a
+    time, so the button cannot flood a mailbox."""
+    account = me().account
+    if not TestMailForm().validate_on_submit():
+        abort(400)
+    if account.email is None:
+        flash(_("Give an e-mail address first."), "error")
+        return redirect(url_for("account.index"))
+    thread = f"test:{account.login}"
+    with console().sessions.begin() as session:
+        if account.email not in queue.unsent_in_thread(session, thread):
+            subject, body = TEST_TEMPLATES.render("test.txt", host=socket.getfqdn())
+            queue.enqueue(session, account.email, subject, body, thread=thread)
+    flash(_("A test e-mail leaves for %(email)s: it should arrive within a few minutes.",
+            email=account.email), "success")  # fmt: skip
+    return redirect(url_for("account.index"))

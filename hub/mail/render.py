@@ -51,3 +51,7 @@ class Templates:
         subject, _, body = text.partition("\n\n")
         # A part left out (no link to give) leaves no hole: one blank line between paragraphs.
         return " ".join(subject.split()), _BLANK_LINES.sub("\n\n", body.strip()) + "\n"
+
+
+#: The mail package's own messages (a test e-mail).
+TEST_TEMPLATES = Templates(Path(__file__).resolve().parent / "templates")

@@ -147,3 +147,24 @@ def test_the_emails_page_shows_admins_what_waits_and_what_was_given_up(
     assert "Réponse du serveur : 550 5.1.1 No such user here" in page
     assert "Aucun serveur de courriel n'est configuré" in page
     assert "envoyé" in page
+
+
+def test_a_user_sends_themselves_one_test_email_at_a_time(
+    console_app: Flask, store: sessionmaker[Session]
+) -> None:
+    client = signed_in(console_app, "lea")
+    page = client.get("/account/").text
+    assert "M&#39;envoyer un courriel d&#39;essai" not in page  # no address yet
+    with store.begin() as session:
+        users.set_email(session, "lea", "lea@murat.example", actor="test")
+    page = client.get("/account/").text
+    for _ in range(2):
+        answer = client.post("/account/test", data={"csrf_token": csrf_token(page)})
+        assert answer.status_code == 302
+    assert "Un courriel d'essai part vers lea@murat.example" in unescape(client.get("/").text)
+    with store() as session:
+        listed = queue.recent(session)
+    assert [(m.to_address, m.subject) for m in listed.messages] == [
+        ("lea@murat.example", "Essai d'envoi des Télécentres CyberCantal")
+    ]
+    assert client.post("/account/test").status_code == 400  # no CSRF token

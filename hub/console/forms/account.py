@@ -23,3 +23,7 @@ class AccountForm(FlaskForm):  # type: ignore[misc]
     #: Within the fieldset "Quiet hours" of the page.
     quiet_start = TimeField(_l("From (hour)"), validators=[Optional()])
     quiet_end = TimeField(_l("Until (hour)"), validators=[Optional()])
+
+
+class TestMailForm(FlaskForm):  # type: ignore[misc]
+    """Only the CSRF token: the address is the user's own."""
