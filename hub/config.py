@@ -15,7 +15,7 @@ import hashlib
 import re
 import stat
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import AfterValidator, Field, TypeAdapter, ValidationError, model_validator
@@ -38,6 +38,9 @@ def _role(value: str) -> str:
 Role = Annotated[str, AfterValidator(_role)]
 #: Bootstrap API tokens are secrets: too short a token could be guessed.
 Token = Annotated[str, Field(min_length=16)]
+#: An e-mail address as people type it: one `@`, a dotted domain, no spaces (RFC 5321 length).
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+EmailAddress = Annotated[str, Field(max_length=320, pattern=EMAIL_PATTERN)]
 #: Who a token is in the audit (`api:<name>`): printable, short, never the token itself.
 TokenName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.@:# -]+$")]
 
@@ -105,6 +108,9 @@ class Console(Strict):
     #: Board streams waiting at once; at most half of `http.threads` is used, so that pages
     #: always have threads.
     max_streams: Annotated[int, Field(ge=0, le=1000)] = 4
+    #: The console's address as people reach it (`https://hub.cybercantal.fr`): links in
+    #: e-mails lead there. None: e-mails carry no link.
+    public_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")] | None = None
 
 
 class Ingest(Strict):
@@ -135,6 +141,83 @@ class Retention(Strict):
     accounting_years: Annotated[int, Field(ge=1, le=100)] = 10
 
 
+def _private_text(path: Path, what: str) -> str:
+    """The text of a secret file, refused if its group or others may read it."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise ValueError(
+                f"{what} {path}: its group or others may read it (mode {mode:04o}); "
+                "chmod 600 it, owned by the hub's user"
+            )
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{what} {path}: cannot read: {exc.strerror}") from None
+
+
+class Smtp(Strict):
+    """The mail server the hub hands its e-mails to (the department's, or a relay)."""
+
+    host: str
+    port: Port = 587
+    #: `starttls` (port 587), `tls` (TLS from the first byte, port 465), or `none`: only for a
+    #: relay on the same machine, the password would travel in clear otherwise.
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    #: The authority that signed the server's certificate, when it is not one the system
+    #: trusts (a department's own CA); None: the system's authorities.
+    ca_file: Path | None = None
+    #: The From address (`Télécentres CyberCantal <alertes@cybercantal.fr>` is written as
+    #: `sender_name` + `sender`).
+    sender: EmailAddress
+    sender_name: Annotated[str, Field(max_length=100)] = "Télécentres CyberCantal"
+    username: str | None = None
+    #: The password alone on one line, in a file only the hub's user may read (mode 0600).
+    password_file: Path | None = None
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 30
+
+    @model_validator(mode="after")
+    def _password_with_user(self) -> Smtp:
+        if (self.username is None) != (self.password_file is None):
+            raise ValueError("smtp: username and password_file go together")
+        if self.password_file is not None:
+            _private_text(self.password_file, "smtp.password_file")
+        return self
+
+    def password(self) -> str | None:
+        """Read when a connection opens, so a changed password needs no restart."""
+        if self.password_file is None:
+            return None
+        return _private_text(self.password_file, "smtp.password_file").strip("\r\n")
+
+
+class Mail(Strict):
+    """The outgoing queue (`hub/mail/`): kept in the database, sent by the hub's mail thread."""
+
+    #: None: messages wait in the queue (visible to admins) until a server is configured.
+    smtp: Smtp | None = None
+    #: How often the mail thread looks for alerts to raise and messages to send.
+    poll_s: Annotated[float, Field(gt=0, le=300)] = 5
+    #: A message the server did not take is tried again after this, then twice as long each
+    #: time, up to `retry_max_s`, and given up (shown to admins) after `give_up_after_h`.
+    retry_first_s: Annotated[float, Field(gt=0, le=3600)] = 60
+    retry_max_s: Annotated[float, Field(gt=0, le=24 * 3600)] = 3600
+    give_up_after_h: Annotated[float, Field(gt=0, le=24 * 30)] = 48
+    #: Sent and given-up messages are listed to admins this long, then forgotten.
+    keep_days: Annotated[int, Field(ge=1, le=3660)] = 90
+
+
+class Alerts(Strict):
+    """Who hears of forced doors, doors held open, doors offline, lost events and late
+    access lists, beyond the site's animators (each user chooses in "My account")."""
+
+    #: The department's address: every alert of every site, at any hour.
+    department_email: EmailAddress | None = None
+    #: A door offline this long is an alert (a short network cut is not).
+    door_offline_min: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+    #: While an incident stands, a "still going on" message this often (at most hourly).
+    reminder_min: Annotated[int, Field(ge=60, le=7 * 24 * 60)] = 60
+
+
 _TOKENS: TypeAdapter[dict[str, str | NamedToken]] = TypeAdapter(dict[Token, Role | NamedToken])
 
 
@@ -154,6 +237,8 @@ class HubConfig(Strict):
     access_lists: AccessLists = AccessLists()
     rules: Rules = Rules()
     retention: Retention = Retention()
+    mail: Mail = Mail()
+    alerts: Alerts = Alerts()
 
     @model_validator(mode="after")
     def _read_api_tokens_file(self) -> HubConfig:

@@ -12,7 +12,9 @@ Each part is its own module; this one only decides who calls whom, and when:
   their site's latest;
 - at start, then every day: retention, fresh access lists;
 - every minute, in a thread of its own: the PDFs of closed months' invoices not made yet;
-- after a sites or members import (API or CLI): the affected sites' access lists.
+- after a sites or members import (API or CLI): the affected sites' access lists;
+- every `mail.poll_s`, and at once after a batch with an alarm, in the mail thread: alerts
+  raised or reminded, e-mails sent.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Collection
 
 from sqlalchemy.orm import Session
 
+from hub.alerts.incidents import AlertScanner, wake_on_alarms
 from hub.config import HubConfig
 from hub.doors.access_lists import changed_since, last_audit_id, publish_access_lists, record_import
 from hub.doors.alarms import record_alarms
@@ -35,6 +38,7 @@ from hub.intake.ingest import Ingest, tune_gc
 from hub.intake.live import Changes
 from hub.intake.occupancy import OccupancyPublisher
 from hub.intake.timeseries import TimeSeries, count_events
+from hub.mail.worker import MailWorker
 from hub.people.imports import import_sites
 from hub.presence.engine import Presence
 from hub.presence.retention import apply_retention
@@ -88,10 +92,16 @@ class Hub:
             wait_for_broker=self.engine.dialect.name != "sqlite",
         )
         self.changes = Changes()
+        self.mail = MailWorker(
+            self.sessions,
+            config.mail,
+            jobs=[AlertScanner(self.sessions, config.alerts, config.console.public_url)],
+        )
         hooks = [
             self.presence.apply,
             self.occupancy.on_batch,
             record_alarms,
+            wake_on_alarms(self.mail.wake),
             self.changes.on_batch,
             self._count_events,
             self.acks.on_batch,
@@ -138,6 +148,7 @@ class Hub:
         tune_gc()  # what is loaded by now lives as long as the hub: out of the collector's way
         self.acks.start()
         self.ingest.start()
+        self.mail.start()
         self.daily()  # retention and fresh access lists now, then every day
         self._server = WebServer(self.app, self.config.http, max_body_bytes=LARGEST_BODY_BYTES)
         self._every(MINUTE_S, self.tick, "minute")
@@ -154,6 +165,7 @@ class Hub:
         if self._server is not None:
             self._server.stop()
         self.ingest.stop(before_disconnect=self.acks.stop)
+        self.mail.stop()
         self.timeseries.close()
         self.engine.dispose()
         gc.unfreeze()  # a process that starts hubs one after the other can collect this one

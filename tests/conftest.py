@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from deploy.local_broker import LocalBroker
 from hub.store import make_engine, make_sessionmaker, migrate
 from tests.hub_process import HubProcess
+from tests.mail_server import MailServer
 from tests.servers import InfluxDB, Mosquitto, NginxProxy, Postgres, influxql
 from tests.waiting import wait_until
 
@@ -34,6 +35,15 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
 
 #: The devices of `production_broker`: two doors at Murat, one at Ydes.
 DEVICES = [("murat", "murat-door"), ("murat", "murat-back"), ("ydes", "ydes-door")]
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServer]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, what it received in `inbox()`."""
+    server = MailServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

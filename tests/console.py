@@ -10,7 +10,8 @@ Playwright, one per run), `page` (a fresh French context per test, 1280 px wide)
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from flask.testing import FlaskClient
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.people import users
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Browser, Page
 
 PASSWORD = "un mot de passe assez long"
 CHROMIUM = "/usr/bin/chromium"
@@ -38,6 +39,7 @@ def add_user(
     sites: Sequence[str] = (),
     password: str = PASSWORD,
     display_name: str | None = None,
+    email: str | None = None,
 ) -> users.Account:
     with sessions.begin() as session:
         return users.create_user(
@@ -48,6 +50,7 @@ def add_user(
             sites=sites,
             password=password,
             actor="test",
+            email=email,
         )
 
 
@@ -71,3 +74,18 @@ def browser_sign_in(page: Page, base_url: str, login: str, password: str = PASSW
     page.get_by_label("Mot de passe").fill(password)
     page.get_by_role("button", name="Se connecter").click()
     page.wait_for_url(f"{base_url}/")
+
+
+@contextmanager
+def axe_page(browser: Browser, base_url: str, login: str, width: int) -> Iterator[Page]:
+    """`login` signed in, in French, `width` px wide, in a context where axe-core may run:
+    it is injected as an inline script, which the pages' policy rightly forbids."""
+    context = browser.new_context(
+        locale="fr-FR", viewport={"width": width, "height": 900}, bypass_csp=True
+    )
+    try:
+        page = context.new_page()
+        browser_sign_in(page, base_url, login)
+        yield page
+    finally:
+        context.close()

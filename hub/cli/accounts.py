@@ -4,6 +4,8 @@ shell, through the same functions as the console's admin pages (`hub.people.user
 
     telecentre-hub --config hub.yaml user add marie --role admin      # password from stdin
     telecentre-hub --config hub.yaml user add paul --role animator --site murat --site ydes
+    telecentre-hub --config hub.yaml user add lea --role animator --site murat --email lea@…
+    telecentre-hub --config hub.yaml user email lea lea.martin@…     # "" removes it
     telecentre-hub --config hub.yaml user list | user disable paul | user password paul
     telecentre-hub --config hub.yaml token add compta --role department   # printed once
     telecentre-hub --config hub.yaml token list | token revoke compta
@@ -24,14 +26,20 @@ from hub.people import api_tokens, users
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    user = commands.add_parser("user", help="console users: add, list, disable, enable, password")
+    user = commands.add_parser(
+        "user", help="console users: add, list, disable, enable, password, email"
+    )
     verbs = user.add_subparsers(dest="verb", required=True)
     add = verbs.add_parser("add", help="create a user (password read from standard input)")
     add.add_argument("login")
     add.add_argument("--role", required=True, choices=users.ROLES)
     add.add_argument("--site", action="append", default=[], help="a site an animator runs")
     add.add_argument("--name", help="the name shown in the console (default: the login)")
+    add.add_argument("--email", help="where the user's alerts go (none by default)")
     verbs.add_parser("list", help="every user, role, sites and last sign-in")
+    email = verbs.add_parser("email", help="set where a user's alerts go")
+    email.add_argument("login")
+    email.add_argument("address", help='an e-mail address; "" removes it')
     for verb in ("disable", "enable", "password"):
         verbs.add_parser(verb, help=f"{verb} a user").add_argument("login")
     token = commands.add_parser("token", help="API tokens: add, list, revoke")
@@ -80,6 +88,11 @@ def _user(args: argparse.Namespace, database: Database) -> int:
                 last = account.last_login_at.isoformat() if account.last_login_at else "never"
                 print(f"{account.login}\t{account.role}\t{sites}\t{state}\t{last}")
         return 0
+    if args.verb == "email":
+        with database() as session:
+            changed = users.set_email(session, args.login, args.address, actor=_actor())
+        print(f"user {changed.login}: e-mail {changed.email or 'removed'}")
+        return 0
     if args.verb in ("disable", "enable"):
         with database() as session:
             users.set_active(session, args.login, args.verb == "enable", actor=_actor())
@@ -99,6 +112,7 @@ def _user(args: argparse.Namespace, database: Database) -> int:
             sites=args.site,
             password=password,
             actor=_actor(),
+            email=args.email,
         )
     sites = f": {', '.join(made.sites)}" if made.sites else ""
     print(f"user {made.login} created ({made.role}{sites})")

@@ -7,8 +7,9 @@ commands do one job against the same database and exit: `migrate`, `import-sites
 `events apply ID` (apply a quarantined tap deliberately), `keys init` (make the key that
 signs access lists, if there is none) and `keys public` (the public key to put in every
 edge's `access.hub_public_keys`), and the console's users and API tokens:
-`user add|list|disable|enable|password`, `token add|list|revoke` (`hub/cli/accounts.py`),
-and a month's billing: `billing close|show|invoices YYYY-MM` (`hub/cli/billing.py`).
+`user add|list|disable|enable|password|email`, `token add|list|revoke`
+(`hub/cli/accounts.py`); a month's billing: `billing close|show|invoices YYYY-MM`
+(`hub/cli/billing.py`); `mail test ADDRESS`, `mail list` (`hub/cli/mail.py`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from hub.cli import accounts, billing
+from hub.cli import mail as mail_cli
 from hub.config import HubConfig
 from hub.doors.access_lists import record_import
 from hub.intake.ingest import ingest_lines
@@ -275,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("member_id", type=_member_id)
     accounts.add_parsers(commands)
     billing.add_parsers(commands)
+    mail_cli.add_parsers(commands)
     args = parser.parse_args(argv)
     restrict_umask()  # the database, its WAL and anything else the hub writes: owner only
 
@@ -292,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         return accounts.run(args, lambda: database(config))
     if args.command == "billing":
         return billing.run(args, config, lambda: database(config))
+    if args.command == "mail":
+        return mail_cli.run(args, config, lambda: database(config))
     if args.command.startswith("import-"):
         return run_import(config, args.command.removeprefix("import-"), args.file)
     if args.command == "report":

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -11,7 +11,9 @@ from flask_wtf import FlaskForm
 
 from hub.console.access import actor, me, roles_required, site_names
 from hub.console.forms.admin import ActiveForm, EditUserForm, PasswordForm, TokenForm, UserForm
+from hub.console.query import page_number
 from hub.console.services import console
+from hub.mail import queue
 from hub.people import api_tokens, users
 from hub.people.users import Invalid
 
@@ -56,6 +58,7 @@ def new_user() -> ResponseReturnValue:
                     sites=form.sites.data if form.role.data == "animator" else [],
                     password=form.password.data or "",
                     actor=actor(),
+                    email=form.email.data,
                 )
         except Invalid as refused:
             _refused(form, refused)
@@ -80,6 +83,7 @@ def edit_user(login: str) -> ResponseReturnValue:
     form = EditUserForm(
         data={
             "display_name": account.display_name,
+            "email": account.email or "",
             "role": account.role,
             "sites": list(account.sites),
         }
@@ -96,6 +100,7 @@ def edit_user(login: str) -> ResponseReturnValue:
                     sites=form.sites.data if form.role.data == "animator" else [],
                     actor=actor(),
                 )
+                users.set_email(session, login, form.email.data, actor=actor())
         except Invalid as refused:
             _refused(form, refused)
         else:
@@ -125,7 +130,12 @@ def user_password(login: str) -> ResponseReturnValue:
             flash(_("New password set for %(login)s.", login=login), "success")
             return redirect(url_for("admin.users"))
     edit = EditUserForm(
-        data={"display_name": account.display_name, "role": account.role, "sites": account.sites}
+        data={
+            "display_name": account.display_name,
+            "email": account.email or "",
+            "role": account.role,
+            "sites": account.sites,
+        }
     )
     edit.sites.choices = list(site_names().items())
     return render_template(
@@ -151,6 +161,27 @@ def user_active(login: str, verb: str) -> ResponseReturnValue:
     message = _("User %(login)s enabled.") if verb == "enable" else _("User %(login)s disabled.")
     flash(message % {"login": login}, "success")
     return redirect(url_for("admin.users"))
+
+
+MAIL_PAGE = 50
+
+
+@bp.get("/mail")
+@roles_required("admin")
+def mail() -> ResponseReturnValue:
+    """The outgoing e-mails, newest first: sent, waiting (and why), given up (and why)."""
+    page = page_number()
+    with console().sessions() as session:
+        listed = queue.recent(session, page=page, per_page=MAIL_PAGE)
+    pages = max(1, -(-listed.total // MAIL_PAGE))
+    return render_template(
+        "console/admin/mail.html",
+        listed=listed,
+        page=min(page, pages),
+        pages=pages,
+        page_url=lambda number: url_for("admin.mail", page=number),
+        configured=current_app.config["HUB_CONFIG"].mail.smtp is not None,
+    )
 
 
 def _token_form() -> TokenForm:

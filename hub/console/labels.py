@@ -29,6 +29,7 @@ ACTIONS = {
     "event_applied": _l("quarantined tap applied"),
     "user_changed": _l("user changed"),
     "user_password_set": _l("password set"),
+    "user_email_set": _l("user's e-mail set"),
     "user_disabled": _l("user disabled"),
     "user_enabled": _l("user enabled"),
     "token_created": _l("API token created"),

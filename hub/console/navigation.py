@@ -33,6 +33,8 @@ MENU: list[Entry] = [
     Entry("audit.index", _l("Audit log")),
     Entry("admin.users", _l("Users"), ("admin",)),
     Entry("admin.tokens", _l("API tokens"), ("admin",)),
+    Entry("admin.mail", _l("E-mails"), ("admin",)),
+    Entry("account.index", _l("My account")),
 ]
 
 ROLE_LABELS = {

@@ -19,7 +19,7 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -27,13 +27,16 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.config import EMAIL_PATTERN
 from hub.people import audit
+from hub.rules.alerts import KINDS as ALERT_KINDS
 from hub.store.models import Site, User, UserSite, utcnow
 
 ROLES = ("admin", "department", "animator")
 LANGUAGES = ("fr", "en")
 MIN_PASSWORD = 10
 _LOGIN_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+_EMAIL_RE = re.compile(EMAIL_PATTERN)
 
 _hasher = PasswordHasher()
 #: Verified against when the login is unknown, so that it costs the same time.
@@ -70,11 +73,28 @@ class Account:
     language: str | None
     last_login_at: datetime | None
     session_nonce: str
+    email: str | None = None
+    #: The alert kinds they get (their choice, or their role's default).
+    alert_kinds: tuple[str, ...] = ()
+    quiet_start: time | None = None
+    quiet_end: time | None = None
 
     @property
     def all_sites(self) -> bool:
         """Admins and the department see every site; an animator only its own."""
         return self.role != "animator"
+
+
+def default_alert_kinds(role: str) -> tuple[str, ...]:
+    """Until they choose: an animator hears of everything at their sites; the department
+    and admins, who see every site, of nothing (the department's address has it all)."""
+    return ALERT_KINDS if role == "animator" else ()
+
+
+def chosen_alert_kinds(user: User) -> tuple[str, ...]:
+    if user.alert_kinds is None:
+        return default_alert_kinds(user.role)
+    return tuple(kind for kind in ALERT_KINDS if kind in user.alert_kinds)
 
 
 def _account(user: User) -> Account:
@@ -88,6 +108,10 @@ def _account(user: User) -> Account:
         language=user.language,
         last_login_at=user.last_login_at,
         session_nonce=user.session_nonce,
+        email=user.email,
+        alert_kinds=chosen_alert_kinds(user),
+        quiet_start=user.quiet_start,
+        quiet_end=user.quiet_end,
     )
 
 
@@ -98,6 +122,16 @@ def _check_login(login: str) -> str:
             N_("a login is 2 to 64 lowercase letters, digits, '.', '_' or '-', like 'marie.vidal'"),
         )
     return login
+
+
+def check_email(email: str | None) -> str | None:
+    """The address, trimmed; None for an empty one (no e-mail)."""
+    address = (email or "").strip()
+    if not address:
+        return None
+    if len(address) > 320 or not _EMAIL_RE.fullmatch(address):
+        raise Invalid("email", N_("%(email)s is not an e-mail address"), email=address)
+    return address
 
 
 def check_password(password: str) -> None:
@@ -150,14 +184,17 @@ def create_user(
     password: str,
     actor: str,
     language: str | None = None,
+    email: str | None = None,
 ) -> Account:
     login = _check_login(login.strip().lower())
     if session.scalars(select(User.id).where(User.login == login)).first() is not None:
         raise Invalid("login", N_("the login %(login)s is taken"), login=login)
     wanted = _check_role_and_sites(session, role, sites)
     check_password(password)
+    address = check_email(email)
     user = User(
         login=login,
+        email=address,
         display_name=display_name.strip() or login,
         role=role,
         active=True,
@@ -169,6 +206,8 @@ def create_user(
     session.add(user)
     session.flush()
     audit.record(session, actor, "user_created", after=_snapshot(user), login=login)
+    if address is not None:
+        audit.record(session, actor, "user_email_set", login=login, email=address)
     return _account(user)
 
 
@@ -201,6 +240,48 @@ def update_user(
     if after != before:
         audit.record(session, actor, "user_changed", before=before, after=after, login=login)
     return _account(user)
+
+
+def set_email(session: Session, login: str, email: str | None, *, actor: str) -> Account:
+    """Where the user's alerts go (None or empty: no e-mail), audited when it changes."""
+    user = _get(session, login)
+    address = check_email(email)
+    if address != user.email:
+        audit.record(
+            session,
+            actor,
+            "user_email_set",
+            login=login,
+            before={"email": user.email},
+            after={"email": address},
+        )
+        user.email = address
+        session.flush()
+    return _account(user)
+
+
+def set_alert_choices(
+    session: Session,
+    user_id: int,
+    *,
+    kinds: Sequence[str],
+    quiet_start: time | None,
+    quiet_end: time | None,
+) -> None:
+    """The user's own choice of alerts and quiet hours (not audited: it changes nothing for
+    others). Quiet hours go by pairs: a start without an end is refused."""
+    unknown = sorted(set(kinds) - set(ALERT_KINDS))
+    if unknown:
+        raise Invalid("kinds", N_("there is no alert %(kinds)s"), kinds=", ".join(unknown))
+    if (quiet_start is None) != (quiet_end is None):
+        raise Invalid("quiet_end", N_("give both the start and the end of the quiet hours"))
+    user = session.get(User, user_id)
+    if user is None:
+        raise Invalid("kinds", N_("there is no such user"))
+    user.alert_kinds = [kind for kind in ALERT_KINDS if kind in kinds]
+    user.quiet_start = quiet_start
+    user.quiet_end = quiet_end
+    session.flush()
 
 
 def set_password(session: Session, login: str, password: str, *, actor: str) -> Account:

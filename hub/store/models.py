@@ -6,7 +6,7 @@ the site's local time is a matter for the rules and the reports, never for the s
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -340,6 +340,13 @@ class User(Base):
     last_login_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: Where alerts reach them; None: no e-mail.
+    email: Mapped[str | None] = mapped_column(String(320))
+    #: The alert kinds they chose (`hub.rules.alerts.KINDS`); None: their role's default.
+    alert_kinds: Mapped[list[Any] | None] = mapped_column(JSON)
+    #: No alert leaves in this window of their site's local time; it waits for its end.
+    quiet_start: Mapped[time | None]
+    quiet_end: Mapped[time | None]
 
     sites: Mapped[list[UserSite]] = relationship(
         cascade="all, delete-orphan", order_by="UserSite.site_id", lazy="selectin"
@@ -488,3 +495,51 @@ class InvoiceRecord(Base):
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     #: When an erasure past the accounting horizon replaced name and e-mail.
     erased_at: Mapped[datetime | None]
+
+
+class MailMessage(Base):
+    """An e-mail to send (`hub/mail/`): kept until the server took it, so an SMTP outage or a
+    hub restart loses none; sent once (marked the moment the server accepted it)."""
+
+    __tablename__ = "mail_queue"
+    __table_args__ = (Index("ix_mail_queue_sent_at_next_attempt_at", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    #: What it is about (`incident:42`): a reminder is not queued beside an unsent message
+    #: of its thread for the same address.
+    thread: Mapped[str | None] = mapped_column(String(100), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Not before this (the recipient's quiet hours), then as soon as the server takes it.
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    #: Given up (refused for good, or tried for `mail.give_up_after_h`): shown to admins.
+    failed_at: Mapped[datetime | None]
+    #: A hub process sending it holds it until then, so another one does not send it too.
+    claimed_until: Mapped[datetime | None]
+
+
+class AlertIncident(Base):
+    """One thing going wrong at one place (`hub.rules.alerts.Key`), told once by e-mail and
+    reminded while it stands; kept after it ends, as the history of what people were told."""
+
+    __tablename__ = "alert_incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(ID, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    #: The door (door alarms) or the device.
+    subject: Mapped[str] = mapped_column(ID)
+    #: `Key.text()` while it stands, None once resolved: at most one standing incident per
+    #: key, even with two hub processes scanning at once.
+    open_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    #: When what went wrong began (the first alarm's time stamp, the device's last sight).
+    began_at: Mapped[datetime]
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    notified_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reminders: Mapped[int] = mapped_column(Integer, default=0)
+    resolved_at: Mapped[datetime | None]

@@ -32,7 +32,7 @@ from hub.store.models import Device as DeviceRow
 from telecentre import wire
 from telecentre.config import load_config
 from telecentre.signing import SigningKey
-from tests.console import add_user, browser_sign_in
+from tests.console import add_user, axe_page, browser_sign_in
 from tests.servers import Mosquitto
 from tests.waiting import wait_until
 
@@ -231,16 +231,10 @@ def test_axe_finds_no_serious_violation_on_members_sessions_reports(
         ("lea", ["/members/", "/members/M0001", "/members/new", "/sessions/", "/sessions/new"]),
         ("dora", ["/reports/", "/reports/usage", "/reports/billing", "/sites/murat"]),
     ]:
-        # axe-core is injected as an inline script, which the pages' policy rightly forbids.
-        context = browser.new_context(
-            locale="fr-FR", viewport={"width": width, "height": 900}, bypass_csp=True
-        )
-        page = context.new_page()
-        browser_sign_in(page, running_hub.url, login)
-        for path in paths:
-            page.goto(running_hub.url + path)
-            found[path] = serious_violations(page)
-        context.close()
+        with axe_page(browser, running_hub.url, login, width) as page:
+            for path in paths:
+                page.goto(running_hub.url + path)
+                found[path] = serious_violations(page)
     assert {path: violations for path, violations in found.items() if violations} == {}
 
 

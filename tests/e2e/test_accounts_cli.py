@@ -81,3 +81,23 @@ def test_tokens_are_printed_once_and_kept_hashed(config: Path, tmp_path: Path) -
         token = session.scalars(select(ApiToken)).one()
     engine.dispose()
     assert secret not in token.token_hash and token.revoked_at is not None
+
+
+def test_a_users_email_from_the_command_line(config: Path, tmp_path: Path) -> None:
+    made = run(config, "user", "add", "lea", "--role", "animator", "--site", "murat",
+               "--email", "lea@murat.example", stdin="un long mot de passe\n")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    changed = run(config, "user", "email", "lea", "lea.martin@murat.example")
+    assert changed.stdout.strip() == "user lea: e-mail lea.martin@murat.example"
+    wrong = run(config, "user", "email", "lea", "lea at murat")
+    assert wrong.returncode == 1
+    assert wrong.stderr.strip().splitlines()[-1] == (
+        "telecentre-hub: email: lea at murat is not an e-mail address"
+    )
+    engine = make_engine(f"sqlite:///{tmp_path / 'state' / 'hub.db'}")
+    with make_sessionmaker(engine)() as session:
+        assert session.scalars(select(User.email)).one() == "lea.martin@murat.example"
+        actions = list(session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
+        assert actions.count("user_email_set") == 2
+    engine.dispose()
+    assert run(config, "user", "email", "lea", "").stdout.strip() == "user lea: e-mail removed"

@@ -104,7 +104,7 @@ def admin_client(console_app: Flask, sessions: sessionmaker[Session]) -> Flask:
 
 
 PAGES = ["/", "/board/murat", "/board/murat/door", "/audit/", "/admin/users", "/admin/users/new",
-         "/admin/users/lea", "/admin/tokens", "/nowhere"]  # fmt: skip
+         "/admin/users/lea", "/admin/tokens", "/admin/mail", "/account/", "/nowhere"]  # fmt: skip
 
 
 def test_the_pages_in_french_show_no_english(admin_client: Flask) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -11,6 +11,16 @@ ROLE_CHOICES = [
     ("department", _l("Department: every site, reports")),
     ("admin", _l("Administrator: every site, users and tokens")),
 ]
+
+
+def email_field() -> EmailField:
+    """The same field on the admin's forms and on "My account"; the hub checks the address."""
+    return EmailField(
+        _l("E-mail address"),
+        description=_l("Where alerts go (forced door, door offline…). Leave empty for none."),
+        validators=[Optional(), Length(max=320)],
+        render_kw={"autocomplete": "email", "spellcheck": "false"},
+    )
 
 
 class CheckboxList(SelectMultipleField):  # type: ignore[misc]
@@ -30,6 +40,7 @@ class UserForm(FlaskForm):  # type: ignore[misc]
     display_name = StringField(
         _l("Name shown"), validators=[DataRequired(_l("Enter a name.")), Length(max=200)]
     )
+    email = email_field()
     role = SelectField(_l("Role"), choices=ROLE_CHOICES, default="animator")
     sites = CheckboxList(_l("Sites run (animators)"), choices=[], validate_choice=False)
     password = PasswordField(
@@ -44,6 +55,7 @@ class EditUserForm(FlaskForm):  # type: ignore[misc]
     display_name = StringField(
         _l("Name shown"), validators=[DataRequired(_l("Enter a name.")), Length(max=200)]
     )
+    email = email_field()
     role = SelectField(_l("Role"), choices=ROLE_CHOICES)
     sites = CheckboxList(_l("Sites run (animators)"), choices=[], validate_choice=False)
 
