@@ -14,18 +14,34 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date, format_percent
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from hub.api.reports import billing_csv, evaluation_csv, usage_csv
+from hub.console import cells
 from hub.console.access import allowed_sites, login_required, me, require_site, site_names
+from hub.console.i18n import TIMEZONE, when
+from hub.console.periods import (
+    YEARS_OFFERED,
+    asked_year,
+    evaluation_title,
+    long_day,
+    period_label,
+    year_period,
+)
 from hub.console.query import asked_day, page_number
 from hub.console.services import console
 from hub.people import members
-from hub.reports import queries
+from hub.reports import printable, queries
+from hub.reports.spreadsheets import french_csv, workbook
+from hub.reports.tables import Cell, Table, evaluation_tables
+from hub.reports.yearly import Yearly, yearly
+from hub.rules.evaluation import change
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -34,6 +50,17 @@ T = TypeVar("T")
 USAGE_BY = {"member": "member", "site": "site", "month": "month"}
 #: Rows per page of the usage and billing tables (the CSV files hold every row).
 PER_PAGE = 50
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PARIS = ZoneInfo(TIMEZONE)
+#: Who publishes the evaluation: the top line of every printed page.
+DEPARTMENT = _l("Cantal departmental council · CyberCantal telecentre network")
+#: docs/rules.md, "Occupied position": said on the page, the workbook and the printout.
+OCCUPIED_NOTE = _l(
+    "An occupied position is a full-time equivalent: the hours used at a site over the open "
+    "hours of one of its positions in the period (its occupancy rate × its positions). The "
+    "estimate counts whole occupied positions (rounded down) × the FNADT rate of the site's "
+    "zone: 2,000 € in a ZRR, 1,500 € elsewhere. An estimate, not a grant decision."
+)
 
 
 class _Choice:
@@ -42,8 +69,12 @@ class _Choice:
     def __init__(self) -> None:
         today = console().clock().date()
         self.errors: dict[str, str] = {}
+        self.today = today
         self.first = asked_day("from", date(today.year, 1, 1), self.errors)
         self.last = asked_day("to", today, self.errors)
+        year = asked_year(today)
+        if year is not None:
+            self.first, self.last = year_period(year, today)
         if self.last < self.first:
             self.errors["to"] = _("The end of the period is before its start.")
             self.last = self.first
@@ -122,14 +153,33 @@ def _render(template: str, choice: _Choice, **context: object) -> str:
 @login_required
 def evaluation() -> ResponseReturnValue:
     choice = _Choice()
-    with console().sessions() as session:
-        result = queries.evaluation(session, choice.first, choice.last, sites=choice.sites)
+    report, tables = _yearly(choice)
+    query = "?" + choice.query()
+    years = []
+    for year in range(choice.today.year, choice.today.year - YEARS_OFFERED, -1):
+        first, last = year_period(year, choice.today)
+        years.append((year, choice.query(**{"from": first.isoformat(), "to": last.isoformat()})))
+    heat = [value for row in tables["weekday-hour"].rows for value in row[1:]]
     return _render(
         "console/reports/evaluation.html",
         choice,
-        result=result,
-        network=choice.sites is None,
-        csv_url=url_for("reports.evaluation_file") + "?" + choice.query(),
+        report=report,
+        result=report.current,
+        previous=report.previous,
+        previous_label=period_label(report.previous.first_day, report.previous.last_day),
+        computed_at=when(report.computed_at),
+        tables=tables,
+        network=report.network,
+        title=evaluation_title(choice.first, choice.last, choice.today, report.network),
+        years=years,
+        heat_top=max((value for value in heat if isinstance(value, Decimal)), default=Decimal(0)),
+        occupied_note=str(OCCUPIED_NOTE),
+        query=query,
+        csv_url=url_for("reports.evaluation_file") + query,
+        shown=cells.shown,
+        raw=cells.raw,
+        heat_level=cells.heat_level,
+        change=change,
     )
 
 
@@ -142,6 +192,107 @@ def evaluation_file() -> ResponseReturnValue:
     with console().sessions() as session:
         result = queries.evaluation(session, choice.first, choice.last, sites=choice.sites)
     return evaluation_csv(result, choice.first, choice.last)
+
+
+def _yearly(choice: _Choice) -> tuple[Yearly, dict[str, Table]]:
+    with console().sessions() as session:
+        report = yearly(session, choice.first, choice.last, console().clock(), sites=choice.sites)
+    return report, evaluation_tables(report, site_names(), _)
+
+
+def _file_name(choice: _Choice, suffix: str) -> str:
+    return f"evaluation-{choice.first}-{choice.last}{suffix}"
+
+
+def _download(content: bytes, mimetype: str, name: str) -> Response:
+    response = Response(content, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@bp.get("/evaluation/<table>.csv")
+@login_required
+def evaluation_table_file(table: str) -> ResponseReturnValue:
+    """One table of the evaluation as a CSV for a French spreadsheet."""
+    choice = _Choice()
+    if choice.errors:
+        abort(400)
+    _report, tables = _yearly(choice)
+    if table not in tables:
+        abort(404)
+    return _download(
+        french_csv(tables[table]), "text/csv; charset=utf-8", _file_name(choice, f"-{table}.csv")
+    )
+
+
+@bp.get("/evaluation.xlsx")
+@login_required
+def evaluation_workbook() -> ResponseReturnValue:
+    choice = _Choice()
+    if choice.errors:
+        abort(400)
+    report, tables = _yearly(choice)
+    about: list[tuple[str, Cell]] = [
+        (_("Report"), evaluation_title(choice.first, choice.last, choice.today, report.network)),
+        (_("Publisher"), str(DEPARTMENT)),
+        (_("From"), choice.first),
+        (_("To"), choice.last),
+        (
+            _("Previous period"),
+            f"{report.previous.first_day:%d/%m/%Y} – {report.previous.last_day:%d/%m/%Y}",
+        ),
+        (_("Figures of"), report.computed_at.astimezone(PARIS)),
+        (_("Occupied position"), str(OCCUPIED_NOTE)),
+    ]
+    content = workbook(
+        list(tables.values()),
+        about=about,
+        about_name=_("About"),
+        chart=tables["hours-by-month"].name,
+    )
+    return _download(content, XLSX, _file_name(choice, ".xlsx"))
+
+
+def _printable(choice: _Choice, for_pdf: bool) -> tuple[str, str]:
+    report, tables = _yearly(choice)
+    title = evaluation_title(choice.first, choice.last, choice.today, report.network)
+    html = render_template(
+        "console/reports/evaluation_print.html",
+        choice=choice,
+        tables=tables,
+        title=title,
+        department=str(DEPARTMENT),
+        occupied_note=str(OCCUPIED_NOTE),
+        previous_label=period_label(report.previous.first_day, report.previous.last_day),
+        computed_at=when(report.computed_at),
+        long_day=long_day,
+        for_pdf=for_pdf,
+        query="?" + choice.query(),
+        shown=cells.shown,
+        raw=cells.raw,
+        heat_level=cells.heat_level,
+    )
+    return html, title
+
+
+@bp.get("/evaluation/print")
+@login_required
+def evaluation_print() -> ResponseReturnValue:
+    """The evaluation as it is printed: the browser's print, or the PDF below."""
+    html, _title = _printable(_Choice(), for_pdf=False)
+    return html
+
+
+@bp.get("/evaluation.pdf")
+@login_required
+def evaluation_pdf() -> ResponseReturnValue:
+    choice = _Choice()
+    if choice.errors:
+        abort(400)
+    html, title = _printable(choice, for_pdf=True)
+    return _download(
+        printable.pdf(html, title=title), "application/pdf", _file_name(choice, ".pdf")
+    )
 
 
 def _usage(choice: _Choice) -> queries.Usage:

@@ -1,0 +1,174 @@
+"""When the positions are used: the series behind the evaluation's charts.
+
+- hours per month per site (closed sessions, filed under the local month of their start, as
+  every report files them: RULES.md rule 5);
+- the occupancy by weekday × hour of day: the person-time spent in each hour slot of each
+  weekday over the period, divided by (the number of such weekdays in the period × the
+  positions of the sites): 0.5 means half the positions were taken, on average, in that slot;
+- the fill rate over an average day, per site: the person-time in each hour of the day over
+  the period, divided by (the site's open days in the period × its positions);
+- the Pass members per month: every Pass valid on a day of the month for the network, and
+  for a selection of sites those of them who came to it that month (as the evaluation).
+
+A stay is cut at the hour boundaries in UTC, which are the local ones for the whole-hour
+offsets of every zone the network uses, so a stay across a change of time is counted in real
+time; each piece then goes to the local weekday and hour of its start.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from hub.rules.calendar import opening_ranges
+from hub.rules.model import Member, Session, SiteRules, to_hours
+
+HOUR = timedelta(hours=1)
+RATE_QUANTUM = Decimal("0.0001")
+#: The hours of the day the heat map and the day profile show at least (07:00 to 20:59).
+FIRST_HOUR, LAST_HOUR = 7, 20
+
+
+@dataclass(frozen=True)
+class Patterns:
+    first_day: date
+    last_day: date
+    #: "YYYY-MM" of every month the period touches, in order.
+    months: list[str]
+    #: Site id → hours of each month of `months`.
+    hours_by_month: Mapping[str, list[Decimal]]
+    #: The hours of the day shown: at least FIRST_HOUR..LAST_HOUR, wider if stays were there.
+    hours: list[int]
+    #: [weekday 0 = Monday][index in `hours`] → share of the positions taken; None on a
+    #: weekday the period does not contain.
+    heat: list[list[Decimal | None]]
+    #: Site id → [index in `hours`] → share of its positions taken over an average open day;
+    #: None for a site without positions or open days.
+    day_profile: Mapping[str, list[Decimal | None]]
+    #: Pass members of each month of `months`.
+    pass_members: list[int]
+
+
+def month_keys(first_day: date, last_day: date) -> list[str]:
+    keys = []
+    year, month = first_day.year, first_day.month
+    while (year, month) <= (last_day.year, last_day.month):
+        keys.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return keys
+
+
+def _days(first_day: date, last_day: date) -> Iterable[date]:
+    day = first_day
+    while day <= last_day:
+        yield day
+        day += timedelta(days=1)
+
+
+def _share(used: timedelta, capacity: timedelta) -> Decimal | None:
+    if not capacity:
+        return None
+    ratio = Decimal(used // timedelta(microseconds=1)) / Decimal(
+        capacity // timedelta(microseconds=1)
+    )
+    return ratio.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def _hour_pieces(
+    site: SiteRules, start: datetime, end: datetime
+) -> Iterable[tuple[int, int, timedelta]]:
+    """(local weekday, local hour, time) of a stay, cut at the hour boundaries."""
+    moment = start.astimezone(UTC)
+    end = end.astimezone(UTC)
+    while moment < end:
+        boundary = moment.replace(minute=0, second=0, microsecond=0) + HOUR
+        piece_end = min(boundary, end)
+        local = moment.astimezone(site.zone)
+        yield local.weekday(), local.hour, piece_end - moment
+        moment = piece_end
+
+
+def patterns(
+    sites: Iterable[SiteRules],
+    members: Mapping[str, Member],
+    sessions: Iterable[Session],
+    first_day: date,
+    last_day: date,
+    *,
+    network: bool = True,
+) -> Patterns:
+    """The series for [first_day, last_day]; every session's site must be in `sites`.
+    `network`: the Pass members per month are every valid Pass (else those who came)."""
+    rules = {site.id: site for site in sorted(sites, key=lambda site: site.id)}
+    months = month_keys(first_day, last_day)
+    month_index = {key: index for index, key in enumerate(months)}
+    used_by_month: dict[str, list[timedelta]] = {
+        site: [timedelta()] * len(months) for site in rules
+    }
+    slot_time: dict[tuple[int, int], timedelta] = defaultdict(timedelta)
+    site_hour_time: dict[tuple[str, int], timedelta] = defaultdict(timedelta)
+    users_by_month: list[set[str]] = [set() for _ in months]
+    for session in sessions:
+        site = rules.get(session.site)
+        if site is None:
+            raise ValueError(f"session at unknown site {session.site!r}")
+        day = site.local_date(session.start)
+        if not first_day <= day <= last_day:
+            continue
+        index = month_index[f"{day.year:04d}-{day.month:02d}"]
+        users_by_month[index].add(session.member_id)
+        if session.end is None:
+            continue
+        used_by_month[site.id][index] += session.end.astimezone(UTC) - session.start.astimezone(UTC)
+        for weekday, hour, piece in _hour_pieces(site, session.start, session.end):
+            slot_time[weekday, hour] += piece
+            site_hour_time[site.id, hour] += piece
+    used_hours = {hour for _weekday, hour in slot_time}
+    hours = list(range(min([FIRST_HOUR, *used_hours]), max([LAST_HOUR, *used_hours]) + 1))
+    weekdays = [0] * 7
+    for day in _days(first_day, last_day):
+        weekdays[day.weekday()] += 1
+    positions = sum(site.positions.total for site in rules.values())
+    heat = [
+        [
+            _share(slot_time[weekday, hour], HOUR * weekdays[weekday] * positions)
+            if weekdays[weekday]
+            else None
+            for hour in hours
+        ]
+        for weekday in range(7)
+    ]
+    day_profile: dict[str, list[Decimal | None]] = {}
+    for site in rules.values():
+        open_days = sum(1 for day in _days(first_day, last_day) if opening_ranges(site, day))
+        capacity = HOUR * open_days * site.positions.total
+        day_profile[site.id] = [_share(site_hour_time[site.id, hour], capacity) for hour in hours]
+    return Patterns(
+        first_day=first_day,
+        last_day=last_day,
+        months=months,
+        hours_by_month={site: [to_hours(used) for used in used_by_month[site]] for site in rules},
+        hours=hours,
+        heat=heat,
+        day_profile=day_profile,
+        pass_members=_pass_members(members, months, users_by_month, network),
+    )
+
+
+def _pass_members(
+    members: Mapping[str, Member],
+    months: Sequence[str],
+    users_by_month: Sequence[set[str]],
+    network: bool,
+) -> list[int]:
+    counts = []
+    for key, users in zip(months, users_by_month, strict=True):
+        year, month = int(key[:4]), int(key[5:])
+        first = date(year, month, 1)
+        last = (date(year + month // 12, month % 12 + 1, 1)) - timedelta(days=1)
+        holders = members.values() if network else (members[who] for who in users if who in members)
+        counts.append(sum(1 for member in holders if member.pass_valid_between(first, last)))
+    return counts
