@@ -3,10 +3,10 @@ year to date for the current one) or any two days, and its title with the year i
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from flask import request
-from flask_babel import format_date, gettext
+from flask_babel import format_date, format_datetime, gettext
 
 from hub.reports.queries import EARLIEST_DAY, LATEST_DAY
 
@@ -38,6 +38,11 @@ def year_period(year: int, today: date) -> tuple[date, date]:
 
 def long_day(day: date) -> str:
     return str(format_date(day, "d MMMM yyyy"))
+
+
+def long_moment(moment: datetime) -> str:
+    """'7 décembre 2026, 15:05' in the console's time zone: when the figures were made."""
+    return str(format_datetime(moment, "d MMMM yyyy, HH:mm"))
 
 
 def evaluation_title(first: date, last: date, today: date, network: bool) -> str:

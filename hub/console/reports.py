@@ -25,12 +25,13 @@ from flask_babel import lazy_gettext as _l
 from hub.api.reports import billing_csv, evaluation_csv, usage_csv
 from hub.console import cells
 from hub.console.access import allowed_sites, login_required, me, require_site, site_names
-from hub.console.i18n import TIMEZONE, when
+from hub.console.i18n import TIMEZONE
 from hub.console.periods import (
     YEARS_OFFERED,
     asked_year,
     evaluation_title,
     long_day,
+    long_moment,
     period_label,
     year_period,
 )
@@ -167,7 +168,7 @@ def evaluation() -> ResponseReturnValue:
         result=report.current,
         previous=report.previous,
         previous_label=period_label(report.previous.first_day, report.previous.last_day),
-        computed_at=when(report.computed_at),
+        computed_at=long_moment(report.computed_at),
         tables=tables,
         network=report.network,
         title=evaluation_title(choice.first, choice.last, choice.today, report.network),
@@ -264,7 +265,7 @@ def _printable(choice: _Choice, for_pdf: bool) -> tuple[str, str]:
         department=str(DEPARTMENT),
         occupied_note=str(OCCUPIED_NOTE),
         previous_label=period_label(report.previous.first_day, report.previous.last_day),
-        computed_at=when(report.computed_at),
+        computed_at=long_moment(report.computed_at),
         long_day=long_day,
         for_pdf=for_pdf,
         query="?" + choice.query(),

@@ -244,7 +244,7 @@ def hours_by_month_table(yearly: Yearly, names: Mapping[str, str], words: Words)
     rows: list[list[Cell]] = []
     for index, key in enumerate(yearly.patterns.months):
         values = [series[site][index] for site in sites]
-        rows.append([_month_start(key), *values, sum(values, Decimal(0))])
+        rows.append([_month_start(key), *values, yearly.patterns.month_totals[index]])
     return Table(
         words(N_("Hours by month")),
         words(N_("Hours used by month and site")),

@@ -40,6 +40,8 @@ class Patterns:
     months: list[str]
     #: Site id → hours of each month of `months`.
     hours_by_month: Mapping[str, list[Decimal]]
+    #: Hours of each month of `months` at all the sites (rounded once, from exact durations).
+    month_totals: list[Decimal]
     #: The hours of the day shown: at least FIRST_HOUR..LAST_HOUR, wider if stays were there.
     hours: list[int]
     #: [weekday 0 = Monday][index in `hours`] → share of the positions taken; None on a
@@ -151,6 +153,10 @@ def patterns(
         last_day=last_day,
         months=months,
         hours_by_month={site: [to_hours(used) for used in used_by_month[site]] for site in rules},
+        month_totals=[
+            to_hours(sum((used_by_month[site][index] for site in rules), timedelta()))
+            for index in range(len(months))
+        ],
         hours=hours,
         heat=heat,
         day_profile=day_profile,
