@@ -25,6 +25,8 @@ def shown(kind: Kind, value: Cell) -> str:
         return value
     if kind == "rate":
         return str(format_percent(value, "#,##0.0 %"))
+    if kind == "change":
+        return str(format_percent(value, "+#,##0.0 %;-#,##0.0 %"))
     if kind == "points":
         return str(format_decimal(Decimal(value) * 100, "+#,##0.0;-#,##0.0")) + "\u00a0pts"
     if kind == "euros":

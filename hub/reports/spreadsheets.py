@@ -30,12 +30,13 @@ from hub.reports.tables import Cell, Column, Kind, Table
 
 BOM = "\ufeff"
 _HUNDREDTH = Decimal("0.01")
-_UNITS: dict[Kind, str] = {"rate": " (%)", "euros": " (€)"}
+_UNITS: dict[Kind, str] = {"rate": " (%)", "change": " (%)", "euros": " (€)"}
 EXCEL_FORMATS: dict[Kind, str] = {
     "count": "#,##0",
     "number": "#,##0.00",
     "hours": "#,##0.00",
     "rate": "0.0%",
+    "change": "+0.0%;-0.0%;0.0%",
     "points": "+0.0;-0.0;0.0",
     "euros": '#,##0.00\\ "€"',
     "date": "DD/MM/YYYY",
@@ -49,7 +50,7 @@ _MAX_WIDTH = 60
 
 def _in_points(kind: Kind, value: Decimal) -> Decimal:
     """A rate's percentage (`rate` in CSV, `points` everywhere): 0.3542 → 35.42."""
-    return value * 100 if kind in ("rate", "points") else value
+    return value * 100 if kind in ("rate", "change", "points") else value
 
 
 def french_cell(kind: Kind, value: Cell) -> str:
@@ -62,7 +63,7 @@ def french_cell(kind: Kind, value: Cell) -> str:
         return value.strftime("%m/%Y") if kind == "month" else value.strftime("%d/%m/%Y")
     if isinstance(value, bool):
         return no_formula(str(value))
-    if isinstance(value, int) and kind != "rate":
+    if isinstance(value, int) and kind not in ("rate", "change"):
         return str(value)
     if isinstance(value, int | Decimal):
         number = _in_points(kind, Decimal(value)).quantize(_HUNDREDTH, rounding=ROUND_HALF_UP)

@@ -23,10 +23,21 @@ from hub.rules.evaluation import change, occupied_positions
 from hub.rules.model import Figures
 
 #: `count`: a whole number; `number`: 2 decimals; `rate`: a fraction shown as a percentage;
-#: `points`: a difference of two rates, in percentage points; `euros`; `month`: a month's
+#: `change`: a relative change, a signed percentage; `points`: a difference of two rates, in
+#: percentage points; `euros`; `month`: a month's
 #: first day, shown as the month; `datetime`: a local time.
 Kind = Literal[
-    "text", "count", "number", "hours", "rate", "points", "euros", "date", "datetime", "month"
+    "text",
+    "count",
+    "number",
+    "hours",
+    "rate",
+    "change",
+    "points",
+    "euros",
+    "date",
+    "datetime",
+    "month",
 ]
 Cell = str | int | Decimal | date | datetime | None
 Words = Callable[[str], str]
@@ -160,16 +171,16 @@ def comparison_table(yearly: Yearly, names: Mapping[str, str], words: Words) -> 
             Column(words(N_("Scope")), "text"),
             Column(words(N_("Users before")), "count"),
             Column(words(N_("Users")), "count"),
-            Column(words(N_("Change in users")), "rate"),
+            Column(words(N_("Change in users")), "change"),
             Column(words(N_("Hours before")), "hours"),
             Column(words(N_("Hours used")), "hours"),
-            Column(words(N_("Change in hours")), "rate"),
+            Column(words(N_("Change in hours")), "change"),
             Column(words(N_("Occupancy before")), "rate"),
             Column(words(N_("Occupancy rate")), "rate"),
             Column(words(N_("Change in occupancy (points)")), "points"),
             Column(words(N_("Pass members before")), "count"),
             Column(words(N_("Pass members")), "count"),
-            Column(words(N_("Change in Pass members")), "rate"),
+            Column(words(N_("Change in Pass members")), "change"),
         ],
         rows,
         totals=True,

@@ -196,12 +196,17 @@ def evaluate(
 def previous_period(first_day: date, last_day: date) -> tuple[date, date]:
     """The period a report is compared with: the same calendar months one period earlier
     when the period is whole months (a year → the year before, a quarter → the quarter
-    before), else the same number of days just before it."""
+    before); the same days a year earlier for a year to date (1 January to 7 December);
+    else the same number of days just before it."""
     next_day = last_day + timedelta(days=1)
     if first_day.day == 1 and next_day.day == 1:
         months = (next_day.year - first_day.year) * 12 + next_day.month - first_day.month
         start = _month_index(first_day) - months
         return date(start // 12, start % 12 + 1, 1), first_day - timedelta(days=1)
+    if (first_day.month, first_day.day) == (1, 1) and last_day.year == first_day.year:
+        year = first_day.year - 1
+        leap_day = (last_day.month, last_day.day) == (2, 29)
+        return date(year, 1, 1), date(year, 2, 28) if leap_day else last_day.replace(year=year)
     length = next_day - first_day
     return first_day - length, first_day - timedelta(days=1)
 

@@ -17,16 +17,17 @@ time; each piece then goes to the local weekday and hour of its start.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from hub.rules.calendar import opening_ranges
-from hub.rules.model import Member, Session, SiteRules, to_hours
+from hub.rules.model import Member, Session, SiteRules, elapsed, to_hours
 
 HOUR = timedelta(hours=1)
+_MICROSECOND = timedelta(microseconds=1)
+_HOUR_US = 3_600_000_000
 RATE_QUANTUM = Decimal("0.0001")
 #: The hours of the day the heat map and the day profile show at least (07:00 to 20:59).
 FIRST_HOUR, LAST_HOUR = 7, 20
@@ -70,27 +71,52 @@ def _days(first_day: date, last_day: date) -> Iterable[date]:
         day += timedelta(days=1)
 
 
-def _share(used: timedelta, capacity: timedelta) -> Decimal | None:
+def _add_pieces(
+    site: SiteRules,
+    start: datetime,
+    end: datetime,
+    slots: list[list[int]],
+    by_hour: list[int],
+) -> None:
+    """Add a stay's time, in microseconds, to the hour slots of its local weekdays
+    (`slots[weekday][hour]`) and to its site's hours of the day (`by_hour[hour]`).
+
+    Counted from the local start when the stay keeps one UTC offset (nearly all do: the
+    walk is then arithmetic, and a network's year is read for every page); a stay across a
+    change of time is cut at the hour boundaries in UTC, each piece at its local hour."""
+    local_start, local_end = start.astimezone(site.zone), end.astimezone(site.zone)
+    if local_start.utcoffset() == local_end.utcoffset():
+        weekday = local_start.weekday()
+        position = (
+            (local_start.hour * 60 + local_start.minute) * 60 + local_start.second
+        ) * 1_000_000 + local_start.microsecond
+        left = elapsed(start, end) // _MICROSECOND
+        while left > 0:
+            hour = position // _HOUR_US
+            if hour >= 24:
+                weekday, position, hour = (weekday + 1) % 7, position - 24 * _HOUR_US, hour - 24
+            piece = min(_HOUR_US * (hour + 1) - position, left)
+            slots[weekday][hour] += piece
+            by_hour[hour] += piece
+            position += piece
+            left -= piece
+        return
+    moment, last = start.astimezone(UTC), end.astimezone(UTC)
+    while moment < last:
+        boundary = moment.replace(minute=0, second=0, microsecond=0) + HOUR
+        piece_end = min(boundary, last)
+        local = moment.astimezone(site.zone)
+        piece = (piece_end - moment) // _MICROSECOND
+        slots[local.weekday()][local.hour] += piece
+        by_hour[local.hour] += piece
+        moment = piece_end
+
+
+def _share(used_us: int, capacity: timedelta) -> Decimal | None:
     if not capacity:
         return None
-    ratio = Decimal(used // timedelta(microseconds=1)) / Decimal(
-        capacity // timedelta(microseconds=1)
-    )
+    ratio = Decimal(used_us) / Decimal(capacity // _MICROSECOND)
     return ratio.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP)
-
-
-def _hour_pieces(
-    site: SiteRules, start: datetime, end: datetime
-) -> Iterable[tuple[int, int, timedelta]]:
-    """(local weekday, local hour, time) of a stay, cut at the hour boundaries."""
-    moment = start.astimezone(UTC)
-    end = end.astimezone(UTC)
-    while moment < end:
-        boundary = moment.replace(minute=0, second=0, microsecond=0) + HOUR
-        piece_end = min(boundary, end)
-        local = moment.astimezone(site.zone)
-        yield local.weekday(), local.hour, piece_end - moment
-        moment = piece_end
 
 
 def patterns(
@@ -107,11 +133,9 @@ def patterns(
     rules = {site.id: site for site in sorted(sites, key=lambda site: site.id)}
     months = month_keys(first_day, last_day)
     month_index = {key: index for index, key in enumerate(months)}
-    used_by_month: dict[str, list[timedelta]] = {
-        site: [timedelta()] * len(months) for site in rules
-    }
-    slot_time: dict[tuple[int, int], timedelta] = defaultdict(timedelta)
-    site_hour_time: dict[tuple[str, int], timedelta] = defaultdict(timedelta)
+    used_by_month = {site: [0] * len(months) for site in rules}
+    slots = [[0] * 24 for _ in range(7)]
+    site_hours = {site: [0] * 24 for site in rules}
     users_by_month: list[set[str]] = [set() for _ in months]
     for session in sessions:
         site = rules.get(session.site)
@@ -124,11 +148,9 @@ def patterns(
         users_by_month[index].add(session.member_id)
         if session.end is None:
             continue
-        used_by_month[site.id][index] += session.end.astimezone(UTC) - session.start.astimezone(UTC)
-        for weekday, hour, piece in _hour_pieces(site, session.start, session.end):
-            slot_time[weekday, hour] += piece
-            site_hour_time[site.id, hour] += piece
-    used_hours = {hour for _weekday, hour in slot_time}
+        used_by_month[site.id][index] += elapsed(session.start, session.end) // _MICROSECOND
+        _add_pieces(site, session.start, session.end, slots, site_hours[site.id])
+    used_hours = [hour for hour in range(24) if any(slots[weekday][hour] for weekday in range(7))]
     hours = list(range(min([FIRST_HOUR, *used_hours]), max([LAST_HOUR, *used_hours]) + 1))
     weekdays = [0] * 7
     for day in _days(first_day, last_day):
@@ -136,7 +158,7 @@ def patterns(
     positions = sum(site.positions.total for site in rules.values())
     heat = [
         [
-            _share(slot_time[weekday, hour], HOUR * weekdays[weekday] * positions)
+            _share(slots[weekday][hour], HOUR * weekdays[weekday] * positions)
             if weekdays[weekday]
             else None
             for hour in hours
@@ -147,14 +169,17 @@ def patterns(
     for site in rules.values():
         open_days = sum(1 for day in _days(first_day, last_day) if opening_ranges(site, day))
         capacity = HOUR * open_days * site.positions.total
-        day_profile[site.id] = [_share(site_hour_time[site.id, hour], capacity) for hour in hours]
+        day_profile[site.id] = [_share(site_hours[site.id][hour], capacity) for hour in hours]
+    microseconds = _MICROSECOND
     return Patterns(
         first_day=first_day,
         last_day=last_day,
         months=months,
-        hours_by_month={site: [to_hours(used) for used in used_by_month[site]] for site in rules},
+        hours_by_month={
+            site: [to_hours(used * microseconds) for used in used_by_month[site]] for site in rules
+        },
         month_totals=[
-            to_hours(sum((used_by_month[site][index] for site in rules), timedelta()))
+            to_hours(sum(used_by_month[site][index] for site in rules) * microseconds)
             for index in range(len(months))
         ],
         hours=hours,
