@@ -19,6 +19,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
+from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.people import api_tokens
@@ -153,6 +154,12 @@ def test_the_french_csv_is_the_apis_figures(department: FlaskClient, api: Any) -
     assert body["hours"] > 0 and body["pass_members"] == 2
 
 
+def _float(value: object) -> float:
+    """A number cell's value; anything else (a text) fails here."""
+    assert isinstance(value, int | float | Decimal) and not isinstance(value, bool), value
+    return float(value)
+
+
 def test_the_workbook_is_typed_and_its_figures_are_the_apis(
     department: FlaskClient, api: Any
 ) -> None:
@@ -168,26 +175,28 @@ def test_the_workbook_is_typed_and_its_figures_are_the_apis(
     column = {title: index for index, title in enumerate(header)}
     scopes = _api_scopes(body)
     for row in sheet.iter_rows(min_row=2):
-        figures = scopes[row[0].value]
+        figures = scopes[str(row[0].value)]
         hours = row[column["Heures d'utilisation"]]
         assert isinstance(hours.value, Decimal | float | int)
         assert hours.number_format == "#,##0.00"
-        assert float(hours.value) == pytest.approx(figures["hours"], abs=1e-4)
+        assert _float(hours.value) == pytest.approx(figures["hours"], abs=1e-4)
         rate = row[column["Taux d'occupation"]]
         assert rate.number_format == "0.0%"
-        assert float(rate.value) == pytest.approx(figures["occupancy_rate"], abs=1e-9)
+        assert _float(rate.value) == pytest.approx(figures["occupancy_rate"], abs=1e-9)
         cost = row[column["Coût annuel moyen d'un poste"]]
         assert cost.number_format == '#,##0.00\\ "€"'
-        assert (None if cost.value is None else float(cost.value)) == figures["cost_per_position"]
+        assert (None if cost.value is None else _float(cost.value)) == figures["cost_per_position"]
         assert row[column["Utilisateurs"]].value == figures["users"]
         assert row[column["Utilisateurs"]].number_format == "#,##0"
     months = book["Heures par mois"]
-    assert len(months._charts) == 1  # the native chart of hours per month
+    assert isinstance(months, Worksheet)
+    # The native chart of hours per month (openpyxl keeps a sheet's charts in `_charts`).
+    assert len(months._charts) == 1  # type: ignore[attr-defined]
     first_month = months.cell(2, 1)
     assert isinstance(first_month.value, datetime) and first_month.value.month == 1
     assert first_month.number_format == "MMM YYYY"
     by_month = api("/usage?from=2025-01-01&to=2025-12-31&by=month").get_json()["rows"]
-    totals = [float(row[-1].value) for row in months.iter_rows(min_row=2)]
+    totals = [_float(row[-1].value) for row in months.iter_rows(min_row=2)]
     assert totals == pytest.approx([row["hours"] for row in by_month], abs=1e-4)
     subsidy = book["Estimation subvention"]
     assert subsidy.cell(subsidy.max_row, 7).number_format == '#,##0.00\\ "€"'
