@@ -204,9 +204,8 @@ def previous_period(first_day: date, last_day: date) -> tuple[date, date]:
         start = _month_index(first_day) - months
         return date(start // 12, start % 12 + 1, 1), first_day - timedelta(days=1)
     if (first_day.month, first_day.day) == (1, 1) and last_day.year == first_day.year:
-        year = first_day.year - 1
-        leap_day = (last_day.month, last_day.day) == (2, 29)
-        return date(year, 1, 1), date(year, 2, 28) if leap_day else last_day.replace(year=year)
+        # Never 29 February here: a period ending then is whole months, handled above.
+        return date(first_day.year - 1, 1, 1), last_day.replace(year=last_day.year - 1)
     length = next_day - first_day
     return first_day - length, first_day - timedelta(days=1)
 
