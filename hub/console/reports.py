@@ -40,7 +40,15 @@ from hub.console.services import console
 from hub.people import members
 from hub.reports import printable, queries
 from hub.reports.spreadsheets import french_csv, workbook
-from hub.reports.tables import Cell, Table, evaluation_tables
+from hub.reports.tables import (
+    CATEGORY_LABELS,
+    Cell,
+    Table,
+    evaluation_tables,
+    top_members_table,
+    top_rows,
+    usage_table,
+)
 from hub.reports.yearly import Yearly, yearly
 from hub.rules.evaluation import change
 
@@ -48,7 +56,7 @@ bp = Blueprint("reports", __name__, url_prefix="/reports")
 
 T = TypeVar("T")
 
-USAGE_BY = {"member": "member", "site": "site", "month": "month"}
+USAGE_BY = {"member": "member", "site": "site", "month": "month", "category": "category"}
 #: Rows per page of the usage and billing tables (the CSV files hold every row).
 PER_PAGE = 50
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -296,9 +304,29 @@ def evaluation_pdf() -> ResponseReturnValue:
     )
 
 
-def _usage(choice: _Choice) -> queries.Usage:
+def _usage(choice: _Choice, by: queries.UsageBy | None = None) -> queries.Usage:
     with console().sessions() as session:
-        return queries.usage(session, choice.first, choice.last, choice.by, sites=choice.chosen)
+        return queries.usage(
+            session, choice.first, choice.last, by or choice.by, sites=choice.chosen
+        )
+
+
+def _usage_names(result: queries.Usage) -> dict[str, str]:
+    """The names of what the usage rows are keyed by: members, or sites."""
+    if result.by == "site":
+        return site_names()
+    if result.by != "member":
+        return {}
+    with console().sessions() as session:
+        return members.names(session, [row.key for row in result.rows])
+
+
+def _top_members(choice: _Choice, result: queries.Usage) -> tuple[queries.Usage, dict[str, str]]:
+    """Usage by member (the one asked for, if it is), with the names of the top members."""
+    by_member = result if result.by == "member" else _usage(choice, "member")
+    with console().sessions() as session:
+        names = members.names(session, [row.key for row in top_rows(by_member.rows)])
+    return by_member, names
 
 
 @bp.get("/usage")
@@ -306,12 +334,9 @@ def _usage(choice: _Choice) -> queries.Usage:
 def usage() -> ResponseReturnValue:
     choice = _Choice()
     result = _usage(choice)
-    with console().sessions() as session:
-        names = (
-            members.names(session, [row.key for row in result.rows])
-            if choice.by == "member"
-            else {}
-        )
+    names = _usage_names(result)
+    by_member, top_names = _top_members(choice, result)
+    query = "?" + choice.query()
     return _render(
         "console/reports/usage.html",
         choice,
@@ -319,7 +344,14 @@ def usage() -> ResponseReturnValue:
         names=names,
         paged=_paged(result.rows, choice, "reports.usage"),
         total_sessions=sum(row.sessions for row in result.rows),
-        csv_url=url_for("reports.usage_file") + "?" + choice.query(),
+        top=top_members_table(by_member, top_names, _),
+        categories=dict(CATEGORY_LABELS),
+        csv_url=url_for("reports.usage_file") + query,
+        french_csv_url=url_for("reports.usage_french_file") + query,
+        xlsx_url=url_for("reports.usage_workbook") + query,
+        shown=cells.shown,
+        raw=cells.raw,
+        heat_level=cells.heat_level,
     )
 
 
@@ -330,6 +362,38 @@ def usage_file() -> ResponseReturnValue:
     if choice.errors:
         abort(400)
     return usage_csv(_usage(choice), choice.first, choice.last)
+
+
+def _usage_file_name(choice: _Choice, suffix: str) -> str:
+    return f"usage-by-{choice.by}-{choice.first}-{choice.last}{suffix}"
+
+
+@bp.get("/usage.fr.csv")
+@login_required
+def usage_french_file() -> ResponseReturnValue:
+    """The usage with names, for a French spreadsheet."""
+    choice = _Choice()
+    if choice.errors:
+        abort(400)
+    result = _usage(choice)
+    content = french_csv(usage_table(result, _usage_names(result), _))
+    return _download(content, "text/csv; charset=utf-8", _usage_file_name(choice, ".csv"))
+
+
+@bp.get("/usage.xlsx")
+@login_required
+def usage_workbook() -> ResponseReturnValue:
+    """The usage with names and the top members, as an Excel workbook."""
+    choice = _Choice()
+    if choice.errors:
+        abort(400)
+    result = _usage(choice)
+    by_member, top_names = _top_members(choice, result)
+    tables = [
+        usage_table(result, _usage_names(result), _),
+        top_members_table(by_member, top_names, _),
+    ]
+    return _download(workbook(tables), XLSX, _usage_file_name(choice, ".xlsx"))
 
 
 def _billing(choice: _Choice) -> queries.Billing:

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Literal
 
 from hub.people.users import N_
-from hub.reports.queries import EvaluationReport
+from hub.reports.queries import EvaluationReport, Usage, UsageRow
 from hub.reports.yearly import Yearly
 from hub.rules.evaluation import change, occupied_positions
 from hub.rules.model import Figures
@@ -61,7 +61,9 @@ class Table:
     totals: bool = False
 
 
-_CATEGORIES = (
+#: The members who came most, on the usage page and in its workbook.
+TOP_MEMBERS = 10
+CATEGORY_LABELS = (
     ("independent", N_("Freelancers")),
     ("employee", N_("Employees")),
     ("mobile", N_("Mobile workers")),
@@ -99,7 +101,7 @@ def _figures_row(label: str, figures: Figures) -> list[Cell]:
         figures.positions.office,
         figures.positions.open_space,
         figures.users,
-        *(getattr(users, key) for key, _title in _CATEGORIES),
+        *(getattr(users, key) for key, _title in CATEGORY_LABELS),
         figures.hours,
         figures.available_hours,
         figures.occupancy_rate,
@@ -116,7 +118,7 @@ def _figures_columns(words: Words) -> list[Column]:
         Column(words(N_("Offices")), "count"),
         Column(words(N_("Open space")), "count"),
         Column(words(N_("Users")), "count"),
-        *(Column(words(title), "count") for _key, title in _CATEGORIES),
+        *(Column(words(title), "count") for _key, title in CATEGORY_LABELS),
         Column(words(N_("Hours used")), "hours"),
         Column(words(N_("Available hours")), "hours"),
         Column(words(N_("Occupancy rate")), "rate"),
@@ -305,7 +307,7 @@ def categories_table(yearly: Yearly, words: Words) -> Table:
     now = yearly.current.total.users_by_category
     before = yearly.previous.total.users_by_category
     rows: list[list[Cell]] = [
-        [words(title), getattr(now, key), getattr(before, key)] for key, title in _CATEGORIES
+        [words(title), getattr(now, key), getattr(before, key)] for key, title in CATEGORY_LABELS
     ]
     rows.append([words(N_("Total")), yearly.current.total.users, yearly.previous.total.users])
     return Table(
@@ -346,3 +348,66 @@ def evaluation_tables(yearly: Yearly, names: Mapping[str, str], words: Words) ->
         "categories": categories_table(yearly, words),
         "pass-members": pass_members_table(yearly, words),
     }
+
+
+def _usage_label(by: str, key: str | None, names: Mapping[str, str], words: Words) -> Cell:
+    if by == "month" and key is not None:
+        return _month_start(key)
+    if by == "category":
+        return words(dict(CATEGORY_LABELS).get(key or "unknown", N_("Unknown")))
+    if key is None:
+        return words(N_("pseudonymised"))
+    return names.get(key, key)
+
+
+def usage_table(result: Usage, names: Mapping[str, str], words: Words) -> Table:
+    """Usage by member (name and id), site, month or category, and its total; `names`: the
+    members' or the sites' names by id."""
+    first: Column = {
+        "member": Column(words(N_("Member")), "text"),
+        "site": Column(words(N_("Site")), "text"),
+        "month": Column(words(N_("Month")), "month"),
+        "category": Column(words(N_("Category")), "text"),
+    }[result.by]
+    extra = [Column(words(N_("Member number")), "text")] if result.by == "member" else []
+    rows: list[list[Cell]] = []
+    for row in result.rows:
+        label = _usage_label(result.by, row.key, names, words)
+        rows.append([label, *([row.key] if extra else []), row.sessions, row.hours])
+    total: list[Cell] = [words(N_("Total")), *([None] if extra else [])]
+    rows.append([*total, sum(row.sessions for row in result.rows), result.total_hours])
+    return Table(
+        words(N_("Usage")),
+        words(N_("Usage")),
+        [
+            first,
+            *extra,
+            Column(words(N_("Sessions")), "count"),
+            Column(words(N_("Hours")), "hours"),
+        ],
+        rows,
+        totals=True,
+    )
+
+
+def top_rows(rows: Sequence[UsageRow], limit: int = TOP_MEMBERS) -> list[UsageRow]:
+    """The members with the most hours (then sessions), pseudonymised stays left out."""
+    known = [row for row in rows if row.key is not None]
+    return sorted(known, key=lambda row: (-row.hours, -row.sessions, row.key or ""))[:limit]
+
+
+def top_members_table(result: Usage, names: Mapping[str, str], words: Words) -> Table:
+    return Table(
+        words(N_("Top members")),
+        words(N_("The members who came most")),
+        [
+            Column(words(N_("Member")), "text"),
+            Column(words(N_("Member number")), "text"),
+            Column(words(N_("Sessions")), "count"),
+            Column(words(N_("Hours")), "hours"),
+        ],
+        [
+            [names.get(row.key or "", row.key), row.key, row.sessions, row.hours]
+            for row in top_rows(result.rows)
+        ],
+    )

@@ -315,3 +315,42 @@ def test_anonymous_visitors_get_no_file(console_app: Flask, store: sessionmaker[
         "/reports/evaluation/figures.csv",
     ):
         assert client.get(f"{path}?{YEAR}").status_code == 302, path
+
+
+def test_usage_by_category_and_the_top_members(
+    department: FlaskClient, api: Any, console_app: Flask
+) -> None:
+    period = "from=2025-01-01&to=2025-12-31"
+    by_category = api(f"/usage?{period}&by=category").get_json()
+    by_member = api(f"/usage?{period}&by=member").get_json()
+    assert [row["category"] for row in by_category["rows"]] == [
+        "employee", "independent", "mobile", "other"
+    ]  # fmt: skip
+    assert by_category["total_hours"] == by_member["total_hours"]
+    text = department.get(f"/reports/usage.fr.csv?{period}&by=category").data.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert rows[0] == ["Catégorie", "Présences", "Heures"]
+    assert [row[0] for row in rows[1:]] == ["Salariés", "Indépendants", "Travailleurs nomades",
+                                            "Autres", "Total"]  # fmt: skip
+    assert _french_number(rows[-1][2]) == _two(by_category["total_hours"])
+    book = load_workbook(io.BytesIO(department.get(f"/reports/usage.xlsx?{period}").data))
+    usage, top = book.worksheets
+    assert [cell.value for cell in usage[1]] == [
+        "Membre",
+        "Numéro de membre",
+        "Présences",
+        "Heures",
+    ]
+    assert usage.cell(2, 1).value == "Anne Durand" and usage.cell(2, 2).value == "M001"
+    ranked = sorted(by_member["rows"], key=lambda row: -row["hours"])
+    assert [row[1].value for row in top.iter_rows(min_row=2)] == [r["member_id"] for r in ranked]
+    assert _float(top.cell(2, 4).value) == pytest.approx(ranked[0]["hours"], abs=1e-4)
+    page = department.get(f"/reports/usage?{period}&by=category").text
+    assert "Les membres les plus présents" in page and "Travailleurs nomades" in page
+    animator = console_app.test_client()
+    assert client_sign_in(animator, "lea") == 302
+    book = load_workbook(io.BytesIO(animator.get(f"/reports/usage.xlsx?{period}&by=site").data))
+    assert [row[0].value for row in book.worksheets[0].iter_rows(min_row=2)] == [
+        "La Cocotte Numérique", "Total"
+    ]  # fmt: skip
+    assert animator.get(f"/reports/usage.xlsx?{period}&site=ydes").status_code == 404

@@ -119,7 +119,11 @@ def test_occupied_positions_and_the_subsidy_estimate() -> None:
         ("murat", D("1.4"), 1, D(2000)),
         ("ydes", D("2.0"), 2, D(3000)),
     ]
-    assert (estimate.zrr_eur, estimate.non_zrr_eur, estimate.total_eur) == (2000, 3000, 5000)
+    assert (estimate.zrr_eur, estimate.non_zrr_eur, estimate.total_eur) == (
+        D(2000),
+        D(3000),
+        D(5000),
+    )
     assert estimate.counted(True) == 1 and estimate.counted(False) == 2
 
 
