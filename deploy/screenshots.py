@@ -27,6 +27,10 @@ PAGES = {
     "evaluation-print": "/reports/evaluation/print?year=2026",
 }
 WIDTHS = {"": 1280, "-phone": 390}
+#: A page's top, what a person sees first (a year's tables run to 10,000 px); the charts
+#: are shot one by one, each with its table.
+TOP_PX = 2400
+CHARTS = ("hours-by-month", "weekday-hour", "average-day")
 
 
 def shoot(base: str, folder: Path) -> list[Path]:
@@ -44,7 +48,15 @@ def shoot(base: str, folder: Path) -> list[Path]:
             for name, path in PAGES.items():
                 page.goto(base + path)
                 target = folder / f"{name}{suffix}.png"
-                page.screenshot(path=str(target), full_page=True)
+                height = min(TOP_PX, page.evaluate("document.documentElement.scrollHeight"))
+                page.set_viewport_size({"width": width, "height": height})
+                page.screenshot(path=str(target))
+                page.set_viewport_size({"width": width, "height": 900})
+                made.append(target)
+            page.goto(base + PAGES["evaluation"])
+            for chart in CHARTS:
+                target = folder / f"evaluation-{chart}{suffix}.png"
+                page.locator(f"section[aria-labelledby='h-{chart}']").screenshot(path=str(target))
                 made.append(target)
             if not suffix:
                 answer = page.request.get(f"{base}/reports/evaluation.pdf?year=2026")
