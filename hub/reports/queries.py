@@ -281,6 +281,30 @@ def billing(session: Session, month: str, *, sites: Collection[str] | None = Non
 # --- Evaluation -------------------------------------------------------------------------------
 
 
+def period_stays(
+    session: Session, rules: Mapping[str, model.SiteRules], first: date, last: date
+) -> list[model.Session]:
+    """The sessions of [first, last] at the `rules`' sites, as the evaluation's rules read
+    them. One query, of the columns the rules read only: a national year is half a million
+    rows, which whole ORM objects would take seconds to build."""
+    rows = session.execute(
+        select(
+            PresenceSession.id,
+            PresenceSession.member_id,
+            PresenceSession.pseudonym,
+            PresenceSession.site_id,
+            PresenceSession.start,
+            PresenceSession.end,
+            PresenceSession.auto_closed,
+        ).where(_started_between(rules, first, last))
+    )
+    return [
+        # As `_as_rules`: a pseudonymised session still stands for one distinct user.
+        model.Session(member_id or pseudonym or f"session-{id_}", site_id, start, end, auto)
+        for id_, member_id, pseudonym, site_id, start, end, auto in rows
+    ]
+
+
 @dataclass(frozen=True)
 class EvaluationReport:
     first_day: date
@@ -309,24 +333,7 @@ def evaluation(
     """
     chosen = {site} if site is not None else sites
     rules = _load_sites(session, chosen)
-    # One query for the period's sessions, of the columns the rules read only: a national
-    # year is half a million rows, which whole ORM objects would take seconds to build.
-    rows = session.execute(
-        select(
-            PresenceSession.id,
-            PresenceSession.member_id,
-            PresenceSession.pseudonym,
-            PresenceSession.site_id,
-            PresenceSession.start,
-            PresenceSession.end,
-            PresenceSession.auto_closed,
-        ).where(_started_between(rules, first, last))
-    )
-    stays = [
-        # As `_as_rules`: a pseudonymised session still stands for one distinct user.
-        model.Session(member_id or pseudonym or f"session-{id_}", site_id, start, end, auto)
-        for id_, member_id, pseudonym, site_id, start, end, auto in rows
-    ]
+    stays = period_stays(session, rules, first, last)
     result = evaluate(
         rules.values(), load_members(session), stays, first, last, network=chosen is None
     )

@@ -12,15 +12,13 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.people.sites import load_members, load_sites
-from hub.reports.queries import EvaluationReport, _started_between
+from hub.reports.queries import EvaluationReport, period_stays
 from hub.rules import model
 from hub.rules.evaluation import Subsidy, evaluate, previous_period, subsidy_estimate
 from hub.rules.patterns import Patterns, patterns
-from hub.store.models import PresenceSession
 
 
 @dataclass(frozen=True)
@@ -35,28 +33,6 @@ class Yearly:
     computed_at: datetime
     #: The report is the whole network's (its totals and every Pass member).
     network: bool
-
-
-def _stays(
-    session: Session, rules: Mapping[str, model.SiteRules], first: date, last: date
-) -> list[model.Session]:
-    """The period's sessions, as the rules read them, from the columns they need only."""
-    rows = session.execute(
-        select(
-            PresenceSession.id,
-            PresenceSession.member_id,
-            PresenceSession.pseudonym,
-            PresenceSession.site_id,
-            PresenceSession.start,
-            PresenceSession.end,
-            PresenceSession.auto_closed,
-        ).where(_started_between(rules, first, last))
-    )
-    return [
-        # A pseudonymised session still stands for one distinct user.
-        model.Session(member_id or pseudonym or f"session-{id_}", site_id, start, end, auto)
-        for id_, member_id, pseudonym, site_id, start, end, auto in rows
-    ]
 
 
 def _report(result: model.Evaluation, split: bool) -> EvaluationReport:
@@ -85,12 +61,12 @@ def yearly(
     network = sites is None
     split = len(rules) > 1
     before_first, before_last = previous_period(first, last)
-    stays = _stays(session, rules, first, last)
+    stays = period_stays(session, rules, first, last)
     current = evaluate(rules.values(), members, stays, first, last, network=network)
     previous = evaluate(
         rules.values(),
         members,
-        _stays(session, rules, before_first, before_last),
+        period_stays(session, rules, before_first, before_last),
         before_first,
         before_last,
         network=network,
