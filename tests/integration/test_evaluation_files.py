@@ -354,3 +354,62 @@ def test_usage_by_category_and_the_top_members(
         "La Cocotte Numérique", "Total"
     ]  # fmt: skip
     assert animator.get(f"/reports/usage.xlsx?{period}&site=ydes").status_code == 404
+
+
+def _numbers(values: list[Any]) -> list[float | None]:
+    return [None if value is None else _float(value) for value in values]
+
+
+def test_the_workbooks_other_tables_are_the_apis_details(department: FlaskClient, api: Any) -> None:
+    details = api("/evaluation/details?from=2025-01-01&to=2025-12-31").get_json()
+    assert (details["previous"]["from"], details["previous"]["to"]) == ("2024-01-01", "2024-12-31")
+    previous = api("/evaluation?from=2024-01-01&to=2024-12-31").get_json()
+    assert details["previous"]["hours"] == previous["hours"] > 0
+    book = load_workbook(io.BytesIO(department.get(f"/reports/evaluation.xlsx?{YEAR}").data))
+    comparison = {row[0]: row for row in book["Comparaison"].iter_rows(values_only=True)}
+    assert _float(comparison["Réseau"][4]) == pytest.approx(previous["hours"], abs=1e-4)
+    subsidy = list(book["Estimation subvention"].iter_rows(min_row=2, values_only=True))
+    lines = details["subsidy"]["lines"]
+    assert [_float(row[6]) for row in subsidy[: len(lines)]] == [
+        line["amount_eur"] for line in lines
+    ]
+    assert [_float(row[3]) for row in subsidy[: len(lines)]] == [
+        line["occupied_positions"] for line in lines
+    ]
+    assert _float(subsidy[-1][6]) == details["subsidy"]["total_eur"] > 0
+    series = details["series"]
+    months = list(book["Heures par mois"].iter_rows(min_row=2, values_only=True))
+    by_site = list(series["hours_by_month"].values())
+    for index, row in enumerate(months):
+        assert _numbers(list(row[1:-1])) == pytest.approx([v[index] for v in by_site], abs=1e-4)
+        assert _float(row[-1]) == pytest.approx(series["month_totals"][index], abs=1e-4)
+    heat = [list(row[1:]) for row in book["Jour et heure"].iter_rows(min_row=2, values_only=True)]
+    assert [_numbers(row) for row in heat] == series["weekday_hour"]
+    day = list(book["Journée moyenne"].iter_rows(min_row=2, values_only=True))
+    assert [_numbers(list(row[1:])) for row in day] == [
+        list(values) for values in zip(*series["average_day"].values(), strict=True)
+    ]
+    pass_members = [
+        row[1] for row in book["Membres du Pass"].iter_rows(min_row=2, values_only=True)
+    ]
+    assert pass_members == series["pass_members_by_month"]
+    english = load_workbook(
+        io.BytesIO(api("/evaluation/details?from=2025-01-01&to=2025-12-31&format=xlsx").data)
+    )
+    assert english.sheetnames[:2] == ["Evaluation", "Comparison"]
+
+
+def test_an_animator_token_gets_its_sites_details_only(
+    console_app: Flask, store: sessionmaker[Session]
+) -> None:
+    with store.begin() as session:
+        token = api_tokens.add_token(session, "murat", "animator:murat", actor="test")
+    client = console_app.test_client()
+    headers = {"Authorization": f"Bearer {token.secret}"}
+    details = client.get(
+        "/api/v1/evaluation/details?from=2025-01-01&to=2025-12-31", headers=headers
+    ).get_json()
+    assert list(details["series"]["hours_by_month"]) == ["murat"]
+    assert [line["site"] for line in details["subsidy"]["lines"]] == ["murat"]
+    assert [row["site"] for row in details["previous"]["by_site"]] == ["murat"]
+    assert "zrr" not in details["previous"]
