@@ -23,7 +23,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu"]
 PAGES = {
     "evaluation": "/reports/?year=2026",
-    "billing": "/reports/billing?month=2026-11",
+    # Named apart from the billing page's own screenshots (an open month of the 12 sites).
+    "billing-12-sites": "/reports/billing?month=2026-11",
     "evaluation-print": "/reports/evaluation/print?year=2026",
 }
 WIDTHS = {"": 1280, "-phone": 390}
