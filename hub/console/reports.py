@@ -121,6 +121,15 @@ class _Choice:
         return urlencode(values)
 
 
+def _file_choice() -> _Choice:
+    """The choices of a file: a bad one is a 400 (a page says why beside the field; a
+    download has nowhere to say it)."""
+    choice = _Choice()
+    if choice.errors:
+        abort(400)
+    return choice
+
+
 def _paged(rows: Sequence[T], choice: _Choice, endpoint: str) -> dict[str, Any]:
     """One page of a long table, and what the pagination macro needs."""
     pages = max(1, -(-len(rows) // PER_PAGE))
@@ -195,9 +204,7 @@ def evaluation() -> ResponseReturnValue:
 @bp.get("/evaluation.csv")
 @login_required
 def evaluation_file() -> ResponseReturnValue:
-    choice = _Choice()
-    if choice.errors:
-        abort(400)
+    choice = _file_choice()
     with console().sessions() as session:
         result = queries.evaluation(session, choice.first, choice.last, sites=choice.sites)
     return evaluation_csv(result, choice.first, choice.last)
@@ -223,9 +230,7 @@ def _download(content: bytes, mimetype: str, name: str) -> Response:
 @login_required
 def evaluation_table_file(table: str) -> ResponseReturnValue:
     """One table of the evaluation as a CSV for a French spreadsheet."""
-    choice = _Choice()
-    if choice.errors:
-        abort(400)
+    choice = _file_choice()
     _report, tables = _yearly(choice)
     if table not in tables:
         abort(404)
@@ -237,9 +242,7 @@ def evaluation_table_file(table: str) -> ResponseReturnValue:
 @bp.get("/evaluation.xlsx")
 @login_required
 def evaluation_workbook() -> ResponseReturnValue:
-    choice = _Choice()
-    if choice.errors:
-        abort(400)
+    choice = _file_choice()
     report, tables = _yearly(choice)
     about: list[tuple[str, Cell]] = [
         (_("Report"), evaluation_title(choice.first, choice.last, choice.today, report.network)),
@@ -295,9 +298,7 @@ def evaluation_print() -> ResponseReturnValue:
 @bp.get("/evaluation.pdf")
 @login_required
 def evaluation_pdf() -> ResponseReturnValue:
-    choice = _Choice()
-    if choice.errors:
-        abort(400)
+    choice = _file_choice()
     html, title = _printable(choice, for_pdf=True)
     return _download(
         printable.pdf(html, title=title), "application/pdf", _file_name(choice, ".pdf")
@@ -358,9 +359,7 @@ def usage() -> ResponseReturnValue:
 @bp.get("/usage.csv")
 @login_required
 def usage_file() -> ResponseReturnValue:
-    choice = _Choice()
-    if choice.errors:
-        abort(400)
+    choice = _file_choice()
     return usage_csv(_usage(choice), choice.first, choice.last)
 
 
@@ -372,9 +371,7 @@ def _usage_file_name(choice: _Choice, suffix: str) -> str:
 @login_required
 def usage_french_file() -> ResponseReturnValue:
     """The usage with names, for a French spreadsheet."""
-    choice = _Choice()
-    if choice.errors:
-        abort(400)
+    choice = _file_choice()
     result = _usage(choice)
     content = french_csv(usage_table(result, _usage_names(result), _))
     return _download(content, "text/csv; charset=utf-8", _usage_file_name(choice, ".csv"))
@@ -384,9 +381,7 @@ def usage_french_file() -> ResponseReturnValue:
 @login_required
 def usage_workbook() -> ResponseReturnValue:
     """The usage with names and the top members, as an Excel workbook."""
-    choice = _Choice()
-    if choice.errors:
-        abort(400)
+    choice = _file_choice()
     result = _usage(choice)
     by_member, top_names = _top_members(choice, result)
     tables = [
