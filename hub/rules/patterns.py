@@ -73,24 +73,26 @@ def _days(first_day: date, last_day: date) -> Iterable[date]:
 
 def _add_pieces(
     site: SiteRules,
-    start: datetime,
+    local_start: datetime,
     end: datetime,
     slots: list[list[int]],
     by_hour: list[int],
-) -> None:
+) -> int:
     """Add a stay's time, in microseconds, to the hour slots of its local weekdays
-    (`slots[weekday][hour]`) and to its site's hours of the day (`by_hour[hour]`).
+    (`slots[weekday][hour]`) and to its site's hours of the day (`by_hour[hour]`); its
+    length in microseconds.
 
     Counted from the local start when the stay keeps one UTC offset (nearly all do: the
     walk is then arithmetic, and a network's year is read for every page); a stay across a
     change of time is cut at the hour boundaries in UTC, each piece at its local hour."""
-    local_start, local_end = start.astimezone(site.zone), end.astimezone(site.zone)
+    local_end = end.astimezone(site.zone)
+    length = elapsed(local_start, local_end) // _MICROSECOND
     if local_start.utcoffset() == local_end.utcoffset():
         weekday = local_start.weekday()
         position = (
             (local_start.hour * 60 + local_start.minute) * 60 + local_start.second
         ) * 1_000_000 + local_start.microsecond
-        left = elapsed(start, end) // _MICROSECOND
+        left = length
         while left > 0:
             hour = position // _HOUR_US
             if hour >= 24:
@@ -100,8 +102,8 @@ def _add_pieces(
             by_hour[hour] += piece
             position += piece
             left -= piece
-        return
-    moment, last = start.astimezone(UTC), end.astimezone(UTC)
+        return length
+    moment, last = local_start.astimezone(UTC), end.astimezone(UTC)
     while moment < last:
         boundary = moment.replace(minute=0, second=0, microsecond=0) + HOUR
         piece_end = min(boundary, last)
@@ -110,6 +112,7 @@ def _add_pieces(
         slots[local.weekday()][local.hour] += piece
         by_hour[local.hour] += piece
         moment = piece_end
+    return length
 
 
 def _share(used_us: int, capacity: timedelta) -> Decimal | None:
@@ -132,7 +135,7 @@ def patterns(
     `network`: the Pass members per month are every valid Pass (else those who came)."""
     rules = {site.id: site for site in sorted(sites, key=lambda site: site.id)}
     months = month_keys(first_day, last_day)
-    month_index = {key: index for index, key in enumerate(months)}
+    month_index = {(int(key[:4]), int(key[5:])): index for index, key in enumerate(months)}
     used_by_month = {site: [0] * len(months) for site in rules}
     slots = [[0] * 24 for _ in range(7)]
     site_hours = {site: [0] * 24 for site in rules}
@@ -141,15 +144,17 @@ def patterns(
         site = rules.get(session.site)
         if site is None:
             raise ValueError(f"session at unknown site {session.site!r}")
-        day = site.local_date(session.start)
+        local_start = session.start.astimezone(site.zone)
+        day = local_start.date()
         if not first_day <= day <= last_day:
             continue
-        index = month_index[f"{day.year:04d}-{day.month:02d}"]
+        index = month_index[day.year, day.month]
         users_by_month[index].add(session.member_id)
         if session.end is None:
             continue
-        used_by_month[site.id][index] += elapsed(session.start, session.end) // _MICROSECOND
-        _add_pieces(site, session.start, session.end, slots, site_hours[site.id])
+        used_by_month[site.id][index] += _add_pieces(
+            site, local_start, session.end, slots, site_hours[site.id]
+        )
     used_hours = [hour for hour in range(24) if any(slots[weekday][hour] for weekday in range(7))]
     hours = list(range(min([FIRST_HOUR, *used_hours]), max([LAST_HOUR, *used_hours]) + 1))
     weekdays = [0] * 7
