@@ -413,3 +413,24 @@ def test_an_animator_token_gets_its_sites_details_only(
     assert [line["site"] for line in details["subsidy"]["lines"]] == ["murat"]
     assert [row["site"] for row in details["previous"]["by_site"]] == ["murat"]
     assert "zrr" not in details["previous"]
+
+
+def test_every_table_of_the_page_has_its_french_csv(department: FlaskClient) -> None:
+    book = load_workbook(io.BytesIO(department.get(f"/reports/evaluation.xlsx?{YEAR}").data))
+    page = department.get(f"/reports/?{YEAR}").text
+    keys = sorted(set(re.findall(r"/reports/evaluation/([a-z-]+)\.csv", page)))
+    assert keys == sorted(["figures", "comparison", "subsidy", "hours-by-month", "weekday-hour",
+                           "average-day", "categories", "pass-members"])  # fmt: skip
+    for key in keys:
+        answer = department.get(f"/reports/evaluation/{key}.csv?{YEAR}")
+        assert answer.status_code == 200, key
+        rows = list(csv.reader(io.StringIO(answer.data.decode("utf-8-sig")), delimiter=";"))
+        # The same table as one of the workbook's sheets: same header (units aside), rows.
+        matching = [
+            name
+            for name in book.sheetnames
+            if [str(cell.value) for cell in book[name][1]]
+            == [title.removesuffix(" (%)").removesuffix(" (€)") for title in rows[0]]
+        ]
+        assert matching, key
+        assert book[matching[0]].max_row == len(rows), key
