@@ -124,4 +124,5 @@ def whole(name: str, default: int, lowest: int, highest: int) -> int:
 
 
 def wants_csv() -> bool:
-    return choice("format", ("json", "csv"), "json") == "csv"
+    """A file rather than JSON: CSV, or Excel (`xlsx`, which `output.csv_response` writes)."""
+    return choice("format", ("json", "csv", "xlsx"), "json") != "json"

@@ -29,7 +29,7 @@ bp.before_request(authenticate)
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 100_000
 
-_USAGE_KEY = {"member": "member_id", "site": "site", "month": "month"}
+_USAGE_KEY = {"member": "member_id", "site": "site", "month": "month", "category": "category"}
 
 
 @bp.get("/occupancy")

@@ -43,8 +43,8 @@ from hub.rules.presence import DEFAULT_MAX_SESSION_H
 from hub.store.models import Device, PresenceSession, utcnow
 from telecentre import wire
 
-UsageBy = Literal["member", "site", "month"]
-USAGE_BY: tuple[UsageBy, ...] = ("member", "site", "month")
+UsageBy = Literal["member", "site", "month", "category"]
+USAGE_BY: tuple[UsageBy, ...] = ("member", "site", "month", "category")
 
 #: The days a report may ask about (API, CLI, console): wide enough for any real period,
 #: narrow enough for every conversion of a day to instants (year 1 overflowed them).
@@ -203,7 +203,8 @@ def session_by_id(
 
 @dataclass(frozen=True)
 class UsageRow:
-    #: A member id (None for pseudonymised sessions), a site id or a "YYYY-MM" month.
+    #: A member id (None for pseudonymised sessions), a site id, a "YYYY-MM" month or a
+    #: category (`independent`, `employee`, `mobile`, `other`, `unknown`).
     key: str | None
     sessions: int
     hours: Decimal
@@ -228,12 +229,17 @@ def usage(
     counts: dict[str | None, int] = defaultdict(int)
     durations: dict[str | None, timedelta] = defaultdict(timedelta)
     rows = session.scalars(select(PresenceSession).where(_started_between(rules, first, last)))
+    # By category: the member's as the members file says it, `unknown` once pseudonymised.
+    members = load_members(session) if by == "category" else {}
     for row in rows:
         key: str | None
         if by == "member":
             key = row.member_id
         elif by == "site":
             key = row.site_id
+        elif by == "category":
+            known = members.get(row.member_id or "")
+            key = known.category if known else "unknown"
         else:
             key = rules[row.site_id].local_date(row.start).strftime("%Y-%m")
         counts[key] += 1
@@ -287,6 +293,30 @@ def open_sessions(session: Session, month: str) -> list[SessionRow]:
 # --- Evaluation -------------------------------------------------------------------------------
 
 
+def period_stays(
+    session: Session, rules: Mapping[str, model.SiteRules], first: date, last: date
+) -> list[model.Session]:
+    """The sessions of [first, last] at the `rules`' sites, as the evaluation's rules read
+    them. One query, of the columns the rules read only: a national year is half a million
+    rows, which whole ORM objects would take seconds to build."""
+    rows = session.execute(
+        select(
+            PresenceSession.id,
+            PresenceSession.member_id,
+            PresenceSession.pseudonym,
+            PresenceSession.site_id,
+            PresenceSession.start,
+            PresenceSession.end,
+            PresenceSession.auto_closed,
+        ).where(_started_between(rules, first, last))
+    )
+    return [
+        # As `_as_rules`: a pseudonymised session still stands for one distinct user.
+        model.Session(member_id or pseudonym or f"session-{id_}", site_id, start, end, auto)
+        for id_, member_id, pseudonym, site_id, start, end, auto in rows
+    ]
+
+
 @dataclass(frozen=True)
 class EvaluationReport:
     first_day: date
@@ -315,24 +345,7 @@ def evaluation(
     """
     chosen = {site} if site is not None else sites
     rules = _load_sites(session, chosen)
-    # One query for the period's sessions, of the columns the rules read only: a national
-    # year is half a million rows, which whole ORM objects would take seconds to build.
-    rows = session.execute(
-        select(
-            PresenceSession.id,
-            PresenceSession.member_id,
-            PresenceSession.pseudonym,
-            PresenceSession.site_id,
-            PresenceSession.start,
-            PresenceSession.end,
-            PresenceSession.auto_closed,
-        ).where(_started_between(rules, first, last))
-    )
-    stays = [
-        # As `_as_rules`: a pseudonymised session still stands for one distinct user.
-        model.Session(member_id or pseudonym or f"session-{id_}", site_id, start, end, auto)
-        for id_, member_id, pseudonym, site_id, start, end, auto in rows
-    ]
+    stays = period_stays(session, rules, first, last)
     result = evaluate(
         rules.values(), load_members(session), stays, first, last, network=chosen is None
     )

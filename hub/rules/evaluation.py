@@ -188,3 +188,105 @@ def evaluate(
         zrr=scope([site for site in all_sites if site.zrr]),
         non_zrr=scope([site for site in all_sites if not site.zrr]),
     )
+
+
+# --- Beside the figures: the previous period, the change, the subsidy estimate ---------------
+
+
+def previous_period(first_day: date, last_day: date) -> tuple[date, date]:
+    """The period a report is compared with: the same calendar months one period earlier
+    when the period is whole months (a year → the year before, a quarter → the quarter
+    before); the same days a year earlier for a year to date (1 January to 7 December);
+    else the same number of days just before it."""
+    next_day = last_day + timedelta(days=1)
+    if first_day.day == 1 and next_day.day == 1:
+        months = (next_day.year - first_day.year) * 12 + next_day.month - first_day.month
+        start = _month_index(first_day) - months
+        return date(start // 12, start % 12 + 1, 1), first_day - timedelta(days=1)
+    if (first_day.month, first_day.day) == (1, 1) and last_day.year == first_day.year:
+        # Never 29 February here: a period ending then is whole months, handled above.
+        return date(first_day.year - 1, 1, 1), last_day.replace(year=last_day.year - 1)
+    length = next_day - first_day
+    return first_day - length, first_day - timedelta(days=1)
+
+
+def _month_index(day: date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def change(now: Decimal | int | None, before: Decimal | int | None) -> Decimal | None:
+    """The relative change from `before` to `now` (0.25 for +25 %), to 4 decimals; None when
+    there is nothing to compare with (no figure, or zero before)."""
+    if now is None or before is None or before == 0:
+        return None
+    ratio = (Decimal(now) - Decimal(before)) / Decimal(before)
+    return ratio.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+#: FNADT's grant per *occupied* telework position (DIACT call for projects, in the seeds):
+#: 2,000 € in a rural revitalisation zone (ZRR), 1,500 € elsewhere.
+FNADT_PER_POSITION_ZRR = Decimal(2000)
+FNADT_PER_POSITION_ELSEWHERE = Decimal(1500)
+OCCUPIED_QUANTUM = Decimal("0.1")
+
+
+def occupied_positions(figures: Figures) -> Decimal:
+    """Positions occupied in full-time equivalent (docs/rules.md, "Occupied position"): the
+    hours used over the open hours of one position in the period, i.e. the occupancy rate ×
+    the positions, never more than the positions, to a tenth."""
+    if not figures.available_hours or not figures.positions.total:
+        return Decimal(0)
+    share = min(figures.hours / figures.available_hours, Decimal(1))
+    return (share * figures.positions.total).quantize(OCCUPIED_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class SubsidyLine:
+    """One site's part of the estimate."""
+
+    site: str
+    zrr: bool
+    positions: int
+    occupied: Decimal
+    #: Whole occupied positions: the grant pays positions, not fractions of them.
+    counted: int
+    rate_eur: Decimal
+    amount_eur: Decimal
+
+
+@dataclass(frozen=True)
+class Subsidy:
+    lines: list[SubsidyLine]
+    zrr_eur: Decimal
+    non_zrr_eur: Decimal
+
+    @property
+    def total_eur(self) -> Decimal:
+        return self.zrr_eur + self.non_zrr_eur
+
+    def counted(self, zrr: bool) -> int:
+        return sum(line.counted for line in self.lines if line.zrr == zrr)
+
+
+def subsidy_estimate(sites: Iterable[SiteRules], by_site: Mapping[str, Figures]) -> Subsidy:
+    """What the FNADT rates would pay for the period's occupied positions, site by site:
+    whole occupied positions (rounded down: an estimate must not promise money) × the rate
+    of the site's zone. Sites without a position are left out."""
+    lines = []
+    for site in sorted(sites, key=lambda site: site.id):
+        figures = by_site.get(site.id)
+        if figures is None or figures.positions.total == 0:
+            continue
+        occupied = occupied_positions(figures)
+        counted = int(occupied)
+        rate = FNADT_PER_POSITION_ZRR if site.zrr else FNADT_PER_POSITION_ELSEWHERE
+        lines.append(
+            SubsidyLine(
+                site.id, site.zrr, figures.positions.total, occupied, counted, rate, rate * counted
+            )
+        )
+    return Subsidy(
+        lines,
+        zrr_eur=sum((line.amount_eur for line in lines if line.zrr), Decimal(0)),
+        non_zrr_eur=sum((line.amount_eur for line in lines if not line.zrr), Decimal(0)),
+    )

@@ -813,7 +813,7 @@ def test_a_site_that_does_not_exist_is_404(client: FlaskClient) -> None:
         (
             "usage",
             {**OCTOBER, "by": "day"},
-            "parameter 'by': 'day' is not one of member, site, month",
+            "parameter 'by': 'day' is not one of member, site, month, category",
         ),
         (
             "sessions",
@@ -825,7 +825,7 @@ def test_a_site_that_does_not_exist_is_404(client: FlaskClient) -> None:
             {**OCTOBER, "offset": "-1"},
             "parameter 'offset': '-1' is not a whole number from 0 to 1000000000000",
         ),
-        ("devices", {"format": "xlsx"}, "parameter 'format': 'xlsx' is not one of json, csv"),
+        ("devices", {"format": "ods"}, "parameter 'format': 'ods' is not one of json, csv, xlsx"),
         (
             "occupancy",
             {"sit": "murat"},

@@ -1,0 +1,80 @@
+"""The evaluation's period as the department names it: a calendar year (`?year=2025`, the
+year to date for the current one) or any two days, and its title with the year in it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import request
+from flask_babel import format_date, format_datetime, gettext
+
+from hub.reports.queries import EARLIEST_DAY, LATEST_DAY
+
+
+def _(message: str, **params: object) -> str:
+    """Flask-Babel's gettext, typed (the catalog's extractor reads `_("...")` calls)."""
+    return str(gettext(message, **params))
+
+
+#: The years the evaluation page offers as one click (any other through its two dates).
+YEARS_OFFERED = 6
+
+
+def asked_year(today: date) -> int | None:
+    """The `year` of the query string, if it is one the reports can read; a bad one is
+    ignored (the two days then say the period)."""
+    text = request.args.get("year", "").strip()
+    if not (text.isascii() and text.isdecimal() and len(text) == 4):
+        return None
+    year = int(text)
+    return year if EARLIEST_DAY.year <= year <= min(LATEST_DAY.year, today.year) else None
+
+
+def year_period(year: int, today: date) -> tuple[date, date]:
+    """A calendar year; the current one up to today (days to come have no figures yet, and
+    would lower the occupancy rate with their open hours)."""
+    return date(year, 1, 1), min(date(year, 12, 31), today)
+
+
+def long_day(day: date) -> str:
+    return str(format_date(day, "d MMMM yyyy"))
+
+
+def long_moment(moment: datetime) -> str:
+    """'7 décembre 2026, 15:05' in the console's time zone: when the figures were made."""
+    return str(format_datetime(moment, "d MMMM yyyy, HH:mm"))
+
+
+def evaluation_title(first: date, last: date, today: date, network: bool) -> str:
+    """'Evaluation 2025 of the network', 'Evaluation 2026 of the network, to 7 December', or
+    the two days: the year is always in the title."""
+    if first.month == 1 and first.day == 1 and first.year == last.year:
+        if (last.month, last.day) == (12, 31):
+            if network:
+                return _("Evaluation %(year)d of the network", year=first.year)
+            return _("Evaluation %(year)d of the chosen sites", year=first.year)
+        if last == today:
+            day = str(format_date(last, "d MMMM"))
+            if network:
+                return _("Evaluation %(year)d of the network, to %(day)s", year=first.year, day=day)
+            return _(
+                "Evaluation %(year)d of the chosen sites, to %(day)s", year=first.year, day=day
+            )
+    if network:
+        return _(
+            "Evaluation of the network, %(first)s to %(last)s",
+            first=long_day(first),
+            last=long_day(last),
+        )
+    return _(
+        "Evaluation of the chosen sites, %(first)s to %(last)s",
+        first=long_day(first),
+        last=long_day(last),
+    )
+
+
+def period_label(first: date, last: date) -> str:
+    """'2025' for a calendar year, else its two days."""
+    if (first.month, first.day, last.month, last.day) == (1, 1, 12, 31) and first.year == last.year:
+        return str(first.year)
+    return _("%(first)s to %(last)s", first=long_day(first), last=long_day(last))

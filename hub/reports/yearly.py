@@ -1,0 +1,82 @@
+"""The yearly evaluation as the department presents it: the figures of a period and of the
+one before it (`hub.rules.evaluation.previous_period`), the change, the FNADT subsidy
+estimate and the series of the charts, from one read of each period's sessions.
+
+The console's evaluation page, its files (French CSV, Excel, PDF) and the API's Excel file
+all start from `yearly()`, so a figure is the same wherever it is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy.orm import Session
+
+from hub.people.sites import load_members, load_sites
+from hub.reports.queries import EvaluationReport, period_stays
+from hub.rules import model
+from hub.rules.evaluation import Subsidy, evaluate, previous_period, subsidy_estimate
+from hub.rules.patterns import Patterns, patterns
+
+
+@dataclass(frozen=True)
+class Yearly:
+    current: EvaluationReport
+    previous: EvaluationReport
+    subsidy: Subsidy
+    patterns: Patterns
+    #: Site id → in a ZRR, for the sites of the report, in id order.
+    zrr: Mapping[str, bool]
+    #: When the figures were computed (the "date of the figures" of the printed evaluation).
+    computed_at: datetime
+    #: The report is the whole network's (its totals and every Pass member).
+    network: bool
+
+
+def _report(result: model.Evaluation, split: bool) -> EvaluationReport:
+    return EvaluationReport(
+        result.first_day,
+        result.last_day,
+        result.total,
+        dict(result.by_site),
+        result.zrr if split else None,
+        result.non_zrr if split else None,
+    )
+
+
+def yearly(
+    session: Session,
+    first: date,
+    last: date,
+    now: datetime,
+    *,
+    sites: Collection[str] | None = None,
+) -> Yearly:
+    """The evaluation of [first, last] for `sites` (None: the whole network)."""
+    loaded = load_sites(session, sites)
+    rules = {site_id: loaded[site_id] for site_id in sorted(loaded)}
+    members = load_members(session)
+    network = sites is None
+    split = len(rules) > 1
+    before_first, before_last = previous_period(first, last)
+    stays = period_stays(session, rules, first, last)
+    current = evaluate(rules.values(), members, stays, first, last, network=network)
+    previous = evaluate(
+        rules.values(),
+        members,
+        period_stays(session, rules, before_first, before_last),
+        before_first,
+        before_last,
+        network=network,
+    )
+    return Yearly(
+        current=_report(current, split),
+        previous=_report(previous, split),
+        subsidy=subsidy_estimate(rules.values(), current.by_site),
+        patterns=patterns(rules.values(), members, stays, first, last, network=network),
+        zrr={site_id: site.zrr for site_id, site in rules.items()},
+        computed_at=now,
+        network=network,
+    )

@@ -1,0 +1,100 @@
+"""The evaluation page of a 12-site network's year in real Chromium: every chart is drawn
+(its canvas has ink) with its table under it, the heat map is coloured by the style sheet,
+nothing is refused by the pages' Content-Security-Policy, axe-core finds no serious or
+critical violation, and an animator sees its two sites only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from bench.evaluation import build_network, served
+from bench.pages import PASSWORD
+from tests.browser.test_look import serious_violations
+from tests.console import browser_sign_in
+
+pytestmark = [pytest.mark.browser]
+
+YEAR = "/reports/?year=2026"
+CHARTS = ["hours-by-month", "average-day", "categories", "pass-members"]
+#: Pixels with some ink on each chart's canvas (asked of the page, which draws them).
+INKED = """() => [...document.querySelectorAll('figure.chart')].map(figure => {
+  const canvas = figure.querySelector('canvas');
+  const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let inked = 0;
+  for (let i = 3; i < pixels.length; i += 4) { if (pixels[i] > 0) { inked++; } }
+  return [figure.dataset.table, inked, canvas.width];
+})"""
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('network') / 'hub.db'}"
+    build_network(url)
+    with served(url) as base:
+        yield base
+
+
+def sign_in(page: Page, base: str, login: str) -> None:
+    browser_sign_in(page, base, login, PASSWORD)
+
+
+def test_every_chart_is_drawn_over_its_table(network: str, page: Page) -> None:
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    sign_in(page, network, "dora")
+    page.goto(network + YEAR)
+    assert page.locator("h2.evaluation-title").inner_text().startswith("Évaluation 2026 du réseau")
+    drawn = page.evaluate(INKED)
+    assert [table for table, _, _ in drawn] == [f"table-{key}" for key in CHARTS]
+    assert all(inked > 500 and width > 100 for _, inked, width in drawn), drawn
+    for key in [*CHARTS, "weekday-hour", "figures", "comparison", "subsidy"]:
+        rows = page.locator(f"#table-{key} tbody tr")
+        assert rows.count() > 0, key
+    # 12 sites in the stacked chart's table, each a column; 12 months of 2026 so far.
+    assert page.locator("#table-hours-by-month thead th").count() == 1 + 12 + 1
+    assert page.locator("#table-hours-by-month tbody tr").count() == 12
+    # The heat map's colours come from the style sheet's classes, not from inline styles.
+    hot = page.locator("#table-weekday-hour td.heat-9")
+    assert hot.count() >= 1
+    colour = hot.first.evaluate("cell => getComputedStyle(cell).backgroundColor")
+    assert colour == "rgb(13, 86, 131)"
+    assert "estimation" in page.locator("#h-subsidy").inner_text().lower()
+    assert refused == []
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_axe_finds_no_serious_violation_on_the_evaluation(
+    network: str, browser: Browser, width: int, tmp_path: Path
+) -> None:
+    # axe-core is injected as an inline script, which the pages' policy rightly forbids.
+    context = browser.new_context(
+        locale="fr-FR", viewport={"width": width, "height": 900}, bypass_csp=True
+    )
+    page = context.new_page()
+    try:
+        sign_in(page, network, "dora")
+        page.goto(network + YEAR)
+        assert serious_violations(page) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.goto(f"{network}/reports/evaluation/print?year=2026")
+        assert serious_violations(page) == []
+    finally:
+        context.close()
+
+
+def test_an_animator_sees_its_sites_only(network: str, page: Page) -> None:
+    sign_in(page, network, "lea")
+    page.goto(network + YEAR)
+    title = page.locator("h2.evaluation-title").inner_text()
+    assert title.startswith("Évaluation 2026 des sites choisis")
+    header = page.locator("#table-hours-by-month thead th").all_inner_texts()
+    assert header == ["Mois", "Télécentre 1", "Télécentre 2", "Total"]
+    text = page.locator("main").inner_text()
+    assert "Télécentre 3" not in text and "Réseau" not in text
+    assert all(inked > 500 for _, inked, _ in page.evaluate(INKED))
+    answer = page.request.get(f"{network}/reports/evaluation.xlsx?year=2026&site=site-0003")
+    assert answer.status == 404
