@@ -36,7 +36,8 @@ def index() -> ResponseReturnValue:
     sites = None if everything else allowed_sites()
     site = request.args.get("site") or None
     if site is not None and site not in allowed_sites():
-        site = "\x00"  # a site the user may not see: nothing, as for a site without entries
+        # A site the user may not see: nothing, as for a site without entries.
+        sites, site = [], None
     until = _day("until")
     with console().sessions() as session:
         found = audit.entries(

@@ -31,6 +31,7 @@ from hub.store.events import OnBatch
 from hub.store.models import utcnow
 from hub.web.body_limits import SMALL_BODY_BYTES, apply_body_limit
 from hub.web.headers import is_api, protect
+from hub.web.text_gate import refuse_unprintable
 
 
 def _http_error(error: HTTPException) -> tuple[Response | str, int]:
@@ -99,6 +100,10 @@ def create_app(
     if mqtt_up is not None:
         services.mqtt_up = mqtt_up
     app.extensions[EXTENSION] = services
+    # Before the console's own checks (CSRF reads the form): the body's size first, then
+    # the characters of everything the request says.
+    app.before_request(apply_body_limit)
+    app.before_request(refuse_unprintable)
     init_console(
         app,
         ConsoleServices(
@@ -117,7 +122,6 @@ def create_app(
     )
     app.register_blueprint(api)
     app.register_error_handler(HTTPException, _http_error)
-    app.before_request(apply_body_limit)
     app.after_request(protect)
     if config.http.trusted_proxies:
         # The client's address (the failed-authentication limit is per address) is the one
