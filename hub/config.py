@@ -91,6 +91,9 @@ class Http(Strict):
     connection_limit: Annotated[int, Field(ge=10, le=10_000)] = 500
     #: A socket silent this long is closed (a slow or half-sent request).
     channel_timeout_s: Annotated[int, Field(ge=1, le=600)] = 30
+    #: A request whose headers are not all in after this long is closed, however slowly
+    #: bytes keep coming (a slowloris client is never silent long enough for the above).
+    header_timeout_s: Annotated[int, Field(ge=1, le=600)] = 20
     #: Proxies in front (nginx: 1) whose `X-Forwarded-For` names the client; 0 trusts none.
     trusted_proxies: Annotated[int, Field(ge=0, le=5)] = 0
 
