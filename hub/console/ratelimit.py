@@ -51,7 +51,10 @@ class LoginGuard:
             now = self._clock()
             keys = (("login", account), ("address", address))
             limits = (PER_ACCOUNT, PER_ADDRESS)
-            if any(len(self._recent(key, now)) >= limit for key, limit in zip(keys, limits)):
+            if any(
+                len(self._recent(key, now)) >= limit
+                for key, limit in zip(keys, limits, strict=False)
+            ):
                 return None
             for key in keys:
                 self._count(key).append(now)

@@ -133,7 +133,7 @@ def _unsafe_yaml(text: str) -> list[Problem]:
     gigabytes), a value with a control character, an integer too long for any field."""
     problems = []
     for event in yaml.parse(text):
-        line = event.start_mark.line + 1
+        line = event.start_mark.line + 1 if event.start_mark is not None else 1
         if isinstance(event, yaml.AliasEvent):
             message = f"alias *{event.anchor} refused: write the entry out in full"
             problems.append(Problem(line, None, message))

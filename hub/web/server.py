@@ -72,6 +72,8 @@ class _RequestParser(HTTPRequestParser):  # type: ignore[misc]
     disk. A chunked body has no length to judge: it is read up to the largest any route
     takes, then the app applies its route's limit (nginx, in front, cuts it as it comes)."""
 
+    error: Any  # waitress's: the error to answer, or None
+
     def __init__(self, adj: Any, limit_for: Callable[[str, str], int]) -> None:
         super().__init__(adj)
         self.started = time.monotonic()
@@ -139,7 +141,9 @@ class WebServer:
             threads=http.threads,
             connection_limit=http.connection_limit,
             channel_timeout=http.channel_timeout_s,
-            cleanup_interval=max(1, min(30, http.channel_timeout_s // 2, http.header_timeout_s // 2)),
+            cleanup_interval=max(
+                1, min(30, http.channel_timeout_s // 2, http.header_timeout_s // 2)
+            ),
             max_request_header_size=MAX_HEADER_BYTES,
             max_request_body_size=max_body_bytes,
             ident="",  # no Server: header

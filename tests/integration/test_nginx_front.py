@@ -69,7 +69,9 @@ def get(front: NginxFront, path: str, timeout: float = 5.0) -> tuple[int, dict[s
 
 
 def slow_client(front: NginxFront) -> ssl.SSLSocket:
-    raw = socket.create_connection(("127.0.0.1", front.port), timeout=10, source_address=(ATTACKER, 0))
+    raw = socket.create_connection(
+        ("127.0.0.1", front.port), timeout=10, source_address=(ATTACKER, 0)
+    )
     client = tls(front).wrap_socket(raw, server_hostname="127.0.0.1")
     client.sendall(b"GET /login HTTP/1.1\r\nHost: hub\r\n")
     return client
@@ -93,7 +95,7 @@ def test_500_trickling_sockets_leave_the_console_answering_and_are_closed(
     assert get(front, "/login")[0] == 200
     clients = [slow_client(front) for _ in range(SLOW_CLIENTS)]
     try:
-        status, headers, body = get(front, "/login")
+        status, _headers, body = get(front, "/login")
         assert status == 200 and "Identifiant" in body.decode()
         assert get(front, "/api/v1/health")[0] == 200
         # Each trickles a header line every 2 s: nginx closes them all the same, once their
@@ -154,9 +156,7 @@ def test_a_body_over_the_small_limit_reaches_an_import_that_takes_it(front: Ngin
         "127.0.0.1", front.port, timeout=10, context=tls(front), source_address=(STAFF, 0)
     )
     body = "member_id,last_name\n" + "x" * 100 * 1024
-    connection.request(
-        "POST", "/api/v1/members/import", body, {"Authorization": f"Bearer {TOKEN}"}
-    )
+    connection.request("POST", "/api/v1/members/import", body, {"Authorization": f"Bearer {TOKEN}"})
     answer = connection.getresponse()
     assert answer.status == 422  # the hub read it, and found it is not a members file
     assert "bad line" in json.loads(answer.read())["error"]

@@ -3,6 +3,7 @@ sockets, never threads; idle sockets are closed; no banner; oversize bodies refu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -162,10 +163,8 @@ def test_headers_trickled_past_the_header_timeout_are_closed(server: WebServer) 
 
         def trickle() -> bool:
             for client in clients:
-                try:
+                with contextlib.suppress(OSError):
                     client.sendall(b"1\r\nX-Slow: ")
-                except OSError:
-                    pass
             return all(closed_by_the_server(client) for client in clients)
 
         wait_until(trickle, timeout=20, interval=0.5, message="trickling sockets kept open")
