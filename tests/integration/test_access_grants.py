@@ -44,8 +44,12 @@ def clients(console_app: Flask, sessions: sessionmaker[Session]) -> dict[str, Fl
 
 
 def member_form(client: FlaskClient, path: str, **values: str) -> dict[str, str]:
-    fields = {"member_id": "M0100", "last_name": "Roux", "first_name": "Léa",
-              "email": "", "category": "independent", "pass_since": "", "pass_until": ""}  # fmt: skip
+    fields = dict.fromkeys(("email", "pass_since", "pass_until"), "") | {
+        "member_id": "M0100",
+        "last_name": "Roux",
+        "first_name": "Léa",
+        "category": "independent",
+    }
     return {"csrf_token": csrf_token(client.get(path).text), **fields, **values}
 
 
