@@ -42,11 +42,12 @@ def _http_error(error: HTTPException) -> tuple[Response | str, int]:
 
 
 class StoredInt(IntegerConverter):
-    """`<int:…>` in every route, bounded to what the stores hold: a 25-digit id in a URL is
-    "no such thing" (404), not an overflow of the database driver (500)."""
+    """`<int:…>` in every route, bounded to what the stores hold (ids are 32-bit integers):
+    a 12-digit id in a URL is "no such thing" (404), not an overflow of the database driver
+    (PostgreSQL's "integer out of range": a 500)."""
 
     def __init__(self, map: Map, *args: object, **kwargs: object) -> None:
-        kwargs.setdefault("max", 2**53 - 1)
+        kwargs.setdefault("max", 2**31 - 1)
         super().__init__(map, *args, **kwargs)  # type: ignore[arg-type]
 
 

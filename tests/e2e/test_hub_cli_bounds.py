@@ -144,8 +144,11 @@ def test_broker_acl_refuses_an_id_that_is_not_whole(config: Path, device: str) -
     assert run.stdout == ""
 
 
-@pytest.mark.parametrize("file_mode", [0o644, 0o640, 0o604])
-@pytest.mark.parametrize("secret", ["secret_key", "access-list.key", "mqtt.password", "hub.yaml"])
+@pytest.mark.parametrize(
+    ("secret", "file_mode"),
+    [("secret_key", 0o644), ("access-list.key", 0o640), ("mqtt.password", 0o604),
+     ("hub.yaml", 0o644)],
+)  # fmt: skip
 def test_a_secret_file_others_may_read_stops_the_hub_with_the_chmod_to_run(
     tmp_path: Path, secret: str, file_mode: int
 ) -> None:
