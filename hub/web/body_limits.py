@@ -35,6 +35,12 @@ def takes_body(max_bytes: int) -> Callable[[View], View]:
     return mark
 
 
+def reads_raw_body() -> bool:
+    """Whether the current request's view reads its body itself (`@takes_body`: the
+    imports), so that nothing else may parse it as a form or JSON first."""
+    return hasattr(current_app.view_functions.get(request.endpoint or ""), _ATTRIBUTE)
+
+
 def limit_for(app: Flask, method: str, path: str) -> int:
     """The body limit of the route `method path` would reach (the small one for a path no
     route answers), for the HTTP server to refuse a body from its `Content-Length`."""

@@ -6,8 +6,8 @@ text: a 500) or a page.
 
 Form values may span lines (a text area: tabs and line breaks pass); paths, query strings
 and names may not. A JSON body is read with `telecentre.text.strict_json` (no NaN, bounded
-integers). Import bodies (CSV, YAML, JSON Lines) are other media types: their readers check
-them line by line, naming the line.
+integers). Import bodies (CSV, YAML, JSON Lines: the views marked `@takes_body`) are left to
+their readers, which check them line by line, naming the line.
 
 `create_app` runs `refuse_unprintable` before every request, after the body limit.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 from flask import request
 from werkzeug.exceptions import BadRequest
 
+from hub.web.body_limits import reads_raw_body
 from telecentre.text import strict_json, unprintable
 
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -45,6 +46,10 @@ def refuse_unprintable() -> None:
     for name, value in request.args.items(multi=True):
         _check("a parameter's name", name)
         _check(f"parameter {_name(name)}", value)
+    if reads_raw_body():
+        # An import: its reader checks each line (and `curl --data-binary` labels a file
+        # as a form, which must not be parsed as one).
+        return
     if request.mimetype in FORMS:
         for name, value in request.form.items(multi=True):
             _check("a form field's name", name)

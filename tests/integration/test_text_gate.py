@@ -284,3 +284,20 @@ def test_one_nul_event_over_mqtt_is_rejected_alone_and_its_batch_stored_at_once(
         "payload refused: U+0000 (a control character) at position 1 of '\\x00'",
         "payload refused: U+0000 (a control character) at position 5 of 'evil\\x00id'",
     ]
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "application/json"])
+def test_imports_labelled_as_curl_labels_them_are_read_as_files(
+    app: Flask, content_type: str
+) -> None:
+    """`curl --data-binary @file` labels the body a form: an import reads it as its file all
+    the same, and its own reader (not the gate) names a bad line."""
+    sites = SITES.replace("murat", "ydes").replace("La Cocotte Numérique", "Ydes")
+    assert api(app, "POST", "sites/import", sites, content_type).get_json() == {
+        "created": 1,
+        "updated": 0,
+    }
+    answer = api(app, "POST", "members/import", f"{HEADER}\nM0002,Du\x00pont,,,other,,,\n",
+                 content_type)  # fmt: skip
+    assert answer.status_code == 422, answer.text
+    assert answer.get_json()["lines"][0]["field"] == "last_name"
