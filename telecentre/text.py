@@ -20,6 +20,7 @@ ValueError: NaN is not a number JSON allows
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from typing import Any
 
@@ -34,7 +35,7 @@ MAX_INT_DIGITS = 30
 MAX_JSON_DEPTH = 32
 
 
-def _kind(character: str) -> str | None:
+def _kind(character: str) -> str:
     category = unicodedata.category(character)
     if category == "Cc":
         return "a control character"
@@ -42,9 +43,23 @@ def _kind(character: str) -> str | None:
         return "a lone surrogate"
     if character in BIDI_CONTROLS:
         return "a bidirectional override"
-    if category == "Cn" and (ord(character) & 0xFFFE) == 0xFFFE:
-        return "a non-character"
-    return None
+    return "a non-character"
+
+
+def _class(characters: str) -> str:
+    return "".join(re.escape(character) for character in characters)
+
+
+_NONCHARACTERS = "".join(
+    chr(plane + last) for plane in range(0, 0x110000, 0x10000) for last in (0xFFFE, 0xFFFF)
+)
+_ALWAYS_BAD = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff" + _class(
+    "".join(sorted(BIDI_CONTROLS)) + _NONCHARACTERS
+)
+#: A regular expression finds the first bad character at C speed: an 8 MiB access list is
+#: read on a Raspberry Pi too.
+_BAD = re.compile(f"[{_ALWAYS_BAD}\t\n\r]")
+_BAD_IN_LINES = re.compile(f"[{_ALWAYS_BAD}]")
 
 
 def unprintable(text: str, *, lines: bool = False) -> str | None:
@@ -52,13 +67,11 @@ def unprintable(text: str, *, lines: bool = False) -> str | None:
 
     `lines`: tabs and line breaks are allowed (a text area); elsewhere they are refused too.
     """
-    for position, character in enumerate(text, start=1):
-        if lines and character in LINE_CHARACTERS:
-            continue
-        kind = _kind(character)
-        if kind is not None:
-            return f"U+{ord(character):04X} ({kind}) at position {position}"
-    return None
+    found = (_BAD_IN_LINES if lines else _BAD).search(text)
+    if found is None:
+        return None
+    character = found.group()
+    return f"U+{ord(character):04X} ({_kind(character)}) at position {found.start() + 1}"
 
 
 def unprintable_in(value: object, *, lines: bool = True) -> str | None:
