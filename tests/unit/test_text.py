@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import unicodedata
 
 import pytest
 from hypothesis import given
@@ -63,3 +64,19 @@ def test_strict_json_reads_what_the_protocol_sends() -> None:
 def test_strict_json_only_ever_raises_value_errors(text: str) -> None:
     with contextlib.suppress(ValueError):
         strict_json(text)
+
+
+def test_the_rule_is_the_unicode_categories_over_every_code_point() -> None:
+    """The regular expression refuses exactly: controls (Cc), surrogates (Cs), the bidi
+    embeddings/overrides/isolates and the non-characters U+xFFFE/U+xFFFF of every plane."""
+    bidi = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    wrong = []
+    for point in range(0x110000):
+        character = chr(point)
+        category = unicodedata.category(character)
+        bad = category in ("Cc", "Cs") or character in bidi or (point & 0xFFFE) == 0xFFFE
+        if (unprintable(character) is not None) != bad:
+            wrong.append(point)
+        if (unprintable(character, lines=True) is not None) != (bad and character not in "\t\n\r"):
+            wrong.append(point)
+    assert wrong == []
