@@ -94,6 +94,9 @@ class Http(Strict):
     connection_limit: Annotated[int, Field(ge=10, le=10_000)] = 500
     #: A socket silent this long is closed (a slow or half-sent request).
     channel_timeout_s: Annotated[int, Field(ge=1, le=600)] = 30
+    #: A request whose headers are not all in after this long is closed, however slowly
+    #: bytes keep coming (a slowloris client is never silent long enough for the above).
+    header_timeout_s: Annotated[int, Field(ge=1, le=600)] = 20
     #: Proxies in front (nginx: 1) whose `X-Forwarded-For` names the client; 0 trusts none.
     trusted_proxies: Annotated[int, Field(ge=0, le=5)] = 0
 
@@ -286,3 +289,32 @@ class HubConfig(Strict):
     @property
     def secret_key_path(self) -> Path:
         return self.http.secret_key_file or self.state_dir / "secret_key"
+
+
+def readable_secrets(config: HubConfig, config_file: Path | None) -> list[str]:
+    """Each file of this hub holding a secret that its group or others may read, as a
+    sentence with the `chmod` that fixes it: the hub refuses to start on any (a copy of the
+    session key forges any staff session, of the signing key opens every door). The config
+    file counts when it holds `api_tokens` itself; files not made yet are skipped."""
+    files = [
+        ("http.secret_key_file", config.secret_key_path),
+        ("access_lists.signing_key_file", config.signing_key_path),
+    ]
+    if config.mqtt.password_file is not None:
+        files.append(("mqtt.password_file", config.mqtt.password_file))
+    if config_file is not None:
+        data = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and data.get("api_tokens"):
+            files.append(("the config file (it holds api_tokens)", config_file))
+    problems = []
+    for what, path in files:
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            problems.append(
+                f"{what} {path} may be read by its group or others (mode {mode:04o}): "
+                f"run `chmod 600 {path}` (owned by the hub's user)"
+            )
+    return problems

@@ -33,6 +33,8 @@ from pydantic import (
     model_validator,
 )
 
+from telecentre.text import strict_json
+
 VERSION = 1
 
 #: Events, statuses, commands and occupancy payloads are small; access lists may be several MiB
@@ -42,6 +44,9 @@ MAX_PAYLOAD_BYTES = 16 * 1024
 MAX_ACCESS_LIST_BYTES = 8 * 1024 * 1024
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
+#: An event's `id`: a UUID as the edge makes them, or any id of letters, digits and `._:-`
+#: (another tool's, an import's), at most 64 characters, starting with a letter or digit.
+EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 BADGE_PATTERN = r"^[0-9A-F]{8,20}$"
 _ID_RE = re.compile(ID_PATTERN)
 
@@ -173,7 +178,7 @@ class _Payload(BaseModel):
 
 
 class _EventBase(_Payload):
-    id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    id: Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)]
     site: Id
     device: Id
     seq: Counter
@@ -267,11 +272,18 @@ def _load_json(payload: bytes | str, limit: int) -> Any:
         # Decoded here, strictly: `json.loads` of bytes would also take a BOM or UTF-16, and a
         # signed list re-encoded so would verify (the signature covers the parsed object) and
         # then be unreadable from the edge's disk after a restart.
-        return json.loads(payload.decode("utf-8") if isinstance(payload, bytes) else payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
+    except UnicodeDecodeError as exc:
         raise ProtocolError(f"payload is not UTF-8 JSON: {exc}") from None
-    except RecursionError:
-        raise ProtocolError("payload is nested too deeply") from None
+    try:
+        # No NaN, no 5,000-digit integer, no NUL in any string (not even an unknown field's,
+        # which the hub keeps in the raw payload): refused here, as one bad event, rather
+        # than failing the database write of the whole batch it came in.
+        return strict_json(text)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"payload is not UTF-8 JSON: {exc}") from None
+    except ValueError as exc:
+        raise ProtocolError(f"payload refused: {exc}") from None
 
 
 def parse_event(

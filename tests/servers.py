@@ -359,3 +359,72 @@ def influxql(
     if "error" in result:
         raise RuntimeError(f"InfluxQL {query!r}: {result['error']}")
     return list(result.get("series", []))
+
+
+NGINX_FRONT_CONF = REPO / "deploy" / "nginx" / "telecentre-hub.conf"
+
+
+class NginxFront:
+    """nginx with the shipped `deploy/nginx/telecentre-hub.conf`, in front of a hub on
+    `hub_port`: only its address, port and certificate change (a CA made for the test,
+    `ca` to verify it); every limit and timeout is the shipped one."""
+
+    #: The shipped lines a test run rewrites; the file must keep them, word for word.
+    LISTEN = "    listen 443 ssl;\n"
+    CERT = "    ssl_certificate /etc/ssl/telecentre/hub.crt;\n"
+    KEY = "    ssl_certificate_key /etc/ssl/telecentre/hub.key;\n"
+    UPSTREAM = "    server 127.0.0.1:8080;"
+
+    def __init__(self, hub_port: int) -> None:
+        from deploy.local_broker import make_certificates
+
+        self.workdir = Path(tempfile.mkdtemp(prefix="telecentre-nginx-front-"))
+        make_certificates(self.workdir)
+        self.ca = self.workdir / "ca.crt"
+        self.port = free_port()
+        self.log = self.workdir / "error.log"
+        shipped = NGINX_FRONT_CONF.read_text()
+        for line in (self.LISTEN, self.CERT, self.KEY, self.UPSTREAM):
+            if shipped.count(line) != 1:
+                raise ValueError(f"{NGINX_FRONT_CONF} no longer has {line.strip()!r} once")
+        site = (
+            shipped.replace(self.LISTEN, f"    listen 127.0.0.1:{self.port} ssl;\n")
+            .replace(self.CERT, f"    ssl_certificate {self.workdir}/server.crt;\n")
+            .replace(self.KEY, f"    ssl_certificate_key {self.workdir}/server.key;\n")
+            .replace(self.UPSTREAM, f"    server 127.0.0.1:{hub_port};")
+        )
+        (self.workdir / "telecentre-hub.conf").write_text(site)
+        work = self.workdir
+        self.conf = work / "nginx.conf"
+        self.conf.write_text(
+            ("user root root;\n" if os.geteuid() == 0 else "")
+            + "daemon off;\nmaster_process on;\nworker_processes 1;\n"
+            f"pid {work}/nginx.pid;\nerror_log {self.log} warn;\n"
+            "worker_rlimit_nofile 8192;\nevents { worker_connections 4096; }\n"
+            "http {\n  access_log off;\n"
+            f"  client_body_temp_path {work}/client_body;\n  proxy_temp_path {work}/proxy;\n"
+            f"  fastcgi_temp_path {work}/fastcgi;\n  uwsgi_temp_path {work}/uwsgi;\n"
+            f"  scgi_temp_path {work}/scgi;\n"
+            f"  include {work}/telecentre-hub.conf;\n"
+            "}\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        command = [binary, "-p", f"{self.workdir}/", "-e", str(self.log), "-c", str(self.conf)]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.workdir
+        )
+        wait_for_port(self.port)
+        if self.process.poll() is not None:
+            raise RuntimeError(f"nginx exited: {self.log.read_text(errors='replace')[-2000:]}")
+
+    def remove(self) -> None:
+        _terminate(self.process)
+        self.process = None
+        shutil.rmtree(self.workdir, ignore_errors=True)

@@ -31,6 +31,7 @@ import yaml
 from deploy.demo.people import Tap, people, taps_of_day, taps_per_day
 from deploy.local_broker import LocalBroker
 from telecentre import wire
+from telecentre.private_files import write_private
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -88,7 +89,8 @@ def hub_config(state: Path, broker: LocalBroker, http_port: int) -> tuple[Path, 
         "api_tokens": {token: "department"},
         "rules": {"debounce_s": DEBOUNCE_S},
     }
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    # It holds the department's token: the hub refuses to start on it if others may read it.
+    write_private(path, yaml.safe_dump(config, sort_keys=False).encode())
     return path, token
 
 

@@ -1,7 +1,7 @@
 """The hub's HTTP API (API.md), one blueprint under `/api/v1` made of one per area:
-`health` (no token), `imports` (department and admin), `reports`, `evaluation_details` and
-`events` (every role, each narrowed to the sites its token may see) and `corrections`
-(manual sessions).
+`health` and `openapi` (no token), `imports` (department and admin), `reports`,
+`evaluation_details` and `events` (every role, each narrowed to the sites its token may see)
+and `corrections` (manual sessions).
 `hub.web.app.create_app` registers it.
 """
 
@@ -9,13 +9,22 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from hub.api import corrections, evaluation_details, events, health, imports, reports
+from hub.api import (
+    corrections,
+    evaluation_details,
+    events,
+    health,
+    imports,
+    openapi,
+    reports,
+)
 from hub.api.errors import ApiError, api_error
 
 PREFIX = "/api/v1"
 
 api = Blueprint("api", __name__, url_prefix=PREFIX)
 api.register_blueprint(health.bp)
+api.register_blueprint(openapi.bp)
 api.register_blueprint(imports.bp)
 api.register_blueprint(reports.bp)
 api.register_blueprint(evaluation_details.bp)

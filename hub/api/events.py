@@ -4,6 +4,7 @@ admin applies a quarantined tap deliberately)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -15,11 +16,13 @@ from hub.api.errors import ApiError
 from hub.api.output import instant
 from hub.api.services import services
 from hub.presence import events
+from telecentre import wire
 
 bp = Blueprint("events", __name__)
 bp.before_request(authenticate)
 
 DEFAULT_LIMIT = 100
+_EVENT_ID_RE = re.compile(wire.EVENT_ID_PATTERN)
 MAX_LIMIT = 10_000
 
 
@@ -62,13 +65,13 @@ def listing() -> dict[str, Any]:
         raise params.bad("to", "is before 'from'")
     limit = params.whole("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     offset = params.whole("offset", 0, 0, 10**12)
-    sites = sites_for(params.text("site"))
+    sites = sites_for(params.site())
     with services().sessions() as session:
         page = events.list_events(
             session,
             sites=sites,
-            member=params.text("member"),
-            badge=params.text("badge"),
+            member=params.member(),
+            badge=params.badge(),
             status=status,
             since=since,
             until=until,
@@ -88,6 +91,8 @@ def listing() -> dict[str, Any]:
 def apply(event_id: str) -> dict[str, Any]:
     if access().role != "admin":
         raise ApiError(403, "applying a quarantined tap needs an admin token")
+    if not _EVENT_ID_RE.fullmatch(event_id):
+        raise ApiError(404, f"there is no event {event_id!r} (ids match {wire.EVENT_ID_PATTERN})")
     try:
         with services().sessions.begin() as session:
             row = events.apply_quarantined(

@@ -104,6 +104,17 @@ def member(name: str = "member") -> str | None:
     return value
 
 
+def badge(name: str = "badge") -> str | None:
+    """An optional badge UID, as readers and people write it, normalised (`04A2B3C4`)."""
+    value = text(name)
+    if value is None:
+        return None
+    try:
+        return wire.parse_badge(value)
+    except wire.ProtocolError as exc:
+        raise bad(name, str(exc)) from None
+
+
 def choice(name: str, choices: Sequence[str], default: str) -> str:
     value = text(name) or default
     if value not in choices:

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from hub.cli import accounts, billing
 from hub.cli import mail as mail_cli
-from hub.config import HubConfig
+from hub.config import HubConfig, readable_secrets
 from hub.doors.access_lists import record_import
 from hub.intake.ingest import ingest_lines
 from hub.people.imports import MEMBER_ID_RE, ImportResult, InvalidFile, import_members, import_sites
@@ -74,9 +74,14 @@ def _progress(description: str) -> Callable[[int, int], None]:
     return update
 
 
-def serve(config: HubConfig) -> int:
+def serve(config: HubConfig, config_file: Path | None = None) -> int:
     from hub.service import Hub  # the service's imports (Flask, InfluxDB) only when serving
 
+    readable = readable_secrets(config, config_file)
+    for sentence in readable:
+        print(f"telecentre-hub: cannot start: {sentence}", file=sys.stderr)
+    if readable:
+        return 2
     try:
         hub = Hub(config)
         hub.start()
@@ -286,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     start_logging(stream=sys.stdout if serving else sys.stderr)
 
     if serving:
-        return serve(config)
+        return serve(config, Path(args.config) if args.config else None)
     if args.command == "migrate":
         migrate(config.database_url)
         print(f"database {config.database_url.split('@')[-1]} is at the latest schema")

@@ -14,7 +14,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, flash, redirect, request, session, url_for
+from flask import Flask, Response, flash, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_babel import gettext as _
@@ -57,23 +57,31 @@ BLUEPRINTS = (
     audit.bp,
     account.bp,
 )
-#: Requests that do not count as activity for the idle timeout (a board left open).
-PASSIVE_ENDPOINTS = {"board.stream", "static"}
+#: Requests a page makes by itself (a board left open, the members page's polls): they do not
+#: count as activity, so they never keep a session alive past the idle timeout.
+PASSIVE_ENDPOINTS = {"board.stream", "members.unknown_badges", "members.doors"}
 _SEEN = "seen"
 
 
 def _idle_timeout(app: Flask) -> ResponseReturnValue | None:
-    if request.endpoint in PASSIVE_ENDPOINTS or not current_user.is_authenticated:
+    if request.endpoint == "static" or not current_user.is_authenticated:
         return None
     now = int(time.time())
     seen = session.get(_SEEN, now)
     idle: timedelta = app.permanent_session_lifetime
+    passive = request.endpoint in PASSIVE_ENDPOINTS
     if now - int(seen) > idle.total_seconds():
         logout_user()
         session.clear()
         flash(_("Your session ended after a while without activity: please sign in again."), "info")
+        if passive and request.headers.get("HX-Request"):
+            # A poll: htmx takes the whole page to the login form, not just the polled part.
+            return Response(status=204, headers={"HX-Redirect": url_for("auth.login")})
+        if passive:
+            return None  # the board's stream tells its page itself (signed out)
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    session[_SEEN] = now
+    if not passive:
+        session[_SEEN] = now
     return None
 
 

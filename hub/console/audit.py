@@ -33,10 +33,11 @@ def _day(name: str) -> datetime | None:
 @login_required
 def index() -> ResponseReturnValue:
     everything = me().account.all_sites
-    sites = None if everything else allowed_sites()
+    visible = sites = None if everything else allowed_sites()
     site = request.args.get("site") or None
     if site is not None and site not in allowed_sites():
-        site = "\x00"  # a site the user may not see: nothing, as for a site without entries
+        # A site the user may not see: nothing, as for a site without entries.
+        sites, site = [], None
     until = _day("until")
     with console().sessions() as session:
         found = audit.entries(
@@ -49,7 +50,7 @@ def index() -> ResponseReturnValue:
             until=until + timedelta(days=1) if until is not None else None,
             page=page_number(),
         )
-        actions = audit.actions(session)
+        actions = audit.actions(session, visible)
 
     def page_url(number: int) -> str:
         return url_for("audit.index") + "?" + urlencode({**request.args.to_dict(), "page": number})

@@ -24,11 +24,15 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from hub.console.access import ConsoleUser
+from hub.console.errors import error_page
 from hub.console.forms.auth import LoginForm
 from hub.console.i18n import LANGUAGES
 from hub.console.ratelimit import LoginGuard
 from hub.console.services import console
 from hub.people import users
+from hub.people.users import N_
+from hub.web.text_gate import UnprintableText
+from telecentre.text import unprintable
 
 bp = Blueprint("auth", __name__)
 
@@ -44,6 +48,31 @@ def _safe_next(target: str | None) -> str:
     return url_for("board.index")
 
 
+_TOO_MANY = N_("Too many failed attempts: wait a minute before trying again.")
+
+
+def _guard() -> LoginGuard:
+    guard: LoginGuard = current_app.extensions[GUARD]
+    return guard
+
+
+@bp.errorhandler(UnprintableText)
+def _unprintable(error: UnprintableText) -> ResponseReturnValue:
+    """A sign-in holding a NUL or a control character is a failed attempt: counted, so that
+    a script sending such logins meets the same limit (429) as one guessing passwords."""
+    if request.endpoint != "auth.login":
+        return error_page(error)
+    login_name = "".join(c for c in request.form.get("login", "") if unprintable(c) is None)
+    form = LoginForm(formdata=None, data={"login": login_name})
+    if _guard().attempt(login_name, request.remote_addr or "?") is None:
+        form.password.errors = [_(_TOO_MANY)]
+        status = 429
+    else:
+        form.password.errors = [_("Wrong login or password.")]
+        status = 400
+    return render_template("console/auth/login.html", form=form), status
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
@@ -51,22 +80,19 @@ def login() -> ResponseReturnValue:
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        guard: LoginGuard = current_app.extensions[GUARD]
-        address = request.remote_addr or "?"
         login_name = form.login.data or ""
-        if not guard.allowed(login_name, address):
-            form.password.errors.append(
-                _("Too many failed attempts: wait a minute before trying again.")
-            )
+        attempt = _guard().attempt(login_name, request.remote_addr or "?")
+        if attempt is None:
+            form.password.errors.append(_(_TOO_MANY))
             status = 429
         else:
             with console().sessions.begin() as db:
                 account = users.authenticate(db, login_name, form.password.data or "")
             if account is None:
-                guard.failed(login_name, address)
                 form.password.errors.append(_("Wrong login or password."))
                 status = 401
             else:
+                _guard().succeeded(attempt)
                 session.clear()
                 login_user(ConsoleUser(account))
                 session.permanent = True

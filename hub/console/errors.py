@@ -6,6 +6,8 @@ from flask import render_template
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
+from hub.web.text_gate import UnprintableText
+
 
 def error_page(error: HTTPException) -> tuple[str, int]:
     code = error.code or 500
@@ -28,4 +30,9 @@ def error_page(error: HTTPException) -> tuple[str, int]:
     }
     title = titles.get(code, _("Something went wrong on the hub"))
     text = texts.get(code, _("The hub could not answer. Try again in a moment; its log says why."))
+    if isinstance(error, UnprintableText):
+        text = _(
+            "What was sent holds a character the hub refuses (a NUL or another control "
+            "character). Retype it rather than pasting it, and try again."
+        )
     return render_template("console/errors/error.html", code=code, title=title, text=text), code

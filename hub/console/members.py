@@ -19,7 +19,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import format_date
 from flask_babel import gettext as _
 
-from hub.console.access import actor, allowed_sites, login_required, site_names
+from hub.console.access import actor, allowed_sites, login_required, me, site_names
 from hub.console.forms.members import (
     CATEGORY_LABELS,
     BadgeForm,
@@ -30,7 +30,7 @@ from hub.console.query import page_number
 from hub.console.services import console
 from hub.doors import enrolment
 from hub.people import members
-from hub.people.members import FIELDS, MemberView
+from hub.people.members import FIELDS, PASS_FIELDS, MemberView
 from hub.people.users import Invalid
 
 bp = Blueprint("members", __name__, url_prefix="/members")
@@ -43,6 +43,22 @@ def _publish(changed: Collection[str]) -> None:
     publish = console().publish_access_lists
     if changed and publish is not None:
         publish(set(changed))
+
+
+def _may_set_pass() -> bool:
+    """The department and admins; an animator may not (docs/console.md, "Who may grant
+    access")."""
+    return me().role in ("admin", "department")
+
+
+def _lock_pass(form: MemberForm) -> MemberForm:
+    """For an animator, the Pass dates show read-only, saying who sets them."""
+    if not _may_set_pass():
+        for name in PASS_FIELDS:
+            field = getattr(form, name)
+            field.render_kw = {**(field.render_kw or {}), "readonly": True}
+            field.description = _("Set by the department or an administrator.")
+    return form
 
 
 def _member_or_404(member_id: str) -> MemberView:
@@ -155,13 +171,15 @@ def create() -> ResponseReturnValue:
         values = {name: getattr(form, name).data or "" for name in FIELDS}
         try:
             with console().sessions.begin() as session:
-                member, _changed = members.save_member(session, values, actor=actor())
+                member, _changed = members.save_member(
+                    session, values, actor=actor(), may_set_pass=_may_set_pass()
+                )
         except Invalid as error:
             _show_error(form, error)
         else:
             flash(_("%(name)s is a member. Now give them a badge.", name=member.name), "success")
             return redirect(url_for("members.edit", member_id=member.id))
-    return render_template("console/members/new.html", form=form, **_labels())
+    return render_template("console/members/new.html", form=_lock_pass(form), **_labels())
 
 
 @bp.route("/<member_id>", methods=["GET", "POST"])
@@ -174,7 +192,11 @@ def edit(member_id: str) -> ResponseReturnValue:
         try:
             with console().sessions.begin() as session:
                 member, changed = members.save_member(
-                    session, values, actor=actor(), member_id=member_id
+                    session,
+                    values,
+                    actor=actor(),
+                    member_id=member_id,
+                    may_set_pass=_may_set_pass(),
                 )
         except Invalid as error:
             _show_error(form, error)
@@ -188,6 +210,7 @@ def edit(member_id: str) -> ResponseReturnValue:
 def _member_page(member: MemberView, form: MemberForm, badge_form: BadgeForm) -> str:
     taps = _recent_taps()
     form.member_id.render_kw = {**(form.member_id.render_kw or {}), "readonly": True}
+    _lock_pass(form)
     return render_template(
         "console/members/edit.html",
         member=member,

@@ -93,16 +93,18 @@ def assign_badge(session: Session, *, uid: str, member_id: str, actor: str) -> s
     else:
         badge.member_id, badge.active = member_id, True
     session.flush()
+    changed = all_sites(session)
     record(
         session,
         actor,
         "badge_assigned",
+        sites=changed,
         before=before,
         after={"member_id": member_id, "active": True},
         badge=uid,
         member_id=member_id,
     )
-    return all_sites(session)
+    return changed
 
 
 def revoke_badge(session: Session, *, uid: str, actor: str) -> set[str]:
@@ -114,16 +116,18 @@ def revoke_badge(session: Session, *, uid: str, actor: str) -> set[str]:
         return set()
     badge.active = False
     session.flush()
+    changed = all_sites(session)
     record(
         session,
         actor,
         "badge_revoked",
+        sites=changed,
         before={"member_id": badge.member_id, "active": True},
         after={"member_id": badge.member_id, "active": False},
         badge=badge.uid,
         member_id=badge.member_id,
     )
-    return all_sites(session)
+    return changed
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from hub.store.models import AuditEntry
+from hub.store.models import AuditEntry, AuditSite
 
 
 def record(
@@ -26,13 +26,18 @@ def record(
     action: str,
     *,
     site: str | None = None,
+    sites: Collection[str] = (),
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     **detail: Any,
 ) -> AuditEntry:
     """Add an entry to the caller's transaction. `actor` is `user:<login>`, `token:<name>`,
-    `cli:<os user>` or `api:<role>`; `detail` says what the change was about."""
+    `cli:<os user>` or `api:<role>`; `detail` says what the change was about. `sites`: every
+    site whose doors the change opens or closes (a badge given: all of them), so that each
+    of their animators sees it; they are kept in `detail["sites"]` too."""
     body: dict[str, Any] = dict(detail)
+    if sites:
+        body["sites"] = sorted(sites)
     if before is not None:
         body["before"] = before
     if after is not None:
@@ -40,7 +45,15 @@ def record(
     entry = AuditEntry(actor=actor, action=action, site_id=site, detail=body)
     session.add(entry)
     session.flush()
+    session.add_all(AuditSite(entry_id=entry.id, site_id=one) for one in sorted(set(sites)))
+    session.flush()
     return entry
+
+
+def _of_sites(sites: Collection[str]) -> ColumnElement[bool]:
+    """Entries of one of `sites`: their own site, or a site the change affects."""
+    affected = select(AuditSite.entry_id).where(AuditSite.site_id.in_(sorted(sites)))
+    return or_(AuditEntry.site_id.in_(sorted(sites)), AuditEntry.id.in_(affected))
 
 
 @dataclass(frozen=True)
@@ -71,9 +84,9 @@ def entries(
     some sites sees only the entries of those sites, never the network-wide ones."""
     query = select(AuditEntry)
     if sites is not None:
-        query = query.where(AuditEntry.site_id.in_(sorted(sites)))
+        query = query.where(_of_sites(sites))
     if site is not None:
-        query = query.where(AuditEntry.site_id == site)
+        query = query.where(_of_sites([site]))
     if actor:
         query = query.where(AuditEntry.actor.contains(actor, autoescape=True))
     if action:
@@ -90,6 +103,10 @@ def entries(
     return AuditPage(list(rows), total, page, per_page)
 
 
-def actions(session: Session) -> list[str]:
-    """The actions the log holds, for a filter's choices."""
-    return list(session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action)))
+def actions(session: Session, sites: Collection[str] | None = None) -> list[str]:
+    """The actions of the entries a reader may see (`sites` as for `entries`), for a
+    filter's choices: an animator is not told what happens only elsewhere."""
+    query = select(AuditEntry.action).distinct().order_by(AuditEntry.action)
+    if sites is not None:
+        query = query.where(_of_sites(sites))
+    return list(session.scalars(query))

@@ -31,6 +31,7 @@ from hub.people import audit
 from hub.store.models import Badge, Member, Site, Space
 from telecentre import wire
 from telecentre.config import Strict
+from telecentre.text import MAX_INT_DIGITS, unprintable
 
 #: Called with (rows written so far, rows in the file), for a progress bar.
 Progress = Callable[[int, int], None]
@@ -145,8 +146,38 @@ def _line_of(root: yaml.Node | None, location: tuple[int | str, ...]) -> int:
     return node.start_mark.line + 1 if node is not None else line
 
 
+_NUMBER_RE = re.compile(r"[-+]?[0-9][0-9_]*")
+
+
+def _unsafe_yaml(text: str) -> list[Problem]:
+    """What the sites file may not hold, found on its parse events before anything is built:
+    an alias (`*name` repeats a part of the file: a few kilobytes of them would expand to
+    gigabytes), a value with a control character, an integer too long for any field."""
+    problems = []
+    for event in yaml.parse(text):
+        line = event.start_mark.line + 1 if event.start_mark is not None else 1
+        if isinstance(event, yaml.AliasEvent):
+            message = f"alias *{event.anchor} refused: write the entry out in full"
+            problems.append(Problem(line, None, message))
+        elif isinstance(event, yaml.ScalarEvent):
+            problem = unprintable(event.value)
+            if problem is not None:
+                problems.append(Problem(line, None, f"holds {problem}"))
+            elif (
+                event.style is None
+                and _NUMBER_RE.fullmatch(event.value)
+                and len(event.value) > MAX_INT_DIGITS
+            ):
+                message = f"a number of {len(event.value)} digits is longer than any field takes"
+                problems.append(Problem(line, None, message))
+    return problems
+
+
 def parse_sites(text: str) -> list[SiteSpec]:
     try:
+        unsafe = _unsafe_yaml(text)
+        if unsafe:
+            raise InvalidFile(unsafe)
         data = yaml.safe_load(text)
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
@@ -423,6 +454,10 @@ def _date(record: dict[str, str], name: str) -> date | None:
 
 def member_row(line: int, record: dict[str, str]) -> MemberRow:
     """One member as the members file gives it (every column, stripped), checked."""
+    for name, value in record.items():
+        problem = unprintable(value)
+        if problem is not None:
+            raise BadField(name, f"holds {problem}")
     member_id = record["member_id"]
     if not MEMBER_ID_RE.fullmatch(member_id):
         why = "is required" if not member_id else f"{member_id!r} is not a member id"

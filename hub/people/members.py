@@ -210,12 +210,23 @@ def all_sites(session: Session) -> set[str]:
     return set(session.scalars(select(Site.id)))
 
 
+#: The fields that grant out-of-hours access at every site of the network (docs/console.md,
+#: "Who may grant access"): only the department and admins set them.
+PASS_FIELDS = ("pass_since", "pass_until")
+
+
 def save_member(
-    session: Session, values: Mapping[str, str], *, actor: str, member_id: str | None = None
+    session: Session,
+    values: Mapping[str, str],
+    *,
+    actor: str,
+    member_id: str | None = None,
+    may_set_pass: bool = True,
 ) -> tuple[MemberView, set[str]]:
     """Create a member (`member_id` None: `values["member_id"]` is the new id) or update
     `member_id`; returns it and the sites whose access lists changed (a Pass date of a
-    member with a badge)."""
+    member with a badge). `may_set_pass` False (an animator): a Pass date that differs
+    from the member's is refused, since a Pass opens every site's doors at any hour."""
     record_ = {name: (values.get(name) or "").strip() for name in FIELDS}
     if member_id is not None:
         record_["member_id"] = member_id
@@ -238,6 +249,16 @@ def save_member(
         "pass_since": row.pass_since,
         "pass_until": row.pass_until,
     }
+    if not may_set_pass:
+        for name in PASS_FIELDS:
+            if after[name] != (getattr(member, name) if member is not None else None):
+                raise Invalid(
+                    name,
+                    N_(
+                        "Only the department or an administrator may set a Pass: it opens "
+                        "every site's doors, at any hour."
+                    ),
+                )
     changed: set[str] = set()
     if member is None:
         member = Member(id=row.member_id, **after)
@@ -252,19 +273,20 @@ def save_member(
         for key in fields:
             setattr(member, key, after[key])
         session.flush()
+        holds_badge = session.scalar(
+            select(func.count()).where(Badge.member_id == member.id, Badge.active)
+        )
+        if fields & set(PASS_FIELDS) and holds_badge:
+            changed = all_sites(session)
         record(
             session,
             actor,
             "member_updated",
+            sites=changed,
             before=before,
             after=_snapshot(member),
             member_id=member.id,
         )
-        holds_badge = session.scalar(
-            select(func.count()).where(Badge.member_id == member.id, Badge.active)
-        )
-        if fields & {"pass_since", "pass_until"} and holds_badge:
-            changed = all_sites(session)
     return _views(session, [member])[0], changed
 
 
@@ -283,15 +305,17 @@ def deactivate_member(session: Session, member_id: str, *, actor: str) -> set[st
     for badge in revoked:
         badge.active = False
     session.flush()
+    changed = all_sites(session)
     record(
         session,
         actor,
         "member_deactivated",
+        sites=changed,
         before={"badges": [badge.uid for badge in revoked]},
         after={"badges": []},
         member_id=member_id,
     )
-    return all_sites(session)
+    return changed
 
 
 def match_one(session: Session, text: str, *, field: str = "member") -> MemberView:

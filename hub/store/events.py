@@ -69,7 +69,9 @@ def rejection(incoming: Incoming, reason: str) -> dict[str, Any]:
     """A row of `rejected_events`, for an INSERT of many."""
     return {
         "topic": incoming.topic,
-        "payload": _text(incoming.payload)[:REJECTED_PAYLOAD_CHARS],
+        # A NUL is kept as U+FFFD: PostgreSQL stores no NUL in text, and one such payload
+        # would fail the INSERT of every rejection of its batch.
+        "payload": _text(incoming.payload)[:REJECTED_PAYLOAD_CHARS].replace("\x00", "\ufffd"),
         "reason": reason,
         "received_at": incoming.received_at,
     }

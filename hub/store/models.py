@@ -308,6 +308,18 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class AuditSite(Base):
+    """Every site a change of the audit log affects, beside its own `site_id`: a badge given
+    opens the doors of every site, so each of their animators sees it (`hub.people.audit`)."""
+
+    __tablename__ = "audit_sites"
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("audit_log.id", ondelete="CASCADE"), primary_key=True
+    )
+    site_id: Mapped[str] = mapped_column(ID, primary_key=True, index=True)
+
+
 class AccessListVersion(Base):
     """Each access list published for a site; edges apply only a higher `version`."""
 

@@ -31,6 +31,7 @@ from hub.store.events import OnBatch
 from hub.store.models import utcnow
 from hub.web.body_limits import SMALL_BODY_BYTES, apply_body_limit
 from hub.web.headers import is_api, protect
+from hub.web.text_gate import refuse_unprintable
 
 
 def _http_error(error: HTTPException) -> tuple[Response | str, int]:
@@ -41,11 +42,12 @@ def _http_error(error: HTTPException) -> tuple[Response | str, int]:
 
 
 class StoredInt(IntegerConverter):
-    """`<int:…>` in every route, bounded to what the stores hold: a 25-digit id in a URL is
-    "no such thing" (404), not an overflow of the database driver (500)."""
+    """`<int:…>` in every route, bounded to what the stores hold (ids are 32-bit integers):
+    a 12-digit id in a URL is "no such thing" (404), not an overflow of the database driver
+    (PostgreSQL's "integer out of range": a 500)."""
 
     def __init__(self, map: Map, *args: object, **kwargs: object) -> None:
-        kwargs.setdefault("max", 2**53 - 1)
+        kwargs.setdefault("max", 2**31 - 1)
         super().__init__(map, *args, **kwargs)  # type: ignore[arg-type]
 
 
@@ -99,6 +101,10 @@ def create_app(
     if mqtt_up is not None:
         services.mqtt_up = mqtt_up
     app.extensions[EXTENSION] = services
+    # Before the console's own checks (CSRF reads the form): the body's size first, then
+    # the characters of everything the request says.
+    app.before_request(apply_body_limit)
+    app.before_request(refuse_unprintable)
     init_console(
         app,
         ConsoleServices(
@@ -118,7 +124,6 @@ def create_app(
     )
     app.register_blueprint(api)
     app.register_error_handler(HTTPException, _http_error)
-    app.before_request(apply_body_limit)
     app.after_request(protect)
     if config.http.trusted_proxies:
         # The client's address (the failed-authentication limit is per address) is the one

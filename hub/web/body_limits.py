@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Flask, current_app, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 SMALL_BODY_BYTES = 64 * 1024
 #: The largest body any route takes (the events import): the HTTP server refuses more
@@ -33,6 +33,23 @@ def takes_body(max_bytes: int) -> Callable[[View], View]:
         return view
 
     return mark
+
+
+def reads_raw_body() -> bool:
+    """Whether the current request's view reads its body itself (`@takes_body`: the
+    imports), so that nothing else may parse it as a form or JSON first."""
+    return hasattr(current_app.view_functions.get(request.endpoint or ""), _ATTRIBUTE)
+
+
+def limit_for(app: Flask, method: str, path: str) -> int:
+    """The body limit of the route `method path` would reach (the small one for a path no
+    route answers), for the HTTP server to refuse a body from its `Content-Length`."""
+    try:
+        endpoint, _ = app.url_map.bind("hub").match(path, method)
+    except HTTPException:  # no such route, another method, a redirect
+        return SMALL_BODY_BYTES
+    limit: int = getattr(app.view_functions.get(str(endpoint)), _ATTRIBUTE, SMALL_BODY_BYTES)
+    return limit
 
 
 def apply_body_limit() -> None:

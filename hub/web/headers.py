@@ -35,7 +35,8 @@ def protect(response: Response) -> Response:
         response.headers["Cache-Control"] = "no-store"
         response.headers["Content-Security-Policy"] = API_POLICY
         return response
-    if not request.path.startswith(STATIC):
+    if not request.path.startswith(STATIC) or response.status_code >= 400:
+        # Only the console's own files may be cached; a 404 under /static may not.
         response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = PAGE_POLICY
     response.headers["X-Frame-Options"] = "DENY"

@@ -18,6 +18,8 @@ from sqlalchemy import select, text
 from hub.store import make_engine, make_sessionmaker
 from hub.store.models import AuditEntry
 from telecentre import wire
+from telecentre.signing import SigningKey
+from tests.servers import free_port
 
 HUB = str(Path(sys.executable).parent / "telecentre-hub")
 
@@ -140,3 +142,45 @@ def test_broker_acl_refuses_an_id_that_is_not_whole(config: Path, user: str) -> 
     assert run.returncode == 2
     assert "is not a site or device id" in run.stderr
     assert run.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("secret", "file_mode"),
+    [("secret_key", 0o644), ("access-list.key", 0o640), ("mqtt.password", 0o604),
+     ("hub.yaml", 0o644)],
+)  # fmt: skip
+def test_a_secret_file_others_may_read_stops_the_hub_with_the_chmod_to_run(
+    tmp_path: Path, secret: str, file_mode: int
+) -> None:
+    """The session key, the signing key, the MQTT password file, and hub.yaml when it holds
+    api_tokens itself: the service refuses to start, naming the file and the command."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "secret_key").write_text("00" * 32 + "\n")
+    key = tmp_path / "state" / "access-list.key"
+    SigningKey.generate().save(key)
+    password = tmp_path / "mqtt.password"
+    password.write_text("not-the-real-one\n")
+    config = tmp_path / "hub.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "state_dir": str(state),
+                "mqtt": {"port": free_port(), "username": "hub", "password_file": str(password)},
+                "http": {"port": free_port()},
+                "api_tokens": {"Department-Token-0001": "department"},
+            }
+        )
+    )
+    files = {"secret_key": state / "secret_key", "access-list.key": key,
+             "mqtt.password": password, "hub.yaml": config}  # fmt: skip
+    for path in files.values():
+        path.chmod(0o600)
+    files[secret].chmod(file_mode)
+    run = hub(config)
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert f"may be read by its group or others (mode {file_mode:04o})" in lines[0]
+    assert f"run `chmod 600 {files[secret]}`" in lines[0]
+    assert "Department-Token-0001" not in run.stderr

@@ -139,14 +139,16 @@ def test_every_route_refuses_poisoned_parameters_with_a_sentence(
         ("evaluation", "from=1999-12-31&to=2026-10-31",
          "parameter 'from': 1999-12-31 is outside 2000-01-01 to 2100-12-31"),
         ("sessions", "from=2026-10-01%0a&to=2026-10-31",
-         "parameter 'from': '2026-10-01\\n' holds a control character (a newline, a tab…)"),
+         "parameter 'from' holds U+000A (a control character) at position 11: such characters "
+         "are refused"),
         ("sessions", "from=%2B2026-10-01&to=2026-10-31",
          "parameter 'from': '+2026-10-01' is not a date (YYYY-MM-DD)"),
         ("sessions", "from=20261001&to=2026-10-31",
          "parameter 'from': '20261001' is not a date (YYYY-MM-DD)"),
         # A month with a trailing newline answered an empty invoice before.
         ("billing", "month=2026-12%0a",
-         "parameter 'month': '2026-12\\n' holds a control character (a newline, a tab…)"),
+         "parameter 'month' holds U+000A (a control character) at position 8: such characters "
+         "are refused"),
         ("billing", "month=2026-12%20", "parameter 'month': '2026-12 ' is not a month (YYYY-MM)"),
         ("billing", "month=0001-01", "parameter 'month': 0001-01 is outside 2000-01 to 2100-12"),
         ("billing", "month=2026-1", "parameter 'month': '2026-1' is not a month (YYYY-MM)"),
@@ -186,7 +188,9 @@ def test_percent_encoded_good_values_are_read_as_decoded(client: FlaskClient) ->
 
 
 def test_health_never_fails_on_a_strange_query(client: FlaskClient) -> None:
-    assert client.get("/api/v1/health?x=%00&x=%0a").status_code == 200
+    assert client.get("/api/v1/health?x=%20&x=%3B&y").status_code == 200
+    # A NUL is refused by the gate every request goes through (hub/web/text_gate.py).
+    assert client.get("/api/v1/health?x=%00&x=%0a").status_code == 400
 
 
 # --- Tokens: failed authentications are slowed down per address -------------------------------
@@ -364,6 +368,11 @@ def test_pages_outside_the_api_get_a_strict_policy(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
-def test_an_id_too_large_for_the_store_is_no_such_thing(client: FlaskClient, method: str) -> None:
-    path = "sessions/" + "9" * 25 + ("/check-out" if method == "POST" else "")
+@pytest.mark.parametrize("number", ["9" * 25, str(2**31), "500224950945"])
+def test_an_id_too_large_for_the_store_is_no_such_thing(
+    client: FlaskClient, method: str, number: str
+) -> None:
+    """Ids are 32-bit integers in the stores: a larger one overflowed PostgreSQL (a 500
+    Schemathesis found) and is now "no such session"."""
+    path = f"sessions/{number}" + ("/check-out" if method == "POST" else "")
     assert call(client, method, path).status_code == 404

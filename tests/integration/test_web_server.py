@@ -3,9 +3,11 @@ sockets, never threads; idle sockets are closed; no banner; oversize bodies refu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +31,7 @@ def server(tmp_path: Path) -> Iterator[WebServer]:
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     migrate(url)
     engine = make_engine(url)
-    http = Http(port=free_port(), threads=4, channel_timeout_s=2)
+    http = Http(port=free_port(), threads=4, channel_timeout_s=2, header_timeout_s=3)
     app = create_app(
         HubConfig(api_tokens={TOKEN: "department"}, http=http),
         sessionmaker=make_sessionmaker(engine),
@@ -129,3 +131,52 @@ def test_a_body_larger_than_any_route_takes_is_refused_before_it_is_sent(
         answer = client.recv(65536)
     assert answer.startswith(b"HTTP/1.1 413")
     assert b"waitress" not in answer.lower()
+
+
+def test_a_body_over_its_routes_limit_is_refused_from_its_length_before_it_is_sent(
+    server: WebServer,
+) -> None:
+    """60 MiB declared to /login, whose limit is 64 KiB: 413 at once, with the hub's headers,
+    though not a byte of the body was sent (nothing read, nothing spooled to disk)."""
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(
+            b"POST /login HTTP/1.1\r\nHost: hub\r\nExpect: 100-continue\r\n"
+            + f"Content-Length: {60 * 1024 * 1024}\r\n\r\n".encode()
+        )
+        answer = b""
+        while part := client.recv(65536):
+            answer += part
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert b"100 Continue" not in head
+    for header in (b"X-Content-Type-Options: nosniff", b"Cache-Control: no-store", b"sandbox"):
+        assert header in head
+    assert json.loads(payload) == {"error": "the body is larger than this hub accepts"}
+
+
+def test_headers_trickled_past_the_header_timeout_are_closed(server: WebServer) -> None:
+    """A line every half second keeps waitress's silence timeout (2 s) from ever firing; the
+    header timeout (3 s) closes the socket all the same."""
+    clients = half_requests(server, 20)
+    try:
+
+        def trickle() -> bool:
+            for client in clients:
+                with contextlib.suppress(OSError):
+                    client.sendall(b"1\r\nX-Slow: ")
+            return all(closed_by_the_server(client) for client in clients)
+
+        wait_until(trickle, timeout=20, interval=0.5, message="trickling sockets kept open")
+        assert health(server)[0] == 200
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_a_static_path_that_is_not_a_file_is_404_and_not_cached(server: WebServer) -> None:
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(f"{server.url}/static/%2e%2e/app.py", timeout=10)
+    assert raised.value.code == 404
+    assert raised.value.headers["Cache-Control"] == "no-store"
+    assert raised.value.headers["X-Content-Type-Options"] == "nosniff"

@@ -18,8 +18,15 @@ from hub.reports.exports import no_formula
         ("+33 4 71 00 00 00", "'+33 4 71 00 00 00"),
         ("-2+3", "'-2+3"),
         ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
-        ("\t=1+1", "'\t=1+1"),
-        ("\r=1+1", "'\r=1+1"),
+        ("\t=1+1", "'\t'=1+1"),
+        ("\r=1+1", "'\r'=1+1"),
+        # Opened with another separator (French Excel splits on ';'), each piece is a cell.
+        ("0.1;=cmd|' /C calc'!A0", "0.1;'=cmd|' /C calc'!A0"),
+        ("x|@SUM(A1)", "x|'@SUM(A1)"),
+        ("a\n=1+1", "a\n'=1+1"),
+        ("x; =1+1", "x;' =1+1"),
+        ("x\t-1+1", "x\t'-1+1"),
+        ("1,5;-2,50", "1,5;-2,50"),
         # Names, ids and numbers the hub writes itself stay as they are.
         ("Durand", "Durand"),
         ("Léa Roux", "Léa Roux"),

@@ -1,0 +1,163 @@
+"""The production front: the shipped deploy/nginx/telecentre-hub.conf (TLS, on loopback) in
+front of the hub's waitress. Slow clients do not stall the console; a huge declared body is
+refused before a byte of it is sent; nginx's own refusals carry the hub's headers."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.config import Http, HubConfig
+from hub.store import make_engine, make_sessionmaker, migrate
+from hub.web.app import create_app
+from hub.web.body_limits import LARGEST_BODY_BYTES
+from hub.web.server import WebServer
+from tests.servers import NginxFront, free_port
+from tests.waiting import wait_until
+
+TOKEN = "department-token-0001"
+SLOW_CLIENTS = 500
+MIB = 1024 * 1024
+#: The attacker and the staff member come from two addresses (all of 127/8 is loopback):
+#: nginx bounds connections per address.
+ATTACKER, STAFF = "127.0.0.3", "127.0.0.2"
+
+
+@pytest.fixture
+def front(tmp_path: Path) -> Iterator[NginxFront]:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    http = Http(port=free_port(), threads=4, trusted_proxies=1)
+    app = create_app(
+        HubConfig(api_tokens={TOKEN: "department"}, http=http),
+        sessionmaker=make_sessionmaker(engine),
+        mqtt_up=lambda: True,
+    )
+    web = WebServer(app, http, max_body_bytes=LARGEST_BODY_BYTES)
+    web.start()
+    nginx = NginxFront(http.port)
+    nginx.start()
+    yield nginx
+    nginx.remove()
+    web.stop()
+    engine.dispose()
+
+
+def tls(front: NginxFront) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(front.ca))
+
+
+def get(front: NginxFront, path: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+    """A staff member's request; `timeout` bounds the wait (a stalled front fails it)."""
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1", front.port, timeout=timeout, context=tls(front), source_address=(STAFF, 0)
+    )
+    try:
+        connection.request("GET", path)
+        answer = connection.getresponse()
+        return answer.status, dict(answer.headers), answer.read()
+    finally:
+        connection.close()
+
+
+def slow_client(front: NginxFront) -> ssl.SSLSocket:
+    raw = socket.create_connection(
+        ("127.0.0.1", front.port), timeout=10, source_address=(ATTACKER, 0)
+    )
+    client = tls(front).wrap_socket(raw, server_hostname="127.0.0.1")
+    client.sendall(b"GET /login HTTP/1.1\r\nHost: hub\r\n")
+    return client
+
+
+def still_open(client: ssl.SSLSocket) -> bool:
+    """Trickle one more header line; False once nginx has closed the socket."""
+    try:
+        client.sendall(b"X-Slow: 1\r\n")
+        client.settimeout(0.001)
+        return client.recv(1) != b""
+    except (TimeoutError, ssl.SSLWantReadError):
+        return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def test_500_trickling_sockets_leave_the_console_answering_and_are_closed(
+    front: NginxFront,
+) -> None:
+    assert get(front, "/login")[0] == 200
+    clients = [slow_client(front) for _ in range(SLOW_CLIENTS)]
+    try:
+        status, _headers, body = get(front, "/login")
+        assert status == 200 and "Identifiant" in body.decode()
+        assert get(front, "/api/v1/health")[0] == 200
+        # Each trickles a header line every 2 s: nginx closes them all the same, once their
+        # header has taken longer than its `client_header_timeout`.
+        open_clients = list(clients)
+
+        def trickle() -> bool:
+            open_clients[:] = [client for client in open_clients if still_open(client)]
+            time.sleep(2)
+            return not open_clients
+
+        wait_until(trickle, timeout=30, interval=0, message="nginx kept trickling sockets open")
+        assert get(front, "/login")[0] == 200
+    finally:
+        for client in clients:
+            client.close()
+
+
+def declared_body(front: NginxFront, path: str, length: int) -> tuple[bytes, dict[str, str]]:
+    """Headers declaring `length` bytes of body, and not one byte of it: the answer."""
+    raw = socket.create_connection(("127.0.0.1", front.port), timeout=10, source_address=(STAFF, 0))
+    with tls(front).wrap_socket(raw, server_hostname="127.0.0.1") as client:
+        client.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: text/plain\r\nContent-Length: {length}\r\n\r\n".encode()
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            part = client.recv(65536)
+            if not part:
+                break
+            answer += part
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return lines[0].encode() + b"\n" + body, headers
+
+
+@pytest.mark.parametrize(
+    ("path", "length"),
+    [("/login", 60 * MIB), ("/api/v1/sites/import", 2 * MIB), ("/api/v1/events/import", 65 * MIB)],
+)
+def test_a_declared_body_over_its_routes_limit_is_refused_at_once(
+    front: NginxFront, path: str, length: int
+) -> None:
+    answer, headers = declared_body(front, path, length)
+    status, _, body = answer.partition(b"\n")
+    assert status.startswith(b"HTTP/1.1 413"), answer[:300]
+    assert json.loads(body) == {"error": "the body is larger than this hub accepts"}
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Control"] == "no-store"
+    assert "sandbox" in headers["Content-Security-Policy"]
+
+
+def test_a_body_over_the_small_limit_reaches_an_import_that_takes_it(front: NginxFront) -> None:
+    """100 KiB: over the 64 KiB of every other route, within the members import's 16 MiB."""
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1", front.port, timeout=10, context=tls(front), source_address=(STAFF, 0)
+    )
+    body = "member_id,last_name\n" + "x" * 100 * 1024
+    connection.request("POST", "/api/v1/members/import", body, {"Authorization": f"Bearer {TOKEN}"})
+    answer = connection.getresponse()
+    assert answer.status == 422  # the hub read it, and found it is not a members file
+    assert "bad line" in json.loads(answer.read())["error"]
+    connection.close()
