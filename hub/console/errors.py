@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from flask import render_template
-from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
+
+from hub.console.i18n import gettext as _
 
 
 def error_page(error: HTTPException) -> tuple[str, int]:

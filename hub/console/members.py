@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date
-from flask_babel import gettext as _
 
 from hub.console.access import actor, allowed_sites, login_required, site_names
 from hub.console.forms.members import (
@@ -26,6 +25,7 @@ from hub.console.forms.members import (
     ConfirmForm,
     MemberForm,
 )
+from hub.console.i18n import gettext as _
 from hub.console.query import page_number
 from hub.console.services import console
 from hub.doors import enrolment
@@ -36,6 +36,8 @@ from hub.people.users import Invalid
 bp = Blueprint("members", __name__, url_prefix="/members")
 
 PER_PAGE = 25
+#: A door that has not applied a list this long after it was issued is shown as behind.
+LATE_AFTER = timedelta(minutes=1)
 
 
 def _publish(changed: Collection[str]) -> None:
@@ -144,24 +146,46 @@ def doors() -> ResponseReturnValue:
     """Which access list each door of the user's sites applies (polled after a change)."""
     with console().sessions() as session:
         found = enrolment.door_access(session, allowed_sites())
-    return render_template("console/members/_doors.html", doors=found, sites=site_names())
+    return render_template(
+        "console/members/_doors.html",
+        doors=found,
+        sites=site_names(),
+        late=console().clock() - LATE_AFTER,
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def create() -> ResponseReturnValue:
+    """A new member; with `?badge=` (a badge just presented, from its page), the member is
+    made with that badge in one go and the doors get the new list at once."""
     form = MemberForm()
+    badge = request.args.get("badge", "").strip().upper() or None
     if form.validate_on_submit():
         values = {name: getattr(form, name).data or "" for name in FIELDS}
         try:
             with console().sessions.begin() as session:
-                member, _changed = members.save_member(session, values, actor=actor())
+                member, changed = members.save_member(session, values, actor=actor())
+                if badge is not None:
+                    changed = enrolment.assign_badge(
+                        session, uid=badge, member_id=member.id, actor=actor()
+                    )
         except Invalid as error:
             _show_error(form, error)
         else:
-            flash(_("%(name)s is a member. Now give them a badge.", name=member.name), "success")
-            return redirect(url_for("members.edit", member_id=member.id))
-    return render_template("console/members/new.html", form=form, **_labels())
+            _publish(changed)
+            if badge is None:
+                message = _("%(name)s is a member. Now give them a badge.", name=member.name)
+            else:
+                message = _(
+                    "%(name)s is a member, with badge %(badge)s: the doors below apply the new "
+                    "list within seconds.",
+                    name=member.name,
+                    badge=badge,
+                )
+            flash(message, "success")
+            return redirect(url_for("members.edit", member_id=member.id, _anchor="badges"))
+    return render_template("console/members/new.html", form=form, badge=badge, **_labels())
 
 
 @bp.route("/<member_id>", methods=["GET", "POST"])

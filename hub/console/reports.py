@@ -18,10 +18,10 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date, format_percent
-from flask_babel import gettext as _
 
 from hub.api.reports import billing_csv, evaluation_csv, usage_csv
 from hub.console.access import allowed_sites, login_required, me, require_site, site_names
+from hub.console.i18n import gettext as _
 from hub.console.query import asked_day, page_number
 from hub.console.services import console
 from hub.people import members

@@ -90,6 +90,10 @@ class Site(Base):
     #: `{"public": {"hourly", "daily_cap", "monthly_cap"}, "pass": {…}}`, EUR.
     tariffs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     rounding_min: Mapped[int] = mapped_column(Integer, default=15)
+    #: `{door id: "Porte d'entrée"}`: what people read for a door (the id stays the key).
+    door_names: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    #: `{device id: "Boîtier de l'entrée"}`: what people read for an edge device.
+    device_labels: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     spaces: Mapped[list[Space]] = relationship(

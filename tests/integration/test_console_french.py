@@ -11,11 +11,13 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from flask import Flask
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.console import i18n
+from hub.console import audit_words, i18n
+from hub.people import audit
 from hub.people.imports import import_sites
-from hub.store.models import Alarm, Device
+from hub.store.models import Alarm, AuditEntry, Device, Member
 from tests.console import add_user, client_sign_in
 from tests.servers import REPO
 
@@ -103,7 +105,7 @@ def admin_client(console_app: Flask, sessions: sessionmaker[Session]) -> Flask:
     return console_app
 
 
-PAGES = ["/", "/board/murat", "/board/murat/door", "/audit/", "/admin/users", "/admin/users/new",
+PAGES = ["/", "/?site=murat", "/board/murat", "/board/murat/door", "/audit/", "/admin/users", "/admin/users/new",
          "/admin/users/lea", "/admin/tokens", "/nowhere"]  # fmt: skip
 
 
@@ -123,8 +125,10 @@ def test_the_pages_in_french_show_no_english(admin_client: Flask) -> None:
     ]
     assert left == []
     assert all(" the " not in text.lower() for text in texts.values())
-    assert "Alarme : porte restée ouverte" in texts["/"]
-    assert "horloge non synchronisée" in texts["/"] and "lecteur entrance en panne" in texts["/"]
+    murat = texts["/?site=murat"]
+    assert "Alarme : porte restée ouverte" in murat and "Porte d'entrée" in murat
+    assert "horloge non synchronisée" in murat and "1 lecteur de badges en panne" in murat
+    assert "murat-door" not in murat and "entrance" not in murat
 
 
 def test_numbers_money_and_dates_are_written_the_french_way(console_app: Flask) -> None:
@@ -137,20 +141,42 @@ def test_numbers_money_and_dates_are_written_the_french_way(console_app: Flask) 
         assert i18n.hours(None) == "–"
 
 
-def test_the_audit_log_reads_as_french_not_as_python(console_app: Flask) -> None:
-    """The log stores JSON (ISO times, true, null); the page shows what a person reads."""
+def test_the_audit_log_reads_as_french_not_as_python(
+    console_app: Flask, sessions: sessionmaker[Session]
+) -> None:
+    """The log stores JSON (ISO times, true, null, keys, logins); the page shows what a
+    person reads: names, French labels and words."""
     before: dict[str, object] = {"start": "2026-12-07T08:05:00+00:00", "end": None}
-    before |= {"auto_closed": True, "kept": 1}
-    after: dict[str, object] = {
-        "start": "2026-12-07T08:05:00+00:00",
-        "end": "2026-12-07T16:30:00+00:00",
-    }
-    after |= {"auto_closed": False, "kept": 1}
-    with console_app.test_request_context(headers={"Accept-Language": "fr"}):
-        assert i18n.audit_changes(before, after) == [
-            ("end", "–", "lun. 7 déc. 17:30"),
-            ("auto_closed", "oui", "non"),
-        ]
-        assert i18n.audit_value(["murat", "ydes"]) == "murat, ydes"
-        assert i18n.audit_value("badge oublié") == "badge oublié"
-        assert i18n.audit_changes(None, {"active": True}) == [("active", "–", "oui")]
+    before |= {"auto_closed": True, "end_reason": None}
+    after: dict[str, object] = {"start": "2026-12-07T08:05:00+00:00"}
+    after |= {"end": "2026-12-07T16:30:00+00:00", "auto_closed": False, "end_reason": "manual"}
+    with sessions.begin() as session:
+        import_sites(session, (REPO / "deploy" / "demo" / "sites.yaml").read_text())
+        session.add(Member(id="M0001", last_name="Vigier", first_name="Élodie", category="other"))
+    add_user(sessions, "lea", "animator", ["murat"], display_name="Léa Martin")
+    with sessions.begin() as session:
+        audit.record(session, "user:lea", "session_check_out", site="murat", before=before,
+                     after=after, member_id="M0001", reason="badge oublié")  # fmt: skip
+        audit.record(session, "cli:root", "alarm_acknowledged", site="murat", kind="door_forced",
+                     door="main", device="murat-door")  # fmt: skip
+        audit.record(session, "hub:sites_file /tmp/x/sites.yaml", "import", sites=["murat"])
+    with console_app.test_request_context(headers={"Accept-Language": "fr"}), sessions() as session:
+        query = select(AuditEntry).where(AuditEntry.action != "user_created")
+        entries = session.scalars(query.order_by(AuditEntry.id)).all()
+        lines = audit_words.lines(session, entries)
+    check_out, alarm, imported = lines
+    assert check_out.who == "Léa Martin"
+    assert check_out.details == [("membre", "Élodie Vigier"), ("motif", "badge oublié")]
+    assert check_out.changes == [
+        ("départ", "–", "lun. 7 déc. 17:30"),
+        ("fermée automatiquement", "oui", "non"),
+        ("fin", "–", "à la main"),
+    ]
+    assert alarm.who == "ligne de commande (root)"
+    assert alarm.details == [
+        ("type", "porte forcée"),
+        ("porte", "Porte d'entrée"),
+        ("boîtier", "Boîtier de l'entrée"),
+    ]
+    assert imported.who == "import du fichier des sites"
+    assert imported.details == [("sites", "La Cocotte Numérique (Murat)")]
