@@ -123,6 +123,8 @@ def actor_label(actor: str, users: dict[str, str]) -> str:
         return _("API (%(name)s)", name=rest)
     if actor == "system":
         return _("the hub")
+    if actor == "retention":
+        return _("the hub (retention rules)")
     return actor
 
 
@@ -199,13 +201,12 @@ class _Reader:
                 if key not in ("before", "after")
             ],
             changes=[
-                (
-                    key_label(key),
-                    self.value(key, old.get(key), site),
-                    self.value(key, new.get(key), site),
-                )
+                (key_label(key), was, now)
                 for key in [*old, *(k for k in new if k not in old)]
                 if old.get(key) != new.get(key)
+                # `None` → `[]` reads "– → –": not a change a person sees.
+                and (was := self.value(key, old.get(key), site))
+                != (now := self.value(key, new.get(key), site))
             ],
         )
 

@@ -9,7 +9,6 @@ from html.parser import HTMLParser
 
 import pytest
 from babel.messages.extract import extract_from_dir
-from babel.messages.pofile import read_po
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,30 +17,13 @@ from hub.console import audit_words, i18n
 from hub.people import audit
 from hub.people.imports import import_sites
 from hub.store.models import Alarm, AuditEntry, Device, Member
-from tests.console import add_user, client_sign_in
+from tests.console import add_user, client_sign_in, french
 from tests.servers import REPO
 
-CATALOG = REPO / "hub" / "console" / "translations" / "fr" / "LC_MESSAGES" / "messages.po"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}  # fmt: skip
 KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "_l": None, "N_": None,
             "ngettext": (1, 2)}  # fmt: skip
-
-
-def french() -> dict[str, str]:
-    """msgid → French (a plural message by its singular, its French plural forms joined)."""
-    with CATALOG.open("rb") as source:
-        catalog = read_po(source)
-    found = {}
-    for message in catalog:
-        if not message.id or message.fuzzy:
-            continue
-        if isinstance(message.id, str):
-            found[message.id] = str(message.string)
-        else:  # plural: every form must be there
-            forms = [str(form) for form in message.string or ()]
-            found[str(message.id[0])] = " | ".join(forms) if all(forms) else ""
-    return found
 
 
 def test_every_string_of_the_console_is_in_the_french_catalog_and_translated() -> None:
@@ -105,8 +87,8 @@ def admin_client(console_app: Flask, sessions: sessionmaker[Session]) -> Flask:
     return console_app
 
 
-PAGES = ["/", "/?site=murat", "/board/murat", "/board/murat/door", "/audit/", "/admin/users", "/admin/users/new",
-         "/admin/users/lea", "/admin/tokens", "/nowhere"]  # fmt: skip
+PAGES = ["/", "/?site=murat", "/board/murat", "/board/murat/door", "/audit/", "/admin/users",
+         "/admin/users/new", "/admin/users/lea", "/admin/tokens", "/nowhere"]  # fmt: skip
 
 
 def test_the_pages_in_french_show_no_english(admin_client: Flask) -> None:

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.people import api_tokens, users
 from hub.people.imports import import_members, import_sites
 from hub.store.models import AuditEntry, Badge, PresenceSession, Site
-from tests.console import add_user, client_sign_in, csrf_token
-from tests.integration.test_console_french import french, visible
+from tests.console import add_user, client_sign_in, csrf_token, french
+from tests.integration.test_console_french import visible
 
 SITES = """\
 sites:
