@@ -76,6 +76,7 @@ def index() -> ResponseReturnValue:
         boards=_boards(sites),
         shown=shown,
         network=network,
+        several=len(allowed_sites()) > 1,
         ack_form=AcknowledgeForm(),
         epoch=console().changes.epoch,
         seq=console().changes.seq,

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any
 
@@ -137,7 +138,7 @@ def problems_of(page: Page, width: int, english: dict[str, str]) -> list[str]:
         lefts = sorted(boxes)
         middles = [middle for _, _, middle in boxes]
         if max(middles) - min(middles) > 12 or any(
-            a[1] > b[0] + 1 for a, b in zip(lefts, lefts[1:], strict=False)
+            a[1] > b[0] + 1 for a, b in pairwise(lefts)
         ):
             found.append("the header wraps or overlaps")
     else:
@@ -224,7 +225,7 @@ def test_a_new_member_made_for_a_presented_badge_gets_in_at_the_door(
     present(reader, NEWCOMER)  # refused: nobody holds it yet
     wait_until(lambda: taps(running_hub, NEWCOMER, "denied") == 1, timeout=15)
     expect(page.locator("#unknown-list")).to_contain_text(NEWCOMER, timeout=15_000)
-    page.get_by_role("link", name=f"Choisir le membre (badge {NEWCOMER})").click()
+    page.get_by_role("button", name=f"Choisir le membre (badge {NEWCOMER})").click()
     page.get_by_role("link", name="Nouveau membre avec ce badge").click()
     expect(page.locator("h1")).to_have_text(f"Nouveau membre avec le badge {NEWCOMER}")
     page.get_by_label("Nom", exact=True).fill("Issartel")
