@@ -137,9 +137,7 @@ def problems_of(page: Page, width: int, english: dict[str, str]) -> list[str]:
         )
         lefts = sorted(boxes)
         middles = [middle for _, _, middle in boxes]
-        if max(middles) - min(middles) > 12 or any(
-            a[1] > b[0] + 1 for a, b in pairwise(lefts)
-        ):
+        if max(middles) - min(middles) > 12 or any(a[1] > b[0] + 1 for a, b in pairwise(lefts)):
             found.append("the header wraps or overlaps")
     else:
         height = page.evaluate("document.querySelector('.site-header').offsetHeight")
