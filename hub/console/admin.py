@@ -8,8 +8,8 @@ from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
-from hub.console.audit_words import actor_labels
 from hub.console.access import actor, me, roles_required, site_names
+from hub.console.audit_words import actor_labels
 from hub.console.forms.admin import ActiveForm, EditUserForm, PasswordForm, TokenForm, UserForm
 from hub.console.i18n import gettext as _
 from hub.console.services import console
