@@ -123,6 +123,53 @@ def test_numbers_money_and_dates_are_written_the_french_way(console_app: Flask) 
         assert i18n.hours(None) == "–"
 
 
+def test_french_elides_before_a_name_and_dates_carry_the_year_unless_this_one(
+    console_app: Flask,
+) -> None:
+    with console_app.test_request_context(headers={"Accept-Language": "fr"}):
+        session_of = "The session of %(name)s is corrected."
+        assert i18n.gettext(session_of, name="Élodie Vigier") == (
+            "La présence d'Élodie Vigier est corrigée."
+        )
+        assert (
+            i18n.gettext(session_of, name="Hélène Roux")
+            == "La présence d'Hélène Roux est corrigée."
+        )
+        assert i18n.gettext(session_of, name="Pierre Delmas") == (
+            "La présence de Pierre Delmas est corrigée."
+        )
+        assert i18n.gettext("Check-out recorded for %(name)s.", name="Aurélie Martin") == (
+            "Sortie d'Aurélie Martin enregistrée."
+        )
+        assert i18n.elide("le", "Aurillac") == "l'Aurillac" and i18n.elide("de", "Murat") == (
+            "de Murat"
+        )
+        this_year = datetime.now(UTC).year
+        assert i18n.day(date(2021, 12, 3)) == "ven. 3 déc. 2021"
+        assert i18n.when(datetime(2021, 12, 3, 8, 5, tzinfo=UTC)) == "ven. 3 déc. 2021 09:05"
+        assert i18n.day(date(this_year, 1, 5)).endswith("5 janv.")
+    with console_app.test_request_context(headers={"Accept-Language": "en"}):
+        assert i18n.gettext(session_of, name="Élodie Vigier") == (
+            "The session of Élodie Vigier is corrected."
+        )
+
+
+def test_the_log_is_searched_by_the_name_people_read(
+    console_app: Flask, sessions: sessionmaker[Session]
+) -> None:
+    add_user(sessions, "ada", "admin", display_name="Ada Admin")
+    add_user(sessions, "lea", "department", display_name="Léa Martin")
+    with sessions.begin() as session:
+        audit.record(session, "user:lea", "token_created", name="compta")
+        audit.record(session, "user:ada", "token_revoked", name="vieux")
+    client = console_app.test_client()
+    assert client_sign_in(client, "ada") == 302
+    text = visible(client.get("/audit/?actor=Martin").get_data(as_text=True))
+    assert "Léa Martin jeton d'API créé" in text
+    assert "vieux" not in text
+    assert "jeton d'API révoqué" in visible(client.get("/audit/?actor=ada").get_data(as_text=True))
+
+
 def test_the_audit_log_reads_as_french_not_as_python(
     console_app: Flask, sessions: sessionmaker[Session]
 ) -> None:

@@ -20,7 +20,7 @@ def test_migrating_an_empty_database_builds_the_schema_of_the_models(db_url: str
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
-        assert context.get_current_revision() == "0005"
+        assert context.get_current_revision() == "0013"
         assert set(inspect(connection).get_table_names()) >= set(Base.metadata.tables)
     engine.dispose()
 
