@@ -239,3 +239,26 @@ def test_a_new_member_made_for_a_presented_badge_gets_in_at_the_door(
     present(reader, NEWCOMER)  # the same card again: the door opens
     wait_until(lambda: taps(running_hub, NEWCOMER, "granted") == 1, timeout=15)
     wait_until(lambda: any(state.state for state in strike.states), timeout=5)
+
+
+def test_on_a_phone_the_menu_is_one_button_that_unfolds_every_entry(
+    busy_hub: Hub, browser: Browser
+) -> None:
+    context = browser.new_context(locale="fr-FR", viewport={"width": 390, "height": 844})
+    phone = context.new_page()
+    try:
+        browser_sign_in(phone, busy_hub.url, "ada")
+        menu = phone.locator(".nav-narrow")
+        expect(menu.get_by_role("link", name="Membres")).to_be_hidden()
+        menu.locator("summary").click()
+        for entry in ("Tableau de bord", "Membres", "Présences", "Rapports", "Sites", "Journal",
+                      "Utilisateurs"):  # fmt: skip
+            expect(menu.get_by_role("link", name=entry)).to_be_visible()
+        expect(menu.get_by_role("button", name="Se déconnecter")).to_be_visible()
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        if os.environ.get("CONSOLE_SHOTS"):
+            phone.screenshot(path=f"{os.environ['CONSOLE_SHOTS']}/ada-390-menu-open.png")
+        menu.get_by_role("link", name="Journal").click()
+        expect(phone.locator("h1")).to_have_text("Journal")
+    finally:
+        context.close()
