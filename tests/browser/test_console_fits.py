@@ -262,3 +262,21 @@ def test_on_a_phone_the_menu_is_one_button_that_unfolds_every_entry(
         expect(phone.locator("h1")).to_have_text("Journal")
     finally:
         context.close()
+
+
+def test_the_network_view_has_one_live_row_per_site_that_opens_the_site(
+    busy_hub: Hub, page: Page, broker: Mosquitto
+) -> None:
+    browser_sign_in(page, busy_hub.url, "dora")
+    row = page.locator(f"#row-{SITE}")
+    expect(page.locator("table.network tbody tr")).to_have_count(3)
+    expect(row).to_contain_text("1 / 9")
+    expect(row).to_contain_text("1 alarme")
+    expect(page.locator(".site-card")).to_have_count(0)  # rows, not stacked cards
+    pierre = wire.badge_event(site=SITE, device=DEVICE, badge="0A1B2C3D", reader="entrance",
+                              direction="in", access="granted", clock_synced=True)  # fmt: skip
+    publish(broker, pierre)
+    expect(row).to_contain_text("2 / 9", timeout=15_000)  # by itself, from the stream
+    row.get_by_role("link", name="La Cocotte Numérique (Murat)").click()
+    expect(page.locator(f"#site-{SITE} .people")).to_contain_text("Pierre Delmas")
+    expect(page.locator("table.network")).to_have_count(0)
