@@ -11,12 +11,11 @@ the unknown badges presented, the doors — is shown for the user's sites only.
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import format_date
 
 from hub.console.access import actor, allowed_sites, login_required, site_names
 from hub.console.forms.members import (
@@ -109,13 +108,7 @@ def _labels() -> dict[str, object]:
         "sites": site_names(),
         "minutes_ago": _minutes_ago,
         "recent_minutes": enrolment.RECENT_MINUTES,
-        "full_day": _full_day,
     }
-
-
-def _full_day(day: date) -> str:
-    """`31 mai 2027`: a Pass's end is often next year."""
-    return str(format_date(day, "d MMM yyyy"))
 
 
 @bp.get("/unknown-badges")

@@ -4,7 +4,7 @@ and messages all ask here, so "La Cocotte Numérique (Murat)" reads the same eve
 
 >>> names = place_names(session, ["murat"])                  # doctest: +SKIP
 >>> names.door("murat", "main"), names.device("murat", "murat-door")
-("Porte d'entrée", 'Boîtier de l’entrée')
+("Porte d'entrée", "Boîtier de l'entrée")
 """
 
 from __future__ import annotations

@@ -73,6 +73,12 @@ INTERNAL = re.compile(
     r"murat-door|aurillac-a2ex|\b(?:user|cli|hub|api|token):|\b\w+_\w+\b|\bNone\b|\bnull\b"
     r"|\bTrue\b|\bFalse\b|\b1[0-9]{12}\b"
 )
+#: English words no French sentence holds: a string typed in a template without `_()`.
+ENGLISH_WORDS = re.compile(
+    r"\b(?:the|and|with|your|you|this|that|from|have|been|will|please|click|here|of|to|is|are"
+    r"|yes|not|none|for|at|in|by|no|new|edit|save|cancel|delete|search|loading|error)\b",
+    re.IGNORECASE,
+)
 #: Words that read the same in both languages or are names (the language button says
 #: "English" in English, on purpose).
 ALLOWED = {"English", "Pass", "Total", "Sites", "Description", "Menu", "Badge", "Type", "Message"}
@@ -145,6 +151,8 @@ def problems_of(page: Page, width: int, english: dict[str, str]) -> list[str]:
             found.append(f"the header is {height} px tall on a phone")
     text = page.evaluate("document.body.innerText")
     found += [f"internal: {m!r}" for m in sorted(set(INTERNAL.findall(text)))]
+    words = text.replace("English", "")  # the language button, in its own language
+    found += [f"English word: {m!r}" for m in sorted(set(ENGLISH_WORDS.findall(words)))]
     found += [
         f"English: {msgid!r}"
         for msgid in english
