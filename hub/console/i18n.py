@@ -12,7 +12,7 @@ Jinja filters for the other pages: `hours` (`43 800,0 h`), `euros` (`934,00 €`
 the same way), `clock` (`09:05`), `number`.
 
 French elides its articles before a vowel: "la présence d'Élodie Vigier", not "de Élodie".
-`gettext`/`ngettext` here (and `_` in templates) apply `elide` to every name put after "de",
+`gettext` here (and `_`, `ngettext` in templates) apply `elide` to every name put after "de",
 "le" or "que" in a French message, so the catalog keeps plain "de %(name)s".
 
 Update the catalogs after adding strings:
@@ -124,11 +124,6 @@ def gettext(string: str, **variables: Any) -> str:
     if not variables:
         return str(babel_gettext(string))
     return _format(get_translations().ugettext(string), variables)
-
-
-def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
-    variables.setdefault("num", num)
-    return _format(get_translations().ungettext(singular, plural, num), variables)
 
 
 @pass_context
