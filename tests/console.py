@@ -14,14 +14,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from babel.messages.pofile import read_po
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.people import users
+from tests.servers import REPO
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
+CATALOG = REPO / "hub" / "console" / "translations" / "fr" / "LC_MESSAGES" / "messages.po"
 PASSWORD = "un mot de passe assez long"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -89,3 +92,19 @@ def axe_page(browser: Browser, base_url: str, login: str, width: int) -> Iterato
         yield page
     finally:
         context.close()
+
+
+def french() -> dict[str, str]:
+    """msgid → French (a plural message by its singular, its French plural forms joined)."""
+    with CATALOG.open("rb") as source:
+        catalog = read_po(source)
+    found = {}
+    for message in catalog:
+        if not message.id or message.fuzzy:
+            continue
+        if isinstance(message.id, str):
+            found[message.id] = str(message.string)
+        else:  # plural: every form must be there
+            forms = [str(form) for form in message.string or ()]
+            found[str(message.id[0])] = " | ".join(forms) if all(forms) else ""
+    return found

@@ -91,7 +91,7 @@ def session_json(row: PresenceSession) -> dict[str, Any]:
 
 
 def _refused(error: corrections.CorrectionError) -> ApiError:
-    return ApiError(422, error.message, field=error.field)
+    return ApiError(422, error.text, field=error.field)
 
 
 def _actor() -> str:

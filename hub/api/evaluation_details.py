@@ -16,7 +16,7 @@ from hub.api.auth import access, authenticate
 from hub.api.output import XLSX, instant, number
 from hub.api.reports import evaluation_json
 from hub.api.services import services
-from hub.people.users import site_names
+from hub.people.names import site_labels
 from hub.reports.spreadsheets import workbook
 from hub.reports.tables import evaluation_tables
 from hub.reports.yearly import Yearly, yearly
@@ -82,7 +82,7 @@ def details() -> Response | dict[str, Any]:
         report = yearly(
             session, first, last, services().clock(), sites=None if own is None else [own]
         )
-        names = site_names(session) if wants_file else {}
+        names = site_labels(session) if wants_file else {}
     if wants_file:
         tables = evaluation_tables(report, names, lambda text: text)
         content = workbook(list(tables.values()), chart=tables["hours-by-month"].name)

@@ -17,7 +17,6 @@ from pathlib import Path
 from flask import Flask, Response, flash, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
-from flask_babel import gettext as _
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFProtect
 
@@ -34,6 +33,7 @@ from hub.console import (
     sites,
 )
 from hub.console.access import init_login
+from hub.console.i18n import gettext as _
 from hub.console.i18n import init_i18n
 from hub.console.navigation import init_navigation
 from hub.console.ratelimit import LoginGuard

@@ -21,6 +21,7 @@ from flask_login import LoginManager, UserMixin, current_user
 
 from hub.console.services import console
 from hub.people import users
+from hub.people.names import site_labels
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -117,7 +118,7 @@ def allowed_sites() -> list[str]:
     if "allowed_sites" not in g:
         account = me().account
         with console().sessions() as session:
-            names = users.site_names(session, None if account.all_sites else account.sites)
+            names = site_labels(session, None if account.all_sites else account.sites)
         g.allowed_sites = names
     return list(g.allowed_sites)
 

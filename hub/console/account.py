@@ -7,10 +7,10 @@ import socket
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 
 from hub.console.access import actor, login_required, me, site_names
 from hub.console.forms.account import AccountForm, TestMailForm
+from hub.console.i18n import gettext as _
 from hub.console.services import console
 from hub.mail import queue
 from hub.mail.render import TEST_TEMPLATES

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 from hub.console.access import actor, me, roles_required, site_names
+from hub.console.audit_words import actor_labels
 from hub.console.forms.admin import ActiveForm, EditUserForm, PasswordForm, TokenForm, UserForm
+from hub.console.i18n import gettext as _
 from hub.console.query import page_number
 from hub.console.services import console
 from hub.mail import queue
@@ -212,8 +213,15 @@ def tokens() -> ResponseReturnValue:
             form.name.data = ""
     with console().sessions() as session:
         listed = api_tokens.tokens(session)
+        actors = actor_labels(session, {t.created_by for t in listed})
     return render_template(
-        "console/admin/tokens.html", form=form, tokens=listed, made=made, active_form=ActiveForm()
+        "console/admin/tokens.html",
+        form=form,
+        tokens=listed,
+        made=made,
+        active_form=ActiveForm(),
+        sites=site_names(),
+        actors=actors,
     )
 
 

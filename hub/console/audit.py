@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from hub.console import audit_words
 from hub.console.access import allowed_sites, login_required, me, site_names
 from hub.console.i18n import TIMEZONE
 from hub.console.query import page_number
@@ -51,6 +52,7 @@ def index() -> ResponseReturnValue:
             page=page_number(),
         )
         actions = audit.actions(session, visible)
+        lines = audit_words.lines(session, found.entries)
 
     def page_url(number: int) -> str:
         return url_for("audit.index") + "?" + urlencode({**request.args.to_dict(), "page": number})
@@ -58,6 +60,7 @@ def index() -> ResponseReturnValue:
     return render_template(
         "console/audit/index.html",
         found=found,
+        lines=lines,
         actions=actions,
         sites=site_names(),
         page_url=page_url,

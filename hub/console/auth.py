@@ -20,13 +20,13 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from hub.console.access import ConsoleUser
 from hub.console.errors import error_page
 from hub.console.forms.auth import LoginForm
 from hub.console.i18n import LANGUAGES
+from hub.console.i18n import gettext as _
 from hub.console.ratelimit import LoginGuard
 from hub.console.services import console
 from hub.people import users

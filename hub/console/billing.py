@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date
-from flask_babel import gettext as _
 
 from hub.api.reports import billing_csv
 from hub.console.access import (
@@ -29,6 +28,7 @@ from hub.console.access import (
     site_names,
 )
 from hub.console.forms.billing import CloseForm
+from hub.console.i18n import gettext as _
 from hub.console.query import page_number
 from hub.console.services import console
 from hub.people import members

@@ -30,14 +30,14 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user
 
-from hub.console.access import actor, allowed_sites, login_required, require_site
+from hub.console.access import actor, allowed_sites, login_required, me, require_site
 from hub.console.forms.board import AcknowledgeForm, OpenDoorForm
+from hub.console.i18n import gettext as _
 from hub.console.services import console
 from hub.doors import alarms, commands
-from hub.people import users
+from hub.people.names import place_names, site_labels
 from hub.people.users import Invalid
 from hub.reports.board import SiteBoard, site_boards
 
@@ -57,12 +57,26 @@ def _boards(sites: list[str]) -> list[SiteBoard]:
         return site_boards(session, sites, services.clock(), max_session_h=services.max_session_h)
 
 
+def _view() -> tuple[list[str], str | None, bool]:
+    """What the board shows: the sites, the one site asked for (`?site=`), and whether it is
+    the network view (one row per site: the department's, who see every site) or cards."""
+    sites = allowed_sites()
+    shown = request.args.get("site") or None
+    if shown is not None:
+        return [require_site(shown)], shown, False
+    return sites, None, me().account.all_sites and len(sites) > 1
+
+
 @bp.get("/")
 @login_required
 def index() -> ResponseReturnValue:
+    sites, shown, network = _view()
     return render_template(
         "console/board/index.html",
-        boards=_boards(allowed_sites()),
+        boards=_boards(sites),
+        shown=shown,
+        network=network,
+        several=len(allowed_sites()) > 1,
         ack_form=AcknowledgeForm(),
         epoch=console().changes.epoch,
         seq=console().changes.seq,
@@ -104,7 +118,8 @@ def stream() -> ResponseReturnValue:
         return Response(body, mimetype="text/event-stream", headers=headers)
     services = console()
     changes = services.changes
-    sites = allowed_sites()
+    sites, _shown, network = _view()
+    template = "console/board/_row.html" if network else "console/board/_site.html"
     epoch, _, number = request.headers.get("Last-Event-ID", "").partition(":")
     # ASCII digits, a sane length: the header is the client's to write (`²` passes isdigit).
     readable = number.isascii() and number.isdecimal() and len(number) <= 18
@@ -117,7 +132,7 @@ def stream() -> ResponseReturnValue:
         return "".join(
             _event(
                 "site",
-                render_template("console/board/_site.html", board=board, ack_form=ack_form),
+                render_template(template, board=board, ack_form=ack_form),
                 f"{changes.epoch}:{seq}",
             )
             for board in _boards([s for s in sites if s in changed])
@@ -172,12 +187,14 @@ def open_door(site_id: str) -> ResponseReturnValue:
     services = console()
     with services.sessions() as session:
         choices = commands.doors_of(session, site_id)
-        name = users.site_names(session, [site_id]).get(site_id, site_id)
+        name = site_labels(session, [site_id]).get(site_id, site_id)
+        places = place_names(session, [site_id])
     form = OpenDoorForm()
     form.door.choices = [
         (
             f"{d.device}/{d.door}",
-            f"{d.door} ({d.device})" + ("" if d.online else " – " + _("offline")),
+            (places.door(site_id, d.door) or _("the door"))
+            + ("" if d.online else " – " + _("offline")),
         )
         for d in choices
     ]
@@ -212,6 +229,7 @@ def door_command(site_id: str, command_id: str) -> ResponseReturnValue:
     require_site(site_id)
     with console().sessions() as session:
         command = commands.command(session, command_id)
+        places = place_names(session, [site_id])
     if command is None or command.site_id != site_id:
         abort(404)
     age = (console().clock() - command.requested_at).total_seconds()
@@ -219,6 +237,7 @@ def door_command(site_id: str, command_id: str) -> ResponseReturnValue:
     return render_template(
         "console/board/_command.html" if partial else "console/board/command.html",
         command=command,
+        door_name=places.door(site_id, command.door),
         site_id=site_id,
         waited_too_long=command.answered_at is None and age > commands.ANSWER_WITHIN_S,
     )

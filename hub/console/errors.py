@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import render_template
-from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
+from hub.console.i18n import gettext as _
 from hub.web.text_gate import UnprintableText
 
 

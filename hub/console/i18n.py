@@ -8,7 +8,12 @@ a folder of this process, so a fresh clone needs no build step. Source strings a
 browser's, else French.
 
 Jinja filters for the other pages: `hours` (`43 800,0 h`), `euros` (`934,00 €`), `day`
-(`lun. 2 déc.`), `when` (date and time), `clock` (`09:05`), `number`.
+(`lun. 2 déc.`, `ven. 3 déc. 2021`: the year unless it is this one), `when` (date and time,
+the same way), `clock` (`09:05`), `number`.
+
+French elides its articles before a vowel: "la présence d'Élodie Vigier", not "de Élodie".
+`gettext` here (and `_`, `ngettext` in templates) apply `elide` to every name put after "de",
+"le" or "que" in a French message, so the catalog keeps plain "de %(name)s".
 
 Update the catalogs after adding strings:
     .venv/bin/pybabel extract -F hub/console/babel.cfg -k N_ -o /tmp/messages.pot hub
@@ -17,10 +22,13 @@ Update the catalogs after adding strings:
 
 from __future__ import annotations
 
+import re
 import tempfile
 import threading
+from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -31,9 +39,15 @@ from flask_babel import (
     format_date,
     format_datetime,
     format_decimal,
-    gettext,
+    get_locale,
+    get_timezone,
+    get_translations,
 )
+from flask_babel import gettext as babel_gettext
 from flask_login import current_user
+from jinja2.runtime import Context
+from jinja2.utils import pass_context
+from markupsafe import Markup
 
 LANGUAGES = ("fr", "en")
 DEFAULT_LANGUAGE = "fr"
@@ -71,6 +85,62 @@ def select_language() -> str:
     return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
 
 
+#: Letters before which French elides "de", "le", "que" (a mute h included: d'Hélène).
+_VOWELS = frozenset("aeiouyhàâäéèêëîïôöûüœæ")
+_ARTICLE = re.compile(r"(?<![\w'’])(de|De|le|Le|que|Que) %\((\w+)\)s")
+
+
+def _elides(name: str) -> bool:
+    return name[:1].lower() in _VOWELS
+
+
+def elide(article: str, name: str) -> str:
+    """`de` + `Élodie Vigier` → `d'Élodie Vigier`; `le` + `Aurillac` → `l'Aurillac`;
+    `de` + `Murat` → `de Murat`. The one rule, for messages and templates alike."""
+    return f"{article[:-1]}'{name}" if _elides(name) else f"{article} {name}"
+
+
+def _elided(template: str, values: Mapping[str, Any]) -> str:
+    """The French `template` with each "de %(name)s" elided for the value it will take."""
+
+    def one(match: re.Match[str]) -> str:
+        value = values.get(match[2])
+        if isinstance(value, str) and _elides(value):
+            return f"{match[1][:-1]}'%({match[2]})s"
+        return match[0]
+
+    return _ARTICLE.sub(one, template)
+
+
+def _format(template: str, values: Mapping[str, Any]) -> str:
+    if str(get_locale() or DEFAULT_LANGUAGE).startswith("fr"):
+        elided = _elided(str(template), values)
+        template = Markup(elided) if isinstance(template, Markup) else elided
+    return template % values
+
+
+def gettext(string: str, **variables: Any) -> str:
+    """Flask-Babel's `gettext`, with French elision before the names put in."""
+    if not variables:
+        return str(babel_gettext(string))
+    return _format(get_translations().ugettext(string), variables)
+
+
+@pass_context
+def _template_gettext(context: Context, string: str, **variables: Any) -> str:
+    text = get_translations().ugettext(string)
+    return _format(Markup(text) if context.eval_ctx.autoescape else text, variables)
+
+
+@pass_context
+def _template_ngettext(
+    context: Context, singular: str, plural: str, num: int, **variables: Any
+) -> str:
+    variables.setdefault("num", num)
+    text = get_translations().ungettext(singular, plural, num)
+    return _format(Markup(text) if context.eval_ctx.autoescape else text, variables)
+
+
 def hours(value: float | None) -> str:
     """`43 800,0 h`."""
     if value is None:
@@ -92,20 +162,40 @@ def number(value: float | None, digits: int = 0) -> str:
     return str(format_decimal(value, format=pattern))
 
 
+def _this_year(value: date | datetime) -> bool:
+    if isinstance(value, datetime):
+        zone = get_timezone()
+        return value.astimezone(zone).year == datetime.now(zone).year
+    return value.year == date.today().year
+
+
 def day(value: date | datetime | None) -> str:
-    """`lun. 2 déc.` (in the hub's time zone for a datetime)."""
+    """`lun. 2 déc.` this year, `ven. 3 déc. 2021` another (in the hub's time zone for a
+    datetime): the one way the console writes a day."""
     if value is None:
         return "–"
+    pattern = "EEE d MMM" if _this_year(value) else "EEE d MMM y"
     if isinstance(value, datetime):
-        return str(format_datetime(value, "EEE d MMM"))
-    return str(format_date(value, "EEE d MMM"))
+        return str(format_datetime(value, pattern))
+    return str(format_date(value, pattern))
 
 
 def when(value: datetime | None) -> str:
-    """`lun. 2 déc. 09:05`."""
+    """`lun. 2 déc. 09:05`, `ven. 3 déc. 2021 09:05`."""
     if value is None:
         return "–"
-    return str(format_datetime(value, "EEE d MMM HH:mm"))
+    return f"{day(value)} {format_datetime(value, 'HH:mm')}"
+
+
+def moment(value: datetime | None) -> str:
+    """`14 h 20` today, else `lun. 2 déc. 09:05`: when something began, said briefly."""
+    if value is None:
+        return "–"
+    zone = get_timezone()
+    if value.astimezone(zone).date() != datetime.now(zone).date():
+        return when(value)
+    french = str(get_locale() or DEFAULT_LANGUAGE).startswith("fr")
+    return str(format_datetime(value, "H 'h' mm" if french else "HH:mm"))
 
 
 def clock(value: datetime | None) -> str:
@@ -121,7 +211,7 @@ def audit_value(value: object) -> str:
     if value is None or value == "":
         return "–"
     if isinstance(value, bool):
-        return str(gettext("yes") if value else gettext("no"))
+        return str(babel_gettext("yes") if value else babel_gettext("no"))
     if isinstance(value, list):
         return ", ".join(audit_value(item) for item in value) or "–"
     if isinstance(value, dict):
@@ -134,22 +224,14 @@ def audit_value(value: object) -> str:
     return str(value)
 
 
-def audit_changes(before: object, after: object) -> list[tuple[str, str, str]]:
-    """What an audited change changed: `(key, before, after)` of the keys that differ."""
-    old = before if isinstance(before, dict) else {}
-    new = after if isinstance(after, dict) else {}
-    return [
-        (key, audit_value(old.get(key)), audit_value(new.get(key)))
-        for key in [*old, *(k for k in new if k not in old)]
-        if old.get(key) != new.get(key)
-    ]
-
-
 def init_i18n(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", TIMEZONE)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compiled_catalogs())
     Babel(app, locale_selector=select_language)
+    app.jinja_env.globals.update(
+        _=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext
+    )
     for name, function in {
         "hours": hours,
         "euros": euros,
@@ -157,7 +239,7 @@ def init_i18n(app: Flask) -> None:
         "day": day,
         "when": when,
         "clock": clock,
+        "moment": moment,
         "audit_value": audit_value,
     }.items():
         app.jinja_env.filters[name] = function
-    app.jinja_env.globals["audit_changes"] = audit_changes

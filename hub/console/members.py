@@ -11,13 +11,11 @@ the unknown badges presented, the doors — is shown for the user's sites only.
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import format_date
-from flask_babel import gettext as _
 
 from hub.console.access import actor, allowed_sites, login_required, me, site_names
 from hub.console.forms.members import (
@@ -26,6 +24,7 @@ from hub.console.forms.members import (
     ConfirmForm,
     MemberForm,
 )
+from hub.console.i18n import gettext as _
 from hub.console.query import page_number
 from hub.console.services import console
 from hub.doors import enrolment
@@ -36,6 +35,8 @@ from hub.people.users import Invalid
 bp = Blueprint("members", __name__, url_prefix="/members")
 
 PER_PAGE = 25
+#: A door that has not applied a list this long after it was issued is shown as behind.
+LATE_AFTER = timedelta(minutes=1)
 
 
 def _publish(changed: Collection[str]) -> None:
@@ -123,13 +124,7 @@ def _labels() -> dict[str, object]:
         "sites": site_names(),
         "minutes_ago": _minutes_ago,
         "recent_minutes": enrolment.RECENT_MINUTES,
-        "full_day": _full_day,
     }
-
-
-def _full_day(day: date) -> str:
-    """`31 mai 2027`: a Pass's end is often next year."""
-    return str(format_date(day, "d MMM yyyy"))
 
 
 @bp.get("/unknown-badges")
@@ -160,26 +155,50 @@ def doors() -> ResponseReturnValue:
     """Which access list each door of the user's sites applies (polled after a change)."""
     with console().sessions() as session:
         found = enrolment.door_access(session, allowed_sites())
-    return render_template("console/members/_doors.html", doors=found, sites=site_names())
+    return render_template(
+        "console/members/_doors.html",
+        doors=found,
+        sites=site_names(),
+        late=console().clock() - LATE_AFTER,
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def create() -> ResponseReturnValue:
+    """A new member; with `?badge=` (a badge just presented, from its page), the member is
+    made with that badge in one go and the doors get the new list at once."""
     form = MemberForm()
+    badge = request.args.get("badge", "").strip().upper() or None
     if form.validate_on_submit():
         values = {name: getattr(form, name).data or "" for name in FIELDS}
         try:
             with console().sessions.begin() as session:
-                member, _changed = members.save_member(
+                member, changed = members.save_member(
                     session, values, actor=actor(), may_set_pass=_may_set_pass()
                 )
+                if badge is not None:
+                    changed = enrolment.assign_badge(
+                        session, uid=badge, member_id=member.id, actor=actor()
+                    )
         except Invalid as error:
             _show_error(form, error)
         else:
-            flash(_("%(name)s is a member. Now give them a badge.", name=member.name), "success")
-            return redirect(url_for("members.edit", member_id=member.id))
-    return render_template("console/members/new.html", form=_lock_pass(form), **_labels())
+            _publish(changed)
+            if badge is None:
+                message = _("%(name)s is a member. Now give them a badge.", name=member.name)
+            else:
+                message = _(
+                    "%(name)s is a member, with badge %(badge)s: the doors below apply the new "
+                    "list within seconds.",
+                    name=member.name,
+                    badge=badge,
+                )
+            flash(message, "success")
+            return redirect(url_for("members.edit", member_id=member.id, _anchor="badges"))
+    return render_template(
+        "console/members/new.html", form=_lock_pass(form), badge=badge, **_labels()
+    )
 
 
 @bp.route("/<member_id>", methods=["GET", "POST"])

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import date
 
 from flask import request
-from flask_babel import gettext as _
 
+from hub.console.i18n import gettext as _
 from hub.reports.queries import report_day
 
 #: Far more pages than any list has: a longer number is a typing slip or a probe.

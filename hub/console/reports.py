@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date, format_percent
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from hub.api.reports import evaluation_csv, usage_csv
 from hub.console import cells
 from hub.console.access import allowed_sites, login_required, me, require_site, site_names
 from hub.console.i18n import TIMEZONE
+from hub.console.i18n import gettext as _
 from hub.console.periods import (
     YEARS_OFFERED,
     asked_year,

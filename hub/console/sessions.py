@@ -17,13 +17,14 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 from wtforms import Field
 
 from hub.api.reports import MAX_LIMIT, sessions_csv
 from hub.console.access import actor, allowed_sites, login_required, require_site, site_names
 from hub.console.forms.sessions import CheckInForm, CheckOutForm, CorrectForm
+from hub.console.i18n import gettext as _
+from hub.console.i18n import when
 from hub.console.query import asked_day, page_number
 from hub.console.services import console
 from hub.people import members
@@ -39,7 +40,8 @@ from hub.reports import queries
 
 bp = Blueprint("sessions", __name__, url_prefix="/sessions")
 
-PER_PAGE = 50
+#: A page a phone scrolls through in a few flicks, a screen or two at 1280 px.
+PER_PAGE = 20
 #: The period shown when none is asked for: the last week.
 DEFAULT_DAYS = 7
 _LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
@@ -173,10 +175,12 @@ def _now_field(zone: ZoneInfo) -> str:
 def _show(form: CheckInForm | CheckOutForm | CorrectForm, error: CorrectionError) -> None:
     name = {"member_id": "member", "site_id": "site"}.get(error.field, error.field)
     field = getattr(form, name, None)
+    params = {k: when(v) if isinstance(v, datetime) else v for k, v in error.params.items()}
+    message = _(error.message, **params)
     if field is None:
-        flash(_(error.message), "error")
+        flash(message, "error")
     else:
-        field.errors = [*field.errors, _(error.message)]
+        field.errors = [*field.errors, message]
 
 
 class _Correction(Protocol):
@@ -203,7 +207,14 @@ def _record(
         _show(form, error)
         return None
     flash(done, "success")
+    if _from_board():
+        return redirect(url_for("board.index", _anchor=f"site-{site_id}"))
     return redirect(url_for("sessions.index", site=site_id))
+
+
+def _from_board() -> bool:
+    """The form was opened from the board's "Who is in": back there once done."""
+    return request.args.get("back") == "board"
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -254,7 +265,14 @@ def _name_of(row: queries.SessionRow) -> str:
 
 def _session_form(template: str, form: CheckOutForm | CorrectForm, row: queries.SessionRow) -> str:
     """A form about one stored session, shown with whose it is and where."""
-    return render_template(template, form=form, row=row, name=_name_of(row), sites=site_names())
+    return render_template(
+        template,
+        form=form,
+        row=row,
+        name=_name_of(row),
+        sites=site_names(),
+        back=url_for("board.index") if _from_board() else url_for("sessions.index", site=row.site),
+    )
 
 
 @bp.route("/<int:session_id>/check-out", methods=["GET", "POST"])
@@ -266,6 +284,8 @@ def check_out(session_id: int) -> ResponseReturnValue:
     form = CheckOutForm()
     if request.method == "GET":
         form.at.data = _now_field(zone)
+        if _from_board():
+            form.reason.data = _("Left without badging (seen on the board).")
     elif form.validate_on_submit():
         at = _local(form.at, zone)
         if at is not None:

@@ -10,12 +10,12 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 
 from hub.console.access import actor, roles_required
 from hub.console.forms import sites as site_form
+from hub.console.i18n import gettext as _
 from hub.console.services import console
 from hub.people import imports
 from hub.store.models import Site

@@ -14,7 +14,7 @@ the network, see `hub.doors.access_lists`).
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from hub.people.audit import record
 from hub.people.members import all_sites, full_name, unknown_member
+from hub.people.names import place_names
 from hub.people.users import N_, Invalid
 from hub.store.models import AccessListVersion, Badge, Device, Event, Member
 from telecentre import wire
@@ -140,6 +141,10 @@ class DoorAccess:
     state: str
     access_version: int | None
     latest: int | None
+    #: What people call the device (the sites file's label), None without one.
+    label: str | None = None
+    #: When the first list it has not applied was issued (None: up to date).
+    behind_since: datetime | None = None
 
     @property
     def applied(self) -> bool:
@@ -160,6 +165,19 @@ def door_access(session: Session, sites: Collection[str]) -> list[DoorAccess]:
     devices = session.scalars(
         select(Device).where(Device.site.in_(sorted(sites))).order_by(Device.site, Device.id)
     )
-    return [
-        DoorAccess(d.id, d.site, d.state, d.access_version, latest.get(d.site)) for d in devices
-    ]
+    names = place_names(session, sites)
+    found = []
+    for d in devices:
+        door = DoorAccess(
+            d.id, d.site, d.state, d.access_version, latest.get(d.site), names.device(d.site, d.id)
+        )
+        if not door.applied:
+            since = session.scalar(
+                select(func.min(AccessListVersion.issued)).where(
+                    AccessListVersion.site_id == d.site,
+                    AccessListVersion.version > (d.access_version or -1),
+                )
+            )
+            door = replace(door, behind_since=since)
+        found.append(door)
+    return found

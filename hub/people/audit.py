@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from hub.store.models import AuditEntry, AuditSite
+from hub.store.models import AuditEntry, AuditSite, User
 
 
 def record(
@@ -88,7 +88,13 @@ def entries(
     if site is not None:
         query = query.where(_of_sites([site]))
     if actor:
-        query = query.where(AuditEntry.actor.contains(actor, autoescape=True))
+        # By login or by name: the page shows names ("Léa Martin"), the log keeps logins.
+        named = select(literal("user:") + User.login).where(
+            User.display_name.contains(actor, autoescape=True)
+        )
+        query = query.where(
+            or_(AuditEntry.actor.contains(actor, autoescape=True), AuditEntry.actor.in_(named))
+        )
     if action:
         query = query.where(AuditEntry.action == action)
     if since is not None:

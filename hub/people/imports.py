@@ -109,6 +109,16 @@ class SpaceSpec(Strict):
     positions: Annotated[int, Field(ge=0)]
 
 
+class DoorSpec(Strict):
+    id: wire.Id
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+
+
+class DeviceSpec(Strict):
+    id: wire.Id
+    label: Annotated[str, Field(min_length=1, max_length=80)]
+
+
 class SiteSpec(Strict):
     id: wire.Id
     name: Annotated[str, Field(min_length=1, max_length=200)]
@@ -124,6 +134,10 @@ class SiteSpec(Strict):
     tariffs: Tariffs = Tariffs()
     rounding_min: Annotated[int, Field(ge=1, le=1440)] = 15
     invoicing: Invoicing = Invoicing()
+    #: Left out (None): the names stored stay as they are (a file of before names, the
+    #: console's site form); listed: exactly these.
+    doors: list[DoorSpec] | None = None
+    devices: list[DeviceSpec] | None = None
 
 
 class SitesFile(Strict):
@@ -207,17 +221,32 @@ def parse_sites(text: str) -> list[SiteSpec]:
             line = _line_of(root, ("sites", index, "id"))
             problems.append(Problem(line, "id", f"site {site.id!r} is listed twice"))
         seen.add(site.id)
-        spaces = [space.id for space in site.spaces]
-        for repeated in sorted({s for s in spaces if spaces.count(s) > 1}):
-            line = _line_of(root, ("sites", index, "spaces"))
-            problems.append(Problem(line, "spaces", f"space {repeated!r} is listed twice"))
+        for key, ids in _keyed_lists(site).items():
+            for repeated in sorted({s for s in ids if ids.count(s) > 1}):
+                line = _line_of(root, ("sites", index, key))
+                problems.append(Problem(line, key, f"{key[:-1]} {repeated!r} is listed twice"))
     if problems:
         raise InvalidFile(problems)
     return sites
 
 
-def _site_values(spec: SiteSpec) -> dict[str, Any]:
+def _keyed_lists(site: SiteSpec) -> dict[str, list[str]]:
+    """The ids of each list of a site whose entries must be unique."""
     return {
+        "spaces": [space.id for space in site.spaces],
+        "doors": [door.id for door in site.doors or ()],
+        "devices": [device.id for device in site.devices or ()],
+    }
+
+
+def _site_values(spec: SiteSpec) -> dict[str, Any]:
+    names: dict[str, Any] = {}
+    if spec.doors is not None:
+        names["door_names"] = {door.id: door.name for door in spec.doors}
+    if spec.devices is not None:
+        names["device_labels"] = {device.id: device.label for device in spec.devices}
+    return {
+        **names,
         "name": spec.name,
         "commune": spec.commune,
         "zrr": spec.zrr,
@@ -328,24 +357,29 @@ def check_site(entry: dict[str, Any]) -> SiteSpec:
                 for error in exc.errors()
             ]
         ) from None
-    spaces = [space.id for space in spec.spaces]
-    repeated = [index for index, space in enumerate(spaces) if space in spaces[:index]]
+    repeated = [
+        FieldProblem(f"{key}.{index}.id", "repeated", f"{key[:-1]} {ids[index]!r} twice")
+        for key, ids in _keyed_lists(spec).items()
+        for index, one in enumerate(ids)
+        if one in ids[:index]
+    ]
     if repeated:
-        raise InvalidSite(
-            [
-                FieldProblem(f"spaces.{index}.id", "repeated", f"space {spaces[index]!r} twice")
-                for index in repeated
-            ]
-        )
+        raise InvalidSite(repeated)
     return spec
 
 
 def site_entry(site: Site) -> dict[str, Any]:
     """A stored site as an entry of the sites file (what `check_site` takes back)."""
+    names: dict[str, Any] = {}
+    if site.door_names:
+        names["doors"] = [{"id": k, "name": v} for k, v in sorted(site.door_names.items())]
+    if site.device_labels:
+        names["devices"] = [{"id": k, "label": v} for k, v in sorted(site.device_labels.items())]
     return {
         "id": site.id,
         **_site_values_of(site),
         "spaces": [{"id": s.id, "kind": s.kind, "positions": s.positions} for s in site.spaces],
+        **names,
     }
 
 

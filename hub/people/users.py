@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
@@ -357,11 +357,3 @@ def account_by_login(session: Session, login: str) -> Account | None:
 
 def accounts(session: Session) -> list[Account]:
     return [_account(user) for user in session.scalars(select(User).order_by(User.login))]
-
-
-def site_names(session: Session, sites: Iterable[str] | None = None) -> dict[str, str]:
-    """`{site id: name}` of the given sites (None: all), in name order."""
-    query = select(Site.id, Site.name).order_by(Site.name)
-    if sites is not None:
-        query = query.where(Site.id.in_(sorted(set(sites))))
-    return {site_id: name for site_id, name in session.execute(query)}

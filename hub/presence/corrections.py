@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.people.users import N_
 from hub.rules.model import utc
 from hub.store.models import AuditEntry, Member, PresenceSession, Site, utcnow
 from hub.store.replay import lock_members
@@ -29,12 +30,18 @@ REASON_MAX_CHARS = 500
 
 
 class CorrectionError(ValueError):
-    """Bad input for a correction: `field` names the form field, `message` says why."""
+    """Bad input for a correction: `field` names the form field, `message` says why (an
+    English message of the console's catalog, with its `params`; `text` is it written out,
+    for the API and the CLI)."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+    def __init__(self, field: str, message: str, **params: Any) -> None:
         self.field = field
         self.message = message
+        self.params = params
+        written = {k: v.isoformat(timespec="minutes") if isinstance(v, datetime) else v
+                   for k, v in params.items()}  # fmt: skip
+        self.text = message % written if params else message
+        super().__init__(f"{field}: {self.text}")
 
 
 #: No télécentre counted anyone before: an earlier time is a typing slip (year 0001...).
@@ -44,23 +51,25 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 def _reason(reason: str) -> str:
     text = reason.strip()
     if not text:
-        raise CorrectionError("reason", "la raison est obligatoire")
+        raise CorrectionError("reason", N_("the reason is required"))
     if len(text) > REASON_MAX_CHARS:
-        raise CorrectionError("reason", f"la raison dépasse {REASON_MAX_CHARS} caractères")
+        raise CorrectionError(
+            "reason", N_("the reason is longer than %(max)d characters"), max=REASON_MAX_CHARS
+        )
     return text
 
 
 def _instant(field: str, value: datetime, now: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
-        raise CorrectionError(field, "l'heure doit avoir un fuseau horaire")
+        raise CorrectionError(field, N_("the time needs a time zone"))
     try:
         instant = utc(value)
     except OverflowError:
-        raise CorrectionError(field, "l'heure est hors des dates possibles") from None
+        raise CorrectionError(field, N_("the time is out of the possible dates")) from None
     if instant < EARLIEST:
-        raise CorrectionError(field, "l'heure est trop ancienne (avant l'an 2000)")
+        raise CorrectionError(field, N_("the time is too old (before the year 2000)"))
     if instant > utc(now) + CLOCK_SLACK:
-        raise CorrectionError(field, "l'heure est dans le futur")
+        raise CorrectionError(field, N_("the time is in the future"))
     return value
 
 
@@ -86,10 +95,14 @@ def _check_no_overlap(
         if other.end is None or utc(other.end) > utc(start):
             if other.site_id != site_id:
                 raise CorrectionError(
-                    field, "chevauche une session de ce membre dans un autre télécentre"
+                    field, N_("overlaps a session of this member at another télécentre")
                 )
-            when = other.start.isoformat(timespec="minutes")
-            raise CorrectionError(field, f"chevauche la session n° {other.id} (depuis {when})")
+            raise CorrectionError(
+                field,
+                N_("overlaps session no. %(number)d (since %(since)s)"),
+                number=other.id,
+                since=other.start,
+            )
 
 
 def _snapshot(row: PresenceSession) -> dict[str, Any]:
@@ -155,9 +168,11 @@ def _save(
 def _stored_session(session: Session, session_id: int) -> PresenceSession:
     row = session.get(PresenceSession, session_id)
     if row is None:
-        raise CorrectionError("session_id", f"il n'y a pas de session n° {session_id}")
+        raise CorrectionError(
+            "session_id", N_("there is no session no. %(number)d"), number=session_id
+        )
     if row.member_id is None:
-        raise CorrectionError("session_id", "cette session est pseudonymisée (conservation)")
+        raise CorrectionError("session_id", N_("this session is pseudonymised (retention)"))
     lock_members(session, [row.member_id])
     return row
 
@@ -177,9 +192,9 @@ def manual_check_in(
     now = now or utcnow()
     why = _reason(reason)
     if session.get(Member, member_id) is None:
-        raise CorrectionError("member_id", f"il n'y a pas de membre {member_id!r}")
+        raise CorrectionError("member_id", N_("there is no member %(member)r"), member=member_id)
     if session.get(Site, site_id) is None:
-        raise CorrectionError("site_id", f"il n'y a pas de site {site_id!r}")
+        raise CorrectionError("site_id", N_("there is no site %(site)r"), site=site_id)
     _instant("at", at, now)
     lock_members(session, [member_id])
     _check_no_overlap(session, member_id, site_id, at, None, field="at")
@@ -203,12 +218,12 @@ def manual_check_out(
     why = _reason(reason)
     row = _stored_session(session, session_id)
     if row.end is not None and not row.auto_closed:
-        raise CorrectionError("session_id", "cette session est déjà terminée")
+        raise CorrectionError("session_id", N_("this session has already ended"))
     _instant("at", at, now)
     # The form says the time to the minute, the arrival has its seconds: a check-out in the
     # arrival's own minute ends the stay at the arrival, not before it.
     if utc(at) < utc(row.start).replace(second=0, microsecond=0):
-        raise CorrectionError("at", "la sortie est avant l'entrée")
+        raise CorrectionError("at", N_("the check-out is before the arrival"))
     at = max(at, row.start, key=utc)
     assert row.member_id is not None  # _stored_session
     _check_no_overlap(session, row.member_id, row.site_id, row.start, at, field="at", ignore=row.id)
@@ -237,7 +252,7 @@ def correct_session(
     if end is not None:
         _instant("end", end, now)
         if utc(end) < utc(start):
-            raise CorrectionError("end", "la fin est avant le début")
+            raise CorrectionError("end", N_("the end is before the start"))
     assert row.member_id is not None  # _stored_session
     _check_no_overlap(session, row.member_id, row.site_id, start, end, field="start", ignore=row.id)
     before = _snapshot(row)

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, select, union_all
+from sqlalchemy import Row, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from hub.doors.alarms import StandingAlarm, standing_alarms
+from hub.people.names import PlaceNames, place_names, site_labels
 from hub.people.sites import load_sites
 from hub.presence.engine import occupancies
-from hub.store.models import AccessListVersion, Device, Event, Member, Site
+from hub.store.models import AccessListVersion, Device, Event, Member, PresenceSession
 
 #: Taps and door events shown per site.
 LAST_EVENTS = 8
@@ -33,6 +34,9 @@ class PersonIn:
     member_id: str
     name: str
     since: datetime
+    #: The stored session they are in (None if the auto-close already ended it): the board
+    #: checks them out or corrects it in one click.
+    session_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class DoorMoment:
 @dataclass(frozen=True)
 class DeviceHealth:
     id: str
+    #: What people call it (the sites file's label), None when it has none.
+    label: str | None
     online: bool
     last_seen: datetime | None
     silent: bool
@@ -95,6 +101,24 @@ class SiteBoard:
     doors: list[DoorMoment]
     devices: list[DeviceHealth]
     alarms: list[StandingAlarm]
+    #: The names the sites file gives this site's doors and devices.
+    names: PlaceNames
+
+    def door_name(self, door: str | None) -> str | None:
+        """The door's name from the sites file, None when it has none."""
+        return self.names.door(self.site_id, door)
+
+    def device_label(self, device: str) -> str | None:
+        return self.names.device(self.site_id, device)
+
+    @property
+    def unhealthy(self) -> int:
+        """Devices that need a look."""
+        return sum(1 for device in self.devices if not device.healthy)
+
+    @property
+    def last_tap(self) -> datetime | None:
+        return self.taps[0].at if self.taps else None
 
     @property
     def present(self) -> int:
@@ -152,7 +176,22 @@ def _door_moment(row: Row[Any]) -> DoorMoment:
     return DoorMoment(row.ts, row.door, what)
 
 
-def _devices(session: Session, sites: list[str], now: datetime) -> dict[str, list[DeviceHealth]]:
+def _open_sessions(session: Session, sites: list[str], now: datetime) -> dict[tuple[str, str], int]:
+    """`{(site, member): session id}` of the sessions going on at `now`."""
+    rows = session.execute(
+        select(PresenceSession.site_id, PresenceSession.member_id, PresenceSession.id).where(
+            PresenceSession.site_id.in_(sites),
+            PresenceSession.member_id.is_not(None),
+            PresenceSession.start <= now,
+            or_(PresenceSession.end.is_(None), PresenceSession.end > now),
+        )
+    )
+    return {(site, member): number for site, member, number in rows if member is not None}
+
+
+def _devices(
+    session: Session, sites: list[str], now: datetime, names: PlaceNames
+) -> dict[str, list[DeviceHealth]]:
     latest: dict[str, int] = {
         site: version
         for site, version in session.execute(
@@ -167,6 +206,7 @@ def _devices(session: Session, sites: list[str], now: datetime) -> dict[str, lis
         found[device.site].append(
             DeviceHealth(
                 id=device.id,
+                label=names.device(device.site, device.id),
                 online=online,
                 last_seen=device.last_seen,
                 silent=online and now - device.updated_at > SILENT_AFTER,
@@ -192,10 +232,9 @@ def site_boards(
     sites = [site for site in site_ids if site in rules]
     if not sites:
         return []
-    names_of_sites: dict[str, str] = {
-        site: name
-        for site, name in session.execute(select(Site.id, Site.name).where(Site.id.in_(sites)))
-    }
+    names_of_sites = site_labels(session, sites)
+    places = place_names(session, sites)
+    stays = _open_sessions(session, sites, now)
     present = occupancies(
         session, [rules[site] for site in sites], now, max_session_h=max_session_h
     )
@@ -206,14 +245,19 @@ def site_boards(
         {p.member_id for people in present.values() for p in people}
         | {row.member_id for rows in taps.values() for row in rows if row.member_id is not None},
     )
-    devices = _devices(session, sites, now)
+    devices = _devices(session, sites, now, places)
     alarms = standing_alarms(session, sites)
     return [
         SiteBoard(
             site_id=site,
             name=names_of_sites[site],
             people=[
-                PersonIn(p.member_id, names.get(p.member_id, p.member_id), p.since)
+                PersonIn(
+                    p.member_id,
+                    names.get(p.member_id, p.member_id),
+                    p.since,
+                    stays.get((site, p.member_id)),
+                )
                 for p in present[site]
             ],
             positions=rules[site].positions.total,
@@ -231,6 +275,7 @@ def site_boards(
             doors=[_door_moment(row) for row in events[site] if row.type != "badge"],
             devices=devices[site],
             alarms=[alarm for alarm in alarms if alarm.site_id == site],
+            names=places,
         )
         for site in sites
     ]

@@ -94,6 +94,10 @@ class Site(Base):
     #: Who issues the site's invoices and how (the sites file's `invoicing`): `issuer`,
     #: `address`, `siret`, `vat_number`, `vat_rate`, `vat_exemption`, `prefix`, `payment`.
     invoicing: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: `{door id: "Porte d'entrée"}`: what people read for a door (the id stays the key).
+    door_names: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    #: `{device id: "Boîtier de l'entrée"}`: what people read for an edge device.
+    device_labels: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     spaces: Mapped[list[Space]] = relationship(

@@ -87,7 +87,7 @@ def test_the_board_changes_by_itself_when_a_member_taps(
 ) -> None:
     browser_sign_in(page, running_hub.url, animator)
     murat = card(page)
-    expect(murat.locator("h2")).to_have_text("La Cocotte Numérique")
+    expect(murat.locator("h2")).to_have_text("La Cocotte Numérique (Murat)")
     expect(murat.locator(".present")).to_have_text("0")
     expect(murat).to_contain_text("présent sur 9 postes")
     expect(page.locator("#site-mauriac")).to_have_count(0)  # not this animator's site
@@ -99,7 +99,7 @@ def test_the_board_changes_by_itself_when_a_member_taps(
     expect(murat.locator(".taps li").first).to_contain_text("accepté")
     expect(murat.locator(".taps li").first).to_contain_text("Élodie Vigier")
     expect(page.locator("#board-announcer")).to_have_text(
-        "La Cocotte Numérique : 1 présent sur 9 postes"
+        "La Cocotte Numérique (Murat) : 1 présent sur 9 postes"
     )
 
     tap(broker, "0BADC0DE", access="denied", reason="unknown")
@@ -196,11 +196,13 @@ def test_opening_the_door_from_the_console_unlocks_the_agents_strike(
     wait_until(lambda: device_state(running_hub) == "online", timeout=15)
     browser_sign_in(page, running_hub.url, animator)
     card(page).get_by_role("link", name="Ouvrir la porte").click()
-    expect(page.locator("h1")).to_have_text("Ouvrir la porte de La Cocotte Numérique")
+    expect(page.locator("h1")).to_have_text("Ouvrir la porte de La Cocotte Numérique (Murat)")
     page.get_by_label("Motif").fill("Livraison de cartons")
     assert not any(state.state for state in strike.states)
     page.get_by_role("button", name="Ouvrir maintenant").click()
-    expect(page.locator("#command-state")).to_contain_text("l'appareil l'a confirmé")
+    expect(page.locator("#command-state")).to_contain_text(
+        "Porte d'entrée ouverte : le boîtier l'a confirmé"
+    )
     assert any(state.state for state in strike.states)  # the strike went high
     with running_hub.sessions() as session:
         command = session.query(DoorCommand).one()

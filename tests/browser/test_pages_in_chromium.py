@@ -186,7 +186,7 @@ def test_a_manual_check_out_stays_in_the_csv_after_a_late_tap(
     page.goto(f"{running_hub.url}/sessions/?site={SITE}")
     row = page.get_by_role("row").filter(has_text="Élodie Vigier")
     row.get_by_role("button", name="Sortie").click()
-    expect(page.locator("h1")).to_have_text("Enregistrer la sortie de Élodie Vigier")
+    expect(page.locator("h1")).to_have_text("Enregistrer la sortie d'Élodie Vigier")
     departure = (now - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")
     page.get_by_label("Départ").fill(departure)
     page.get_by_role("button", name="Enregistrer la sortie").click()
@@ -194,7 +194,7 @@ def test_a_manual_check_out_stays_in_the_csv_after_a_late_tap(
     page.get_by_label("Départ").fill(departure)
     page.get_by_label("Motif").fill("Sortie non badgée, vue à 17 h")
     page.get_by_role("button", name="Enregistrer la sortie").click()
-    expect(page.locator(".flashes")).to_contain_text("Sortie de Élodie Vigier enregistrée.")
+    expect(page.locator(".flashes")).to_contain_text("Sortie d'Élodie Vigier enregistrée.")
     expect(page.get_by_role("row").filter(has_text="Élodie Vigier")).to_contain_text("manuelle")
 
     def csv_rows() -> list[dict[str, str]]:

@@ -145,7 +145,7 @@ def test_an_animator_sees_only_its_sites_on_the_board_the_stream_and_the_log(
     assert "event: site" in stream and 'id="site-murat"' in stream
     assert "site-mauriac" not in stream and MAURIAC_NAME not in stream
     log = lea.get("/audit/").get_data(as_text=True)
-    row = "<td>porte ouverte depuis la console</td>"
+    row = ">porte ouverte depuis la console</td>"
     assert log.count(row) == 1  # Murat's, not Mauriac's
     assert lea.get(f"/audit/?site={MAURIAC}").get_data(as_text=True).count(row) == 0
     ada = signed_in(console_app, ADMIN).get("/").get_data(as_text=True)

@@ -9,37 +9,21 @@ from html.parser import HTMLParser
 
 import pytest
 from babel.messages.extract import extract_from_dir
-from babel.messages.pofile import read_po
 from flask import Flask
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.console import i18n
+from hub.console import audit_words, i18n
+from hub.people import audit
 from hub.people.imports import import_sites
-from hub.store.models import Alarm, Device
-from tests.console import add_user, client_sign_in
+from hub.store.models import Alarm, AuditEntry, Device, Member
+from tests.console import add_user, client_sign_in, french
 from tests.servers import REPO
 
-CATALOG = REPO / "hub" / "console" / "translations" / "fr" / "LC_MESSAGES" / "messages.po"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}  # fmt: skip
 KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "_l": None, "N_": None,
             "ngettext": (1, 2)}  # fmt: skip
-
-
-def french() -> dict[str, str]:
-    """msgid → French (a plural message by its singular, its French plural forms joined)."""
-    with CATALOG.open("rb") as source:
-        catalog = read_po(source)
-    found = {}
-    for message in catalog:
-        if not message.id or message.fuzzy:
-            continue
-        if isinstance(message.id, str):
-            found[message.id] = str(message.string)
-        else:  # plural: every form must be there
-            forms = [str(form) for form in message.string or ()]
-            found[str(message.id[0])] = " | ".join(forms) if all(forms) else ""
-    return found
 
 
 def test_every_string_of_the_console_is_in_the_french_catalog_and_translated() -> None:
@@ -103,8 +87,9 @@ def admin_client(console_app: Flask, sessions: sessionmaker[Session]) -> Flask:
     return console_app
 
 
-PAGES = ["/", "/board/murat", "/board/murat/door", "/audit/", "/admin/users", "/admin/users/new",
-         "/admin/users/lea", "/admin/tokens", "/admin/mail", "/account/", "/nowhere"]  # fmt: skip
+PAGES = ["/", "/?site=murat", "/board/murat", "/board/murat/door", "/audit/", "/admin/users",
+         "/admin/users/new", "/admin/users/lea", "/admin/tokens", "/admin/mail", "/account/",
+         "/nowhere"]  # fmt: skip
 
 
 def test_the_pages_in_french_show_no_english(admin_client: Flask) -> None:
@@ -123,34 +108,106 @@ def test_the_pages_in_french_show_no_english(admin_client: Flask) -> None:
     ]
     assert left == []
     assert all(" the " not in text.lower() for text in texts.values())
-    assert "Alarme : porte restée ouverte" in texts["/"]
-    assert "horloge non synchronisée" in texts["/"] and "lecteur entrance en panne" in texts["/"]
+    murat = texts["/?site=murat"]
+    assert "Alarme : porte restée ouverte" in murat and "Porte d'entrée" in murat
+    assert "horloge non synchronisée" in murat and "1 lecteur de badges en panne" in murat
+    assert "murat-door" not in murat and "entrance" not in murat
 
 
 def test_numbers_money_and_dates_are_written_the_french_way(console_app: Flask) -> None:
     with console_app.test_request_context(headers={"Accept-Language": "fr"}):
         assert i18n.hours(43800).replace("\u202f", " ").replace("\xa0", " ") == "43 800,0 h"
         assert i18n.euros(934).replace("\xa0", " ").replace("\u202f", " ") == "934,00 €"
-        assert i18n.day(date(2026, 12, 7)) == "lun. 7 déc."
-        assert i18n.when(datetime(2026, 12, 7, 8, 5, tzinfo=UTC)) == "lun. 7 déc. 09:05"
+        this_year = datetime.now(UTC).year
+        assert i18n.day(date(2021, 12, 7)) == "mar. 7 déc. 2021"
+        assert i18n.when(datetime(this_year, 6, 7, 8, 5, tzinfo=UTC)).endswith("7 juin 10:05")
         assert i18n.number(1234.5, 1).replace("\u202f", " ") == "1 234,5"
         assert i18n.hours(None) == "–"
 
 
-def test_the_audit_log_reads_as_french_not_as_python(console_app: Flask) -> None:
-    """The log stores JSON (ISO times, true, null); the page shows what a person reads."""
-    before: dict[str, object] = {"start": "2026-12-07T08:05:00+00:00", "end": None}
-    before |= {"auto_closed": True, "kept": 1}
-    after: dict[str, object] = {
-        "start": "2026-12-07T08:05:00+00:00",
-        "end": "2026-12-07T16:30:00+00:00",
-    }
-    after |= {"auto_closed": False, "kept": 1}
+def test_french_elides_before_a_name_and_dates_carry_the_year_unless_this_one(
+    console_app: Flask,
+) -> None:
     with console_app.test_request_context(headers={"Accept-Language": "fr"}):
-        assert i18n.audit_changes(before, after) == [
-            ("end", "–", "lun. 7 déc. 17:30"),
-            ("auto_closed", "oui", "non"),
-        ]
-        assert i18n.audit_value(["murat", "ydes"]) == "murat, ydes"
-        assert i18n.audit_value("badge oublié") == "badge oublié"
-        assert i18n.audit_changes(None, {"active": True}) == [("active", "–", "oui")]
+        session_of = "The session of %(name)s is corrected."
+        assert i18n.gettext(session_of, name="Élodie Vigier") == (
+            "La présence d'Élodie Vigier est corrigée."
+        )
+        assert (
+            i18n.gettext(session_of, name="Hélène Roux")
+            == "La présence d'Hélène Roux est corrigée."
+        )
+        assert i18n.gettext(session_of, name="Pierre Delmas") == (
+            "La présence de Pierre Delmas est corrigée."
+        )
+        assert i18n.gettext("Check-out recorded for %(name)s.", name="Aurélie Martin") == (
+            "Sortie d'Aurélie Martin enregistrée."
+        )
+        assert i18n.elide("le", "Aurillac") == "l'Aurillac" and i18n.elide("de", "Murat") == (
+            "de Murat"
+        )
+        this_year = datetime.now(UTC).year
+        assert i18n.day(date(2021, 12, 3)) == "ven. 3 déc. 2021"
+        assert i18n.when(datetime(2021, 12, 3, 8, 5, tzinfo=UTC)) == "ven. 3 déc. 2021 09:05"
+        assert i18n.day(date(this_year, 1, 5)).endswith("5 janv.")
+    with console_app.test_request_context(headers={"Accept-Language": "en"}):
+        assert i18n.gettext(session_of, name="Élodie Vigier") == (
+            "The session of Élodie Vigier is corrected."
+        )
+
+
+def test_the_log_is_searched_by_the_name_people_read(
+    console_app: Flask, sessions: sessionmaker[Session]
+) -> None:
+    add_user(sessions, "ada", "admin", display_name="Ada Admin")
+    add_user(sessions, "lea", "department", display_name="Léa Martin")
+    with sessions.begin() as session:
+        audit.record(session, "user:lea", "token_created", name="compta")
+        audit.record(session, "user:ada", "token_revoked", name="vieux")
+    client = console_app.test_client()
+    assert client_sign_in(client, "ada") == 302
+    text = visible(client.get("/audit/?actor=Martin").get_data(as_text=True))
+    assert "Léa Martin jeton d'API créé" in text
+    assert "vieux" not in text
+    assert "jeton d'API révoqué" in visible(client.get("/audit/?actor=ada").get_data(as_text=True))
+
+
+def test_the_audit_log_reads_as_french_not_as_python(
+    console_app: Flask, sessions: sessionmaker[Session]
+) -> None:
+    """The log stores JSON (ISO times, true, null, keys, logins); the page shows what a
+    person reads: names, French labels and words."""
+    before: dict[str, object] = {"start": "2021-12-07T08:05:00+00:00", "end": None}
+    before |= {"auto_closed": True, "end_reason": None}
+    after: dict[str, object] = {"start": "2021-12-07T08:05:00+00:00"}
+    after |= {"end": "2021-12-07T16:30:00+00:00", "auto_closed": False, "end_reason": "manual"}
+    with sessions.begin() as session:
+        import_sites(session, (REPO / "deploy" / "demo" / "sites.yaml").read_text())
+        session.add(Member(id="M0001", last_name="Vigier", first_name="Élodie", category="other"))
+    add_user(sessions, "lea", "animator", ["murat"], display_name="Léa Martin")
+    with sessions.begin() as session:
+        audit.record(session, "user:lea", "session_check_out", site="murat", before=before,
+                     after=after, member_id="M0001", reason="badge oublié")  # fmt: skip
+        audit.record(session, "cli:root", "alarm_acknowledged", site="murat", kind="door_forced",
+                     door="main", device="murat-door")  # fmt: skip
+        audit.record(session, "hub:sites_file /tmp/x/sites.yaml", "import", sites=["murat"])
+    with console_app.test_request_context(headers={"Accept-Language": "fr"}), sessions() as session:
+        query = select(AuditEntry).where(AuditEntry.action != "user_created")
+        entries = session.scalars(query.order_by(AuditEntry.id)).all()
+        lines = audit_words.lines(session, entries)
+    check_out, alarm, imported = lines
+    assert check_out.who == "Léa Martin"
+    assert check_out.details == [("membre", "Élodie Vigier"), ("motif", "badge oublié")]
+    assert check_out.changes == [
+        ("départ", "–", "mar. 7 déc. 2021 17:30"),
+        ("fermée automatiquement", "oui", "non"),
+        ("fin", "–", "à la main"),
+    ]
+    assert alarm.who == "ligne de commande (root)"
+    assert alarm.details == [
+        ("type", "porte forcée"),
+        ("porte", "Porte d'entrée"),
+        ("boîtier", "Boîtier de l'entrée"),
+    ]
+    assert imported.who == "import du fichier des sites"
+    assert imported.details == [("sites", "La Cocotte Numérique (Murat)")]

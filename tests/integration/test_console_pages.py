@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.people import api_tokens, users
 from hub.people.imports import import_members, import_sites
 from hub.store.models import AuditEntry, Badge, PresenceSession, Site
-from tests.console import add_user, client_sign_in, csrf_token
-from tests.integration.test_console_french import french, visible
+from tests.console import add_user, client_sign_in, csrf_token, french
+from tests.integration.test_console_french import visible
 
 SITES = """\
 sites:
@@ -271,7 +271,7 @@ def test_members_errors_beside_their_field_in_french(
     # The page's own badge form (the first form is the member details': post to /badges).
     token = csrf_token(html)
     answer = client.post("/members/M009/badges", data={"badge": "04A2B3C4", "csrf_token": token})
-    assert "Ce badge est celui de Anne Durand : retirez-le-lui d'abord." in visible(answer.text)
+    assert "Ce badge est celui d'Anne Durand : retirez-le-lui d'abord." in visible(answer.text)
     assert re.search(r'id="badge-error"', answer.text)
     answer = client.post(
         "/members/M009/badges",

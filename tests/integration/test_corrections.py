@@ -204,7 +204,7 @@ def test_an_overlap_at_another_site_does_not_say_where_nor_when(
             session, member_id="M001", site_id="murat", at=at("10:00"), reason="r", actor="a",
             now=NOW,
         )  # fmt: skip
-    assert error.value.message == "chevauche une session de ce membre dans un autre télécentre"
+    assert error.value.text == "overlaps a session of this member at another télécentre"
 
 
 def test_erasure_scrubs_the_reason_of_a_correction(store: sessionmaker[Session]) -> None:

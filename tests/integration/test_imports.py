@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.people.imports import InvalidFile, import_members, import_sites
+from hub.people.names import place_names, site_labels
 from hub.store.models import Badge, Member, Site, Space
 
 SITES = """\
@@ -79,6 +80,47 @@ def test_sites_are_created_then_left_alone_then_updated(sessions: sessionmaker[S
             ("reunion", "meeting", 0),
         }
     assert count(sessions, Space) == 4
+
+
+def murat_with(*lines: str) -> str:
+    """The sites file with more keys for Murat."""
+    return SITES.replace(
+        "  - id: ydes\n", "".join(f"    {line}\n" for line in lines) + "  - id: ydes\n"
+    )
+
+
+def test_doors_and_devices_get_names_people_read_and_keep_them_when_left_out(
+    sessions: sessionmaker[Session],
+) -> None:
+    named = murat_with(
+        'doors: [{id: main, name: "Porte d\'entrée"}]',
+        'devices: [{id: murat-door, label: "Boîtier de l\'entrée"}]',
+    )
+    with sessions.begin() as session:
+        import_sites(session, named)
+    with sessions() as session:
+        names = place_names(session, ["murat", "ydes"])
+        assert names.door("murat", "main") == "Porte d'entrée"
+        assert names.device("murat", "murat-door") == "Boîtier de l'entrée"
+        assert names.door("ydes", "main") is None
+        assert site_labels(session)["murat"] == "La Cocotte Numérique (Murat)"
+    # A file of before (no `doors`, no `devices`): the names stay, nothing else changes.
+    with sessions.begin() as session:
+        again = import_sites(session, SITES)
+    assert (again.updated, again.access_changed) == (0, set())
+    with sessions() as session:
+        assert place_names(session, ["murat"]).door("murat", "main") == "Porte d'entrée"
+    # Listed empty: removed. A door listed twice: refused with its line, nothing written.
+    with sessions.begin() as session:
+        import_sites(session, murat_with("doors: []"))
+    with sessions() as session:
+        assert place_names(session, ["murat"]).door("murat", "main") is None
+    twice = murat_with("doors: [{id: main, name: A}, {id: main, name: B}]")
+    with sessions() as session, pytest.raises(InvalidFile) as raised:
+        import_sites(session, twice)
+    assert [str(problem) for problem in raised.value.problems] == [
+        "line 18, field 'doors': door 'main' is listed twice"
+    ]
 
 
 def test_a_bad_sites_file_names_line_and_field_and_writes_nothing(

@@ -27,14 +27,17 @@
     if (!old) { return; }
     var focused = document.activeElement && old.contains(document.activeElement)
       ? document.activeElement.id : null;
-    var openDevices = old.querySelector("details.devices");
-    var wasOpen = openDevices ? openDevices.open : null;
+    // What the reader unfolded (the devices, the earlier door events) stays unfolded.
+    var unfolded = {};
+    old.querySelectorAll("details[class]").forEach(function (details) {
+      unfolded[details.className] = details.open;
+    });
     var announce = card.dataset.announce !== old.dataset.announce;
     var alert = card.dataset.alert && card.dataset.alert !== old.dataset.alert;
     old.replaceWith(card);
-    if (wasOpen !== null && card.querySelector("details.devices")) {
-      card.querySelector("details.devices").open = wasOpen || card.querySelector("details.devices").open;
-    }
+    card.querySelectorAll("details[class]").forEach(function (details) {
+      details.open = unfolded[details.className] || details.open;
+    });
     if (focused && document.getElementById(focused)) { document.getElementById(focused).focus(); }
     if (window.htmx) { window.htmx.process(card); }
     if (announce && announcer) { announcer.textContent = card.dataset.announce; }
