@@ -486,10 +486,14 @@ def _date(record: dict[str, str], name: str) -> date | None:
         raise BadField(name, str(exc)) from None
 
 
+#: Columns whose value may span lines (a quoted CSV field): a postal address is written so.
+MULTILINE_COLUMNS = frozenset({"address"})
+
+
 def member_row(line: int, record: dict[str, str]) -> MemberRow:
     """One member as the members file gives it (every column, stripped), checked."""
     for name, value in record.items():
-        problem = unprintable(value)
+        problem = unprintable(value, lines=name in MULTILINE_COLUMNS)
         if problem is not None:
             raise BadField(name, f"holds {problem}")
     member_id = record["member_id"]

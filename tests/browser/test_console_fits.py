@@ -57,7 +57,6 @@ PAGES = {
     "/sessions/{session}/check-out": ALL,
     "/sessions/{session}/correct": ALL,
     "/reports/": ALL,
-    "/reports/evaluation/print": ALL,
     "/reports/usage": ALL,
     "/reports/billing": ALL,
     "/audit/": ALL,
