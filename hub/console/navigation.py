@@ -31,10 +31,9 @@ MENU: list[Entry] = [
     Entry("reports.evaluation", _l("Reports")),
     Entry("sites.index", _l("Sites"), ("admin", "department")),
     Entry("audit.index", _l("Audit log")),
-    # The API tokens are a tab of this page: one entry keeps the header on one line.
+    # The API tokens and the e-mails are tabs of this page: one entry keeps the header on
+    # one line. "My account" is in the user's menu, beside signing out.
     Entry("admin.users", _l("Users"), ("admin",)),
-    Entry("admin.mail", _l("E-mails"), ("admin",)),
-    Entry("account.index", _l("My account")),
 ]
 
 ROLE_LABELS = {

@@ -210,4 +210,6 @@ def test_the_audit_log_reads_as_french_not_as_python(
         ("boîtier", "Boîtier de l'entrée"),
     ]
     assert imported.who == "import du fichier des sites"
-    assert imported.details == [("sites", "La Cocotte Numérique (Murat)")]
+    # The sites it touched are the page's Site column, not a detail.
+    assert imported.affected == ["murat"]
+    assert imported.details == []
