@@ -135,8 +135,7 @@ class _Writes:
         member_id, site_id = pair
         self.delete += plan.delete
         self.insert += [_row(member_id, site_id, walked) for walked in plan.insert]
-        if plan.update is not None:
-            row_id, walked = plan.update
+        for row_id, walked in plan.update:
             stay = walked.session
             self.update.append(
                 {

@@ -132,8 +132,10 @@ class PairPlan:
     #: Stored sessions to delete (ids) and sessions to insert.
     delete: list[int] = field(default_factory=list)
     insert: list[Walked] = field(default_factory=list)
-    #: The final open session (id) the replay continued, and how it stands now.
-    update: tuple[int, Walked] | None = None
+    #: Stored sessions (ids) the replay made again differently, and how they stand now:
+    #: one still opened by the same tap (or the final open session the replay continued)
+    #: keeps its id, whatever its end became.
+    update: list[tuple[int, Walked]] = field(default_factory=list)
     #: The outcome of every tap the replay walked (taps before it keep theirs).
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     #: Where the replay started (None: nothing replayed).
@@ -197,13 +199,24 @@ def plan_pair(
     if open_row is not None and made and carry.open_since is not None:
         continued = made.pop(0)
         if continued.session.end is not None:
-            plan.update = (open_row, continued)
-    kept = set()
-    for walked in made:
-        same = next((r for r in replaced if r.id not in kept and r.same_as(walked)), None)
-        if same is None:
-            plan.insert.append(walked)
-        else:
-            kept.add(same.id)
-    plan.delete = [row.id for row in replaced if row.id not in kept]
+            plan.update.append((open_row, continued))
+    _match(made, replaced, plan)
     return plan
+
+
+def _match(made: Sequence[Walked], replaced: Sequence[StoredSession], plan: PairPlan) -> None:
+    """Which of the `replaced` rows each session the replay `made` is: the one opened by the
+    same tap (kept if unchanged, else updated in place), so a session keeps its id for as
+    long as it starts with the same tap; the others are inserted, and the rows no session
+    is any more are deleted."""
+    by_opener = {row.start_event_id: row for row in replaced if row.start_event_id is not None}
+    kept: set[int] = set()
+    for walked in made:
+        row = by_opener.get(walked.start_event_id) if walked.start_event_id else None
+        if row is None or row.id in kept:
+            plan.insert.append(walked)
+            continue
+        kept.add(row.id)
+        if not row.same_as(walked):
+            plan.update.append((row.id, walked))
+    plan.delete = [row.id for row in replaced if row.id not in kept]

@@ -115,7 +115,7 @@ def test_a_manual_check_out_survives_a_late_tap() -> None:
     late = [tap("y", f"{MON} 11:00", "out"), tap("z", f"{MON} 13:40", "toggle")]
     plan = plan_pair(late, [manual], late, SITE, now=LATER)
     assert plan.quarantined == {"y": "final_session"}
-    assert plan.delete == [] and plan.update is None
+    assert plan.delete == [] and plan.update == []
     assert [w.session for w in plan.insert] == [
         Session("m1", "murat", at(f"{MON} 13:40"), at(f"{MON} 17:00"), True)
     ]
@@ -126,8 +126,7 @@ def test_a_tap_out_closes_a_manual_check_in() -> None:
     manual = stored(4, Session("m1", "murat", at(f"{MON} 09:00")), final=True)
     out = tap("z", f"{MON} 11:00", "out")
     plan = plan_pair([out], [manual], [out], SITE, now=LATER)
-    assert plan.update is not None
-    row_id, walked = plan.update
+    ((row_id, walked),) = plan.update
     assert (row_id, walked.session.end, walked.end_event_id) == (4, at(f"{MON} 11:00"), "z")
     assert plan.insert == [] and plan.delete == []
 
@@ -171,14 +170,19 @@ class Store:
         plan = plan_pair(new, rows, applied, SITE, now=now, debounce_s=debounce_s)
         self.outcomes |= {i: "quarantined" for i in plan.quarantined} | plan.outcomes
         kept = [r for r in self.sessions if r.id not in plan.delete]
-        if plan.update is not None:
-            row_id, walked = plan.update
-            kept = [
-                StoredSession(r.id, walked.session, r.final, r.start_event_id, walked.end_event_id)
-                if r.id == row_id
-                else r
-                for r in kept
-            ]
+        updated = dict(plan.update)
+        kept = [
+            StoredSession(
+                r.id,
+                updated[r.id].session,
+                r.final,
+                r.start_event_id,
+                updated[r.id].end_event_id,
+            )
+            if r.id in updated
+            else r
+            for r in kept
+        ]
         for walked in plan.insert:
             row = StoredSession(
                 self.next_id,
@@ -215,6 +219,17 @@ class Store:
         return sorted((r.session for r in self.sessions), key=lambda s: utc(s.start))
 
 
+def _batches(data: st.DataObject, order: list[Tap]) -> list[list[Tap]]:
+    """`order` split into batches of 1 to 4 taps, as the ingest may commit them."""
+    sizes = data.draw(st.lists(st.integers(min_value=1, max_value=4), max_size=len(order)))
+    batches, start = [], 0
+    for size in [*sizes, len(order)]:
+        if order[start : start + size]:
+            batches.append(order[start : start + size])
+        start += size
+    return batches
+
+
 @settings(PROPERTY, max_examples=500)
 @given(
     taps=tap_lists(),
@@ -225,21 +240,26 @@ class Store:
 def test_after_retention_late_taps_never_change_the_past(
     taps: list[Tap], data: st.DataObject, now: datetime, debounce_s: int
 ) -> None:
-    """For any order of arrival and any retention point: the sessions made final never
-    change; while no late tap falls at or before them, the sessions equal a full recompute
-    of every tap, and so does every outcome the store still holds."""
-    order = data.draw(st.permutations(taps))
-    cut = data.draw(st.integers(min_value=0, max_value=len(order)))
+    """For any order of arrival, any split into batches and any retention point: the
+    sessions made final never change; a session still opened by the same tap after a
+    replay keeps its id; while no late tap falls at or before a final session, the sessions
+    equal a full recompute of every tap, and so does every outcome the store still holds."""
+    batches = _batches(data, data.draw(st.permutations(taps)))
+    cut = data.draw(st.integers(min_value=0, max_value=len(batches)))
     horizon = data.draw(st.sampled_from([t.ts for t in taps])) if taps else now
     store = Store()
-    for index, late in enumerate(order):
+    finals: list[StoredSession] = []
+    for index, batch in enumerate([*batches, []]):
         if index == cut:
             store.retention(utc(horizon), debounce_s)
             finals = [r for r in store.sessions if r.final]
-        store.arrive([late], now=now, debounce_s=debounce_s)
-    if cut == len(order):
-        store.retention(utc(horizon), debounce_s)
-        finals = [r for r in store.sessions if r.final]
+        if not batch:
+            continue
+        ids = {r.start_event_id: r.id for r in store.sessions}
+        store.arrive(batch, now=now, debounce_s=debounce_s)
+        for row in store.sessions:
+            if row.start_event_id in ids:
+                assert row.id == ids[row.start_event_id], "a session changed its id"
     if taps:
         # Final sessions: still there, never rewritten (an open one may only have been closed).
         for before in finals:
@@ -261,14 +281,11 @@ def test_without_finals_the_plan_is_a_full_recompute(
     taps: list[Tap], data: st.DataObject, now: datetime, debounce_s: int
 ) -> None:
     """Batches of any size, in any order: outcomes included, as if all came at once."""
-    order = data.draw(st.permutations(taps))
-    sizes = data.draw(st.lists(st.integers(min_value=1, max_value=4), max_size=len(order)))
-    store, start = Store(), 0
-    for size in [*sizes, len(order)]:
-        batch = order[start : start + size]
-        start += len(batch)
-        if batch:
-            store.arrive(batch, now=now, debounce_s=debounce_s)
+    store = Store()
+    for batch in _batches(data, data.draw(st.permutations(taps))):
+        ids = {r.start_event_id: r.id for r in store.sessions}
+        store.arrive(batch, now=now, debounce_s=debounce_s)
+        assert all(ids.get(r.start_event_id, r.id) == r.id for r in store.sessions)
     full = walk(taps, SITE, now=now, debounce_s=debounce_s)
     assert store.stays() == [w.session for w in full.sessions]
     assert store.outcomes == full.outcomes
