@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFProtect
 
-from hub.console import admin, audit, auth, board, members, reports, sessions, sites
+from hub.console import admin, audit, auth, board, members, quarantine, reports, sessions, sites
 from hub.console.access import init_login
 from hub.console.i18n import init_i18n
 from hub.console.navigation import init_navigation
@@ -43,6 +43,7 @@ BLUEPRINTS = (
     sites.bp,
     admin.bp,
     audit.bp,
+    quarantine.bp,
 )
 #: Requests that do not count as activity for the idle timeout (a board left open).
 PASSIVE_ENDPOINTS = {"board.stream", "static"}

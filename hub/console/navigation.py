@@ -33,6 +33,7 @@ MENU: list[Entry] = [
     Entry("audit.index", _l("Audit log")),
     Entry("admin.users", _l("Users"), ("admin",)),
     Entry("admin.tokens", _l("API tokens"), ("admin",)),
+    Entry("quarantine.index", _l("Quarantine"), ("admin",)),
 ]
 
 ROLE_LABELS = {

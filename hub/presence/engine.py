@@ -331,9 +331,12 @@ class Presence:
         or a replay of the past fixes the clock, which then decides alone)."""
         if item.trusted:
             return None
+        return self._arrival(item.event.ts, item.received_at, now)
+
+    def _arrival(self, ts: datetime, received_at: datetime, now: datetime) -> Verdict | None:
         reason = arrival_quarantine(
-            item.event.ts,
-            min(utc(item.received_at), utc(now)),
+            ts,
+            min(utc(received_at), utc(now)),
             future_tolerance_s=self.future_tolerance_s,
             events_retention_days=self.events_retention_days,
         )
@@ -428,7 +431,15 @@ class Presence:
         now = self.clock()
         writes = _Writes()
         changed_since: dict[str, datetime] = {}
-        for pair, taps in counted_taps_of(session, pairs).items():
+        for pair, stored in counted_taps_of(session, pairs).items():
+            taps = []
+            for tap, received_at, outcome in stored:
+                # Never judged (the site was not imported): the checks live ingest makes.
+                verdict = None if outcome else self._arrival(tap.ts, received_at, now)
+                if verdict is None:
+                    taps.append(tap)
+                else:
+                    writes.outcomes[tap.event_id] = verdict
             if taps:
                 first = min(utc(tap.ts) for tap in taps)
                 changed_since[pair[0]] = min(changed_since.get(pair[0], first), first)

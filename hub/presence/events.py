@@ -1,5 +1,5 @@
-"""The stored events as a person looks for them ("where is my tap?"), and applying a
-quarantined tap deliberately (docs/rules.md, Quarantine).
+"""The stored events as a person looks for them ("where is my tap?"), and applying or
+dismissing a quarantined tap deliberately (docs/rules.md, Quarantine).
 
 Every badge event says what the hub made of it (`outcome`, `outcome_reason`): the API, the
 CLI and the console read them here.
@@ -158,3 +158,33 @@ def apply_quarantined(
         )
     )
     return row
+
+
+def dismiss_quarantined(session: Session, event_id: str, *, actor: str) -> None:
+    """Delete a quarantined tap a person decided not to apply (a Pi's clock they know was
+    wrong, a test badge). Its id stays known, so a redelivery is still a duplicate
+    (`hub.store.events`); the audit entry (`event_dismissed`) keeps when, where and whose it
+    was, not its badge. Raises `LookupError` if there is no such event, `CannotApply` if it is
+    not quarantined; in the caller's transaction."""
+    row = session.get(Event, event_id)
+    if row is None:
+        raise LookupError(event_id)
+    if row.outcome != "quarantined":
+        raise CannotApply(f"event {event_id} is not quarantined (outcome: {row.outcome})")
+    session.add(
+        AuditEntry(
+            at=utcnow(),
+            actor=actor,
+            action="event_dismissed",
+            site_id=row.site,
+            detail={
+                "event_id": event_id,
+                "member_id": row.member_id,
+                "ts": row.ts.isoformat(),
+                "received_at": row.received_at.isoformat(),
+                "reason": row.outcome_reason,
+            },
+        )
+    )
+    session.delete(row)
+    session.flush()

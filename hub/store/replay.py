@@ -237,15 +237,29 @@ def taps_since_bound(
     return found, outcomes
 
 
-def counted_taps_of(session: Session, pairs: Collection[Pair]) -> dict[Pair, list[Tap]]:
-    """Every counted tap (rule 1) of these pairs: one query (chunked by member)."""
+#: A stored counted tap, when the hub received it, and its outcome so far (None: never
+#: judged, as the taps of a site not imported yet).
+StoredTap = tuple[Tap, datetime, str | None]
+
+
+def counted_taps_of(session: Session, pairs: Collection[Pair]) -> dict[Pair, list[StoredTap]]:
+    """Every counted tap (rule 1) of these pairs not in quarantine: one query (chunked by
+    member)."""
     wanted = set(pairs)
     members = sorted({member_id for member_id, _ in wanted})
     sites = sorted({site_id for _, site_id in wanted})
-    found: dict[Pair, list[Tap]] = {pair: [] for pair in wanted}
+    found: dict[Pair, list[StoredTap]] = {pair: [] for pair in wanted}
     for chunk in chunks(members):
         rows = session.execute(
-            select(Event.id, Event.member_id, Event.site, Event.ts, Event.direction).where(
+            select(
+                Event.id,
+                Event.member_id,
+                Event.site,
+                Event.ts,
+                Event.direction,
+                Event.received_at,
+                Event.outcome,
+            ).where(
                 Event.member_id.in_(chunk),
                 Event.site.in_(sites),
                 Event.type == "badge",
@@ -253,8 +267,8 @@ def counted_taps_of(session: Session, pairs: Collection[Pair]) -> dict[Pair, lis
                 _APPLIED,
             )
         )
-        for event_id, member_id, site_id, ts, direction in rows:
+        for event_id, member_id, site_id, ts, direction, received_at, outcome in rows:
             if member_id is not None and (member_id, site_id) in wanted:
                 tap = Tap(event_id, member_id, site_id, ts, _direction(direction))
-                found[member_id, site_id].append(tap)
+                found[member_id, site_id].append((tap, received_at, outcome))
     return found
