@@ -44,6 +44,7 @@ from hub.store.devices import record_status
 from hub.store.events import (
     REJECTED_PAYLOAD_CHARS,
     Incoming,
+    NewEvent,
     OnBatch,
     StoreResult,
     rejection,
@@ -488,27 +489,42 @@ class LinesResult:
     rejected: list[LineError] = field(default_factory=list)
 
 
+#: New events an import gives the hooks at once: the presence engine then replays each
+#: member once for all of them (a year of a member in one pass), not once per batch.
+PLAN_EVERY = 50_000
+
+
 def ingest_lines(
     session: Session,
     lines: Iterable[str | bytes],
     on_batch: Sequence[OnBatch] = (),
     batch_size: int = 500,
+    plan_every: int = PLAN_EVERY,
 ) -> LinesResult:
-    """Store a JSON Lines file of events in the caller's transaction (the caller commits);
-    blank lines are skipped, and line numbers count from 1."""
+    """Store a JSON Lines file of events in the caller's transaction (the caller commits),
+    `batch_size` lines per statement, and call the hooks with the new events every
+    `plan_every` of them and at the end; blank lines are skipped, and line numbers count
+    from 1."""
     result = LinesResult()
     chunk: list[tuple[int, Incoming]] = []
+    pending: list[NewEvent] = []
+
+    def plan() -> None:
+        for hook in on_batch:
+            hook(session, pending)
+        pending.clear()
 
     def flush() -> None:
         stored = store_events(session, [incoming for _, incoming in chunk])
-        for hook in on_batch:
-            hook(session, stored.new)
+        pending.extend(stored.new)
         result.accepted += len(stored.new)
         result.duplicates += stored.duplicates
         result.rejected.extend(
             LineError(chunk[index][0], error) for index, error in stored.rejected
         )
         chunk.clear()
+        if len(pending) >= plan_every:
+            plan()
 
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -518,4 +534,6 @@ def ingest_lines(
             flush()
     if chunk:
         flush()
+    if pending:
+        plan()
     return result

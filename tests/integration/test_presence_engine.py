@@ -155,7 +155,11 @@ def ingest(
     """One JSON Lines import, in small batches so that one file makes several hook calls."""
     with sessions.begin() as session:
         result = ingest_lines(
-            session, [line(e) for e in events], on_batch=[presence.apply], batch_size=2
+            session,
+            [line(e) for e in events],
+            on_batch=[presence.apply],
+            batch_size=2,
+            plan_every=2,
         )
     assert not result.rejected
 
