@@ -166,11 +166,53 @@ def baseline_checkout(ref: str, folder: Path) -> Path:
     return path
 
 
+def figures(
+    kind: str,
+    root: Path,
+    databases: Databases,
+    baseline: Path,
+    shuffled: list[str],
+    ordered: list[str],
+    rounds: int,
+) -> dict[str, float]:
+    """Events per second of each import (this checkout, the baseline on SQLite, the bare
+    writer on PostgreSQL), the best of `rounds` runs taken in turn: a machine shared with
+    other work favours none of them."""
+    best: dict[str, float] = {}
+    checkouts = [("this", REPO)] + ([("baseline", baseline)] if kind == "sqlite" else [])
+    for round_ in range(rounds):
+        for order, lines in (("shuffled", shuffled), ("sorted", ordered)):
+            files = {
+                "sites": root / "sites.yaml",
+                "members": root / "members.csv",
+                "events": root / f"{order}.jsonl",
+            }
+            measured: dict[str, float] = {}
+            for name, checkout in checkouts:
+                state = root / f"{kind}-{order}-{name}-{round_}"
+                url = f"sqlite:///{state / 'hub.db'}" if kind == "sqlite" else databases.fresh(kind)
+                measured[name] = import_rate(checkout, url, state, files, len(lines))
+            if kind == "postgresql":
+                url = databases.fresh(
+                    kind, (root / "sites.yaml").read_text(), (root / "members.csv").read_text()
+                )
+                measured["bare_writer"] = rate(url, lines, events_only)[0]
+            for name, value in measured.items():
+                key = f"{order}_{name}_events_per_s"
+                best[key] = max(best.get(key, 0), round(value))
+    other = "baseline" if kind == "sqlite" else "bare_writer"
+    for order in ("shuffled", "sorted"):
+        ratio = best[f"{order}_this_events_per_s"] / best[f"{order}_{other}_events_per_s"]
+        best[f"{order}_ratio_to_{other}"] = round(ratio, 2)
+    return best
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="A year imported: JSON figures, no asserts.")
     parser.add_argument("--baseline", default=BASELINE, help="the release to measure beside")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each import, best kept")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     kinds = [kind for kind in args.databases.split(",") if kind]
@@ -200,33 +242,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             for order, lines in (("shuffled", shuffled), ("sorted", ordered)):
                 (root / f"{order}.jsonl").write_text("\n".join(lines) + "\n")
             for kind in kinds:
-                figures: dict[str, Any] = {}
-                checkouts = [("this", REPO)]
-                if kind == "sqlite":
-                    checkouts.append(("baseline", baseline))
-                for order in ("shuffled", "sorted"):
-                    files = {
-                        "sites": root / "sites.yaml",
-                        "members": root / "members.csv",
-                        "events": root / f"{order}.jsonl",
-                    }
-                    for name, checkout in checkouts:
-                        state = root / f"{kind}-{order}-{name}"
-                        url = (
-                            f"sqlite:///{state / 'hub.db'}"
-                            if kind == "sqlite"
-                            else databases.fresh(kind)
-                        )
-                        figures[f"{order}_{name}_events_per_s"] = round(
-                            import_rate(checkout, url, state, files, len(ordered))
-                        )
-                    if kind == "postgresql":
-                        url = databases.fresh(kind, sites_yaml(ids), members_csv(MEMBERS))
-                        lines = shuffled if order == "shuffled" else ordered
-                        figures[f"{order}_bare_writer_events_per_s"] = round(
-                            rate(url, lines, events_only)[0]
-                        )
-                results[kind] = figures
+                results[kind] = figures(
+                    kind, root, databases, baseline, shuffled, ordered, args.rounds
+                )
     finally:
         if postgres is not None:
             postgres.remove()
