@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import get_args
+from typing import Any, get_args
 
 from sqlalchemy import ColumnElement, and_, func, select, true
 from sqlalchemy.orm import Session
@@ -142,22 +142,34 @@ def apply_quarantined(
     for hook in presence:
         hook(session, batch)
     session.refresh(row)
+    _audit(
+        session,
+        "event_applied",
+        row,
+        actor,
+        before={"outcome": "quarantined", "reason": reason},
+        after={"outcome": row.outcome, "reason": row.outcome_reason},
+    )
+    return row
+
+
+def _audit(session: Session, action: str, row: Event, actor: str, **detail: Any) -> None:
+    """A person's decision on a quarantined tap, in the audit log: which tap, whose, when
+    stamped (never its badge), and `detail`."""
     session.add(
         AuditEntry(
             at=utcnow(),
             actor=actor,
-            action="event_applied",
+            action=action,
             site_id=row.site,
             detail={
-                "event_id": event_id,
+                "event_id": row.id,
                 "member_id": row.member_id,
                 "ts": row.ts.isoformat(),
-                "before": {"outcome": "quarantined", "reason": reason},
-                "after": {"outcome": row.outcome, "reason": row.outcome_reason},
+                **detail,
             },
         )
     )
-    return row
 
 
 def dismiss_quarantined(session: Session, event_id: str, *, actor: str) -> None:
@@ -171,20 +183,13 @@ def dismiss_quarantined(session: Session, event_id: str, *, actor: str) -> None:
         raise LookupError(event_id)
     if row.outcome != "quarantined":
         raise CannotApply(f"event {event_id} is not quarantined (outcome: {row.outcome})")
-    session.add(
-        AuditEntry(
-            at=utcnow(),
-            actor=actor,
-            action="event_dismissed",
-            site_id=row.site,
-            detail={
-                "event_id": event_id,
-                "member_id": row.member_id,
-                "ts": row.ts.isoformat(),
-                "received_at": row.received_at.isoformat(),
-                "reason": row.outcome_reason,
-            },
-        )
+    _audit(
+        session,
+        "event_dismissed",
+        row,
+        actor,
+        received_at=row.received_at.isoformat(),
+        reason=row.outcome_reason,
     )
     session.delete(row)
     session.flush()
