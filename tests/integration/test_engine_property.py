@@ -100,7 +100,8 @@ def test_the_stored_sessions_are_one_walk_of_every_tap_whatever_the_arrival(
     order = data.draw(st.permutations(placed))
     sizes = data.draw(st.lists(st.integers(1, 4), max_size=len(order)))
     presence = Presence(clock=lambda: NOW, events_retention_days=400)
-    start, ids = 0, {}
+    start = 0
+    ids: dict[str | None, int] = {}
     for size in [*sizes, len(order)]:
         batch = order[start : start + size]
         start += len(batch)
