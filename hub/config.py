@@ -117,9 +117,12 @@ class Console(Strict):
 
 
 class Ingest(Strict):
-    """A batch is committed, then acknowledged, when it is full or its first event is this old."""
+    """A batch is what waited while the previous one was stored (at most `batch_size`): it is
+    committed, then acknowledged, as soon as the queue is empty."""
 
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+    #: No longer used (a batch no longer waits to fill up): kept so that older hub.yaml
+    #: files still load.
     batch_ms: Annotated[int, Field(ge=1)] = 200
 
 
@@ -142,6 +145,9 @@ class Retention(Strict):
     #: Invoice lines keep the member's name and e-mail this long, even after an erasure
     #: (Code de commerce L123-22: accounting records and their vouchers, 10 years).
     accounting_years: Annotated[int, Field(ge=1, le=100)] = 10
+    #: A quarantined tap waits for a person to apply or dismiss it this long after its
+    #: receipt (its time stamp is known to be wrong), then goes (docs/rules.md, Quarantine).
+    quarantine_days: Annotated[int, Field(ge=1)] = 365
 
 
 def _private_text(path: Path, what: str) -> str:

@@ -241,6 +241,7 @@ class Hub:
                 utcnow(),
                 events_retention_days=retention.events_retention_days,
                 sessions_retention_years=retention.sessions_retention_years,
+                quarantine_days=retention.quarantine_days,
                 debounce_s=self.config.rules.debounce_s,
             )
         self.publish_access_lists(None)  # Pass expiries and public holidays move daily

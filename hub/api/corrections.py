@@ -2,7 +2,8 @@
 `POST /sessions/<id>/check-out`, `PATCH /sessions/<id>`. Admin, department, and the animator
 of the session's site; another site's session answers 404, as if it did not exist.
 
-The rules are `hub.presence.corrections`; a refusal answers 422 with the form field it is about.
+The rules are `hub.presence.corrections`; a refusal answers 422 with the form field it is about,
+and a correction of a session that changed meanwhile 409 with the session as it now stands.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def _required_instant(data: dict[str, Any], name: str) -> datetime:
     return value
 
 
+def _seen(data: dict[str, Any]) -> str | None:
+    """The `version` of the session the client corrects, if it says which it saw."""
+    return None if data.get("seen") is None else _text(data, "seen")
+
+
 def _may_write(site_id: str) -> None:
     own = access().site
     if own is not None and own != site_id:
@@ -87,6 +93,7 @@ def session_json(row: PresenceSession) -> dict[str, Any]:
         "manual_reason": row.manual_reason,
         "manual_by": row.manual_by,
         "manual_at": instant(row.manual_at),
+        "version": corrections.version(row),
     }
 
 
@@ -103,7 +110,11 @@ def _apply(correction: Callable[[Session], PresenceSession]) -> dict[str, Any]:
     as it now stands; a refusal answers 422 naming its field, and nothing is written."""
     try:
         with services().sessions.begin() as session:
-            return session_json(correction(session))
+            try:
+                return session_json(correction(session))
+            except corrections.SessionChanged as error:
+                now = session_json(error.row)  # read before the rollback expires it
+                raise ApiError(409, "the session changed meanwhile", session=now) from None
     except corrections.CorrectionError as error:
         raise _refused(error) from None
 
@@ -137,7 +148,7 @@ def _visible(session_id: int) -> None:
 @bp.post("/sessions/<int:session_id>/check-out")
 def check_out(session_id: int) -> dict[str, Any]:
     _visible(session_id)
-    data = _body("at", "reason")
+    data = _body("at", "reason", optional=("seen",))
     return _apply(
         partial(
             corrections.manual_check_out,
@@ -145,6 +156,7 @@ def check_out(session_id: int) -> dict[str, Any]:
             at=_required_instant(data, "at"),
             reason=_text(data, "reason"),
             actor=_actor(),
+            seen=_seen(data),
         )
     )
 
@@ -152,7 +164,7 @@ def check_out(session_id: int) -> dict[str, Any]:
 @bp.patch("/sessions/<int:session_id>")
 def correct(session_id: int) -> dict[str, Any]:
     _visible(session_id)
-    data = _body("start", "reason", optional=("end",))
+    data = _body("start", "reason", optional=("end", "seen"))
     return _apply(
         partial(
             corrections.correct_session,
@@ -161,5 +173,6 @@ def correct(session_id: int) -> dict[str, Any]:
             end=_instant(data, "end"),
             reason=_text(data, "reason"),
             actor=_actor(),
+            seen=_seen(data),
         )
     )

@@ -1,6 +1,6 @@
 """The events calls: `GET /events` (what the hub made of each tap, filtered and paged;
-every role, narrowed to the sites its token may see) and `POST /events/<id>/apply` (an
-admin applies a quarantined tap deliberately)."""
+every role, narrowed to the sites its token may see), `POST /events/<id>/apply` and
+`POST /events/<id>/dismiss` (an admin applies or deletes a quarantined tap deliberately)."""
 
 from __future__ import annotations
 
@@ -107,3 +107,18 @@ def apply(event_id: str) -> dict[str, Any]:
     except events.CannotApply as refused:
         raise ApiError(409, str(refused)) from None
     return body
+
+
+@bp.post("/events/<event_id>/dismiss")
+def dismiss(event_id: str) -> dict[str, Any]:
+    """Delete a quarantined tap an admin decided not to apply (audited)."""
+    if access().role != "admin":
+        raise ApiError(403, "dismissing a quarantined tap needs an admin token")
+    try:
+        with services().sessions.begin() as session:
+            events.dismiss_quarantined(session, event_id, actor=f"api:{access().name}")
+    except LookupError:
+        raise ApiError(404, f"there is no event {event_id!r}") from None
+    except events.CannotApply as refused:
+        raise ApiError(409, str(refused)) from None
+    return {"id": event_id, "dismissed": True}

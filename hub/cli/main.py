@@ -4,9 +4,10 @@ With no command it runs the service (ingest, presence, occupancy, access lists, 
 commands do one job against the same database and exit: `migrate`, `import-sites FILE`,
 `import-members FILE`, `import-events FILE`, `report evaluation --from D --to D`,
 `retention`, `export-member ID`, `erase-member ID`, `broker-acl [--hub-user NAME]…`,
-`events apply ID` (apply a quarantined tap deliberately), `keys init` (make the key that
-signs access lists, if there is none) and `keys public` (the public key to put in every
-edge's `access.hub_public_keys`), and the console's users and API tokens:
+`events apply ID` / `events dismiss ID` (a quarantined tap, applied or deleted deliberately),
+`keys init` (make the key that signs access lists, if there is none) and `keys public` (the
+public key to put in every edge's `access.hub_public_keys`), and the console's users and API
+tokens:
 `user add|list|disable|enable|password|email`, `token add|list|revoke`
 (`hub/cli/accounts.py`); a month's billing: `billing close|show|invoices YYYY-MM`
 (`hub/cli/billing.py`); `mail test ADDRESS`, `mail list` (`hub/cli/mail.py`).
@@ -223,16 +224,20 @@ def report_evaluation(config: HubConfig, first: date, last: date) -> int:
     return 0
 
 
-def apply_event(config: HubConfig, event_id: str) -> int:
-    from hub.presence.events import CannotApply, apply_quarantined
+def decide_event(config: HubConfig, action: str, event_id: str) -> int:
+    """`events apply ID` or `events dismiss ID`: a person's decision on a quarantined tap."""
+    from hub.presence.events import CannotApply, apply_quarantined, dismiss_quarantined
 
+    actor = f"cli:{getpass.getuser()}"
     try:
         with database(config) as session:
-            presence = Presence.from_config(config)
-            row = apply_quarantined(
-                session, event_id, actor=f"cli:{getpass.getuser()}", presence=[presence.apply]
-            )
-            print(json.dumps({"id": row.id, "outcome": row.outcome}))
+            if action == "dismiss":
+                dismiss_quarantined(session, event_id, actor=actor)
+                print(json.dumps({"id": event_id, "dismissed": True}))
+            else:
+                presence = Presence.from_config(config)
+                row = apply_quarantined(session, event_id, actor=actor, presence=[presence.apply])
+                print(json.dumps({"id": row.id, "outcome": row.outcome}))
     except LookupError:
         print(f"telecentre-hub: no event {event_id!r}", file=sys.stderr)
         return 1
@@ -277,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     events_commands = events.add_subparsers(dest="events_command", required=True)
     apply = events_commands.add_parser("apply", help="apply a quarantined tap deliberately")
     apply.add_argument("event_id")
+    dismiss = events_commands.add_parser("dismiss", help="delete a quarantined tap, audited")
+    dismiss.add_argument("event_id")
     for verb in ("export", "erase"):
         command = commands.add_parser(f"{verb}-member", help=f"{verb} a member's personal data")
         command.add_argument("member_id", type=_member_id)
@@ -312,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return report_evaluation(config, args.first, args.last)
     if args.command == "events":
-        return apply_event(config, args.event_id)
+        return decide_event(config, args.events_command, args.event_id)
     if args.command == "keys":
         return keys(config, args.action)
     if args.command == "broker-acl":
@@ -341,6 +348,7 @@ def run_retention_command(config: HubConfig, command: str, member_id: str | None
                 utcnow(),
                 events_retention_days=config.retention.events_retention_days,
                 sessions_retention_years=config.retention.sessions_retention_years,
+                quarantine_days=config.retention.quarantine_days,
                 debounce_s=config.rules.debounce_s,
                 actor=_actor(),
             )

@@ -28,6 +28,7 @@ from hub.console import (
     billing,
     board,
     members,
+    quarantine,
     reports,
     sessions,
     sites,
@@ -56,6 +57,7 @@ BLUEPRINTS = (
     admin.bp,
     audit.bp,
     account.bp,
+    quarantine.bp,
 )
 #: Requests a page makes by itself (a board left open, the members page's polls): they do not
 #: count as activity, so they never keep a session alive past the idle timeout.

@@ -27,6 +27,7 @@ ACTIONS = {
     "user_created": _l("user created"),
     "retention": _l("retention rules applied"),
     "event_applied": _l("quarantined tap applied"),
+    "event_dismissed": _l("quarantined tap dismissed"),
     "user_changed": _l("user changed"),
     "user_password_set": _l("password set"),
     "user_email_set": _l("user's e-mail set"),

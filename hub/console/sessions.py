@@ -32,9 +32,11 @@ from hub.people.sites import load_sites
 from hub.people.users import Invalid
 from hub.presence.corrections import (
     CorrectionError,
+    SessionChanged,
     correct_session,
     manual_check_in,
     manual_check_out,
+    version_of,
 )
 from hub.reports import queries
 
@@ -173,6 +175,9 @@ def _now_field(zone: ZoneInfo) -> str:
 
 
 def _show(form: CheckInForm | CheckOutForm | CorrectForm, error: CorrectionError) -> None:
+    if isinstance(error, SessionChanged) and not isinstance(form, CheckInForm):
+        form.seen.errors = [_("The attendance changed meanwhile.")]
+        return
     name = {"member_id": "member", "site_id": "site"}.get(error.field, error.field)
     field = getattr(form, name, None)
     params = {k: when(v) if isinstance(v, datetime) else v for k, v in error.params.items()}
@@ -263,9 +268,41 @@ def _name_of(row: queries.SessionRow) -> str:
         return members.names(session, [row.member_id]).get(row.member_id or "", "–")
 
 
-def _session_form(template: str, form: CheckOutForm | CorrectForm, row: queries.SessionRow) -> str:
-    """A form about one stored session, shown with whose it is and where."""
-    return render_template(
+def _version(row: queries.SessionRow) -> str:
+    return version_of(row.start, row.end, row.end_reason)
+
+
+def _now_is(row: queries.SessionRow) -> str:
+    """What a session is now, in words, for a person whose form was about an older view."""
+    start, end = when(row.start), when(row.end)
+    if row.end is None:
+        return str(_("arrived %(start)s, still in", start=start))
+    if row.end_reason == "tap":
+        return str(_("arrived %(start)s, left %(end)s (badge)", start=start, end=end))
+    if row.end_reason == "elsewhere":
+        return str(
+            _("arrived %(start)s, left %(end)s (seen at another site)", start=start, end=end)
+        )
+    if row.auto_closed:
+        return str(_("arrived %(start)s, closed automatically %(end)s", start=start, end=end))
+    return str(_("arrived %(start)s, checked out by hand %(end)s", start=start, end=end))
+
+
+def _session_form(
+    template: str, form: CheckOutForm | CorrectForm, session_id: int
+) -> ResponseReturnValue:
+    """A form about one stored session, shown with whose it is and where as it stands now.
+
+    A form sent about an older view of it (a tap closed it meanwhile) is shown again with
+    409, what the session is now, and what the person typed; sending it again applies it to
+    the session as it now is."""
+    row = _session_or_404(session_id)
+    changed = bool(form.seen.errors)
+    if changed:
+        flash(_("The attendance changed: %(now)s.", now=_now_is(row)), "error")
+    if changed or not form.seen.data:
+        form.seen.data = _version(row)
+    page = render_template(
         template,
         form=form,
         row=row,
@@ -273,6 +310,7 @@ def _session_form(template: str, form: CheckOutForm | CorrectForm, row: queries.
         sites=site_names(),
         back=url_for("board.index") if _from_board() else url_for("sessions.index", site=row.site),
     )
+    return page, 409 if changed else 200
 
 
 @bp.route("/<int:session_id>/check-out", methods=["GET", "POST"])
@@ -292,12 +330,14 @@ def check_out(session_id: int) -> ResponseReturnValue:
             recorded = _record(
                 form,
                 row.site,
-                partial(manual_check_out, session_id=session_id, at=at),
+                partial(
+                    manual_check_out, session_id=session_id, at=at, seen=form.seen.data or None
+                ),
                 _("Check-out recorded for %(name)s.", name=_name_of(row)),
             )
             if recorded is not None:
                 return recorded
-    return _session_form("console/sessions/check_out.html", form, row)
+    return _session_form("console/sessions/check_out.html", form, session_id)
 
 
 @bp.route("/<int:session_id>/correct", methods=["GET", "POST"])
@@ -317,9 +357,15 @@ def correct(session_id: int) -> ResponseReturnValue:
             recorded = _record(
                 form,
                 row.site,
-                partial(correct_session, session_id=session_id, start=start, end=end),
+                partial(
+                    correct_session,
+                    session_id=session_id,
+                    start=start,
+                    end=end,
+                    seen=form.seen.data or None,
+                ),
                 _("The session of %(name)s is corrected.", name=_name_of(row)),
             )
             if recorded is not None:
                 return recorded
-    return _session_form("console/sessions/correct.html", form, row)
+    return _session_form("console/sessions/correct.html", form, session_id)

@@ -3,12 +3,15 @@
 The broker keeps what the hub has not acknowledged: the hub acknowledges a message only once
 the batch holding it is committed, so a hub killed at any moment gets its unacknowledged
 messages again at reconnection (persistent session), and the store drops the ones it already
-has. Paho's network thread only queues messages; one writer thread batches them (by count
-and by age), stores them in one transaction with the hooks, commits, then acknowledges.
+has. Paho's network thread only queues messages; one writer thread takes whatever is queued
+(at most `batch_size`), stores it in one transaction with the hooks, commits, then
+acknowledges. It never waits for a batch to fill up: a lone tap is committed at once, and
+under load what arrived while one batch was stored makes the next one, so batches grow
+with the load by themselves.
 
 Both threads share the GIL, so the hand-over between them is paid in bulk rather than per
-message: paho's callback appends to a deque and wakes the writer only when the batch it is
-waiting for is complete, and the writer takes the whole batch at once.
+message: paho's callback appends to a deque and wakes the writer only when it waits, and the writer
+takes the whole queue at once.
 
 >>> ingest = Ingest.from_config(config, sessions)        # doctest: +SKIP
 >>> ingest.on_batch.append(presence.apply)                # called inside each transaction
@@ -41,6 +44,7 @@ from hub.store.devices import check_status_time, record_status
 from hub.store.events import (
     REJECTED_PAYLOAD_CHARS,
     Incoming,
+    NewEvent,
     OnBatch,
     StoreResult,
     rejection,
@@ -188,7 +192,6 @@ class Ingest:
         sessions: sessionmaker[Session],
         *,
         batch_size: int = 500,
-        batch_ms: int = 200,
         on_batch: Sequence[OnBatch] = (),
         on_statuses: Sequence[OnStatuses] = (),
     ) -> None:
@@ -203,12 +206,10 @@ class Ingest:
         self._settings = mqtt_settings
         self._sessions = sessions
         self._batch_size = batch_size
-        self._batch_s = batch_ms / 1000
         #: Appended by paho's thread, emptied by the writer (deque appends and pops are
-        #: atomic); `_arrived` wakes the writer once `_wanted` messages are waiting.
+        #: atomic); `_arrived` wakes the writer when it waits for a first message.
         self._received: deque[_Message] = deque()
         self._arrived = threading.Event()
-        self._wanted = 1
         self._counters = Counters()
         self._connection = 0
         self._stopping = threading.Event()
@@ -227,7 +228,6 @@ class Ingest:
             config.mqtt,
             sessions,
             batch_size=config.ingest.batch_size,
-            batch_ms=config.ingest.batch_ms,
             on_batch=on_batch,
         )
 
@@ -326,8 +326,9 @@ class Ingest:
                     msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._connection, utcnow()
                 )
             )
-        # Waking the writer for every message would hand the GIL back and forth as often.
-        if len(received) >= self._wanted and not self._arrived.is_set():
+        # Set once per wait of the writer, not for every message: waking it for each would
+        # hand the GIL back and forth as often.
+        if not self._arrived.is_set():
             self._arrived.set()
 
     # --- the writer thread -----------------------------------------------------------------
@@ -343,38 +344,33 @@ class Ingest:
                 self._acknowledge(batch)
 
     def _next_batch(self) -> list[_Message]:
-        """Up to `batch_size` messages: as soon as that many are waiting, or `batch_ms` after
-        the first one; empty if none came within `IDLE_S` (or the ingest is stopping)."""
-        if not self._wait_for(1, IDLE_S):
+        """What is queued, up to `batch_size` messages, as soon as there is one; empty if none
+        came within `IDLE_S` (or the ingest is stopping)."""
+        if not self._wait_for_one(IDLE_S):
             return []
-        self._wait_for(self._batch_size, self._batch_s)
         received = self._received
         return [received.popleft() for _ in range(min(len(received), self._batch_size))]
 
-    def _wait_for(self, count: int, timeout: float) -> bool:
-        """Wait until `count` messages are waiting, at most `timeout` seconds (less if the
-        ingest is stopping); whether they are.
+    def _wait_for_one(self, timeout: float) -> bool:
+        """Wait until a message is queued, at most `timeout` seconds (less if the ingest is
+        stopping); whether one is.
 
-        `_wanted` is set and `_arrived` cleared before the deque is looked at, so a message
-        appended after that look sets `_arrived`, and one appended before is seen: no wake-up
-        is lost, whatever paho's thread does in between.
+        `_arrived` is cleared before the deque is looked at, so a message appended after that
+        look sets it, and one appended before is seen: no wake-up is lost, whatever paho's
+        thread does in between.
         """
         received = self._received
-        if len(received) >= count:
+        if received:
             return True
         deadline = time.monotonic() + timeout
-        self._wanted = count
-        try:
-            while True:
-                self._arrived.clear()
-                if len(received) >= count:
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._stopping.is_set():
-                    return False
-                self._arrived.wait(remaining)
-        finally:
-            self._wanted = 1
+        while True:
+            self._arrived.clear()
+            if received:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._stopping.is_set():
+                return False
+            self._arrived.wait(remaining)
 
     def _commit(self, batch: list[_Message]) -> bool:
         """Store `batch` in one transaction, retrying while the database is unreachable; False
@@ -494,27 +490,42 @@ class LinesResult:
     rejected: list[LineError] = field(default_factory=list)
 
 
+#: New events an import gives the hooks at once: the presence engine then replays each
+#: member once for all of them (a year of a member in one pass), not once per batch.
+PLAN_EVERY = 50_000
+
+
 def ingest_lines(
     session: Session,
     lines: Iterable[str | bytes],
     on_batch: Sequence[OnBatch] = (),
     batch_size: int = 500,
+    plan_every: int = PLAN_EVERY,
 ) -> LinesResult:
-    """Store a JSON Lines file of events in the caller's transaction (the caller commits);
-    blank lines are skipped, and line numbers count from 1."""
+    """Store a JSON Lines file of events in the caller's transaction (the caller commits),
+    `batch_size` lines per statement, and call the hooks with the new events every
+    `plan_every` of them and at the end; blank lines are skipped, and line numbers count
+    from 1."""
     result = LinesResult()
     chunk: list[tuple[int, Incoming]] = []
+    pending: list[NewEvent] = []
+
+    def plan() -> None:
+        for hook in on_batch:
+            hook(session, pending)
+        pending.clear()
 
     def flush() -> None:
         stored = store_events(session, [incoming for _, incoming in chunk])
-        for hook in on_batch:
-            hook(session, stored.new)
+        pending.extend(stored.new)
         result.accepted += len(stored.new)
         result.duplicates += stored.duplicates
         result.rejected.extend(
             LineError(chunk[index][0], error) for index, error in stored.rejected
         )
         chunk.clear()
+        if len(pending) >= plan_every:
+            plan()
 
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -524,4 +535,6 @@ def ingest_lines(
             flush()
     if chunk:
         flush()
+    if pending:
+        plan()
     return result

@@ -44,6 +44,29 @@ class CorrectionError(ValueError):
         super().__init__(f"{field}: {self.text}")
 
 
+class SessionChanged(CorrectionError):
+    """The session is no longer as the person saw it (a tap closed it, a replay moved its
+    end): the caller answers 409 with `row`, the session as it now stands, and nothing is
+    written."""
+
+    def __init__(self, row: PresenceSession) -> None:
+        super().__init__("session_id", N_("the session changed meanwhile"))
+        self.row = row
+
+
+def version(row: PresenceSession) -> str:
+    """What a person saw of a session, to send back with a correction (`seen`): its start,
+    end and how it ended. Any change to them, by a tap, a replay or another person, makes a
+    correction made on the old view answer `SessionChanged`."""
+    return version_of(row.start, row.end, row.end_reason)
+
+
+def version_of(start: datetime, end: datetime | None, end_reason: str | None) -> str:
+    """`version` of a session read elsewhere (a report's row)."""
+    ended = "-" if end is None else utc(end).isoformat()
+    return f"{utc(start).isoformat()}/{ended}/{end_reason or '-'}"
+
+
 #: No télécentre counted anyone before: an earlier time is a typing slip (year 0001...).
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -165,7 +188,9 @@ def _save(
     _audit(session, action, row, before, reason, actor, now)
 
 
-def _stored_session(session: Session, session_id: int) -> PresenceSession:
+def _stored_session(session: Session, session_id: int, seen: str | None) -> PresenceSession:
+    """The session to correct, its member locked; `SessionChanged` if it is no longer the
+    `seen` version."""
     row = session.get(PresenceSession, session_id)
     if row is None:
         raise CorrectionError(
@@ -174,6 +199,9 @@ def _stored_session(session: Session, session_id: int) -> PresenceSession:
     if row.member_id is None:
         raise CorrectionError("session_id", N_("this session is pseudonymised (retention)"))
     lock_members(session, [row.member_id])
+    session.refresh(row)  # as it stands once locked: a batch may have changed it meanwhile
+    if seen is not None and seen != version(row):
+        raise SessionChanged(row)
     return row
 
 
@@ -212,13 +240,17 @@ def manual_check_out(
     reason: str,
     actor: str,
     now: datetime | None = None,
+    seen: str | None = None,
 ) -> PresenceSession:
-    """End an open (or auto-closed) session at `at`: the member forgot to badge out."""
+    """End an open (or auto-closed) session at `at`: the member forgot to badge out.
+
+    One that ended otherwise meanwhile (a tap out, the member seen elsewhere) has changed
+    under the person's eyes: `SessionChanged`, whether they said what they saw or not."""
     now = now or utcnow()
     why = _reason(reason)
-    row = _stored_session(session, session_id)
+    row = _stored_session(session, session_id, seen)
     if row.end is not None and not row.auto_closed:
-        raise CorrectionError("session_id", N_("this session has already ended"))
+        raise SessionChanged(row)
     _instant("at", at, now)
     # The form says the time to the minute, the arrival has its seconds: a check-out in the
     # arrival's own minute ends the stay at the arrival, not before it.
@@ -243,11 +275,13 @@ def correct_session(
     reason: str,
     actor: str,
     now: datetime | None = None,
+    seen: str | None = None,
 ) -> PresenceSession:
-    """Set a session's start and end (None: still open) as a person knows them to be."""
+    """Set a session's start and end (None: still open) as a person knows them to be;
+    `seen`: the `version` the person corrected (`SessionChanged` if it is no longer)."""
     now = now or utcnow()
     why = _reason(reason)
-    row = _stored_session(session, session_id)
+    row = _stored_session(session, session_id, seen)
     _instant("start", start, now)
     if end is not None:
         _instant("end", end, now)

@@ -2,13 +2,14 @@
 
 It runs inside each ingest batch's transaction (MQTT and JSON Lines alike), so a batch's
 events, the sessions they make and the outcome of each tap are committed together or not at
-all. What to replay is decided by `hub.rules.replay.plan_pair` (pure); the store reads are
-`hub.store.replay`; this module puts them together and writes the rows that changed.
+all. What to replay is decided by `hub.rules.replay.plan_member` (pure); the store reads are
+`hub.store.replay`; this module puts them together and writes the rows that differ.
 
-A late tap re-computes only what it touches: for each member × site with new counted taps,
-the replay restarts at a clean point before it, never before the end of the latest final
-session (which it never rewrites); a tap that would need that is quarantined. The result is
-the same as a recompute from every tap, whatever order the events arrived in.
+A late tap re-computes only what it touches: for each member with new counted taps, the
+replay of their taps at all their sites restarts at the earliest one, never before the end
+of their latest final session (which it never rewrites); a tap that would need that is
+quarantined. The result is the same as a recompute from every tap, whatever order the
+events arrived in, and a session keeps its id while it starts with the same tap.
 
 >>> presence = Presence.from_config(config)              # doctest: +SKIP
 >>> ingest.on_batch.append(presence.apply)                # doctest: +SKIP
@@ -21,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
@@ -29,7 +30,6 @@ from sqlalchemy.orm import Session
 
 from hub.config import HubConfig
 from hub.people.sites import load_sites
-from hub.presence.one_place import one_place_at_a_time
 from hub.rules.model import Session as Stay
 from hub.rules.model import SiteRules, Tap, utc
 from hub.rules.presence import (
@@ -39,18 +39,17 @@ from hub.rules.presence import (
     Walked,
     auto_close_at,
     present_at,
-    walk,
 )
-from hub.rules.replay import DEFAULT_FUTURE_TOLERANCE_S, PairPlan, arrival_quarantine, plan_pair
+from hub.rules.replay import DEFAULT_FUTURE_TOLERANCE_S, MemberPlan, arrival_quarantine, plan_member
 from hub.store.events import NewEvent
 from hub.store.models import Event, PresenceSession, utcnow
 from hub.store.replay import (
+    MemberRows,
     Pair,
     chunks,
     counted_taps_of,
     lock_members,
-    stored_since_bound,
-    taps_since_bound,
+    rows_since,
 )
 from telecentre import wire
 
@@ -58,8 +57,8 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-#: In the batch's `Session.info`: the sites where a session ended because the member was
-#: seen elsewhere (`hub.presence.one_place`), read by `moved_sites`.
+#: In the batch's `Session.info`: the sites whose sessions the replays changed, read by
+#: `moved_sites`.
 _MOVED_SITES = "presence.moved_sites"
 
 
@@ -78,8 +77,8 @@ def counted(new: Iterable[NewEvent]) -> dict[Pair, list[NewEvent]]:
 
 
 def moved_sites(session: Session) -> set[str]:
-    """The sites where this transaction's batches ended a session because the member was
-    seen at another site: their occupancy changed although nobody tapped there."""
+    """The sites whose sessions this transaction's replays changed: their occupancy may have
+    changed although nobody tapped there (a member seen at another site has left)."""
     found: set[str] = session.info.get(_MOVED_SITES, set())
     return found
 
@@ -101,11 +100,11 @@ def _tap(item: NewEvent, member_id: str) -> Tap:
     return Tap(event.id, member_id, event.site, event.ts, event.direction)
 
 
-def _row(member_id: str, site_id: str, walked: Walked) -> dict[str, Any]:
+def _row(member_id: str, walked: Walked) -> dict[str, Any]:
     stay = walked.session
     return {
         "member_id": member_id,
-        "site_id": site_id,
+        "site_id": stay.site,
         "start": stay.start,
         "end": stay.end,
         "natural_end": stay.end,
@@ -124,20 +123,25 @@ Verdict = tuple[Outcome, str | None]
 
 @dataclass
 class _Writes:
-    """What a batch changes: session rows to delete, insert and update, event outcomes."""
+    """What a batch changes: session rows to delete, insert and update, event outcomes, and
+    the sites whose sessions changed."""
 
     delete: list[int] = field(default_factory=list)
     insert: list[dict[str, Any]] = field(default_factory=list)
     update: list[dict[str, Any]] = field(default_factory=list)
     outcomes: dict[str, Verdict] = field(default_factory=dict)
+    sites: set[str] = field(default_factory=set)
 
-    def add(self, pair: Pair, plan: PairPlan, current: Mapping[str, str | None]) -> None:
-        member_id, site_id = pair
+    def add(self, member_id: str, plan: MemberPlan, found: MemberRows) -> None:
         self.delete += plan.delete
-        self.insert += [_row(member_id, site_id, walked) for walked in plan.insert]
-        if plan.update is not None:
-            row_id, walked = plan.update
+        site_of = {row.id: row.session.site for row in found.sessions}
+        self.sites |= {site_of[row_id] for row_id in plan.delete}
+        for walked in plan.insert:
+            self.insert.append(_row(member_id, walked))
+            self.sites.add(walked.session.site)
+        for row_id, walked in plan.update:
             stay = walked.session
+            self.sites.add(stay.site)
             self.update.append(
                 {
                     "row_id": row_id,
@@ -150,7 +154,7 @@ class _Writes:
         for event_id, reason in plan.quarantined.items():
             self.outcomes[event_id] = ("quarantined", reason)
         for event_id, outcome in plan.outcomes.items():
-            if current.get(event_id) != outcome:
+            if found.outcomes.get(event_id) != outcome:
                 self.outcomes[event_id] = (outcome, None)
 
     def write(self, session: Session) -> None:
@@ -267,8 +271,7 @@ def close_expired_sessions(
 
     Taps close sessions as they are ingested; this is for members who never badge out.
     """
-    # By the end its own site gave it: one the one-place rule cut is auto-closed all the same.
-    still_open = PresenceSession.natural_end.is_(None)
+    still_open = PresenceSession.end.is_(None)
     open_members = session.scalars(
         select(PresenceSession.member_id)
         .where(still_open, PresenceSession.member_id.is_not(None))
@@ -285,10 +288,9 @@ def close_expired_sessions(
     for row in rows:
         closes_at = auto_close_at(sites[row.site_id], row.start, max_session_h=max_session_h)
         if utc(closes_at) <= utc(now):
-            row.natural_end, row.auto_closed = closes_at, True
-            if row.end is None:
-                row.end, row.end_reason = closes_at, "auto"
-                closed.add(row.site_id)
+            row.end = row.natural_end = closes_at
+            row.auto_closed, row.end_reason = True, "auto"
+            closed.add(row.site_id)
     session.flush()
     return closed
 
@@ -332,9 +334,12 @@ class Presence:
         or a replay of the past fixes the clock, which then decides alone)."""
         if item.trusted:
             return None
+        return self._arrival(item.event.ts, item.received_at, now)
+
+    def _arrival(self, ts: datetime, received_at: datetime, now: datetime) -> Verdict | None:
         reason = arrival_quarantine(
-            item.event.ts,
-            min(utc(item.received_at), utc(now)),
+            ts,
+            min(utc(received_at), utc(now)),
             future_tolerance_s=self.future_tolerance_s,
             events_retention_days=self.events_retention_days,
         )
@@ -344,9 +349,9 @@ class Presence:
         """Re-compute the sessions the batch's new counted taps touch (an `OnBatch` hook),
         and the outcome of every tap the replays walk.
 
-        A constant number of queries per batch, whatever the number of member × site pairs
-        it touches: lock the members, read the sessions and taps from each pair's restart
-        point, plan in Python, then delete, insert and update only the rows that changed.
+        A constant number of statements per batch, whatever the number of members it
+        touches: lock the members, read each one's sessions and taps (at all their sites)
+        from its earliest new tap on, plan in Python, then write only the rows that differ.
         """
         by_pair = counted(new)
         if not by_pair:
@@ -355,48 +360,59 @@ class Presence:
         self._log_unknown({site for _, site in by_pair} - sites.keys())
         writes = _Writes()
         now = self.clock()
-        wanted: dict[Pair, list[Tap]] = {}
-        #: By member: from when their sessions or taps' outcomes may have changed.
-        changed_since: dict[str, datetime] = {}
+        wanted: dict[str, list[Tap]] = {}
         for pair in sorted(by_pair):
             if pair[1] not in sites:
                 continue  # `replay_sites` makes them once the site is imported
             for item in by_pair[pair]:
                 verdict = self._arrival_verdict(item, now)
                 if verdict is None:
-                    wanted.setdefault(pair, []).append(_tap(item, pair[0]))
+                    wanted.setdefault(pair[0], []).append(_tap(item, pair[0]))
                 else:
                     writes.outcomes[item.event.id] = verdict
+        self._replay(session, wanted, writes, now)
+
+    def _replay(
+        self,
+        session: Session,
+        wanted: Mapping[str, list[Tap]],
+        writes: _Writes,
+        now: datetime,
+    ) -> None:
+        """Plan each member's replay from their `wanted` new taps on, and write it all."""
         if wanted:
-            lock_members(session, (member_id for member_id, _ in wanted))
-            # The earliest new tap of each pair bounds what its replay reads.
-            drivers = [
-                min(taps, key=lambda t: (utc(t.ts), t.event_id)).event_id
-                for taps in wanted.values()
-            ]
-            stored = stored_since_bound(session, drivers, debounce_s=self.debounce_s)
-            taps, current = taps_since_bound(session, drivers, debounce_s=self.debounce_s)
-            for pair, new_taps in wanted.items():
-                plan = plan_pair(
+            lock_members(session, wanted)
+            debounce = timedelta(seconds=max(self.debounce_s, 0))
+            bounds = {
+                member_id: min(utc(tap.ts) for tap in taps) - debounce
+                for member_id, taps in wanted.items()
+            }
+            rows = rows_since(session, bounds)
+            sites = load_sites(
+                session,
+                {row.session.site for found in rows.values() for row in found.sessions}
+                | {tap.site for found in rows.values() for tap in found.taps},
+            )
+            for member_id, new_taps in sorted(wanted.items()):
+                found = rows[member_id]
+                plan = plan_member(
                     new_taps,
-                    stored.get(pair, []),
-                    [t for t in taps.get(pair, []) if t.event_id not in writes.outcomes],
-                    sites[pair[1]],
+                    found.sessions,
+                    [t for t in found.taps if t.event_id not in writes.outcomes],
+                    found.outcomes,
+                    sites,
                     now=now,
                     debounce_s=self.debounce_s,
                     max_session_h=self.max_session_h,
                 )
-                writes.add(pair, plan, current)
-                if plan.since is not None:
-                    known = changed_since.get(pair[0])
-                    changed_since[pair[0]] = min(known or plan.since, plan.since)
+                writes.add(member_id, plan, found)
         writes.write(session)
-        moved = one_place_at_a_time(session, changed_since)
-        session.info.setdefault(_MOVED_SITES, set()).update(moved)
+        session.info.setdefault(_MOVED_SITES, set()).update(writes.sites)
 
     def replay_sites(self, session: Session, site_ids: Iterable[str]) -> None:
         """Make the sessions of the members who have taps at these sites but no session
-        there yet: the taps an edge sent before its site was imported.
+        there yet: the taps an edge sent before its site was imported, checked on arrival
+        as the live ingest would have (`future`, `too_old`) if they never were.
 
         Members with sessions there are left alone: their sessions were made as taps came,
         and the taps of older ones may be gone already (retention), so a recompute from the
@@ -428,21 +444,16 @@ class Presence:
             return
         now = self.clock()
         writes = _Writes()
-        changed_since: dict[str, datetime] = {}
-        for pair, taps in counted_taps_of(session, pairs).items():
-            if taps:
-                first = min(utc(tap.ts) for tap in taps)
-                changed_since[pair[0]] = min(changed_since.get(pair[0], first), first)
-            replay = walk(
-                taps,
-                sites[pair[1]],
-                now=now,
-                debounce_s=self.debounce_s,
-                max_session_h=self.max_session_h,
-            )
-            writes.add(pair, PairPlan(insert=replay.sessions, outcomes=replay.outcomes), {})
-        writes.write(session)
-        one_place_at_a_time(session, changed_since)
+        wanted: dict[str, list[Tap]] = {}
+        for (member_id, _), stored in sorted(counted_taps_of(session, pairs).items()):
+            for tap, received_at, outcome in stored:
+                # Never judged (the site was not imported): the checks live ingest makes.
+                verdict = None if outcome else self._arrival(tap.ts, received_at, now)
+                if verdict is None:
+                    wanted.setdefault(member_id, []).append(tap)
+                else:
+                    writes.outcomes[tap.event_id] = verdict
+        self._replay(session, wanted, writes, now)
 
     def close_expired(self, session: Session) -> set[str]:
         return close_expired_sessions(session, now=self.clock(), max_session_h=self.max_session_h)

@@ -1,5 +1,5 @@
-"""The stored events as a person looks for them ("where is my tap?"), and applying a
-quarantined tap deliberately (docs/rules.md, Quarantine).
+"""The stored events as a person looks for them ("where is my tap?"), and applying or
+dismissing a quarantined tap deliberately (docs/rules.md, Quarantine).
 
 Every badge event says what the hub made of it (`outcome`, `outcome_reason`): the API, the
 CLI and the console read them here.
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import get_args
+from typing import Any, get_args
 
 from sqlalchemy import ColumnElement, and_, func, select, true
 from sqlalchemy.orm import Session
@@ -142,19 +142,54 @@ def apply_quarantined(
     for hook in presence:
         hook(session, batch)
     session.refresh(row)
+    _audit(
+        session,
+        "event_applied",
+        row,
+        actor,
+        before={"outcome": "quarantined", "reason": reason},
+        after={"outcome": row.outcome, "reason": row.outcome_reason},
+    )
+    return row
+
+
+def _audit(session: Session, action: str, row: Event, actor: str, **detail: Any) -> None:
+    """A person's decision on a quarantined tap, in the audit log: which tap, whose, when
+    stamped (never its badge), and `detail`."""
     session.add(
         AuditEntry(
             at=utcnow(),
             actor=actor,
-            action="event_applied",
+            action=action,
             site_id=row.site,
             detail={
-                "event_id": event_id,
+                "event_id": row.id,
                 "member_id": row.member_id,
                 "ts": row.ts.isoformat(),
-                "before": {"outcome": "quarantined", "reason": reason},
-                "after": {"outcome": row.outcome, "reason": row.outcome_reason},
+                **detail,
             },
         )
     )
-    return row
+
+
+def dismiss_quarantined(session: Session, event_id: str, *, actor: str) -> None:
+    """Delete a quarantined tap a person decided not to apply (a Pi's clock they know was
+    wrong, a test badge). Its id stays known, so a redelivery is still a duplicate
+    (`hub.store.events`); the audit entry (`event_dismissed`) keeps when, where and whose it
+    was, not its badge. Raises `LookupError` if there is no such event, `CannotApply` if it is
+    not quarantined; in the caller's transaction."""
+    row = session.get(Event, event_id)
+    if row is None:
+        raise LookupError(event_id)
+    if row.outcome != "quarantined":
+        raise CannotApply(f"event {event_id} is not quarantined (outcome: {row.outcome})")
+    _audit(
+        session,
+        "event_dismissed",
+        row,
+        actor,
+        received_at=row.received_at.isoformat(),
+        reason=row.outcome_reason,
+    )
+    session.delete(row)
+    session.flush()

@@ -12,6 +12,9 @@ Choices where RULES.md leaves one:
   alike, rather than stripped: a badge or door event without its badge still says when a
   door moved, which the per-site counts in InfluxDB and the sessions already keep. Rejected
   payloads older than that (by `received_at`) go too: they may hold badge UIDs.
+- A quarantined tap is kept until a person applies or dismisses it, or until
+  `quarantine_days` after its receipt (a year by default): its time stamp is known to be
+  wrong, so it says nothing of when it is too old; its receipt does.
 - Before they go, every session starting before the same cut is marked `final`: its taps are
   about to go, so no replay may rewrite it (docs/rules.md, Final sessions).
 - Sessions older than `sessions_retention_years` lose their member for a random pseudonym.
@@ -157,6 +160,7 @@ def apply_retention(
     events_retention_days: int = 90,
     sessions_retention_years: int = 5,
     *,
+    quarantine_days: int = 365,
     debounce_s: float = DEFAULT_DEBOUNCE_S,
     actor: str = "retention",
 ) -> RetentionResult:
@@ -188,11 +192,18 @@ def apply_retention(
         Event.ts >= events_before - timedelta(seconds=debounce_s),
         Event.received_at >= events_before,
     )
+    # Written without NOT: most events have no outcome, and NOT (NULL = …) is NULL.
+    not_waiting = or_(
+        Event.outcome.is_(None),
+        Event.outcome != "quarantined",
+        Event.received_at < now - timedelta(days=quarantine_days),
+    )
     events_deleted = _delete(
         session,
         delete(Event).where(
             or_(Event.ts < events_before, Event.received_at < events_before),
             not_(debounce_memory),
+            not_waiting,
         ),
     )
     rejected_deleted = _delete(
@@ -240,6 +251,7 @@ def apply_retention(
             detail={
                 **asdict(result),
                 "events_before": events_before.isoformat(),
+                "quarantined_received_before": (now - timedelta(days=quarantine_days)).isoformat(),
                 "sessions_before": sessions_before.isoformat(),
             },
         )

@@ -27,8 +27,8 @@ Choices where RULES.md is silent:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -73,35 +73,48 @@ Outcome = Literal[
 
 
 @dataclass(frozen=True)
-class Carry:
-    """The replay's state at the instant it starts: a session open since `open_since` (a
-    manual check-in still open), and the last counted tap (for the debounce). A replay from
-    scratch carries nothing."""
+class Opened:
+    """A session open at the instant a replay starts: where, since when, and the tap that
+    opened it (None: a person did)."""
 
-    open_since: datetime | None = None
-    last_counted: datetime | None = None
+    site: str
+    start: datetime
+    opened_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Carry:
+    """The replay's state at the instant it starts: the member's open session, if any (a
+    manual check-in, or one the replay continues), and the last counted tap at each site
+    (for the debounce). A replay from scratch carries nothing."""
+
+    open: Opened | None = None
+    last_counted: Mapping[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Walked:
     """A session as the replay made it, with the events that opened and closed it (None:
-    carried in, or auto-closed)."""
+    carried in, auto-closed, or ended by a tap at another site: `elsewhere`)."""
 
     session: Session
     start_event_id: str | None
     end_event_id: str | None
+    elsewhere: bool = False
 
     @property
     def end_reason(self) -> str | None:
-        """`tap`, `auto` (rule 4), None while open."""
+        """`tap`, `auto` (rule 4), `elsewhere` (one place at a time), None while open."""
         if self.session.end is None:
             return None
+        if self.elsewhere:
+            return "elsewhere"
         return "auto" if self.session.auto_closed else "tap"
 
 
 @dataclass(frozen=True)
 class Walk:
-    """The sessions of one member × site in start order, and the outcome of every tap."""
+    """The member's sessions in start order, and the outcome of every tap."""
 
     sessions: list[Walked]
     outcomes: dict[str, Outcome]
@@ -109,68 +122,78 @@ class Walk:
 
 def walk(
     taps: Iterable[Tap],
-    site: SiteRules,
+    sites: SiteRules | Mapping[str, SiteRules],
     *,
     now: datetime,
     debounce_s: float = DEFAULT_DEBOUNCE_S,
     max_session_h: float = DEFAULT_MAX_SESSION_H,
     carry: Carry = Carry(),
 ) -> Walk:
-    """The replay of one member's taps at one site (rules 2 to 5), from `carry`.
+    """The replay of one member's taps at all their sites (rules 2 to 5, and one place at a
+    time), from `carry`.
 
-    `taps` must all belong to the same member and to `site`; give only counted taps (rule 1).
-    `now` decides whether a session left open has reached its auto-close moment yet.
-    An auto-close forgets the last counted tap (code decision): the member's stay is over,
-    so the next tap is a new gesture; it also makes an auto-close a clean point of the
-    replay, where a replay after a final session can start.
+    `taps` must all belong to the same member, at `sites` (one site's rules, or all of them
+    by id); give only counted taps (rule 1). Each site's reader has its own debounce; a tap
+    that survives it at another site than the open session's ends that session there
+    (`elsewhere`), then acts at its own site as usual: a member who goes A → B → A is at A
+    again from the return. `now` decides whether a session left open has reached its
+    auto-close moment yet. An auto-close forgets the site's last counted tap (code
+    decision): the member's stay is over, so the next tap is a new gesture.
     """
+    rules = {sites.id: sites} if isinstance(sites, SiteRules) else sites
     ordered = _replay_order(taps)
     members = {tap.member_id for tap in ordered}
-    sites = {tap.site for tap in ordered}
-    if len(members) > 1 or sites - {site.id}:
-        raise ValueError(f"taps of one member at site {site.id} expected, got {members} {sites}")
+    unknown = {tap.site for tap in ordered} - rules.keys()
+    if len(members) > 1 or unknown:
+        raise ValueError(f"taps of one member at {sorted(rules)} expected, got {members} {unknown}")
 
     debounce = timedelta(seconds=debounce_s)
     sessions: list[Walked] = []
     outcomes: dict[str, Outcome] = {}
-    open_start = carry.open_since
-    opened_by: str | None = None
+    last_counted = {site: utc(at) for site, at in carry.last_counted.items()}
+    member_id = ordered[0].member_id if ordered else ""
+    opened = carry.open
     # The open session's auto-close moment (and in UTC), worked out once when it opens.
     closes_at = closes_at_utc = now
-    if open_start is not None:
-        closes_at = auto_close_at(site, open_start, max_session_h=max_session_h)
+    if opened is not None:
+        closes_at = auto_close_at(rules[opened.site], opened.start, max_session_h=max_session_h)
         closes_at_utc = utc(closes_at)
-    last_counted = None if carry.last_counted is None else utc(carry.last_counted)
-    member_id = ordered[0].member_id if ordered else ""
     for tap in ordered:
         at = utc(tap.ts)
-        if open_start is not None and closes_at_utc < at:
-            closed = Session(member_id, site.id, open_start, closes_at, True)
-            sessions.append(Walked(closed, opened_by, None))
-            open_start, last_counted = None, None
-        if last_counted is not None and at - last_counted < debounce:
+        if opened is not None and closes_at_utc < at:
+            closed = Session(member_id, opened.site, opened.start, closes_at, True)
+            sessions.append(Walked(closed, opened.opened_by, None))
+            last_counted.pop(opened.site, None)
+            opened = None
+        previous = last_counted.get(tap.site)
+        if previous is not None and at - previous < debounce:
             outcomes[tap.event_id] = "debounced"
             continue
-        last_counted = at
-        if open_start is None and tap.direction in ("in", "toggle"):
-            open_start, opened_by = tap.ts, tap.event_id
-            closes_at = auto_close_at(site, open_start, max_session_h=max_session_h)
+        last_counted[tap.site] = at
+        if opened is not None and opened.site != tap.site:
+            left = Session(member_id, opened.site, opened.start, tap.ts)
+            sessions.append(Walked(left, opened.opened_by, None, elsewhere=True))
+            opened = None
+        if opened is None and tap.direction in ("in", "toggle"):
+            opened = Opened(tap.site, tap.ts, tap.event_id)
+            closes_at = auto_close_at(rules[tap.site], tap.ts, max_session_h=max_session_h)
             closes_at_utc = utc(closes_at)
             outcomes[tap.event_id] = "counted"
-        elif open_start is not None and tap.direction in ("out", "toggle"):
-            closed = Session(member_id, site.id, open_start, tap.ts)
-            sessions.append(Walked(closed, opened_by, tap.event_id))
-            open_start = None
+        elif opened is not None and tap.direction in ("out", "toggle"):
+            closed = Session(member_id, opened.site, opened.start, tap.ts)
+            sessions.append(Walked(closed, opened.opened_by, tap.event_id))
+            opened = None
             outcomes[tap.event_id] = "counted"
         else:
-            outcomes[tap.event_id] = "already_in" if open_start is not None else "no_open_session"
+            outcomes[tap.event_id] = "already_in" if opened is not None else "no_open_session"
 
-    if open_start is not None and member_id:
+    if opened is not None and member_id:
         if closes_at_utc <= utc(now):
-            closed = Session(member_id, site.id, open_start, closes_at, True)
-            sessions.append(Walked(closed, opened_by, None))
+            closed = Session(member_id, opened.site, opened.start, closes_at, True)
+            sessions.append(Walked(closed, opened.opened_by, None))
         else:
-            sessions.append(Walked(Session(member_id, site.id, open_start), opened_by, None))
+            stay = Session(member_id, opened.site, opened.start)
+            sessions.append(Walked(stay, opened.opened_by, None))
     return Walk(sessions, outcomes)
 
 
@@ -185,43 +208,6 @@ def sessions_from_taps(
     """The sessions of one member at one site, in start order (`walk` from scratch)."""
     replay = walk(taps, site, now=now, debounce_s=debounce_s, max_session_h=max_session_h)
     return [walked.session for walked in replay.sessions]
-
-
-def replay_from(
-    tap_ts: datetime,
-    sessions: Iterable[Session],
-    *,
-    debounce_s: float = DEFAULT_DEBOUNCE_S,
-) -> datetime | None:
-    """Where to restart the replay of one member × site when a tap at `tap_ts` arrives late.
-
-    `sessions` are that member's stored sessions at that site (as `sessions_from_taps` made
-    them, before the late tap). The hub then deletes the stored sessions starting at or after
-    the returned instant R, and stores `sessions_from_taps` of the taps with ts >= R (the late
-    one included). None means: recompute that member × site from all its taps.
-
-    Why it is correct: the replay is a left-to-right walk whose only state is the open
-    session's start and the last counted tap. Call an instant P *clean* when, just before P,
-    no session is open and the last counted tap is at least `debounce_s` before P (or there is
-    none): from a clean point, the walk over taps with ts >= P makes the same decisions as a
-    walk started from scratch at P. Clean points can be read off the stored sessions:
-    - a session's start S is clean: its opening tap was counted, so the previous counted tap
-      is at least the debounce before S and any session before ended before S;
-    - for a session closed by a tap at E (not auto-closed), E + debounce is clean: every tap
-      in (E, E + debounce) was debounced by E, so none opened a session or became the last
-      counted tap.
-      (After an auto-close no tap is known to be counted, so its end gives no clean point.)
-    Taps before `tap_ts` are walked exactly as before, so sessions that start before R (and,
-    R being clean, end before R) are unchanged. The latest clean point <= `tap_ts` is returned,
-    which replays as little as possible. With a debounce of zero, several counted taps can
-    share one ts and a session start is no longer clean, hence None.
-    """
-    if debounce_s <= 0:
-        return None
-    debounce = timedelta(seconds=debounce_s)
-    clean_points = [utc(s.start) for s in sessions]
-    clean_points += [utc(s.end) + debounce for s in sessions if s.end and not s.auto_closed]
-    return max((p for p in clean_points if p <= utc(tap_ts)), default=None)
 
 
 def present_at(sessions: Iterable[Session], site: str, at: datetime) -> frozenset[str]:

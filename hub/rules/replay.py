@@ -1,28 +1,29 @@
-"""What a batch's new taps change for one member × site: the replay plan (docs/rules.md,
-Final sessions, Quarantine, Every tap says why).
+"""What a batch's new taps change for one member: the replay plan (docs/rules.md, Final
+sessions, Quarantine, Every tap says why, One place at a time).
 
-The hub's presence engine (`hub/presence/engine.py`) reads, for each member × site a batch touches,
-the stored sessions and counted taps from a bound on, calls `plan_pair`, and writes what the
-plan says. Everything here is pure, so the same plan is table- and property-tested.
+The hub's presence engine (`hub/presence/engine.py`) reads, for each member a batch touches,
+the stored sessions and counted taps (at all their sites) from a bound on, calls
+`plan_member`, and writes what the plan says. Everything here is pure, so the same plan is
+table- and property-tested.
 
 - A **final** session (the retention marked it before deleting its taps, or a person made or
-  corrected it) is never rewritten, and no replay starts before it: the *floor* of a
-  member × site is the end of its latest final session (its start while it is still open).
+  corrected it) is never rewritten, and no replay starts before it: the *floor* of a member
+  is the latest end of their final sessions (the start of one still open).
 - A new tap at or before the floor would need such a replay: it is **quarantined**
   (`final_session`), stored but not applied. So is a tap stamped too far ahead of its
   receipt (`future`), or dated before the raw-events horizon and any commissioning the hub can
   check (`too_old`, see `arrival_quarantine`).
-- The replay after the floor starts from the floor's `Carry`: the latest final session's
-  end was a tap (the debounce remembers it), a person or an auto-close (nothing to
-  remember), or it is a manual check-in still open, which a later tap out closes.
+- A replay starts at the earliest new tap, from the state the stored rows give just before
+  it: the session then open (continued, so it keeps its id; a manual check-in still open
+  too, which a later tap closes) and each site's last counted tap (for the debounce).
 
->>> plan = plan_pair(new, stored, taps, site, now=now)          # doctest: +SKIP
->>> plan.quarantined, plan.delete, plan.insert, plan.outcomes    # doctest: +SKIP
+>>> plan = plan_member(new, stored, taps, outcomes, sites, now=now)  # doctest: +SKIP
+>>> plan.quarantined, plan.delete, plan.insert, plan.outcomes        # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -32,9 +33,9 @@ from hub.rules.presence import (
     DEFAULT_DEBOUNCE_S,
     DEFAULT_MAX_SESSION_H,
     Carry,
+    Opened,
     Outcome,
     Walked,
-    replay_from,
     walk,
 )
 
@@ -71,14 +72,15 @@ def arrival_quarantine(
 
 @dataclass(frozen=True)
 class StoredSession:
-    """A stored session as the plan sees it: with the end its own site gave it (before the
-    one-place rule cut it, `hub.rules.one_place`)."""
+    """A stored session as the plan sees it."""
 
     id: int
     session: Session
     final: bool = False
     start_event_id: str | None = None
     end_event_id: str | None = None
+    #: `tap`, `auto`, `elsewhere`, `manual`; None while open.
+    end_reason: str | None = None
 
     def same_as(self, walked: Walked) -> bool:
         """Whether the walk made exactly this row again (no need to rewrite it)."""
@@ -90,103 +92,93 @@ class StoredSession:
             and mine.auto_closed == theirs.auto_closed
             and self.start_event_id == walked.start_event_id
             and self.end_event_id == walked.end_event_id
+            and self.end_reason == walked.end_reason
         )
 
 
-@dataclass(frozen=True)
-class Floor:
-    """Where the replays of a member × site may start: after `at`, from `carry`.
-
-    `open_row` is the id of the final session still open (a manual check-in), which the
-    replay continues and may close.
-    """
-
-    at: datetime
-    carry: Carry
-    open_row: int | None = None
+#: The outcomes of taps that survived their reader's debounce: the last of them at a site is
+#: what the next tap there is debounced against.
+SEEN: frozenset[str] = frozenset({"counted", "already_in", "no_open_session"})
 
 
-def floor_of(stored: Iterable[StoredSession]) -> Floor | None:
-    """The floor set by the latest final session (by start) among `stored`; None if none is
-    final."""
-    finals = [row for row in stored if row.final]
-    if not finals:
-        return None
-    latest = max(finals, key=lambda row: (utc(row.session.start), row.id))
-    stay = latest.session
-    if stay.end is None:
-        # Opened by a tap (a session open when the retention ran): that tap was counted.
-        opener = stay.start if latest.start_event_id is not None else None
-        return Floor(stay.start, Carry(open_since=stay.start, last_counted=opener), latest.id)
-    # Closed by a tap: that tap is the last counted one (rule 3 still applies after it).
-    closer = latest.end_event_id is not None and not stay.auto_closed
-    return Floor(stay.end, Carry(last_counted=stay.end if closer else None))
+def floor_of(stored: Iterable[StoredSession]) -> datetime | None:
+    """The instant at or before which no tap may change the member's sessions any more: the
+    latest end of a final session among `stored` (its start while it is still open); None
+    if none is final."""
+    return max(
+        (utc(row.session.end or row.session.start) for row in stored if row.final), default=None
+    )
 
 
 @dataclass
-class PairPlan:
-    """What to write for one member × site."""
+class MemberPlan:
+    """What to write for one member."""
 
     #: New taps not applied, and why.
     quarantined: dict[str, QuarantineReason] = field(default_factory=dict)
     #: Stored sessions to delete (ids) and sessions to insert.
     delete: list[int] = field(default_factory=list)
     insert: list[Walked] = field(default_factory=list)
-    #: The final open session (id) the replay continued, and how it stands now.
-    update: tuple[int, Walked] | None = None
+    #: Stored sessions (ids) the replay made again differently, and how they stand now:
+    #: the session open when the replay starts (a manual check-in too), or one still opened
+    #: by the same tap, keeps its id whatever its end became.
+    update: list[tuple[int, Walked]] = field(default_factory=list)
     #: The outcome of every tap the replay walked (taps before it keep theirs).
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     #: Where the replay started (None: nothing replayed).
     since: datetime | None = None
 
 
-def plan_pair(
+def plan_member(
     new: Sequence[Tap],
     stored: Sequence[StoredSession],
     taps: Sequence[Tap],
-    site: SiteRules,
+    outcomes: Mapping[str, str | None],
+    sites: SiteRules | Mapping[str, SiteRules],
     *,
     now: datetime,
     debounce_s: float = DEFAULT_DEBOUNCE_S,
     max_session_h: float = DEFAULT_MAX_SESSION_H,
-) -> PairPlan:
-    """The plan for one member × site after the `new` counted taps were stored.
+) -> MemberPlan:
+    """The plan for one member after the `new` counted taps were stored.
 
-    `stored` are the pair's stored sessions (start order) and `taps` its counted taps, not
-    quarantined, the new ones included, both from the same bound on: a bound at or before the
-    start of the last stored session starting at or before the earliest new tap (or the dawn
-    of time when there is none), as the engine's queries read them.
+    The replay starts at the earliest new tap, from the state the stored rows say the member
+    was in just before it (`Carry`): the session open then, which the replay continues, and
+    each site's last counted tap, read off the taps' outcomes and the sessions' opening and
+    closing taps (those of final sessions may be gone). Taps before it are walked exactly
+    as before, so nothing before it changes.
+
+    `stored` are the member's stored sessions still open or ending at or after a bound, or
+    starting after it, and `taps` its counted taps at `sites` not quarantined from the same
+    bound on, the new ones included, with their `outcomes` so far; the bound is at least
+    the debounce before the earliest new tap.
     """
-    plan = PairPlan()
+    rules = {sites.id: sites} if isinstance(sites, SiteRules) else sites
+    plan = MemberPlan()
     floor = floor_of(stored)
     accepted = []
     for tap in new:
-        if floor is not None and utc(tap.ts) <= utc(floor.at):
+        if floor is not None and utc(tap.ts) <= floor:
             plan.quarantined[tap.event_id] = "final_session"
         else:
             accepted.append(tap)
     if not accepted:
         return plan
-    first = min(utc(tap.ts) for tap in accepted)
-    before = [row.session for row in stored if utc(row.session.start) <= first]
-    restart = replay_from(first, before[-1:], debounce_s=debounce_s)
-    carry = Carry()
-    open_row = None
-    if floor is not None and (restart is None or restart <= utc(floor.at)):
-        # From the floor: only the taps after it, from its carry.
-        walked_taps = [t for t in taps if utc(t.ts) > utc(floor.at)]
-        replaced = [r for r in stored if not r.final and utc(r.session.start) >= utc(floor.at)]
-        carry, open_row, plan.since = floor.carry, floor.open_row, utc(floor.at)
-    elif restart is not None:
-        walked_taps = [t for t in taps if utc(t.ts) >= restart]
-        replaced = [r for r in stored if utc(r.session.start) >= restart]
-        plan.since = restart
-    else:
-        walked_taps, replaced = list(taps), list(stored)
-        plan.since = min([utc(t.ts) for t in taps] + [first])
+    since = plan.since = min(utc(tap.ts) for tap in accepted)
+    before = [row for row in stored if utc(row.session.start) < since]
+    replaced = [row for row in stored if utc(row.session.start) >= since]
+    still_open = [r for r in before if r.session.end is None or utc(r.session.end) >= since]
+    carried = max(still_open, key=lambda r: (utc(r.session.start), r.id), default=None)
+    opened = None
+    if carried is not None:
+        stay = carried.session
+        opened = Opened(stay.site, stay.start, carried.start_event_id)
+    carry = Carry(opened, _last_counted(before, taps, outcomes, since))
+    walked = {tap.event_id: tap for tap in taps if utc(tap.ts) >= since and tap.site in rules}
+    walked |= {tap.event_id: tap for tap in accepted}
     replay = walk(
-        walked_taps,
-        site,
+        walked.values(),
+        rules,
         now=now,
         debounce_s=debounce_s,
         max_session_h=max_session_h,
@@ -194,16 +186,59 @@ def plan_pair(
     )
     plan.outcomes = replay.outcomes
     made = list(replay.sessions)
-    if open_row is not None and made and carry.open_since is not None:
-        continued = made.pop(0)
-        if continued.session.end is not None:
-            plan.update = (open_row, continued)
-    kept = set()
-    for walked in made:
-        same = next((r for r in replaced if r.id not in kept and r.same_as(walked)), None)
-        if same is None:
-            plan.insert.append(walked)
-        else:
-            kept.add(same.id)
-    plan.delete = [row.id for row in replaced if row.id not in kept]
+    if carried is not None:
+        continued = made.pop(0)  # the open session ends (or stays open) first
+        if not carried.same_as(continued):
+            plan.update.append((carried.id, continued))
+    _match(made, replaced, plan)
     return plan
+
+
+def _last_counted(
+    before: Sequence[StoredSession],
+    taps: Sequence[Tap],
+    outcomes: Mapping[str, str | None],
+    since: datetime,
+) -> dict[str, datetime]:
+    """Each site's last counted tap before `since`: a tap that survived the debounce, or the
+    tap that opened or closed a session there; forgotten if a session there was auto-closed
+    after it (`walk`)."""
+    last: dict[str, datetime] = {}
+
+    def saw(site: str, at: datetime) -> None:
+        if at < since and (site not in last or at > last[site]):
+            last[site] = at
+
+    for tap in taps:
+        if outcomes.get(tap.event_id) in SEEN:
+            saw(tap.site, utc(tap.ts))
+    for row in before:
+        stay = row.session
+        if row.start_event_id is not None:
+            saw(stay.site, utc(stay.start))
+        if stay.end is not None and row.end_reason == "tap":
+            saw(stay.site, utc(stay.end))
+    for row in before:
+        stay = row.session
+        forgot = stay.auto_closed and stay.end is not None and stay.site in last
+        if forgot and stay.end is not None and last[stay.site] <= utc(stay.end) < since:
+            del last[stay.site]
+    return last
+
+
+def _match(made: Sequence[Walked], replaced: Sequence[StoredSession], plan: MemberPlan) -> None:
+    """Which of the `replaced` rows each session the replay `made` is: the one opened by the
+    same tap (kept if unchanged, else updated in place), so a session keeps its id for as
+    long as it starts with the same tap; the others are inserted, and the rows no session
+    is any more are deleted."""
+    by_opener = {row.start_event_id: row for row in replaced if row.start_event_id is not None}
+    kept: set[int] = set()
+    for walked in made:
+        row = by_opener.get(walked.start_event_id) if walked.start_event_id else None
+        if row is None or row.id in kept:
+            plan.insert.append(walked)
+            continue
+        kept.add(row.id)
+        if not row.same_as(walked):
+            plan.update.append((row.id, walked))
+    plan.delete = [row.id for row in replaced if row.id not in kept]

@@ -273,8 +273,9 @@ class PresenceSession(Base):
     #: How it ended: `tap`, `auto` (rule 4), `elsewhere` (a tap at another site), `manual`;
     #: None while open.
     end_reason: Mapped[str | None] = mapped_column(String(16))
-    #: The end its own site's taps (or a person) gave it; `end` is earlier when the member
-    #: was seen at another site meanwhile (`hub.rules.one_place`). Replays work on this one.
+    #: Written equal to `end`. Before the replay walked all of a member's sites at once, it
+    #: held the end the session's own site gave it, `end` being earlier when the member was
+    #: seen elsewhere; rows of that time are set right by their next replay.
     natural_end: Mapped[datetime | None]
 
 

@@ -355,8 +355,8 @@ def test_one_member_is_never_at_two_sites_whatever_the_order(
     ingest(store, presence, *day("M001"))
     ingest(store, presence, *reversed(day("M002")))
     expected = [
-        # Murat's own taps leave it open until closing time; Ydes's tap ends it at 10:00.
-        ("murat", days_ago(1, "09:00"), days_ago(1, "10:00"), True, "elsewhere"),
+        # Ydes's tap ends Murat's session at 10:00: the member left, nothing auto-closed.
+        ("murat", days_ago(1, "09:00"), days_ago(1, "10:00"), False, "elsewhere"),
         ("ydes", days_ago(1, "10:00"), days_ago(1, "12:00"), False, "tap"),
     ]
     for member in ("M001", "M002"):
@@ -374,6 +374,39 @@ def test_one_member_is_never_at_two_sites_whatever_the_order(
     # session of M002 is cut where the member was first seen at Ydes.
     ingest(store, presence, badge("M002", days_ago(1, "09:59:30"), "in", site="ydes"))
     assert [row[1:5] for row in rows(store, "M002")] == [
-        (days_ago(1, "09:00"), days_ago(1, "09:59:30"), True, "elsewhere"),
+        (days_ago(1, "09:00"), days_ago(1, "09:59:30"), False, "elsewhere"),
         (days_ago(1, "09:59:30"), days_ago(1, "12:00"), False, "tap"),
     ]
+
+
+def test_a_member_back_at_the_first_site_is_there_again_whatever_the_order(
+    store: sessionmaker[Session], presence: Presence
+) -> None:
+    """Murat at 09:00, Ydes at 10:00, back at Murat at 11:00 without badging out anywhere:
+    at Murat again from 11:00, the taps arriving in order for one member, reversed for the
+    other; the board says so."""
+
+    def day(member: str) -> list[dict[str, Any]]:
+        return [
+            badge(member, days_ago(1, "09:00"), "in"),
+            badge(member, days_ago(1, "10:00"), "in", site="ydes"),
+            badge(member, days_ago(1, "11:00"), "in"),
+        ]
+
+    ingest(store, presence, *day("M001"))
+    ingest(store, presence, *reversed(day("M002")))
+    expected = [
+        ("murat", days_ago(1, "09:00"), days_ago(1, "10:00"), False, "elsewhere"),
+        ("ydes", days_ago(1, "10:00"), days_ago(1, "11:00"), False, "elsewhere"),
+        ("murat", days_ago(1, "11:00")),
+    ]
+    for member in ("M001", "M002"):
+        found = rows(store, member)
+        assert [row[:5] for row in found[:2]] == expected[:2]
+        assert found[2][:2] == expected[2]
+    with store() as session:
+        at_noon = queries.occupancy(session, days_ago(1, "11:30"))
+    assert {r.site: [m.member_id for m in r.members] for r in at_noon} == {
+        "murat": ["M001", "M002"],
+        "ydes": [],
+    }

@@ -155,7 +155,11 @@ def ingest(
     """One JSON Lines import, in small batches so that one file makes several hook calls."""
     with sessions.begin() as session:
         result = ingest_lines(
-            session, [line(e) for e in events], on_batch=[presence.apply], batch_size=2
+            session,
+            [line(e) for e in events],
+            on_batch=[presence.apply],
+            batch_size=2,
+            plan_every=2,
         )
     assert not result.rejected
 
@@ -300,6 +304,36 @@ def test_a_site_imported_after_its_taps_gets_their_sessions(
     assert [row[:4] for row in stored(sessions, "M001")] == made
 
 
+def test_a_site_imported_after_its_taps_checks_them_as_live_ingest_does(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A Pi booted in 1970 and one stamped 2999, before their site was imported: the
+    replay of the site quarantines them as the live ingest would have, and counts the rest."""
+    presence = Presence(clock=lambda: at("2026-11-19 12:00"))
+    early = [
+        tap("M001", "2026-11-17 09:00", site="riom"),
+        tap("M001", "2026-11-17 10:00", site="riom"),
+        tap("M001", "2026-11-17 11:00", site="riom") | {"ts": "1970-01-01T00:00:12+00:00"},
+        tap("M001", "2026-11-17 12:00", site="riom") | {"ts": "2999-01-01T09:00:00+00:00"},
+    ]
+    ingest(sessions, presence, early)
+    with sessions.begin() as session:
+        import_sites(session, "sites: [{id: riom, name: Riom, opening: {tue: ['09:00-17:00']}}]")
+        presence.replay_sites(session, {"riom"})
+    made = [("riom", at("2026-11-17 09:00"), at("2026-11-17 10:00"), False)]
+    assert [row[:4] for row in stored(sessions, "M001")] == made
+    with sessions() as session:
+        outcomes = {
+            row.id: (row.outcome, row.outcome_reason) for row in session.scalars(select(Event))
+        }
+    assert [outcomes[event["id"]] for event in early] == [
+        ("counted", None),
+        ("counted", None),
+        ("quarantined", "too_old"),
+        ("quarantined", "future"),
+    ]
+
+
 class RecordingClient(mqtt.Client):
     """Records what would be published, and whether the store held it at that moment."""
 
@@ -413,7 +447,7 @@ def test_live_taps_update_the_retained_occupancy(
         return at("2026-11-19 12:00")
 
     presence = Presence(clock=clock)
-    ingest_ = Ingest(Mqtt(port=broker.port, client_id="hub-test"), sessions, batch_ms=20)
+    ingest_ = Ingest(Mqtt(port=broker.port, client_id="hub-test"), sessions)
     board = OccupancyPublisher(ingest_.client, clock=clock)
     ingest_.on_batch[:] = [presence.apply, board.on_batch]
     topic = wire.occupancy_topic("murat")

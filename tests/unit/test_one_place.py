@@ -1,7 +1,9 @@
-"""One place at a time (hub.rules.one_place), on tables and as a property."""
+"""One place at a time (docs/rules.md), in the member's walk over all their sites
+(hub.rules.presence.walk), on tables and as a property."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from itertools import pairwise
 
@@ -9,81 +11,108 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.rules.model import Session, SiteRules, Tap, utc
-from hub.rules.one_place import left_elsewhere
-from hub.rules.presence import Walked, walk
+from hub.rules.model import Direction, SiteRules, Tap, utc
+from hub.rules.presence import walk
 from tests.unit.test_presence import DIRECTIONS, MON, PROPERTY, SITE, at, tap_lists
 
 YDES = SiteRules("ydes", opening=SITE.opening)
+SITES = {"murat": SITE, "ydes": YDES}
+LATER = datetime.fromisoformat("2030-01-01T00:00+00:00")
 
 
-def seen(site: str, when: str, event_id: str = "x") -> Tap:
-    return Tap(event_id, "m1", site, at(f"{MON} {when}"))
+def seen(site: str, when: str, event_id: str, direction: Direction = "toggle") -> Tap:
+    return Tap(event_id, "m1", site, at(f"{MON} {when}"), direction)
 
 
-OPEN_AT_MURAT = Session("m1", "murat", at(f"{MON} 09:00"))
-CLOSED_AT_MURAT = Session("m1", "murat", at(f"{MON} 09:00"), at(f"{MON} 12:00"))
+def ends(taps: list[Tap]) -> list[tuple[str, str, str | None, str | None]]:
+    """(site, start, end, how it ended) of each session the walk makes."""
+    return [
+        (
+            w.session.site,
+            w.session.start.strftime("%H:%M"),
+            None if w.session.end is None else w.session.end.strftime("%H:%M"),
+            w.end_reason,
+        )
+        for w in walk(taps, SITES, now=LATER).sessions
+    ]
 
 
 @pytest.mark.parametrize(
-    ("stay", "taps", "expected"),
+    ("taps", "expected"),
     [
-        (OPEN_AT_MURAT, [], None),
-        (OPEN_AT_MURAT, [seen("murat", "10:00")], None),
-        (OPEN_AT_MURAT, [seen("ydes", "10:00")], "10:00"),
-        (OPEN_AT_MURAT, [seen("ydes", "11:00", "b"), seen("ydes", "10:00", "a")], "10:00"),
-        (OPEN_AT_MURAT, [seen("ydes", "08:00")], None),  # before it started
-        (OPEN_AT_MURAT, [seen("ydes", "09:00")], "09:00"),  # at its very start (opened by hand)
-        (CLOSED_AT_MURAT, [seen("ydes", "12:00")], None),  # when it had ended already
-        (CLOSED_AT_MURAT, [seen("ydes", "11:59")], "11:59"),
+        (  # seen at Ydes: left Murat then
+            [seen("murat", "09:00", "a", "in"), seen("ydes", "10:00", "b", "in")],
+            [("murat", "09:00", "10:00", "elsewhere"), ("ydes", "10:00", "17:00", "auto")],
+        ),
+        (  # a tap out at Ydes (no session there) says they are there all the same
+            [seen("murat", "09:00", "a", "in"), seen("ydes", "10:00", "b", "out")],
+            [("murat", "09:00", "10:00", "elsewhere")],
+        ),
+        (  # before Murat's session: nothing to cut
+            [seen("ydes", "08:00", "b", "out"), seen("murat", "09:00", "a", "in")],
+            [("murat", "09:00", "17:00", "auto")],
+        ),
+        (  # a tap out at Murat after Ydes: they left Ydes for Murat, but were not in there
+            [
+                seen("murat", "09:00", "a", "in"),
+                seen("murat", "12:00", "c", "out"),
+                seen("ydes", "11:59", "b", "in"),
+            ],
+            [("murat", "09:00", "11:59", "elsewhere"), ("ydes", "11:59", "12:00", "elsewhere")],
+        ),
+        (  # a card seen twice at Ydes is one gesture: the second one is debounced
+            [
+                seen("murat", "09:00", "a", "in"),
+                seen("ydes", "10:00", "b", "in"),
+                Tap("c", "m1", "ydes", at(f"{MON} 10:00:30"), "toggle"),
+            ],
+            [("murat", "09:00", "10:00", "elsewhere"), ("ydes", "10:00", "17:00", "auto")],
+        ),
+        (  # back at Murat (in readers): at Murat again from the return
+            [
+                seen("murat", "09:00", "a", "in"),
+                seen("ydes", "10:00", "b", "in"),
+                seen("murat", "11:00", "c", "in"),
+                seen("murat", "12:00", "d", "out"),
+            ],
+            [
+                ("murat", "09:00", "10:00", "elsewhere"),
+                ("ydes", "10:00", "11:00", "elsewhere"),
+                ("murat", "11:00", "12:00", "tap"),
+            ],
+        ),
     ],
 )
-def test_left_elsewhere(stay: Session, taps: list[Tap], expected: str | None) -> None:
-    left = left_elsewhere({1: stay}, taps)[1]
-    assert left == (None if expected is None else at(f"{MON} {expected}"))
+def test_one_place_at_a_time(
+    taps: list[Tap], expected: list[tuple[str, str, str | None, str | None]]
+) -> None:
+    assert ends(taps) == expected
 
 
 def test_of_two_taps_at_the_same_instant_the_later_id_wins() -> None:
-    stay = {1: OPEN_AT_MURAT}
-    assert left_elsewhere(stay, [seen("ydes", "09:00", "b")], {1: "a"}) == {1: at(f"{MON} 09:00")}
-    assert left_elsewhere(stay, [seen("ydes", "09:00", "a")], {1: "b"}) == {1: None}
-
-
-def _cut(sessions: dict[int, Walked], taps: list[Tap]) -> list[Session]:
-    left = left_elsewhere(
-        {k: w.session for k, w in sessions.items()},
-        taps,
-        {k: w.start_event_id for k, w in sessions.items()},
-    )
-    return [
-        w.session
-        if left[k] is None
-        else Session(w.session.member_id, w.session.site, w.session.start, left[k])
-        for k, w in sessions.items()
+    assert ends([seen("murat", "09:00", "a", "in"), seen("ydes", "09:00", "b", "in")]) == [
+        ("murat", "09:00", "09:00", "elsewhere"),
+        ("ydes", "09:00", "17:00", "auto"),
+    ]
+    assert ends([seen("murat", "09:00", "b", "in"), seen("ydes", "09:00", "a", "in")]) == [
+        ("ydes", "09:00", "09:00", "elsewhere"),
+        ("murat", "09:00", "17:00", "auto"),
     ]
 
 
 @PROPERTY
-@given(taps=tap_lists(), sites=st.data())
-def test_a_member_is_never_at_two_sites(taps: list[Tap], sites: st.DataObject) -> None:
-    """Taps spread over two sites: once cut, the member's sessions never overlap."""
+@given(taps=tap_lists(), data=st.data())
+def test_a_member_is_never_at_two_sites(taps: list[Tap], data: st.DataObject) -> None:
+    """Taps spread over two sites, with any readers: the sessions never overlap."""
     placed = [
-        Tap(t.event_id, t.member_id, sites.draw(st.sampled_from(["murat", "ydes"])), t.ts,
-            sites.draw(st.sampled_from(DIRECTIONS)))
-        for t in taps
-    ]  # fmt: skip
-    later = datetime.fromisoformat("2030-01-01T00:00+00:00")
-    stays: dict[int, Walked] = {}
-    for site in (SITE, YDES):
-        replay = walk([t for t in placed if t.site == site.id], site, now=later)
-        stays |= {len(stays) + i: w for i, w in enumerate(replay.sessions)}
-    counted = [t for t in placed if walk_outcome(placed, t) != "debounced"]
-    cut = sorted(_cut(stays, counted), key=lambda s: (utc(s.start), utc(s.end or later)))
-    for before, after in pairwise(cut):
+        replace(
+            tap,
+            site=data.draw(st.sampled_from(sorted(SITES))),
+            direction=data.draw(st.sampled_from(DIRECTIONS)),
+        )
+        for tap in taps
+    ]
+    stays = [w.session for w in walk(placed, SITES, now=LATER).sessions]
+    ordered = sorted(stays, key=lambda s: (utc(s.start), utc(s.end or LATER)))
+    for before, after in pairwise(ordered):
         assert before.end is not None and utc(before.end) <= utc(after.start)
-
-
-def walk_outcome(taps: list[Tap], tap: Tap) -> str:
-    site = SITE if tap.site == "murat" else YDES
-    later = datetime.fromisoformat("2030-01-01T00:00+00:00")
-    return walk([t for t in taps if t.site == tap.site], site, now=later).outcomes[tap.event_id]

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.rules.model import Direction, Session, SiteRules, Tap, utc, weekly_opening
-from hub.rules.presence import auto_close_at, present_at, replay_from, sessions_from_taps
+from hub.rules.presence import auto_close_at, present_at, sessions_from_taps
 
 PARIS = ZoneInfo("Europe/Paris")
 SITE = SiteRules(
@@ -240,63 +240,6 @@ def test_auto_close_at() -> None:
     assert auto_close_at(SITE, at(f"{THU} 07:00"), max_session_h=3) == at(f"{THU} 10:00")
 
 
-STORED = [closed(f"{MON} 09:00", f"{MON} 11:00"), Session("m1", "murat", at(f"{MON} 14:00"))]
-
-
-@pytest.mark.parametrize(
-    ("sessions", "late", "expected"),
-    [
-        (STORED, f"{MON} 15:00", at(f"{MON} 14:00")),  # inside the open session: its start
-        (STORED, f"{MON} 14:00", at(f"{MON} 14:00")),
-        (STORED, f"{MON} 12:00", at(f"{MON} 11:01")),  # a debounce after a tap-closed end
-        (STORED, f"{MON} 11:01", at(f"{MON} 11:01")),
-        (STORED, f"{MON} 11:00:30", at(f"{MON} 09:00")),  # could be debounced by the 11:00 out
-        (STORED, f"{MON} 08:00", None),  # before any session: everything
-        ([auto(f"{MON} 09:00", f"{MON} 17:00")], f"{MON} 18:00", at(f"{MON} 09:00")),
-        ([], f"{MON} 18:00", None),
-    ],
-)
-def test_replay_from(sessions: list[Session], late: str, expected: datetime | None) -> None:
-    assert replay_from(at(late), sessions) == expected
-
-
-def incremental(stored: list[Session], known: list[Tap], late: Tap) -> list[Session]:
-    """What the hub stores after `late` arrives, following `replay_from`."""
-    since = replay_from(late.ts, stored)
-    assert since is not None
-    taps = [t for t in [*known, late] if utc(t.ts) >= since]
-    return [s for s in stored if utc(s.start) < since] + sessions_from_taps(taps, SITE, now=LATER)
-
-
-def test_an_auto_closed_end_is_no_restart_point() -> None:
-    """The 17:00:30 out follows an auto-close yet is counted: it debounces the late 17:01
-    toggle, which a replay starting at 17:00 + 60 s would wrongly count."""
-    known = [
-        tap("a", f"{MON} 16:58:30", "in"),
-        tap("b", f"{MON} 16:59:30", "in"),
-        tap("c", f"{MON} 17:00:30", "out"),
-    ]
-    stored = sessions_from_taps(known, SITE, now=LATER)
-    assert stored == [auto(f"{MON} 16:58:30", f"{MON} 17:00")]
-    late = tap("d", f"{MON} 17:01:00", "toggle")
-    assert incremental(stored, known, late) == [auto(f"{MON} 16:58:30", f"{MON} 17:00")]
-
-
-def test_a_late_out_shortens_the_open_session() -> None:
-    known = [tap("a", f"{MON} 09:00", "in"), tap("c", f"{MON} 14:00", "in")]
-    stored = sessions_from_taps(known, SITE, now=LATER)
-    assert stored == [auto(f"{MON} 09:00", f"{MON} 17:00")]
-    late = tap("b", f"{MON} 11:00", "out")
-    assert incremental(stored, known, late) == [
-        closed(f"{MON} 09:00", f"{MON} 11:00"),
-        auto(f"{MON} 14:00", f"{MON} 17:00"),
-    ]
-
-
-def test_replay_from_without_debounce_is_everything() -> None:
-    assert replay_from(at(f"{MON} 15:00"), STORED, debounce_s=0) is None
-
-
 def test_present_at() -> None:
     sessions = [
         Session("m1", "murat", at(f"{MON} 09:00"), at(f"{MON} 11:00")),
@@ -357,26 +300,6 @@ def test_duplicated_taps_change_nothing(
     assert sessions_from_taps(taps + repeats, SITE, now=now) == sessions_from_taps(
         taps, SITE, now=now
     )
-
-
-@PROPERTY
-@given(taps=tap_lists(), data=st.data(), now=NOWS, debounce_s=DEBOUNCES)
-def test_incremental_recompute_equals_full_recompute(
-    taps: list[Tap], data: st.DataObject, now: datetime, debounce_s: int
-) -> None:
-    """The hub's loop: each tap arrives (in any order), replay from `replay_from`."""
-    known: list[Tap] = []
-    stored: list[Session] = []
-    for late in data.draw(st.permutations(taps)):
-        known.append(late)
-        since = replay_from(late.ts, stored, debounce_s=debounce_s)
-        if since is None:
-            kept, replayed = [], known
-        else:
-            kept = [s for s in stored if utc(s.start) < since]
-            replayed = [t for t in known if utc(t.ts) >= since]
-        stored = kept + sessions_from_taps(replayed, SITE, now=now, debounce_s=debounce_s)
-    assert stored == sessions_from_taps(taps, SITE, now=now, debounce_s=debounce_s)
 
 
 @PROPERTY

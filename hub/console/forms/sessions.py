@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 REASON_HELP = _l(
@@ -46,9 +46,13 @@ class CheckInForm(FlaskForm):  # type: ignore[misc]
 class CheckOutForm(FlaskForm):  # type: ignore[misc]
     at = _moment(_l("Departure"), _l("In the site's local time."))
     reason = _reason()
+    #: The session's `hub.presence.corrections.version` when the form was shown.
+    seen = HiddenField()
 
 
 class CorrectForm(FlaskForm):  # type: ignore[misc]
     start = _moment(_l("Arrival"), _l("In the site's local time."))
     end = _moment(_l("Departure"), _l("Leave empty if the member is still in."))
     reason = _reason()
+    #: The session's `hub.presence.corrections.version` when the form was shown.
+    seen = HiddenField()

@@ -1,0 +1,255 @@
+"""A network's year of taps imported from the shell: `.venv/bin/python -m bench.year
+[--baseline 2dd2e1b] [--databases sqlite,postgresql]`.
+
+Prints JSON, asserts nothing. A realistic year (10 sites, 230 members, about 26,500 events:
+arrivals and departures on working days, lunch breaks, double taps a reader saw twice, lines
+sent twice, forgotten check-outs, a few members going on to another site in the afternoon)
+is imported with `telecentre-hub import-events` into a fresh store (sites and members
+imported first, not timed), once shuffled as a network delivers it and once sorted by time
+stamp, by this checkout and, in the same run, by the `--baseline` release (a `git worktree`
+of it; by default the release before final sessions, one place at a time and quarantine),
+each command timed from start to exit. On PostgreSQL the import is shown next to a bare
+writer storing the same rows in the same transactions without any rule (`bench.dedup`'s
+events-only path). The goals of issue 13: at least 10,000 events/s shuffled and 20,000 in
+order on SQLite; on PostgreSQL at least half the bare writer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.dedup import events_only, rate
+from bench.hub import PARIS, Databases, badge_of, members_csv, site_ids, sites_yaml
+from tests.servers import REPO, Postgres
+
+#: The release before final sessions (issue 7): `git log --first-parent`, the commit before
+#: "Manual sessions: hub.corrections…".
+BASELINE = "2dd2e1b"
+SITES = 10
+MEMBERS = 230
+#: Chance that a member comes on a given working day: about 26,500 events in a year.
+ATTENDANCE = 0.158
+
+
+def _event(
+    rng: random.Random, site: str, ts: datetime, member: int, direction: str
+) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "id": f"{rng.getrandbits(128):032x}",
+        "type": "badge",
+        "site": site,
+        "device": f"{site}-door",
+        "seq": 0,
+        "ts": ts.isoformat(timespec="milliseconds"),
+        "clock_synced": True,
+        "badge": badge_of(member),
+        "reader": "entrance",
+        "direction": direction,
+        "access": "granted",
+    }
+
+
+def _at(day: date, earliest: str, minutes: int, rng: random.Random) -> datetime:
+    start = datetime.combine(day, clock_time.fromisoformat(earliest), PARIS)
+    return start + timedelta(seconds=rng.randrange(minutes * 60))
+
+
+def year_of_taps(seed: int, sites: Sequence[str], members: int) -> list[dict[str, Any]]:
+    """The year's events in time order. Sites of even rank have one toggle reader, the
+    others an entrance and an exit reader (`in`, `out`)."""
+    rng = random.Random(seed)
+    last = datetime.now(UTC).astimezone(PARIS).date() - timedelta(days=1)
+    days = [last - timedelta(days=n) for n in range(365)]
+    events: list[dict[str, Any]] = []
+
+    def tap(site: str, ts: datetime, member: int, leaving: bool) -> None:
+        toggle = sites.index(site) % 2 == 0
+        direction = "toggle" if toggle else ("out" if leaving else "in")
+        events.append(_event(rng, site, ts, member, direction))
+        if rng.random() < 0.05:  # the reader saw the card twice
+            again = ts + timedelta(seconds=rng.randrange(2, 20))
+            events.append(_event(rng, site, again, member, direction))
+
+    for day in sorted(days):
+        if day.weekday() >= 5:
+            continue
+        for member in range(members):
+            if rng.random() >= ATTENDANCE:
+                continue
+            home = sites[member % len(sites)]
+            tap(home, _at(day, "08:30", 120, rng), member, leaving=False)
+            if rng.random() < 0.35:  # lunch out and back
+                tap(home, _at(day, "12:00", 30, rng), member, leaving=True)
+                tap(home, _at(day, "13:30", 30, rng), member, leaving=False)
+            where = home
+            if rng.random() < 0.05:  # on to another site, without badging out
+                where = rng.choice([site for site in sites if site != home])
+                tap(where, _at(day, "14:30", 60, rng), member, leaving=False)
+            if rng.random() < 0.9:  # else a forgotten check-out
+                tap(where, _at(day, "16:00", 150, rng), member, leaving=True)
+    events.sort(key=lambda event: event["ts"])
+    return events
+
+
+def lines_of(events: list[dict[str, Any]], rng: random.Random) -> list[str]:
+    """One line per event, 1 % of them sent twice (the same id), as an edge resends."""
+    lines = [json.dumps(event) for event in events]
+    return lines + [lines[rng.randrange(len(lines))] for _ in range(len(lines) // 100)]
+
+
+def _hub(checkout: Path, config: Path, *args: str) -> float:
+    """Run one `telecentre-hub` command of `checkout` (its own code on the path, this
+    virtualenv's packages); seconds it took."""
+    module = "hub.cli.main" if (checkout / "hub" / "cli" / "main.py").exists() else "hub"
+    command = [sys.executable, "-m", module, "--config", str(config), *args]
+    start = time.perf_counter()
+    subprocess.run(
+        command,
+        cwd=checkout,
+        env=os.environ | {"PYTHONPATH": str(checkout)},
+        check=True,
+        timeout=3600,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start
+
+
+def import_rate(
+    checkout: Path, url: str, state: Path, files: dict[str, Path], events: int
+) -> float:
+    """Events per second of `import-events` into a fresh store (sites and members first)."""
+    state.mkdir(parents=True)
+    config = state / "hub.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "state_dir": str(state),
+                "database": {"url": url},
+                # The year's taps are older than the default 90 days of raw events.
+                "retention": {"events_retention_days": 400},
+            }
+        )
+    )
+    _hub(checkout, config, "migrate")
+    _hub(checkout, config, "import-sites", str(files["sites"]))
+    _hub(checkout, config, "import-members", str(files["members"]))
+    return events / _hub(checkout, config, "import-events", str(files["events"]))
+
+
+def baseline_checkout(ref: str, folder: Path) -> Path:
+    """A `git worktree` of `ref`, made once and kept beside the repository's own state."""
+    path = folder / f"release-{ref}"
+    if not path.exists():
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(path), ref],
+            cwd=REPO,
+            check=True,
+            timeout=300,
+            capture_output=True,
+        )
+    return path
+
+
+def figures(
+    kind: str,
+    root: Path,
+    databases: Databases,
+    baseline: Path,
+    shuffled: list[str],
+    ordered: list[str],
+    rounds: int,
+) -> dict[str, float]:
+    """Events per second of each import (this checkout, the baseline on SQLite, the bare
+    writer on PostgreSQL), the best of `rounds` runs taken in turn: a machine shared with
+    other work favours none of them."""
+    best: dict[str, float] = {}
+    checkouts = [("this", REPO)] + ([("baseline", baseline)] if kind == "sqlite" else [])
+    for round_ in range(rounds):
+        for order, lines in (("shuffled", shuffled), ("sorted", ordered)):
+            files = {
+                "sites": root / "sites.yaml",
+                "members": root / "members.csv",
+                "events": root / f"{order}.jsonl",
+            }
+            measured: dict[str, float] = {}
+            for name, checkout in checkouts:
+                state = root / f"{kind}-{order}-{name}-{round_}"
+                url = f"sqlite:///{state / 'hub.db'}" if kind == "sqlite" else databases.fresh(kind)
+                measured[name] = import_rate(checkout, url, state, files, len(lines))
+            if kind == "postgresql":
+                url = databases.fresh(
+                    kind, (root / "sites.yaml").read_text(), (root / "members.csv").read_text()
+                )
+                measured["bare_writer"] = rate(url, lines, events_only)[0]
+            for name, value in measured.items():
+                key = f"{order}_{name}_events_per_s"
+                best[key] = max(best.get(key, 0), round(value))
+    other = "baseline" if kind == "sqlite" else "bare_writer"
+    for order in ("shuffled", "sorted"):
+        ratio = best[f"{order}_this_events_per_s"] / best[f"{order}_{other}_events_per_s"]
+        best[f"{order}_ratio_to_{other}"] = round(ratio, 2)
+    return best
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="A year imported: JSON figures, no asserts.")
+    parser.add_argument("--baseline", default=BASELINE, help="the release to measure beside")
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each import, best kept")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    kinds = [kind for kind in args.databases.split(",") if kind]
+    ids = site_ids(SITES)
+    events = year_of_taps(args.seed, ids, MEMBERS)
+    rng = random.Random(args.seed)
+    ordered = lines_of(events, rng)
+    shuffled = ordered[:]
+    rng.shuffle(shuffled)
+    ordered.sort(key=lambda line: json.loads(line)["ts"])
+    baseline = baseline_checkout(args.baseline, REPO / ".bench")
+    results: dict[str, Any] = {
+        "events": len(ordered),
+        "sites": SITES,
+        "members": MEMBERS,
+        "baseline": args.baseline,
+    }
+    postgres = Postgres() if "postgresql" in kinds else None
+    if postgres is not None:
+        postgres.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            databases = Databases(root, postgres)
+            (root / "sites.yaml").write_text(sites_yaml(ids))
+            (root / "members.csv").write_text(members_csv(MEMBERS))
+            for order, lines in (("shuffled", shuffled), ("sorted", ordered)):
+                (root / f"{order}.jsonl").write_text("\n".join(lines) + "\n")
+            for kind in kinds:
+                results[kind] = figures(
+                    kind, root, databases, baseline, shuffled, ordered, args.rounds
+                )
+    finally:
+        if postgres is not None:
+            postgres.remove()
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
