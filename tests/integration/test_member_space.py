@@ -215,7 +215,7 @@ def test_my_page_shows_my_hours_by_site_and_nothing_of_anyone_else(world: World)
         rows = session_report(session, first, datetime.now(PARIS).date(), member=ELODIE).rows
     expected = sum((row.hours or Decimal(0) for row in rows), Decimal(0))
     with world.app.test_request_context(headers={"Accept-Language": "fr"}):
-        assert f'<strong id="month-hours">{hours_text(expected)}</strong>' in page
+        assert f'<strong id="month-hours">{hours_text(float(expected))}</strong>' in page
     assert "La Cocotte Numérique (Murat)" in page
     assert "Télécentre de la médiathèque (Mauriac)" in page
     assert "Badge se terminant par E6F7" in page
