@@ -57,13 +57,15 @@ def last_free_day(pass_since: date, pass_until: date | None) -> date:
 
 
 def free_months_left(pass_since: date, pass_until: date | None, today: date) -> int:
-    """Months, counted as a member does ("still 2 months"), from `today` to the end of the
-    free period, a started month counting whole; 0 once it is over or before it begins."""
+    """Months, counted as a member does ("still 2 months"), from `today` (or the Pass's
+    start, if later) to the end of the free period, a started month counting whole; 0 once
+    it is over."""
     last = last_free_day(pass_since, pass_until)
-    if today > last or today < pass_since:
+    start = max(today, pass_since)
+    if start > last:
         return 0
     months = 1
-    while add_months(today, months) <= last:
+    while add_months(start, months) <= last:
         months += 1
     return months
 

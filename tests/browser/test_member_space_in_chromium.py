@@ -219,7 +219,7 @@ def tap(keyboard: IO[str]) -> None:
 
 
 def test_i_lost_my_badge_and_the_door_refuses_it_within_ten_seconds(
-    hub: Hub, mail_server: MailServer, page: Page, door: IO[str]
+    hub: Hub, mail_server: MailServer, page: Page, door: IO[str], tmp_path: Path
 ) -> None:
     def known() -> bool:  # the door has its list: granted, or refused only for the hour
         tap(door)
@@ -239,6 +239,7 @@ def test_i_lost_my_badge_and_the_door_refuses_it_within_ten_seconds(
     wait_until(refused, timeout=10, interval=0.5)
     assert time.monotonic() - stopped < 10
     expect(page.locator("#door-list")).to_contain_text("le refuse désormais", timeout=10_000)
+    page.screenshot(path=str(tmp_path / "member-doors-1280.png"), full_page=True)
     wait_until(lambda: mail_server.inbox(LEA), timeout=30)
     assert mail_server.inbox(LEA)[0]["Subject"] == "Badge perdu : Élodie Vigier"
 

@@ -35,7 +35,7 @@ bp = Blueprint("member_space", __name__, url_prefix="/espace-membre")
 
 @bp.context_processor
 def _words() -> dict[str, object]:
-    return {"month_label": month_label, "full_day": full_day}
+    return {"month_label": month_label, "full_day": full_day, "iso_day": iso_day}
 
 
 @bp.app_template_filter("clock_short")
@@ -54,6 +54,13 @@ def full_day(day: date | datetime) -> str:
     if isinstance(day, datetime):
         return str(format_datetime(day, "d MMMM y"))
     return str(format_date(day, "d MMMM y"))
+
+
+def iso_day(text: str | None) -> str:
+    """A day or a moment as the export writes it (ISO), as a person reads it."""
+    if not text:
+        return "–"
+    return full_day(datetime.fromisoformat(text) if "T" in text else date.fromisoformat(text))
 
 
 def _config() -> HubConfig:
