@@ -32,11 +32,13 @@ from hub.mail.queue import enqueue
 from hub.mail.render import Templates
 from hub.people.audit import record
 from hub.people.members import full_name
-from hub.store.models import Member, MemberPass, MemberSession, utcnow
+from hub.store.models import MailMessage, Member, MemberPass, MemberSession, utcnow
 
 LINK_VALID = timedelta(minutes=15)
 CODE_VALID = timedelta(hours=24)
 SESSION_LIFETIME = timedelta(minutes=30)
+#: An erasure request asked again within this is audited but not e-mailed again.
+REQUEST_REPEAT = timedelta(days=1)
 #: Letters and digits nobody confuses when reading a printed code (no 0/O, 1/I/L).
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 10
@@ -178,6 +180,18 @@ def end_session(session: Session, token: str, *, now: datetime | None = None) ->
     )
 
 
+def asked_lately(session: Session, thread: str, now: datetime) -> bool:
+    """Whether an e-mail of `thread` was queued within `REQUEST_REPEAT`: a member pressing
+    the button again tells the department once a day, not once a press."""
+    since = now - REQUEST_REPEAT
+    found = session.scalar(
+        select(func.count())
+        .select_from(MailMessage)
+        .where(MailMessage.thread == thread, MailMessage.created_at >= since)
+    )
+    return bool(found)
+
+
 def request_erasure(
     session: Session,
     member_id: str,
@@ -193,11 +207,12 @@ def request_erasure(
     if member is None:
         return
     record(session, ACTOR, "member_erasure_requested", member_id=member_id)
-    if department_email is not None:
+    thread = f"erasure:{member_id}"
+    if department_email is not None and not asked_lately(session, thread, now):
         subject, body = TEMPLATES.render(
             "erasure_request.txt",
             member_name=full_name(member.first_name, member.last_name),
             member_id=member_id,
             email=member.email,
         )
-        enqueue(session, department_email, subject, body, thread=f"erasure:{member_id}", now=now)
+        enqueue(session, department_email, subject, body, thread=thread, now=now)

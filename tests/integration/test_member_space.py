@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.config import HubConfig
 from hub.console.i18n import hours as hours_text
-from hub.console.member_space.access import MEMBER_BLUEPRINTS
+from hub.console.member_space.access import MEMBER_BLUEPRINTS, MEMBER_COOKIE
 from hub.people.imports import import_members, import_sites
-from hub.people.member_access import LINK_VALID
+from hub.people.member_access import LINK_VALID, SESSION_LIFETIME
 from hub.reports import invoicing
 from hub.reports.queries import sessions as session_report
 from hub.store.models import (
@@ -32,6 +32,7 @@ from hub.store.models import (
     Invoice,
     MailMessage,
     MemberPass,
+    MemberSession,
     PresenceSession,
 )
 from hub.web.app import create_app
@@ -170,6 +171,25 @@ def test_a_link_expires_after_a_quarter_of_an_hour(world: World) -> None:
     assert follow(client, token) == 410
 
 
+def test_a_member_session_ends_by_time_and_on_signing_out(world: World) -> None:
+    client = member_client(world, ELODIE_MAIL)
+    cookie = client.get_cookie(MEMBER_COOKIE)
+    assert cookie is not None and cookie.http_only
+    page = client.get("/espace-membre/moi")
+    assert page.status_code == 200
+    client.post("/espace-membre/deconnexion", data={"csrf_token": csrf_token(page.text)})
+    copy = world.app.test_client()  # the old cookie, kept by someone: it opens nothing now
+    copy.set_cookie(MEMBER_COOKIE, cookie.value)
+    assert copy.get("/espace-membre/moi").status_code == 302
+
+    later = member_client(world, ELODIE_MAIL)
+    with world.sessions.begin() as session:
+        for row in session.scalars(select(MemberSession).where(MemberSession.ended_at.is_(None))):
+            assert row.expires_at - row.created_at == SESSION_LIFETIME
+            row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    assert later.get("/espace-membre/moi").status_code == 302
+
+
 def test_requests_are_limited_per_address_typed(world: World) -> None:
     client = world.app.test_client()
     assert [ask_link(client, ELODIE_MAIL)[0] for _ in range(4)] == [200, 200, 200, 429]
@@ -258,7 +278,8 @@ def test_my_data_as_json_and_as_a_page_and_an_erasure_request(world: World) -> N
         "/espace-membre/mes-donnees/effacement", data={"csrf_token": csrf_token(page.text)}
     )
     assert answer.status_code == 302
-    (request,) = mails(world, DEPARTMENT)
+    client.post("/espace-membre/mes-donnees/effacement", data={"csrf_token": csrf_token(page.text)})
+    (request,) = mails(world, DEPARTMENT)  # asked twice, told once
     assert "Élodie Vigier" in request.subject and "erase-member M0001" in request.body
     with world.sessions() as session:
         assert session.get(Badge, ELODIE_BADGE) is not None  # told, not done
