@@ -8,7 +8,6 @@ screenshot at 390 and 1280 px (in the test's folder)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import urllib.request
@@ -20,24 +19,17 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 from babel.numbers import format_decimal
-from gpiozero import Device
-from gpiozero.pins.mock import MockFactory
+from gpiozero.pins.mock import MockPin
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from edge.agent import Agent
-from edge.clock import Clock
-from edge.config import EdgeConfig
-from edge.hardware import build_hardware
 from hub.config import HubConfig
 from hub.people.imports import import_members
 from hub.service import Hub
 from hub.store.models import Event, PresenceSession
-from telecentre.config import load_config
-from telecentre.signing import SigningKey
-from tests.browser.test_pages_in_chromium import AXE
+from tests.browser import test_pages_in_chromium as pages
 from tests.console import add_user
 from tests.mail_server import MailServer
 from tests.servers import REPO, Mosquitto, free_port
@@ -172,35 +164,13 @@ def test_a_member_signs_in_by_e_mail_and_reads_the_apis_hours(
 
 
 @pytest.fixture
-def door(tmp_path: Path, broker: Mosquitto, hub: Hub) -> Iterator[IO[str]]:
-    """Murat's edge agent on mock pins and the hub's broker; its badge reader's keyboard."""
-    previous = Device.pin_factory
-    pins = MockFactory()
-    Device.pin_factory = pins
-    document = {
-        "site": SITE,
-        "device": DEVICE,
-        "pins": "mock",
-        "state_dir": str(tmp_path / "edge"),
-        "mqtt": {"host": "127.0.0.1", "port": broker.port, "keepalive_s": 5},
-        "access": {"hub_public_keys": [SigningKey.load(hub.config.signing_key_path).public_text]},
-        "readers": [{"id": "entrance", "type": "stdin", "direction": "in", "door": "main"}],
-        "doors": [{"id": "main", "sensor_pin": 17, "strike_pin": 27, "unlock_s": 3,
-                   "sensor_closed_when_active": True}],
-    }  # fmt: skip
-    path = tmp_path / "edge.yaml"
-    path.write_text(yaml.safe_dump(document), encoding="utf-8")
-    config = load_config(EdgeConfig, path, environ={})
-    read_fd, write_fd = os.pipe()
-    stdin = os.fdopen(read_fd, "r", encoding="utf-8")
-    keyboard = os.fdopen(write_fd, "w", encoding="utf-8")
-    agent = Agent(config, build_hardware(config, stdin=stdin), clock=Clock(synced=lambda: True))
-    agent.start()
-    yield keyboard
-    agent.stop()
-    keyboard.close()
-    pins.reset()
-    Device.pin_factory = previous
+def running_hub(hub: Hub) -> Hub:
+    """This module's hub (e-mails to the test's SMTP server) for the fixtures it borrows."""
+    return hub
+
+
+#: Murat's edge agent on mock pins and the hub's broker, with a stdin reader to tap cards on.
+door = pages.door
 
 
 def decisions(hub: Hub) -> list[tuple[str | None, str | None]]:
@@ -213,16 +183,17 @@ def decisions(hub: Hub) -> list[tuple[str | None, str | None]]:
     return [(access, reason) for access, reason in rows]
 
 
-def tap(keyboard: IO[str]) -> None:
-    keyboard.write(f"{ELODIE_BADGE}\n")
-    keyboard.flush()
-
-
 def test_i_lost_my_badge_and_the_door_refuses_it_within_ten_seconds(
-    hub: Hub, mail_server: MailServer, page: Page, door: IO[str], tmp_path: Path
+    hub: Hub,
+    mail_server: MailServer,
+    page: Page,
+    door: tuple[Agent, IO[str], MockPin],
+    tmp_path: Path,
 ) -> None:
+    _, reader, _ = door
+
     def known() -> bool:  # the door has its list: granted, or refused only for the hour
-        tap(door)
+        pages.present(reader, ELODIE_BADGE)
         return any(decision != ("denied", "unknown") for decision in decisions(hub))
 
     wait_until(known, timeout=20, interval=0.5)
@@ -233,7 +204,7 @@ def test_i_lost_my_badge_and_the_door_refuses_it_within_ten_seconds(
     expect(page.locator(".flash")).to_contain_text("Votre badge est arrêté")
 
     def refused() -> bool:
-        tap(door)
+        pages.present(reader, ELODIE_BADGE)
         return ("denied", "revoked") in decisions(hub)
 
     wait_until(refused, timeout=10, interval=0.5)
@@ -249,7 +220,7 @@ def test_i_lost_my_badge_and_the_door_refuses_it_within_ten_seconds(
 
 def violations(page: Page) -> list[tuple[str, str, int]]:
     """Every axe-core violation, whatever its impact: (rule, impact, nodes)."""
-    page.add_script_tag(path=str(AXE))
+    page.add_script_tag(path=str(pages.AXE))
     found: list[dict[str, Any]] = page.evaluate(
         "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
     )
