@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from hub.console.access import actor, login_required
 from hub.console.member_space.forms import ConfirmForm
+from hub.console.member_space.signin import public_url
 from hub.console.services import console
 from hub.people import member_access
 
@@ -24,4 +25,6 @@ def issue(member_id: str) -> ResponseReturnValue:
         issued = member_access.issue_code(session, member_id, actor=actor(), now=console().clock())
     if issued is None:
         abort(404)
-    return render_template("member_space/code.html", issued=issued)
+    return render_template(
+        "member_space/code.html", issued=issued, where=public_url("member_signin.start")
+    )

@@ -9,6 +9,8 @@ per client address (`MemberGuard`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import (
     Blueprint,
     abort,
@@ -42,15 +44,13 @@ def _guard() -> MemberGuard:
     return found
 
 
-def _link_base() -> str:
-    """Where the e-mailed link leads: the console's public address when hub.yaml gives it
-    (a forged Host header must not send members' links elsewhere), else this request's."""
+def public_url(endpoint: str, **values: Any) -> str:
+    """A member-space address to hand out (an e-mail, a printed code): under the console's
+    public address when hub.yaml gives it, so that a forged Host header cannot send members'
+    links elsewhere; else this request's."""
     config: HubConfig = current_app.config["HUB_CONFIG"]
-    public = config.console.public_url
-    path = url_for("member_signin.link", token="")
-    if public is not None:
-        return public.rstrip("/") + path
-    return request.host_url.rstrip("/") + path
+    root = config.console.public_url or request.host_url
+    return root.rstrip("/") + url_for(endpoint, **values)
 
 
 def _start_page(link_form: LinkForm, code_form: CodeForm, status: int = 200) -> ResponseReturnValue:
@@ -82,7 +82,12 @@ def send_link() -> ResponseReturnValue:
         form.email.errors.append(_("Too many requests: wait a quarter of an hour, then try again."))
         return _start_page(form, CodeForm(formdata=None), 429)
     with console().sessions.begin() as session:
-        member_access.request_link(session, email, link_base=_link_base(), now=console().clock())
+        member_access.request_link(
+            session,
+            email,
+            link_base=public_url("member_signin.link", token=""),
+            now=console().clock(),
+        )
     return render_template(
         "member_space/link_sent.html",
         email=email,
