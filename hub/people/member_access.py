@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hub.mail.queue import enqueue
@@ -178,6 +178,19 @@ def end_session(session: Session, token: str, *, now: datetime | None = None) ->
         .where(MemberSession.secret_hash == digest(token), MemberSession.ended_at.is_(None))
         .values(ended_at=now or utcnow())
     )
+
+
+def forget_spent(session: Session, now: datetime | None = None) -> int:
+    """Delete passes and sessions over for a day (used, expired or ended): they open nothing
+    any more, and a sign-in's trace stays in the audit log. How many went."""
+    cut = (now or utcnow()) - timedelta(days=1)
+    gone = 0
+    for table in (MemberPass, MemberSession):
+        result = session.execute(
+            delete(table).where(table.expires_at < cut).execution_options(synchronize_session=False)
+        )
+        gone += result.rowcount  # type: ignore[attr-defined]
+    return gone
 
 
 def asked_lately(session: Session, thread: str, now: datetime) -> bool:

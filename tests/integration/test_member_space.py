@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.config import HubConfig
 from hub.console.i18n import hours as hours_text
 from hub.console.member_space.access import MEMBER_BLUEPRINTS, MEMBER_COOKIE
+from hub.people import member_access
 from hub.people.imports import import_members, import_sites
 from hub.people.member_access import LINK_VALID, SESSION_LIFETIME
 from hub.reports import invoicing
@@ -188,6 +189,16 @@ def test_a_member_session_ends_by_time_and_on_signing_out(world: World) -> None:
             assert row.expires_at - row.created_at == SESSION_LIFETIME
             row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
     assert later.get("/espace-membre/moi").status_code == 302
+
+
+def test_spent_passes_and_sessions_are_forgotten_a_day_later(world: World) -> None:
+    member_client(world, ELODIE_MAIL)
+    member_client(world, ELODIE_MAIL)  # a phone and a computer
+    with world.sessions.begin() as session:
+        assert member_access.forget_spent(session) == 0
+        tomorrow = datetime.now(UTC) + timedelta(days=1, minutes=31)
+        assert member_access.forget_spent(session, tomorrow) == 4  # two links, two sessions
+        assert session.scalars(select(MemberPass)).all() == []
 
 
 def test_requests_are_limited_per_address_typed(world: World) -> None:
