@@ -22,9 +22,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.config import HubConfig
 from hub.console.i18n import hours as hours_text
 from hub.console.member_space.access import MEMBER_BLUEPRINTS, MEMBER_COOKIE
+from hub.console.member_space.pages import month_label
 from hub.people import member_access
 from hub.people.imports import import_members, import_sites
 from hub.people.member_access import LINK_VALID, SESSION_LIFETIME
+from hub.presence.retention import erase_member
 from hub.reports import invoicing
 from hub.reports.queries import sessions as session_report
 from hub.store.models import (
@@ -201,6 +203,20 @@ def test_spent_passes_and_sessions_are_forgotten_a_day_later(world: World) -> No
         assert session.scalars(select(MemberPass)).all() == []
 
 
+def test_an_erasure_takes_the_members_sign_ins_and_their_audit_trail_with_it(
+    world: World,
+) -> None:
+    client = member_client(world, ELODIE_MAIL)
+    client.get("/espace-membre/mes-donnees")  # audited, naming her
+    with world.sessions.begin() as session:
+        erase_member(session, ELODIE)
+    assert client.get("/espace-membre/moi").status_code == 302
+    with world.sessions() as session:
+        assert session.scalars(select(MemberSession)).all() == []
+        details = [str(entry.detail) for entry in session.scalars(select(AuditEntry))]
+    assert not [detail for detail in details if ELODIE in detail or ELODIE_MAIL in detail]
+
+
 def test_requests_are_limited_per_address_typed(world: World) -> None:
     client = world.app.test_client()
     assert [ask_link(client, ELODIE_MAIL)[0] for _ in range(4)] == [200, 200, 200, 429]
@@ -253,6 +269,25 @@ def test_my_page_shows_my_hours_by_site_and_nothing_of_anyone_else(world: World)
     assert "31 mai 2027" in page  # the Pass's end, in French
     for other in ("Delmas", "Pierre", PIERRE_BADGE, "Facture"):
         assert other not in page
+    assert "Vous n'êtes dans aucun télécentre en ce moment." in page
+    with world.sessions.begin() as session:
+        session.add(
+            PresenceSession(
+                member_id=ELODIE, site_id="mauriac", start=datetime.now(UTC) - timedelta(hours=1)
+            )
+        )
+    page = client.get("/espace-membre/moi").text
+    assert "Vous êtes à Télécentre de la médiathèque (Mauriac) depuis" in page
+
+
+def test_my_invoices_and_past_months(world: World) -> None:
+    page = member_client(world, PIERRE_MAIL).get("/espace-membre/moi").text
+    last_month = datetime.now(PARIS).date().replace(day=1) - timedelta(days=1)
+    with world.app.test_request_context(headers={"Accept-Language": "fr"}):
+        label = month_label(last_month.strftime("%Y-%m"))
+    assert label in page  # past months, and the invoice's
+    invoice = re.search(r'href="(/espace-membre/factures/\d+\.pdf)"', page)
+    assert invoice is not None and "Facture" in page and "(PDF Factur-X)" in page
 
 
 def test_i_lost_my_badge_stops_it_audits_and_tells_the_sites_animators(world: World) -> None:
