@@ -40,6 +40,7 @@ from hub.store.models import (
 )
 from hub.web.app import create_app
 from tests.console import add_user, client_sign_in, csrf_token
+from tests.integration.test_console_french import french, visible
 from tests.servers import REPO
 
 DEMO = REPO / "deploy" / "demo"
@@ -415,3 +416,23 @@ def test_a_member_gets_403_on_every_staff_page(world: World) -> None:
             assert status == 403, (method, path, status)
             checked += 1
     assert checked > 40
+
+
+def test_the_member_pages_in_french_show_no_english(world: World) -> None:
+    english = {msgid: text for msgid, text in french().items() if text != msgid}
+    client = member_client(world, ELODIE_MAIL)
+    paths = [
+        "/espace-membre/moi",
+        "/espace-membre/mes-donnees",
+        f"/espace-membre/badges/{ELODIE_BADGE}",
+        f"/espace-membre/badges/{ELODIE_BADGE}/perdu",
+    ]
+    texts = {path: visible(client.get(path).text) for path in paths}
+    texts["signin"] = visible(world.app.test_client().get("/espace-membre/").text)
+    left = [
+        f"{path}: {msgid!r}"
+        for path, text in texts.items()
+        for msgid in english
+        if len(msgid) > 3 and re.search(rf"(?<!\w){re.escape(msgid)}(?!\w)", text)
+    ]
+    assert left == []
