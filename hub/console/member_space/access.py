@@ -54,11 +54,14 @@ def member_id() -> str:
 
 
 def member_required(view: Callable[P, R]) -> Callable[P, R | Response]:
-    """A member signed in; otherwise the member sign-in page (a staff sign-in opens nothing)."""
+    """A member signed in. Otherwise 403 to a staff session (it opens no member page), and
+    the member sign-in page to anyone else."""
 
     @wraps(view)
     def wrapped(*args: P.args, **kwargs: P.kwargs) -> R | Response:
         if signed_in_member() is None:
+            if current_user.is_authenticated:
+                raise Forbidden()
             return redirect(url_for("member_signin.start"))
         return view(*args, **kwargs)
 
