@@ -39,6 +39,7 @@ from hub.intake.live import Changes
 from hub.intake.occupancy import OccupancyPublisher
 from hub.intake.timeseries import TimeSeries, count_events
 from hub.mail.worker import MailWorker
+from hub.people import member_access
 from hub.people.imports import import_sites
 from hub.presence.engine import Presence
 from hub.presence.retention import apply_retention
@@ -244,6 +245,7 @@ class Hub:
                 quarantine_days=retention.quarantine_days,
                 debounce_s=self.config.rules.debounce_s,
             )
+            member_access.forget_spent(session)
         self.publish_access_lists(None)  # Pass expiries and public holidays move daily
 
     def make_invoice_pdfs(self) -> None:

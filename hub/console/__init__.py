@@ -36,6 +36,7 @@ from hub.console import (
 from hub.console.access import init_login
 from hub.console.i18n import gettext as _
 from hub.console.i18n import init_i18n
+from hub.console.member_space import init_member_space
 from hub.console.navigation import init_navigation
 from hub.console.ratelimit import LoginGuard
 from hub.console.services import EXTENSION, ConsoleServices
@@ -133,3 +134,4 @@ def init_console(
     app.before_request(lambda: _idle_timeout(app))
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    init_member_space(app)

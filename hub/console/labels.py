@@ -52,6 +52,10 @@ ACTIONS = {
     "session_corrected": _l("session corrected"),
     "site_created": _l("site created"),
     "site_updated": _l("site changed"),
+    "member_code_issued": _l("one-time code made for the member space"),
+    "member_signed_in": _l("member signed in to their space"),
+    "badge_reported_lost": _l("badge reported lost by its member"),
+    "member_erasure_requested": _l("member asked for their data to be erased"),
 }
 
 

@@ -49,6 +49,27 @@ def add_months(day: date, months: int) -> date:
     return date(year, month + 1, min(day.day, last_day))
 
 
+def last_free_day(pass_since: date, pass_until: date | None) -> date:
+    """The last day a Pass's sessions are free (`rate_kind` "free"): the day before its six
+    free months are over, or its end if that comes first."""
+    last = add_months(pass_since, FREE_MONTHS) - timedelta(days=1)
+    return last if pass_until is None else min(last, pass_until)
+
+
+def free_months_left(pass_since: date, pass_until: date | None, today: date) -> int:
+    """Months, counted as a member does ("still 2 months"), from `today` (or the Pass's
+    start, if later) to the end of the free period, a started month counting whole; 0 once
+    it is over."""
+    last = last_free_day(pass_since, pass_until)
+    start = max(today, pass_since)
+    if start > last:
+        return 0
+    months = 1
+    while add_months(start, months) <= last:
+        months += 1
+    return months
+
+
 def rate_kind(member: Member, day: date) -> RateKind:
     """Which rate set applies to a session starting on local `day`."""
     if member.pass_since is None or day < member.pass_since:

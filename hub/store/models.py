@@ -560,3 +560,34 @@ class AlertIncident(Base):
     notified_at: Mapped[datetime] = mapped_column(default=utcnow)
     reminders: Mapped[int] = mapped_column(Integer, default=0)
     resolved_at: Mapped[datetime | None]
+
+
+class MemberPass(Base):
+    """A way into the members' space, used once: a link sent by e-mail (`link`, 15 minutes)
+    or a code an animator hands to a member without e-mail (`code`). Only its SHA-256 is
+    kept, so the table tells nobody how to sign in (`hub.people.member_access`)."""
+
+    __tablename__ = "member_passes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    #: `link` or `code`.
+    kind: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class MemberSession(Base):
+    """A member signed in to their own space: short, separate from staff sessions (its own
+    cookie holds the secret, the table its SHA-256), ended by signing out or by time."""
+
+    __tablename__ = "member_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
