@@ -127,7 +127,12 @@ class Demo:
             self.broker.stop()
 
     def hub(self, *command: str) -> list[str]:
-        return [str(Path(sys.executable).parent / "telecentre-hub"), "--config", str(self.config), *command]
+        return [
+            str(Path(sys.executable).parent / "telecentre-hub"),
+            "--config",
+            str(self.config),
+            *command,
+        ]
 
     def run(self, *command: str, input_text: str | None = None) -> str:
         """A hub command; its output and errors go to `.demo/logs/commands.log`."""
@@ -221,7 +226,9 @@ class Demo:
         self.run("keys", "init")
         self.run("import-sites", str(NETWORK))
         members_file = self.state / "members.csv"
-        visitor = f"V0001,Visiteuse,Démo,visiteuse@example.org,other,2024-01-01,2099-12-31,{VISITOR}\n"
+        visitor = (
+            f"V0001,Visiteuse,Démo,visiteuse@example.org,other,2024-01-01,2099-12-31,{VISITOR}\n"
+        )
         write_private(members_file, (members_csv(crowd) + visitor).encode())
         self.run("import-members", str(members_file))
         kept = self.state / "secrets" / "console-logins"
@@ -314,9 +321,15 @@ class Demo:
             "status_interval_s": 15,
             "readers": [{"id": "entrance", "type": "stdin", "direction": "toggle"}],
             "doors": [
-                {"id": "main", "sensor_pin": 17, "strike_pin": 27, "exit_pin": 22,
-                 "unlock_s": 3, "held_open_s": 60}
-            ],  # fmt: skip
+                {
+                    "id": "main",
+                    "sensor_pin": 17,
+                    "strike_pin": 27,
+                    "exit_pin": 22,
+                    "unlock_s": 3,
+                    "held_open_s": 60,
+                }
+            ],
             "feedback": {"green_led_pin": 5, "red_led_pin": 6, "buzzer_pin": 13},
             # The doors obey only lists signed by this hub's key (`telecentre-hub keys init`).
             "access": {"hub_public_keys": [hub_key]},
@@ -405,7 +418,9 @@ def serve_tap(demo: Demo, server: socket.socket) -> None:
             connection.sendall(json.dumps(answer).encode() + b"\n")
 
 
-def announce(demo: Demo, broker: LocalBroker, logins: list[tuple[str, str, str]], past: str) -> None:
+def announce(
+    demo: Demo, broker: LocalBroker, logins: list[tuple[str, str, str]], past: str
+) -> None:
     names = {"animator": "animatrice, Murat", "department": "Département", "admin": "admin"}
     shown = "".join(
         f"      {login:<12} {password:<18} ({names.get(role, role)})\n"
@@ -474,8 +489,8 @@ def live(demo: Demo, crowd: list[Member], now: datetime, args: argparse.Namespac
         while stop_at is None or time.monotonic() < stop_at:
             dead = [p for p in demo.processes if p.poll() is not None]
             if dead:
-                print(f"demo: {Path(str(dead[0].args[0])).name} stopped: see {demo.logs}/",
-                      file=sys.stderr)  # fmt: skip
+                name = Path(str(dead[0].args[0])).name  # type: ignore[index]
+                print(f"demo: {name} stopped: see {demo.logs}/", file=sys.stderr)
                 return 1
             for tap in day.due():
                 demo.present(tap.site, tap.badge)

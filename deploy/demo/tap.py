@@ -55,23 +55,24 @@ def main(argv: list[str] | None = None) -> int:
     sock_path = args.state / "tap.sock"
     try:
         answer = hand_over(sock_path, args.site, args.badge, peek=True)
-        seen = {event["id"] for event in newest(answer["api"], answer["token"], args.site, answer["badge"])}
+        if "error" in answer:
+            print(f"./dev tap: {answer['error']}", file=sys.stderr)
+            return 1
+        api, token, badge = answer["api"], answer["token"], answer["badge"]
+        seen = {event["id"] for event in newest(api, token, args.site, badge)}
         answer = hand_over(sock_path, args.site, args.badge)
     except OSError:
         print(f"./dev tap: no demo running here ({sock_path}): start `./dev demo`", file=sys.stderr)
         return 1
-    if "error" in answer:
-        print(f"./dev tap: {answer['error']}", file=sys.stderr)
-        return 1
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError):
-            for event in newest(answer["api"], answer["token"], args.site, answer["badge"]):
+            for event in newest(api, token, args.site, badge):
                 if event["id"] not in seen:
                     reason = f" ({event['outcome_reason']})" if event.get("outcome_reason") else ""
                     print(
-                        f"{answer['device']}: card {answer['badge']} {event['access']}, "
-                        f"{event['outcome']}{reason}; board: {answer['api']}/board/{args.site}"
+                        f"{answer['device']}: card {badge} {event['access']}, "
+                        f"{event['outcome']}{reason}; board: {api}/board/{args.site}"
                     )
                     return 0
         time.sleep(0.3)

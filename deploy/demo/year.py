@@ -56,18 +56,94 @@ DOUBLE_TAP = 0.02  # chance of presenting the card twice in a few seconds
 STRANGER_DAY = 0.08  # chance per site and open day of a card nobody enrolled
 READER = "entrance"
 
-LAST_NAMES = (
-    "Vigier Delmas Rouquier Lafon Bouygues Cabanes Fabre Teyssedou Chabrier Lacoste Bruel "
-    "Lavergne Roux Mazet Vidal Boudou Salat Pradel Cayrol Besson Laborie Veyrier Fau "
-    "Delpuech Chassang Falguière Rigal Lapeyre Couderc Andrieu Bonnet Cantuel Chanut "
-    "Destruel Estival Fournier Gaillard Hébrard Jalenques Lacombe Malbec Raynal Serre "
-    "Trémouille Vialatte Aymar Bastide Cros Dauzet Espinasse"
-).split()
-FIRST_NAMES = (
-    "Élodie Pierre Sandrine Jean-Marc Camille Thierry Nathalie Louis Marie Julien Sophie "
-    "Nicolas Claire Antoine Laure Mathieu Céline Olivier Aurélie Romain Émilie Sébastien "
-    "Lucie Guillaume Anne Hugo Chloé Bastien Manon Florian Agnès Benoît Inès Yannick"
-).split()
+LAST_NAMES = [
+    "Vigier",
+    "Delmas",
+    "Rouquier",
+    "Lafon",
+    "Bouygues",
+    "Cabanes",
+    "Fabre",
+    "Teyssedou",
+    "Chabrier",
+    "Lacoste",
+    "Bruel",
+    "Lavergne",
+    "Roux",
+    "Mazet",
+    "Vidal",
+    "Boudou",
+    "Salat",
+    "Pradel",
+    "Cayrol",
+    "Besson",
+    "Laborie",
+    "Veyrier",
+    "Fau",
+    "Delpuech",
+    "Chassang",
+    "Falguière",
+    "Rigal",
+    "Lapeyre",
+    "Couderc",
+    "Andrieu",
+    "Bonnet",
+    "Cantuel",
+    "Chanut",
+    "Destruel",
+    "Estival",
+    "Fournier",
+    "Gaillard",
+    "Hébrard",
+    "Jalenques",
+    "Lacombe",
+    "Malbec",
+    "Raynal",
+    "Serre",
+    "Trémouille",
+    "Vialatte",
+    "Aymar",
+    "Bastide",
+    "Cros",
+    "Dauzet",
+    "Espinasse",
+]
+FIRST_NAMES = [
+    "Élodie",
+    "Pierre",
+    "Sandrine",
+    "Jean-Marc",
+    "Camille",
+    "Thierry",
+    "Nathalie",
+    "Louis",
+    "Marie",
+    "Julien",
+    "Sophie",
+    "Nicolas",
+    "Claire",
+    "Antoine",
+    "Laure",
+    "Mathieu",
+    "Céline",
+    "Olivier",
+    "Aurélie",
+    "Romain",
+    "Émilie",
+    "Sébastien",
+    "Lucie",
+    "Guillaume",
+    "Anne",
+    "Hugo",
+    "Chloé",
+    "Bastien",
+    "Manon",
+    "Florian",
+    "Agnès",
+    "Benoît",
+    "Inès",
+    "Yannick",
+]
 #: Members who keep to their home site: freelancers, employees, a few others (associations).
 CATEGORIES_AT_HOME = ("independent", "employee", "independent", "employee", "other")
 
@@ -188,7 +264,16 @@ def members_csv(crowd: Iterable[Member]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
-        "member_id,last_name,first_name,email,category,pass_since,pass_until,badges".split(",")
+        [
+            "member_id",
+            "last_name",
+            "first_name",
+            "email",
+            "category",
+            "pass_since",
+            "pass_until",
+            "badges",
+        ]
     )
     for m in crowd:
         email = f"{m.first_name}.{m.last_name}.{m.member_id}@example.org".lower()
