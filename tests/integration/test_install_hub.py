@@ -78,10 +78,8 @@ def test_install_hub_twice_then_broker_hub_and_nginx_answer_over_tls(
     if os.geteuid() == 0:  # the services below stay root (their own users cannot read /tmp/…)
         tmp_path.chmod(0o755)
     dist = tmp_path / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(dist), str(REPO)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(dist)]
+    subprocess.run([*build, str(REPO)], check=True, capture_output=True, timeout=300)
     wheel = next(dist.glob("telecentre-*.whl"))
     venv = prefix / "opt" / "telecentre" / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -122,9 +120,11 @@ def test_install_hub_twice_then_broker_hub_and_nginx_answer_over_tls(
     wait_for_port(device_port)
     wait_for_port(mqtt_port)
     ca = ssl.create_default_context(cafile=str(etc / "telecentre" / "ca.crt"))
-    with socket.create_connection(("127.0.0.1", device_port), timeout=5) as raw:
-        with ca.wrap_socket(raw, server_hostname="localhost") as tls:
-            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    with (
+        socket.create_connection(("127.0.0.1", device_port), timeout=5) as raw,
+        ca.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
 
     # The hub as installed: its config, its database on PostgreSQL, the broker's hub account.
     hub = [str(venv / "bin" / "telecentre-hub"), "--config", str(etc / "telecentre" / "hub.yaml")]
