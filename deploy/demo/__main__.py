@@ -81,10 +81,13 @@ def port(preferred: int | None) -> int:
 
 
 def write_private(path: Path, data: bytes) -> None:
+    """Written whole or not at all (a Ctrl-C in the middle leaves the old file), 0600."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    partial = path.with_name(f".{path.name}.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as file:
         file.write(data)
+    partial.replace(path)
 
 
 class Demo:
@@ -254,11 +257,14 @@ class Demo:
         until_file = past / "until"
         seen_before = until_file.exists()
         if not pending.exists():
-            since = (
-                datetime.fromisoformat(until_file.read_text())
-                if until_file.exists()
-                else datetime(now.year - 1, 1, 1, tzinfo=self.sites["murat"].rules.zone)
-            )
+            since = datetime(now.year - 1, 1, 1, tzinfo=self.sites["murat"].rules.zone)
+            if seen_before:
+                try:
+                    since = datetime.fromisoformat(until_file.read_text())
+                except ValueError:
+                    raise SystemExit(
+                        f"demo: {until_file} is damaged: `rm -rf {self.state}` starts afresh"
+                    ) from None
             seqs = {device: self.outbox_seq(device) + 1 for _, device in self.devices}
             lines, after = make_past_events(
                 taps_between(since, now, crowd, self.sites, self.seed), seqs, self.seed
