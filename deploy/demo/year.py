@@ -34,6 +34,7 @@ from typing import Literal
 
 import yaml
 
+from hub.people.imports import COLUMNS
 from hub.rules.calendar import opening_intervals
 from hub.rules.model import Positions, SiteRules, weekly_opening
 from telecentre import wire
@@ -263,18 +264,7 @@ def members_csv(crowd: Iterable[Member]) -> str:
     """The members file (FORMATS.md "Members") the hub imports."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "member_id",
-            "last_name",
-            "first_name",
-            "email",
-            "category",
-            "pass_since",
-            "pass_until",
-            "badges",
-        ]
-    )
+    writer.writerow(COLUMNS)
     for m in crowd:
         email = f"{m.first_name}.{m.last_name}.{m.member_id}@example.org".lower()
         email = email.encode("ascii", "ignore").decode().replace(" ", "")
