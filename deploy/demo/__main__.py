@@ -191,7 +191,8 @@ class Demo:
             "api_tokens": {self.token: "department"},
             "retention": {"events_retention_days": DEMO_EVENTS_RETENTION_DAYS},
         }
-        self.config.write_text(yaml.safe_dump(config, sort_keys=False))
+        # It holds the department's token: the hub's user only.
+        write_private(self.config, yaml.safe_dump(config, sort_keys=False).encode())
         self.api = f"http://127.0.0.1:{http_port}"
 
     def ask(self, path: str) -> Any:
