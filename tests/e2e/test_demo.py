@@ -7,12 +7,14 @@ day of the week (the doors stamp real time: today's sessions then last seconds).
 
 from __future__ import annotations
 
+import contextlib
 import http.cookiejar
 import itertools
 import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -94,6 +96,11 @@ def _defunct_children(pid: int) -> list[str]:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
     state = tmp_path_factory.mktemp("demo") / "state"
     out = state.parent / "demo.out"
+    # Another program on the console's usual port: the demo must announce one it holds.
+    squatter = socket.socket()
+    with contextlib.suppress(OSError):  # taken already: by someone else, as well
+        squatter.bind(("127.0.0.1", 8080))
+        squatter.listen()
     with out.open("w") as printed, (state.parent / "demo.err").open("w") as errors:
         process = subprocess.Popen(
             [sys.executable, "-m", "deploy.demo", "--state", str(state), "--pace", "2000"],
@@ -111,6 +118,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
         token = (state / "secrets" / "api-token").read_text()
         yield RunningDemo(process, state, out, url.group(1), token, logins)
     finally:
+        squatter.close()
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
@@ -119,6 +127,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
 def test_the_demo_prints_the_console_three_logins_and_the_tap_command(demo: RunningDemo) -> None:
     printed = demo.out.read_text(encoding="utf-8")
     assert set(demo.logins) == {"animatrice", "departement", "admin"}
+    assert not demo.url.endswith(":8080")  # taken by another program: the demo took another
+    assert demo.api("/api/v1/occupancy")  # and the hub there is the demo's (its token works)
     kept = (demo.state / "secrets" / "console-logins").read_text().splitlines()
     assert {line.split("\t")[0]: line.split("\t")[2] for line in kept} == demo.logins
     assert (demo.state / "secrets" / "console-logins").stat().st_mode & 0o077 == 0
