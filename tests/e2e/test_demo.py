@@ -119,9 +119,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
         yield RunningDemo(process, state, out, url.group(1), token, logins)
     finally:
         squatter.close()
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process.poll() is None:  # a test failed before Ctrl-C's: the demo stops its own
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        for line in _processes_naming(str(state)):  # what it left, if it could not stop
+            os.kill(int(line.split(":")[0]), signal.SIGKILL)
 
 
 def test_the_demo_prints_the_console_three_logins_and_the_tap_command(demo: RunningDemo) -> None:
