@@ -404,19 +404,7 @@ def processes_rate(
     """`processes` hub processes on the shared subscription; the end is when the database
     holds every event (polled every 50 ms, the same for one process or two)."""
     with Mosquitto(workdir / "broker") as server:
-        workers = []
-        for n in range(processes):
-            config = hub_config(url, server.port, workdir / f"hub-{n}", client_id=f"hub-{n}")
-            process = subprocess.Popen(
-                [sys.executable, "-m", "bench.hub", "--worker", config.model_dump_json()],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            assert process.stdout is not None
-            if process.stdout.readline().strip() != "ready":
-                raise RuntimeError("a hub process did not start")
-            workers.append(process)
+        workers = start_workers(workdir, url, server.port, processes)
         engine = make_engine(url)
         start = time.perf_counter()
         publishers = publish(server.port, files, inflight)
@@ -429,11 +417,35 @@ def processes_rate(
         elapsed = time.perf_counter() - start
         engine.dispose()
         wait_all(publishers)
-        for process in workers:
-            assert process.stdin is not None
-            process.stdin.close()
-            process.wait(60)
+        stop_workers(workers)
     return events / elapsed
+
+
+def start_workers(
+    workdir: Path, url: str, port: int, processes: int
+) -> list[subprocess.Popen[str]]:
+    """`processes` hub processes (`worker`), each with its own client id, once subscribed."""
+    workers = []
+    for n in range(processes):
+        config = hub_config(url, port, workdir / f"hub-{n}", client_id=f"hub-{n}")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.hub", "--worker", config.model_dump_json()],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "ready":
+            raise RuntimeError("a hub process did not start")
+        workers.append(process)
+    return workers
+
+
+def stop_workers(workers: Sequence[subprocess.Popen[str]]) -> None:
+    for process in workers:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(60)
 
 
 def http_rate(workdir: Path, url: str, lines: list[str], chunk: int) -> float:

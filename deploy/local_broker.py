@@ -219,6 +219,9 @@ class LocalBroker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             cwd=self.directory,
+            # Its own process group: a terminal's Ctrl-C reaches the program that started it,
+            # which stops the broker last (its clients first, so none logs a lost broker).
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         for port in (self.device_port, self.hub_port):

@@ -145,6 +145,12 @@ class Clock(Strict):
     assume_synced: bool = False
 
 
+class Simulation(Strict):
+    #: With `pins: simulated`, one walk-through in this many leaves the door open past its
+    #: `held_open_s` (the demo's door left open now and then); 0: never.
+    door_left_open_every: Annotated[int, Field(ge=0)] = 0
+
+
 class EdgeConfig(Strict):
     site: Id
     device: Id
@@ -161,6 +167,7 @@ class EdgeConfig(Strict):
     #: `mock` runs the agent on gpiozero's MockFactory pins (bench, tests without a Pi);
     #: `simulated` adds someone walking through the door after each unlock (the demo).
     pins: Literal["auto", "mock", "simulated"] = "auto"
+    simulation: Simulation = Simulation()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")

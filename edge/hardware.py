@@ -57,9 +57,13 @@ def build_hardware(config: EdgeConfig, stdin: IO[str] | None = None) -> Hardware
         exit_button = None if door.exit_pin is None else ExitButton(door.exit_pin)
         doors[door.id] = (strike, sensor, exit_button)
     if config.pins == "simulated":
-        for strike, sensor, _ in doors.values():
+        every = config.simulation.door_left_open_every
+        for door in config.doors:
+            strike, sensor, _ = doors[door.id]
             if sensor is not None:
-                walk_through_after_unlock(strike, sensor)
+                walk_through_after_unlock(
+                    strike, sensor, left_open_every=every, left_open_s=door.held_open_s + 20
+                )
     feedback = config.feedback
     return Hardware(
         readers=readers,

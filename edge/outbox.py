@@ -234,6 +234,12 @@ class Outbox:
                 self._db.execute("SELECT value FROM counter WHERE name = 'seq'").fetchone()[0]
             )
 
+    def continue_after(self, seq: int) -> None:
+        """Number the next event after `seq` (never lower than now): a door whose earlier
+        events reached the hub by another path (the demo's imported past) goes on from them."""
+        with self._lock:
+            self._db.execute("UPDATE counter SET value = max(value, ?) WHERE name = 'seq'", (seq,))
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -29,18 +29,27 @@ def open_door(sensor: ReedSwitch) -> None:
 
 
 def walk_through_after_unlock(
-    strike: Strike, sensor: ReedSwitch, after_s: float = 0.5, open_s: float = 2.0
+    strike: Strike,
+    sensor: ReedSwitch,
+    after_s: float = 0.5,
+    open_s: float = 2.0,
+    left_open_every: int = 0,
+    left_open_s: float = 0.0,
 ) -> threading.Thread:
-    """Each time the strike releases, someone opens the door a moment later and lets it shut."""
+    """Each time the strike releases, someone opens the door a moment later and lets it shut;
+    one in `left_open_every` (0: none) leaves it open for `left_open_s`."""
 
     def watch() -> None:
         was_unlocked = False
+        walks = 0
         while not strike.closed:
             unlocked = bool(strike.value)
             if unlocked and not was_unlocked:
+                walks += 1
+                left_open = left_open_every > 0 and walks % left_open_every == 0
                 time.sleep(after_s)
                 open_door(sensor)
-                time.sleep(open_s)
+                time.sleep(left_open_s if left_open else open_s)
                 shut_door(sensor)
             was_unlocked = unlocked
             time.sleep(0.05)

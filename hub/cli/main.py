@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -116,7 +117,10 @@ def run_import(config: HubConfig, kind: str, path: Path) -> int:
         if kind == "events":
             # Split as the API does: JSON Lines end at \n (or \r\n), never at U+2028.
             lines = raw.splitlines()
-            result = ingest_lines(session, lines, on_batch=[presence.apply])
+            # disable=None: a bar on a terminal only, not in a log or a pipe.
+            shown = tqdm(lines, desc=f"events {path.name}", unit="event", file=sys.stderr,
+                         disable=None, leave=False)  # fmt: skip
+            result = ingest_lines(session, shown, on_batch=[presence.apply])
             record_import(
                 session,
                 _actor(),
@@ -254,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", help="hub YAML config (FORMATS.md); defaults otherwise")
+    parser.add_argument(
+        "--verbose", action="store_true", help="a command also logs each migration step"
+    )
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="run the service (the default)")
     commands.add_parser("migrate", help="create or upgrade the database schema")
@@ -296,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     config = load_or_exit(HubConfig, args.config, "telecentre-hub")
     serving = args.command in (None, "serve")
     start_logging(stream=sys.stdout if serving else sys.stderr)
+    if not (serving or args.verbose):
+        # Alembic's INFO lines ("Context impl SQLiteImpl.") on every command say nothing to
+        # the person who typed it; the service keeps them in its log.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
     if serving:
         return serve(config, Path(args.config) if args.config else None)

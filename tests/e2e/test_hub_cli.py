@@ -192,3 +192,18 @@ def test_broker_acl_names_every_hub_account_given(config: Path) -> None:
     # Devices and watchers have their accounts on the device listener (deploy/add-device).
     assert [line for line in lines if line.startswith("user ")] == ["user hub", "user hub-2"]
     assert hub(config, "broker-acl", "--hub-user", "hub+").returncode == 2
+
+
+def test_commands_keep_alembic_quiet_unless_verbose(tmp_path: Path) -> None:
+    config = tmp_path / "quiet.yaml"
+    config.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    quiet = subprocess.run(
+        [HUB, "--config", str(config), "migrate"], capture_output=True, text=True, timeout=120
+    )
+    assert quiet.returncode == 0 and "latest schema" in quiet.stdout
+    assert "alembic" not in quiet.stderr
+    verbose = subprocess.run(
+        [HUB, "--verbose", "--config", str(config), "migrate"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert verbose.returncode == 0 and "INFO alembic" in verbose.stderr

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import yaml
 
 from hub.config import InfluxDb
 from hub.intake.timeseries import EventKey, TimeSeries
@@ -205,3 +208,43 @@ def test_the_site_variable_lists_the_sites_and_filters_the_panels(
         ("badge",): {20: 1, 40: 2},
         ("exit_request",): {30: 1},
     }
+
+
+PROVISIONING = REPO / "dashboards" / "provisioning"
+
+
+def influxql_get(base_url: str, query: str, database: str) -> Series:
+    """The query as Grafana's InfluxDB data source sends it with `httpMode: GET`."""
+    fields = urllib.parse.urlencode({"q": query, "db": database, "epoch": "ms"})
+    with urllib.request.urlopen(f"{base_url}/query?{fields}", timeout=10) as response:
+        result = json.load(response)["results"][0]
+    assert "error" not in result, (query, result)
+    return list(result.get("series", []))
+
+
+def test_the_provisioned_data_source_runs_every_panel_and_each_returns_points(
+    dashboard: dict[str, Any], demo: InfluxDb
+) -> None:
+    (source,) = yaml.safe_load((PROVISIONING / "datasources" / "telecentres.yaml").read_text())[
+        "datasources"
+    ]
+    assert source["type"] == "influxdb" and source["isDefault"] is True
+    assert source["jsonData"]["httpMode"] == "GET" and "version" not in source["jsonData"]
+    (variable,) = [v for v in dashboard["templating"]["list"] if v["name"] == "datasource"]
+    assert variable["query"] == source["type"]  # the variable offers the provisioned one
+    for title, target in targets(dashboard):
+        # The provisioned `database` is the hub's bucket; here, the test InfluxDB's.
+        series = influxql_get(demo.url, render(target["query"], ["murat", "ydes"]), demo.bucket)
+        points = [value for s in series for row in s["values"] for value in row[1:]]
+        assert any(value not in (None, 0) for value in points), f"{title}: no points"
+
+
+def test_the_dashboards_provider_serves_every_dashboard_of_the_folder() -> None:
+    (provider,) = yaml.safe_load((PROVISIONING / "dashboards" / "telecentres.yaml").read_text())[
+        "providers"
+    ]
+    assert provider["type"] == "file" and provider["allowUiUpdates"] is False
+    path = provider["options"]["path"]
+    assert f"cp dashboards/*.json {path}/" in (REPO / "dashboards" / "README.md").read_text()
+    uids = [json.loads(file.read_text())["uid"] for file in (REPO / "dashboards").glob("*.json")]
+    assert uids and len(set(uids)) == len(uids)
