@@ -86,8 +86,11 @@ def edge_config(site: str, device: str, host: str, port: int, etc: Path) -> dict
 
 def hub_keys(keys: list[str], hub_config: Path | None) -> list[str]:
     if hub_config is not None:
+        # The hub's command beside this Python (the installed venv is not on root's PATH).
+        beside = Path(sys.executable).parent / "telecentre-hub"
+        command = str(beside) if beside.exists() else "telecentre-hub"
         shown = subprocess.run(
-            ["telecentre-hub", "--config", str(hub_config), "keys", "public"],
+            [command, "--config", str(hub_config), "keys", "public"],
             capture_output=True,
             text=True,
         )

@@ -1,7 +1,8 @@
 """`deploy/install-hub` run for real into a temporary prefix against this machine's own
 PostgreSQL, Mosquitto and nginx: a second run changes nothing, and the broker, the hub and
-nginx it set up answer over TLS on loopback with the certificates of the CA it made, and a
-real edge agent's tap travels broker → hub → API through nginx.
+nginx it set up answer over TLS on loopback with the certificates of the CA it made; a door
+made by `deploy/add-device` connects with a real edge agent started from the files the script
+wrote, and its tap travels broker → hub → API through nginx.
 
 The wheel is built from this checkout as `./dev wheel` builds it; the prefix's venv finds the
 hub's dependencies in the test's own venv (`INSTALL_HUB_PIP_ARGS=--no-deps`: no download)."""
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -30,26 +30,6 @@ from tests.servers import REPO, Postgres, free_port, wait_for_port
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(600)
-
-SHIPPED_NGINX = REPO / "deploy" / "nginx" / "telecentre-hub.conf"
-#: Only while deploy/nginx/telecentre-hub.conf is not in this branch (the security work
-#: ships it): the smallest site in front of the hub with TLS and an unbuffered board stream.
-STAND_IN_NGINX = """\
-server {
-    listen 443 ssl;
-    server_name _;
-    ssl_certificate /etc/ssl/certs/ssl-cert-snakeoil.pem;
-    ssl_certificate_key /etc/ssl/private/ssl-cert-snakeoil.key;
-    client_max_body_size 64m;
-    location / {
-        proxy_pass http://127.0.0.1:8080;
-        proxy_set_header Host $host;
-        proxy_set_header X-Forwarded-For $remote_addr;
-        proxy_set_header X-Forwarded-Proto https;
-        proxy_buffering off;
-    }
-}
-"""
 
 
 def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -90,15 +70,11 @@ def test_install_hub_twice_then_broker_hub_and_nginx_answer_over_tls(
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site_packages = next((venv / "lib").glob("python3*/site-packages"))
     (site_packages / "test-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    nginx_conf = SHIPPED_NGINX
-    if not nginx_conf.exists():
-        nginx_conf = tmp_path / "telecentre-hub.conf"
-        nginx_conf.write_text(STAND_IN_NGINX)
     hub_port, https_port, device_port, mqtt_port = (free_port() for _ in range(4))
     database = f"postgresql+psycopg://telecentre-hub@127.0.0.1:{postgres.port}/telecentre"
     command = [
         str(REPO / "deploy" / "install-hub"), "--prefix", str(prefix), "--hostname", "localhost",
-        "--wheel", str(wheel), "--nginx-conf", str(nginx_conf),
+        "--wheel", str(wheel),
         "--psql", f"psql -h 127.0.0.1 -p {postgres.port} -U postgres",
         "--database-url", database, "--hub-port", str(hub_port), "--https-port", str(https_port),
         "--device-port", str(device_port), "--hub-mqtt-port", str(mqtt_port),
@@ -114,16 +90,17 @@ def test_install_hub_twice_then_broker_hub_and_nginx_answer_over_tls(
     assert _snapshot(prefix) == installed
     etc = prefix / "etc"
     for secret in ("telecentre/hub.mqtt-password", "telecentre/api-tokens.yaml",
-                   "telecentre/ca/ca.key", "var/lib/telecentre-hub/access-list.key"):  # fmt: skip
+                   "telecentre/ca/ca.key", "mosquitto/telecentre-dynsec.json",
+                   "var/lib/telecentre-hub/access-list.key"):  # fmt: skip
         path = prefix / secret if secret.startswith("var/") else etc / secret
         assert path.stat().st_mode & 0o077 == 0, secret
+    # The shipped nginx site (its limits), with this host's name, certificate and ports.
+    site = (etc / "nginx" / "sites-enabled" / "telecentre-hub.conf").read_text()
+    assert "limit_req zone=telecentre_hub_req" in site and "server_name localhost;" in site
+    assert f"server 127.0.0.1:{hub_port};" in site and f"listen {https_port} ssl;" in site
 
     # The broker as installed, its doors' listener with the CA's certificate for the host.
-    processes.append(
-        subprocess.Popen([mosquitto_binary(), "-c", str(etc / "mosquitto" / "mosquitto.conf")])
-    )
-    wait_for_port(device_port)
-    wait_for_port(mqtt_port)
+    processes.append(_broker(etc, device_port, mqtt_port))
     ca = ssl.create_default_context(cafile=str(etc / "telecentre" / "ca.crt"))
     with (
         socket.create_connection(("127.0.0.1", device_port), timeout=5) as raw,
@@ -169,21 +146,37 @@ def test_install_hub_twice_then_broker_hub_and_nginx_answer_over_tls(
     processes[1].wait(timeout=30)
     processes[1] = subprocess.Popen(hub, stdout=log, stderr=subprocess.STDOUT)
     wait_for_port(hub_port, timeout=60)
-    _add_device(etc, venv, "murat", "murat-door", processes[0])
+    # The door: `deploy/add-device` as docs/operations.md runs it on the hub host, then the
+    # broker restarted (its dynamic-security plugin reads the accounts at start only).
+    edge_files = tmp_path / "edge-config" / "murat-door"
+    added = subprocess.run(
+        [str(REPO / "deploy" / "add-device"), "murat", "murat-door", "--host", "localhost",
+         "--port", str(device_port), "--hub-config", str(etc / "telecentre" / "hub.yaml"),
+         "--dynsec", str(etc / "mosquitto" / "telecentre-dynsec.json"),
+         "--ca", str(etc / "mosquitto" / "certs" / "ca.crt"), "--out", str(edge_files),
+         "--etc", str(edge_files)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    processes[0].terminate()
+    processes[0].wait(timeout=30)
+    processes[0] = _broker(etc, device_port, mqtt_port)
+    # Installing again keeps the door's account (and changes nothing else).
+    dynsec = (etc / "mosquitto" / "telecentre-dynsec.json").read_bytes()
+    third = subprocess.run(command, capture_output=True, text=True, env=environ, timeout=300)
+    assert "install-hub: nothing to change" in third.stdout, third.stdout + third.stderr
+    assert (etc / "mosquitto" / "telecentre-dynsec.json").read_bytes() == dynsec
     api = _Api(base, token, ca)
     api.post("/api/v1/sites/import", (REPO / "deploy" / "demo" / "sites.yaml").read_bytes())
     api.post("/api/v1/members/import", (REPO / "deploy" / "demo" / "members.csv").read_bytes())
-    public_key = subprocess.run(
-        [*hub, "keys", "public"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    door = _door(tmp_path, etc, device_port, public_key)
+    door = _door(tmp_path, edge_files)
     processes.append(door)
 
     def online() -> bool:
         devices = api.get("/api/v1/devices")["devices"]
         return any(d["device"] == "murat-door" and d["health"] == "ok" for d in devices)
 
-    wait_until(online, timeout=60)
+    wait_until(online, timeout=60, interval=0.25)  # under nginx's 20 requests a second
     assert door.stdin is not None
     door.stdin.write(b"04A2B3C4D5E6F7\n")  # M0001's card
     door.stdin.flush()
@@ -192,7 +185,7 @@ def test_install_hub_twice_then_broker_hub_and_nginx_answer_over_tls(
         events = api.get("/api/v1/events?site=murat")["events"]
         return any(e["member_id"] == "M0001" and e["outcome"] == "counted" for e in events)
 
-    wait_until(counted, timeout=30)
+    wait_until(counted, timeout=30, interval=0.25)
     owner = subprocess.run(
         ["psql", "-h", "127.0.0.1", "-p", str(postgres.port), "-U", "postgres", "-d", "telecentre",
          "-qtAc", "SELECT tableowner FROM pg_tables WHERE tablename = 'events'"],
@@ -219,56 +212,30 @@ class _Api:
         return self._call(urllib.request.Request(self.base + path, data=body, method="POST"))
 
 
-def _add_device(
-    etc: Path, venv: Path, site: str, device: str, broker: subprocess.Popen[bytes]
-) -> None:
-    """What `deploy/add-device SITE DEVICE` does for the broker (its account and ACL lines),
-    done here by hand with the installed tools until that script is in this branch."""
-    password = etc / "telecentre" / f"{device}.mqtt-password"
-    password.write_text("door-" + device)
-    password.chmod(0o600)
-    subprocess.run(
-        ["mosquitto_passwd", "-b", str(etc / "mosquitto" / "telecentre-devices.passwd"),
-         device, password.read_text()],
-        check=True,
-    )  # fmt: skip
-    acl = subprocess.run(
-        [str(venv / "bin" / "telecentre-hub"), "broker-acl", f"{site}:{device}",
-         "--hub-user", "hub", "--hub-user", "hub-watch"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    (etc / "mosquitto" / "telecentre.acl").write_text(acl)
-    broker.send_signal(signal.SIGHUP)  # Mosquitto reads its password and ACL files again
+def _broker(etc: Path, device_port: int, mqtt_port: int) -> subprocess.Popen[bytes]:
+    """Mosquitto as installed, once both its listeners answer."""
+    broker = subprocess.Popen([mosquitto_binary(), "-c", str(etc / "mosquitto" / "mosquitto.conf")])
+    wait_for_port(device_port)
+    wait_for_port(mqtt_port)
+    return broker
 
 
-def _door(tmp_path: Path, etc: Path, port: int, public_key: str) -> subprocess.Popen[bytes]:
-    """A real edge agent (mock pins, a stdin reader) on the installed broker's TLS listener."""
-    config = tmp_path / "edge.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "site": "murat",
-                "device": "murat-door",
-                "mqtt": {
-                    "host": "localhost",
-                    "port": port,
-                    "username": "murat-door",
-                    "password_file": str(etc / "telecentre" / "murat-door.mqtt-password"),
-                    "tls": {"ca": str(etc / "telecentre" / "ca.crt")},
-                },
-                "state_dir": str(tmp_path / "edge-state"),
-                "pins": "mock",
-                "status_interval_s": 2,
-                "readers": [{"id": "entrance", "type": "stdin", "direction": "toggle"}],
-                "doors": [{"id": "main", "strike_pin": 27, "unlock_s": 1}],
-                "access": {"hub_public_keys": [public_key]},
-                "clock": {"assume_synced": True},
-            }
-        )
-    )
+def _door(tmp_path: Path, files: Path) -> subprocess.Popen[bytes]:
+    """A real edge agent on the installed broker's TLS listener, from the `edge.yaml`
+    add-device wrote, completed as a Pi's installer does (here: mock pins, a stdin reader)."""
+    config = yaml.safe_load((files / "edge.yaml").read_text())
+    config |= {
+        "state_dir": str(tmp_path / "edge-state"),
+        "pins": "mock",
+        "status_interval_s": 2,
+        "readers": [{"id": "entrance", "type": "stdin", "direction": "toggle"}],
+        "doors": [{"id": "main", "strike_pin": 27, "unlock_s": 1}],
+        "clock": {"assume_synced": True},
+    }
+    (files / "edge.yaml").write_text(yaml.safe_dump(config))
     edge = str(Path(sys.executable).parent / "telecentre-edge")
     with (tmp_path / "edge.log").open("wb") as log:
         return subprocess.Popen(
-            [edge, "--config", str(config)], stdin=subprocess.PIPE, stdout=log,
+            [edge, "--config", str(files / "edge.yaml")], stdin=subprocess.PIPE, stdout=log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
