@@ -52,7 +52,7 @@ def test_a_new_alarm_shows_a_banner_and_rings_an_alarm_already_there_does_not(
     page.locator("h1").click()  # someone touched the tablet once: the browser allows sound
     alarm(broker)
     expect(banner).to_be_visible()
-    expect(banner).to_contain_text("La Cocotte Numérique – Alarme : porte forcée")
+    expect(banner).to_contain_text("La Cocotte Numérique (Murat) – Alarme : porte forcée")
     expect(banner).to_have_attribute("data-rung", "1")
     expect(banner.locator(".alarm-banner-blocked")).to_be_hidden()
     banner.get_by_role("button", name="Vu").click()

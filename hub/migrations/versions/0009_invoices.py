@@ -22,10 +22,10 @@ _TIME = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    # A constant default: SQLite adds the column in place (an expression would make Alembic
+    # rebuild the table, which the other tables' foreign keys to it forbid).
     with op.batch_alter_table("sites") as batch:
-        batch.add_column(
-            sa.Column("invoicing", sa.JSON(), nullable=False, server_default=sa.text("'{}'"))
-        )
+        batch.add_column(sa.Column("invoicing", sa.JSON(), nullable=False, server_default="{}"))
     with op.batch_alter_table("members") as batch:
         batch.add_column(sa.Column("address", sa.Text(), nullable=True))
     state = op.create_table(
