@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from hub.config import HubConfig
 from hub.store.models import utcnow
+from telecentre.private_files import write_private
 
 Database = Callable[[], AbstractContextManager[Session]]
 
@@ -79,6 +80,6 @@ def run(args: argparse.Namespace, config: HubConfig, database: Database) -> int:
             print(f"telecentre-hub: {args.month} has no invoices (is it closed?)", file=sys.stderr)
             return 1
         archive = invoice_files.month_zip(session, found)
-    args.zip_file.write_bytes(archive)
+    write_private(args.zip_file, archive)  # names and postal addresses
     print(f"{len(found)} invoices written to {args.zip_file}")
     return 0

@@ -13,7 +13,7 @@ a one-time code an animator hands over; then a short member session, separate fr
 
 >>> with sessions.begin() as session:                                   # doctest: +SKIP
 ...     request_link(session, "lea@example.fr", link_base="https://hub.example/espace-membre/lien/")
-...     secret = redeem(session, token_from_the_mail)                  # a session's secret
+...     secret = redeem(session, token_from_the_mail, kind="link")  # a session's secret
 ...     member_of(session, secret)                                     # 'M0001'
 """
 
@@ -24,6 +24,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -46,6 +47,8 @@ CODE_LENGTH = 10
 #: an erasure (`hub.presence.retention.erase_member`) scrubs it as any mention of them.
 ACTOR = "member"
 
+PassKind = Literal["link", "code"]
+
 TEMPLATES = Templates(Path(__file__).resolve().parent / "templates")
 
 
@@ -67,7 +70,7 @@ class IssuedCode:
     expires_at: datetime
 
 
-def _new_pass(session: Session, member_id: str, kind: str, secret: str, now: datetime) -> None:
+def _new_pass(session: Session, member_id: str, kind: PassKind, secret: str, now: datetime) -> None:
     valid = LINK_VALID if kind == "link" else CODE_VALID
     session.add(
         MemberPass(
@@ -128,13 +131,19 @@ def issue_code(
     )
 
 
-def redeem(session: Session, secret: str, *, now: datetime | None = None) -> str | None:
-    """Use a link's token or a code (once): the secret of a new member session, to put in
-    the member's cookie; None if it is unknown, used or expired. The single use holds even
-    when two requests race: only the one whose update changed the row goes on."""
+def redeem(
+    session: Session, secret: str, *, kind: PassKind, now: datetime | None = None
+) -> str | None:
+    """Use a link's token or a code (once), each only as its `kind`: the link's page counts
+    no wrong tries, so a code must not be tried there. The secret of a new member session,
+    to put in the member's cookie; None if it is unknown, of another kind, used or expired.
+    The single use holds even when two requests race: only the one whose update changed the
+    row goes on."""
     now = now or utcnow()
-    hashes = {digest(secret), digest(normalise_code(secret))}
-    found = session.scalars(select(MemberPass).where(MemberPass.secret_hash.in_(hashes))).first()
+    hashed = digest(normalise_code(secret) if kind == "code" else secret)
+    found = session.scalars(
+        select(MemberPass).where(MemberPass.secret_hash == hashed, MemberPass.kind == kind)
+    ).first()
     if found is None or found.used_at is not None or found.expires_at <= now:
         return None
     used = session.execute(

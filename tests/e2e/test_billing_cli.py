@@ -4,6 +4,7 @@ shown as the API's JSON, and its invoices written as a zip."""
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 import sys
 import zipfile
@@ -57,8 +58,12 @@ def test_a_month_closed_shown_and_zipped_from_a_shell(tmp_path: Path) -> None:
     shown = json.loads(hub(config, "billing", "show", "2026-11").stdout)
     assert shown["closed"] is True and shown["total_eur"] == 21.0
     assert [line["invoice"] for line in shown["lines"]] == ["MURAT-000001", None, "YDES-000001"]
-    written = hub(config, "billing", "invoices", "2026-11", "--zip", str(tmp_path / "nov.zip"))
+    earlier = tmp_path / "nov.zip"  # a file left readable by all: it ends up private
+    earlier.write_bytes(b"")
+    earlier.chmod(0o644)
+    written = hub(config, "billing", "invoices", "2026-11", "--zip", str(earlier))
     assert written.returncode == 0, written.stderr
+    assert stat.S_IMODE(earlier.stat().st_mode) == 0o600  # names and addresses inside
     assert sorted(zipfile.ZipFile(tmp_path / "nov.zip").namelist()) == [
         "murat/MURAT-000001.pdf",
         "ydes/YDES-000001.pdf",

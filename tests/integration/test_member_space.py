@@ -255,6 +255,25 @@ def test_an_animator_makes_a_one_time_code_for_a_member_without_e_mail(world: Wo
     assert "member_code_issued" in actions and "member_signed_in" in actions
 
 
+def test_a_code_opens_nothing_through_the_links_page_which_has_no_wrong_code_limit(
+    world: World,
+) -> None:
+    """The link's page counts no wrong tries (a link is 256 bits): a code must not be tried
+    there, else the wrong codes' limit per address is no limit at all."""
+    with world.sessions.begin() as session:
+        issued = member_access.issue_code(session, SANDRINE, actor="test")
+    assert issued is not None
+    client = world.app.test_client()
+    for typed in (issued.code, issued.code.replace("-", "")):
+        assert follow(client, typed) == 410
+    assert client.get("/espace-membre/moi").status_code == 302
+    form = client.get("/espace-membre/").text
+    answer = client.post(
+        "/espace-membre/code", data={"code": issued.code, "csrf_token": csrf_token(form)}
+    )
+    assert answer.status_code == 302  # still good where codes are typed (and counted)
+
+
 def test_my_page_shows_my_hours_by_site_and_nothing_of_anyone_else(world: World) -> None:
     client = member_client(world, ELODIE_MAIL)
     page = client.get("/espace-membre/moi").text

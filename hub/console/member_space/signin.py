@@ -111,7 +111,7 @@ def use_link(token: str) -> ResponseReturnValue:
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("member_signin.link", token=token))
     with console().sessions.begin() as session:
-        secret = member_access.redeem(session, token, now=console().clock())
+        secret = member_access.redeem(session, token, kind="link", now=console().clock())
     if secret is None:
         return render_template("member_space/link_spent.html", form=LinkForm(formdata=None)), 410
     return _signed_in(secret)
@@ -127,7 +127,9 @@ def use_code() -> ResponseReturnValue:
         form.code.errors.append(_("Too many wrong codes: wait a quarter of an hour."))
         return _start_page(LinkForm(formdata=None), form, 429)
     with console().sessions.begin() as session:
-        secret = member_access.redeem(session, form.code.data or "", now=console().clock())
+        secret = member_access.redeem(
+            session, form.code.data or "", kind="code", now=console().clock()
+        )
     if secret is None:
         _guard().wrong_code(address)
         form.code.errors.append(
