@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                     reason = f" ({event['outcome_reason']})" if event.get("outcome_reason") else ""
                     print(
                         f"{answer['device']}: card {badge} {event['access']}, "
-                        f"{event['outcome']}{reason}; board: {api}/board/{args.site}"
+                        f"{event['outcome']}{reason}; board: {api}/?site={args.site}"
                     )
                     return 0
         time.sleep(0.3)
