@@ -159,6 +159,9 @@ class Uplink:
             )
             info.wait_for_publish(timeout=2)
         self._drain.join(timeout=5)
+        # paho's network thread logs an ERROR ("Client is not connected") on its last pass
+        # after a disconnect we asked for: nothing is wrong, so it is not said at stop.
+        self._client.disable_logger()
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -190,7 +193,9 @@ class Uplink:
         self._wake.set()
 
     def _disconnected(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if self.connected.is_set():
+        if self._stopping.is_set():
+            log.info("disconnected from the broker")
+        elif self.connected.is_set():
             log.warning("lost the broker (%s); events wait in the outbox", reason)
         self.connected.clear()
 

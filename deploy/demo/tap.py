@@ -70,9 +70,11 @@ def main(argv: list[str] | None = None) -> int:
             for event in newest(api, token, args.site, badge):
                 if event["id"] not in seen:
                     reason = f" ({event['outcome_reason']})" if event.get("outcome_reason") else ""
+                    # "granted, counted"; a refusal is said once: "denied (unknown)".
+                    outcome = "" if event["outcome"] == event["access"] else f", {event['outcome']}"
                     print(
-                        f"{answer['device']}: card {badge} {event['access']}, "
-                        f"{event['outcome']}{reason}; board: {api}/board/{args.site}"
+                        f"{answer['device']}: card {badge} {event['access']}"
+                        f"{outcome}{reason}; board: {api}/?site={args.site}"
                     )
                     return 0
         time.sleep(0.3)

@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import random
+import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -267,7 +268,9 @@ def members_csv(crowd: Iterable[Member]) -> str:
     writer.writerow(COLUMNS)
     for m in crowd:
         email = f"{m.first_name}.{m.last_name}.{m.member_id}@example.org".lower()
-        email = email.encode("ascii", "ignore").decode().replace(" ", "")
+        # Accents folded, not dropped: Élodie is elodie.…, not lodie.…
+        email = unicodedata.normalize("NFKD", email).encode("ascii", "ignore").decode()
+        email = email.replace(" ", "")
         writer.writerow(
             [
                 m.member_id,
