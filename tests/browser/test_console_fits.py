@@ -13,7 +13,7 @@ import json
 import os
 import re
 import subprocess
-from datetime import datetime, timedelta
+from datetime import date, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any
@@ -114,9 +114,9 @@ def busy_hub(running_hub: Hub, broker: Mosquitto) -> Hub:
     add_user(running_hub.sessions, "lea", "animator", [SITE], display_name="Léa Martin")
     common: dict[str, Any] = {"site": SITE, "device": DEVICE, "clock_synced": True}
     tap: dict[str, Any] = {"reader": "entrance", "direction": "in"}
-    arrived = datetime.now().astimezone() - timedelta(hours=1)
-    granted = wire.badge_event(**common, **tap, badge=ELODIE, access="granted")
-    publish(broker, {**granted, "ts": arrived.isoformat()})
+    # Stamped now, whatever the hour: a stay begun before closing ends at closing, one begun
+    # after it lasts `max_session_h`, so Élodie is in at any time of day the test runs.
+    publish(broker, wire.badge_event(**common, **tap, badge=ELODIE, access="granted"))
     publish(broker, wire.badge_event(**common, **tap, badge=STRANGER, access="denied",
                                      reason="unknown"))  # fmt: skip
     for state in ("open", "closed", "open", "closed"):
@@ -226,9 +226,11 @@ def test_a_new_member_made_for_a_presented_badge_gets_in_at_the_door(
     running_hub: Hub, page: Page, door: tuple[Agent, IO[str], MockPin]
 ) -> None:
     _, reader, strike = door
-    add_user(running_hub.sessions, "lea", "animator", [SITE], display_name="Léa Martin")
+    # The department gives the newcomer a Pass: the door then opens at any hour the test runs
+    # (a member without one gets the site's opening hours only).
+    add_user(running_hub.sessions, "dora", "department", display_name="Dora Vidal")
     wait_until(lambda: door_version(running_hub)[0] is not None, timeout=15)
-    browser_sign_in(page, running_hub.url, "lea")
+    browser_sign_in(page, running_hub.url, "dora")
     page.goto(f"{running_hub.url}/members/")
     present(reader, NEWCOMER)  # refused: nobody holds it yet
     wait_until(lambda: taps(running_hub, NEWCOMER, "denied") == 1, timeout=15)
@@ -239,6 +241,9 @@ def test_a_new_member_made_for_a_presented_badge_gets_in_at_the_door(
     page.get_by_label("Nom", exact=True).fill("Issartel")
     page.get_by_label("Prénom").fill("Amandine")
     page.get_by_label("Numéro de membre").fill("M0100")
+    page.get_by_label("Pass Actifs Mobiles depuis le (facultatif)").fill(
+        (date.today() - timedelta(days=1)).isoformat()
+    )
     page.get_by_role("button", name="Créer le membre avec ce badge").click()
     expect(page.locator(".flashes")).to_contain_text(
         f"Amandine Issartel est membre, avec le badge {NEWCOMER}"
