@@ -174,7 +174,9 @@ def _unsafe_yaml(text: str) -> list[Problem]:
             message = f"alias *{event.anchor} refused: write the entry out in full"
             problems.append(Problem(line, None, message))
         elif isinstance(event, yaml.ScalarEvent):
-            problem = unprintable(event.value)
+            # Line breaks and tabs are text here (an issuer's postal address spans lines);
+            # ids and names are held to their own patterns by the sites file's model.
+            problem = unprintable(event.value, lines=True)
             if problem is not None:
                 problems.append(Problem(line, None, f"holds {problem}"))
             elif (
