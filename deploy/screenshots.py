@@ -3,7 +3,8 @@
 
 The network of `bench.evaluation` (12 sites, 2,000 members, 2025 and 2026 of stays) served
 by the hub's app, shown in Debian's Chromium at a desktop's (1280 px) and a phone's (390 px)
-width as a department officer sees it, and the first page of the evaluation's PDF (pdftoppm).
+width as a department officer and an animator see them, and the first page of the
+evaluation's PDF (pdftoppm).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, sync_playwright
 
 from bench.evaluation import build_network, served
 from bench.pages import PASSWORD
@@ -27,11 +28,38 @@ PAGES = {
     "billing-12-sites": "/reports/billing?month=2026-11",
     "evaluation-print": "/reports/evaluation/print?year=2026",
 }
+#: An animator's view of its sites (their names in the title), a year after one without
+#: stays (the comparison says there is nothing to compare with).
+ANIMATOR_PAGES = {"evaluation-animator": "/reports/?year=2025"}
 WIDTHS = {"": 1280, "-phone": 390}
 #: A page's top, what a person sees first (a year's tables run to 10,000 px); the charts
 #: are shot one by one, each with its table.
 TOP_PX = 2400
 CHARTS = ("hours-by-month", "weekday-hour", "average-day")
+
+
+def _sign_in(page: Page, base: str, login: str) -> None:
+    page.goto(f"{base}/login")
+    page.get_by_label("Identifiant").fill(login)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(f"{base}/")
+
+
+def _tops(
+    page: Page, base: str, pages: dict[str, str], folder: Path, suffix: str, width: int
+) -> list[Path]:
+    """Each page's top, as tall as TOP_PX at most."""
+    made = []
+    for name, path in pages.items():
+        page.goto(base + path)
+        target = folder / f"{name}{suffix}.png"
+        height = min(TOP_PX, page.evaluate("document.documentElement.scrollHeight"))
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(target))
+        page.set_viewport_size({"width": width, "height": 900})
+        made.append(target)
+    return made
 
 
 def shoot(base: str, folder: Path) -> list[Path]:
@@ -41,19 +69,11 @@ def shoot(base: str, folder: Path) -> list[Path]:
         for suffix, width in WIDTHS.items():
             context = browser.new_context(locale="fr-FR", viewport={"width": width, "height": 900})
             page = context.new_page()
-            page.goto(f"{base}/login")
-            page.get_by_label("Identifiant").fill("dora")
-            page.get_by_label("Mot de passe").fill(PASSWORD)
-            page.get_by_role("button", name="Se connecter").click()
-            page.wait_for_url(f"{base}/")
-            for name, path in PAGES.items():
-                page.goto(base + path)
-                target = folder / f"{name}{suffix}.png"
-                height = min(TOP_PX, page.evaluate("document.documentElement.scrollHeight"))
-                page.set_viewport_size({"width": width, "height": height})
-                page.screenshot(path=str(target))
-                page.set_viewport_size({"width": width, "height": 900})
-                made.append(target)
+            _sign_in(page, base, "lea")
+            made += _tops(page, base, ANIMATOR_PAGES, folder, suffix, width)
+            context.clear_cookies()
+            _sign_in(page, base, "dora")
+            made += _tops(page, base, PAGES, folder, suffix, width)
             page.goto(base + PAGES["evaluation"])
             for chart in CHARTS:
                 target = folder / f"evaluation-{chart}{suffix}.png"

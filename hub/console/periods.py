@@ -3,10 +3,12 @@ year to date for the current one) or any two days, and its title with the year i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 
+from babel.lists import format_list
 from flask import request
-from flask_babel import format_date, format_datetime, gettext
+from flask_babel import format_date, format_datetime, get_locale, gettext
 
 from hub.reports.queries import EARLIEST_DAY, LATEST_DAY
 
@@ -45,29 +47,44 @@ def long_moment(moment: datetime) -> str:
     return str(format_datetime(moment, "d MMMM yyyy, HH:mm"))
 
 
-def evaluation_title(first: date, last: date, today: date, network: bool) -> str:
-    """'Evaluation 2025 of the network', 'Evaluation 2026 of the network, to 7 December', or
-    the two days: the year is always in the title."""
+#: Up to this many sites are named in the evaluation's title; more are counted.
+SITES_NAMED = 3
+
+
+def scope_name(names: Sequence[str]) -> str:
+    """'Télécentre de Murat', 'Murat et Ydes', or '5 sites': what an evaluation of chosen
+    sites is of, in its title."""
+    if len(names) > SITES_NAMED:
+        return _("%(count)d sites", count=len(names))
+    return str(format_list(list(names), locale=get_locale()))
+
+
+def evaluation_title(first: date, last: date, today: date, scope: str | None) -> str:
+    """'Evaluation 2025 of the network' (`scope` None), 'Evaluation 2025 — Télécentre de
+    Murat', 'Evaluation 2026 of the network, to 7 December', or the two days: the year is
+    always in the title, and what it evaluates is named (an animator read 'the chosen sites'
+    above its one site's figures)."""
     if first.month == 1 and first.day == 1 and first.year == last.year:
         if (last.month, last.day) == (12, 31):
-            if network:
+            if scope is None:
                 return _("Evaluation %(year)d of the network", year=first.year)
-            return _("Evaluation %(year)d of the chosen sites", year=first.year)
+            return _("Evaluation %(year)d — %(sites)s", year=first.year, sites=scope)
         if last == today:
             day = str(format_date(last, "d MMMM"))
-            if network:
+            if scope is None:
                 return _("Evaluation %(year)d of the network, to %(day)s", year=first.year, day=day)
             return _(
-                "Evaluation %(year)d of the chosen sites, to %(day)s", year=first.year, day=day
+                "Evaluation %(year)d — %(sites)s, to %(day)s", year=first.year, sites=scope, day=day
             )
-    if network:
+    if scope is None:
         return _(
             "Evaluation of the network, %(first)s to %(last)s",
             first=long_day(first),
             last=long_day(last),
         )
     return _(
-        "Evaluation of the chosen sites, %(first)s to %(last)s",
+        "Evaluation — %(sites)s, %(first)s to %(last)s",
+        sites=scope,
         first=long_day(first),
         last=long_day(last),
     )

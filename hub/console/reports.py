@@ -33,6 +33,7 @@ from hub.console.periods import (
     long_day,
     long_moment,
     period_label,
+    scope_name,
     year_period,
 )
 from hub.console.query import asked_day, page_number
@@ -50,7 +51,9 @@ from hub.reports.tables import (
     usage_table,
 )
 from hub.reports.yearly import Yearly, yearly
+from hub.reports.years import years_with_stays
 from hub.rules.evaluation import change
+from hub.rules.model import Figures
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -174,7 +177,7 @@ def evaluation() -> ResponseReturnValue:
     report, tables = _yearly(choice)
     query = "?" + choice.query()
     years = []
-    for year in range(choice.today.year, choice.today.year - YEARS_OFFERED, -1):
+    for year in _years_offered(choice):
         first, last = year_period(year, choice.today)
         years.append((year, choice.query(**{"from": first.isoformat(), "to": last.isoformat()})))
     heat = [value for row in tables["weekday-hour"].rows for value in row[1:]]
@@ -188,8 +191,9 @@ def evaluation() -> ResponseReturnValue:
         computed_at=long_moment(report.computed_at),
         tables=tables,
         network=report.network,
-        title=evaluation_title(choice.first, choice.last, choice.today, report.network),
+        title=_title(choice, report),
         years=years,
+        previous_empty=_empty(report.previous.total),
         heat_top=max((value for value in heat if isinstance(value, Decimal)), default=Decimal(0)),
         occupied_note=str(OCCUPIED_NOTE),
         query=query,
@@ -199,6 +203,29 @@ def evaluation() -> ResponseReturnValue:
         heat_level=cells.heat_level,
         change=change,
     )
+
+
+def _years_offered(choice: _Choice) -> list[int]:
+    """The years with stays at the chosen sites, and the current one (its stays are to
+    come), newest first: a year without any has nothing to show."""
+    with console().sessions() as session:
+        found = years_with_stays(session, choice.sites)
+    offered = {year for year in found if year <= choice.today.year} | {choice.today.year}
+    return sorted(offered, reverse=True)[:YEARS_OFFERED]
+
+
+def _title(choice: _Choice, report: Yearly) -> str:
+    """The network's title for the whole network, else the chosen sites by name."""
+    scope = None
+    if not report.network:
+        names = site_names()
+        scope = scope_name([names[site] for site in choice.chosen])
+    return evaluation_title(choice.first, choice.last, choice.today, scope)
+
+
+def _empty(figures: Figures) -> bool:
+    """No stay at all: a comparison with it would read -100 % where there was no record."""
+    return figures.users == 0 and figures.hours == 0
 
 
 @bp.get("/evaluation.csv")
@@ -245,7 +272,7 @@ def evaluation_workbook() -> ResponseReturnValue:
     choice = _file_choice()
     report, tables = _yearly(choice)
     about: list[tuple[str, Cell]] = [
-        (_("Report"), evaluation_title(choice.first, choice.last, choice.today, report.network)),
+        (_("Report"), _title(choice, report)),
         (_("Publisher"), str(DEPARTMENT)),
         (_("From"), choice.first),
         (_("To"), choice.last),
@@ -267,7 +294,7 @@ def evaluation_workbook() -> ResponseReturnValue:
 
 def _printable(choice: _Choice, for_pdf: bool) -> tuple[str, str]:
     report, tables = _yearly(choice)
-    title = evaluation_title(choice.first, choice.last, choice.today, report.network)
+    title = _title(choice, report)
     html = render_template(
         "console/reports/evaluation_print.html",
         choice=choice,
@@ -276,6 +303,7 @@ def _printable(choice: _Choice, for_pdf: bool) -> tuple[str, str]:
         department=str(DEPARTMENT),
         occupied_note=str(OCCUPIED_NOTE),
         previous_label=period_label(report.previous.first_day, report.previous.last_day),
+        previous_empty=_empty(report.previous.total),
         computed_at=long_moment(report.computed_at),
         long_day=long_day,
         for_pdf=for_pdf,

@@ -90,7 +90,7 @@ def test_an_animator_sees_its_sites_only(network: str, page: Page) -> None:
     sign_in(page, network, "lea")
     page.goto(network + YEAR)
     title = page.locator("h2.evaluation-title").inner_text()
-    assert title.startswith("Évaluation 2026 des sites choisis")
+    assert title.startswith("Évaluation 2026 — Télécentre 1 et Télécentre 2")
     header = page.locator("#table-hours-by-month thead th").all_inner_texts()
     assert header == ["Mois", "Télécentre 1", "Télécentre 2", "Total"]
     text = page.locator("main").inner_text()
