@@ -61,6 +61,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.orm import Session
@@ -273,12 +274,20 @@ def _get_member(session: Session, member_id: str) -> Member:
     return member
 
 
-def _member_events(member_id: str, badges: Sequence[str]) -> Any:
+def _member_events(member_id: str, badges: Sequence[Badge]) -> Any:
     """Their events: stored with them as holder, or on their badges with no holder known
-    (taps while the badge was inactive). Events of a badge's later holders are not theirs."""
+    (taps while the badge was inactive) while they held it: from its giving to them until
+    it was taken back. A reused badge's earlier and later holders' taps are not theirs."""
+    held = [
+        and_(
+            Event.badge == badge.uid,
+            Event.ts >= badge.assigned_at,
+            Event.ts < badge.revoked_at if badge.revoked_at is not None else true(),
+        )
+        for badge in badges
+    ]
     return or_(
-        Event.member_id == member_id,
-        (Event.member_id.is_(None) & Event.badge.in_(badges)) if badges else false(),
+        Event.member_id == member_id, (Event.member_id.is_(None) & or_(*held)) if held else false()
     )
 
 
@@ -330,7 +339,7 @@ def export_member(session: Session, member_id: str, *, actor: str = "system") ->
         .order_by(PresenceSession.start, PresenceSession.id)
     ).all()
     events = session.scalars(
-        select(Event).where(_member_events(member_id, uids)).order_by(Event.ts, Event.id)
+        select(Event).where(_member_events(member_id, badges)).order_by(Event.ts, Event.id)
     ).all()
     identifiers = {member_id, *uids} | ({member.email} if member.email else set())
     audit = _audit_entries_naming(session, identifiers)
@@ -349,7 +358,14 @@ def export_member(session: Session, member_id: str, *, actor: str = "system") ->
             "updated_at": _iso(member.updated_at),
         },
         "badges": [
-            {"uid": b.uid, "active": b.active, "updated_at": _iso(b.updated_at)} for b in badges
+            {
+                "uid": b.uid,
+                "active": b.active,
+                "updated_at": _iso(b.updated_at),
+                "assigned_at": _iso(b.assigned_at),
+                "revoked_at": _iso(b.revoked_at),
+            }
+            for b in badges
         ],
         "sessions": [
             {
@@ -471,7 +487,8 @@ def erase_member(
     Audited as `member_erased`, naming no one. Raises `UnknownMember`."""
     member = _get_member(session, member_id)
     scrubbed, kept = _scrub_invoice_lines(session, member_id, now or utcnow(), accounting_years)
-    uids = list(session.scalars(select(Badge.uid).where(Badge.member_id == member_id)))
+    badges = session.scalars(select(Badge).where(Badge.member_id == member_id)).all()
+    uids = [badge.uid for badge in badges]
 
     session_ids = list(
         session.scalars(select(PresenceSession.id).where(PresenceSession.member_id == member_id))
@@ -486,7 +503,7 @@ def erase_member(
             .execution_options(synchronize_session="fetch")
         )
 
-    events = session.scalars(select(Event).where(_member_events(member_id, uids))).all()
+    events = session.scalars(select(Event).where(_member_events(member_id, badges))).all()
     for event in events:
         event.badge = None
         event.member_id = None

@@ -24,6 +24,8 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    event,
+    inspect,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -133,7 +135,13 @@ class Member(Base):
 
 
 class Badge(Base):
-    """A card and who holds it now; past holders stay on the events they produced."""
+    """A card and who holds it now; past holders stay on the events they produced.
+
+    A card is reused: a tap stored with no holder (the badge inactive, or unknown then) is
+    its holder's only between `assigned_at` and `revoked_at`, so that a member's data export
+    never hands them a previous or later holder's taps. Both are kept by the listeners
+    below, whichever operation (enrolment, members file, lost badge) moves or stops it.
+    """
 
     __tablename__ = "badges"
 
@@ -141,8 +149,24 @@ class Badge(Base):
     member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: When it was given to its current holder.
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When it was last taken back from them; None while it is active.
+    revoked_at: Mapped[datetime | None]
 
     member: Mapped[Member] = relationship(lazy="raise")
+
+
+@event.listens_for(Badge.member_id, "set", active_history=True)
+def _badge_given(target: Badge, value: str, old: object, _initiator: object) -> None:
+    if inspect(target).has_identity and value != old:
+        target.assigned_at = utcnow()
+
+
+@event.listens_for(Badge.active, "set", active_history=True)
+def _badge_taken_back(target: Badge, value: bool, old: object, _initiator: object) -> None:
+    if inspect(target).has_identity and value != old:
+        target.revoked_at = None if value else utcnow()
 
 
 class Event(Base):

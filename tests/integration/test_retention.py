@@ -64,7 +64,8 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
                 )
             )
             session.flush()
-            session.add(Badge(uid=uid, member_id=member_id))
+            # Held since their Pass began: their taps of November are in their time.
+            session.add(Badge(uid=uid, member_id=member_id, assigned_at=utc(2021, 1, 4)))
     return maker
 
 
@@ -276,7 +277,13 @@ def test_export_holds_a_members_personal_data(sessions: sessionmaker[Session]) -
         "created_at": export["member"]["created_at"], "updated_at": export["member"]["updated_at"],
     }  # fmt: skip
     assert export["badges"] == [
-        {"uid": BADGES["m1"], "active": True, "updated_at": export["badges"][0]["updated_at"]}
+        {
+            "uid": BADGES["m1"],
+            "active": True,
+            "updated_at": export["badges"][0]["updated_at"],
+            "assigned_at": "2021-01-04T00:00:00+00:00",
+            "revoked_at": None,
+        }
     ]
     assert [(s["site"], s["start"]) for s in export["sessions"]] == [
         ("murat", "2026-11-02T08:00:00+00:00"),
