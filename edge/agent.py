@@ -57,7 +57,12 @@ class Agent:
         self._recording_overflow = threading.local()
         self.outbox = Outbox(state / "outbox.db", config.outbox.max_events, self._overflowed)
         self.access = AccessRules(state / "access.json", config.access.trusted)
-        self.commands = CommandGate(config.access.trusted, self.site, self.device)
+        self.commands = CommandGate(
+            config.access.trusted,
+            self.site,
+            self.device,
+            monotonic=lambda: self.clock.monotonic_ns() / 1e9,
+        )
         self._stopping = threading.Event()
         self._held_list = threading.Thread(
             target=self._apply_held_list, name="held-list", daemon=True

@@ -13,6 +13,11 @@ on the broker). The agent obeys a command only if:
   clock is not synchronised cannot tell a fresh command from an old one, so it refuses);
 - its id is new: not seen since this agent started, nor issued before it started.
 
+An obeyed command's id is kept for its whole validity counted on the monotonic clock, which
+NTP never steps: were it forgotten by the wall clock, a wall clock stepped forward (then
+back) would drop it while a replay could still pass the signed expiry. Past that time, the
+signed expiry, checked on the wall clock as ever, refuses it.
+
 >>> gate = CommandGate(config.access.trusted, "murat", "murat-door")
 >>> gate.admit(payload, retained=False, now=datetime.now(UTC), clock_synced=True)
 UnlockCommand(...)            # or raises CommandRefused (why in its message)
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from telecentre import wire
@@ -43,12 +49,20 @@ class CommandRefused(ValueError):
 
 class CommandGate:
     """The checks above, and the ids of the commands obeyed while they could still be
-    replayed (forgotten once expired)."""
+    replayed. `monotonic` reads seconds on a clock NTP never steps (the agent gives its boot
+    clock's; tests a clock of their own)."""
 
-    def __init__(self, trusted: TrustedKeys, site: str, device: str) -> None:
+    def __init__(
+        self,
+        trusted: TrustedKeys,
+        site: str,
+        device: str,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.trusted, self.site, self.device = trusted, site, device
-        self._started_monotonic = time.monotonic()
-        self._seen: dict[str, datetime] = {}  # command id -> when it expires
+        self._monotonic = monotonic
+        self._started_monotonic = monotonic()
+        self._seen: dict[str, float] = {}  # command id -> monotonic second it is forgotten at
         self._lock = threading.Lock()
 
     def admit(
@@ -81,12 +95,15 @@ class CommandGate:
             )
         if now > expires:
             raise CommandRefused(f"expired at {expires.isoformat()}", command)
-        started = now - timedelta(seconds=time.monotonic() - self._started_monotonic)
+        monotonic = self._monotonic()
+        started = now - timedelta(seconds=monotonic - self._started_monotonic)
         if issued < started:
             raise CommandRefused("issued before this agent started: a replay")
         with self._lock:
-            self._seen = {key: until for key, until in self._seen.items() if until >= now}
+            self._seen = {key: until for key, until in self._seen.items() if until >= monotonic}
             if command.id in self._seen:
                 raise CommandRefused(f"command {command.id} was obeyed already: a replay")
-            self._seen[command.id] = expires + CLOCK_SKEW
+            # Its whole validity, from an `issued` up to CLOCK_SKEW ahead of `now` to a
+            # wall clock up to CLOCK_SKEW behind: whatever the wall clock said or will say.
+            self._seen[command.id] = monotonic + command.valid_s + 2 * CLOCK_SKEW.total_seconds()
         return command

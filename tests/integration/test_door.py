@@ -532,6 +532,31 @@ def test_a_command_is_obeyed_once_never_retained_nor_on_an_unsynced_clock(
     assert not any(state.state for state in site.strike.states[obeyed:])
 
 
+def test_a_replay_after_the_wall_clock_was_stepped_back_opens_nothing(
+    make_site: MakeSite, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The agent's gate counts a command's validity on the agent's boot clock: its wall
+    clock jumping ahead, then stepped back by NTP, lets no replay through."""
+    site = make_site()
+    boot_ns, true = site.agent.clock.monotonic_ns(), datetime.now(UTC)
+    moved = {"s": 0.0, "wall": true}
+    site.agent.clock.monotonic_ns = lambda: boot_ns + int(moved["s"] * 1e9)  # type: ignore[operator]
+    site.agent.clock.wall = lambda: moved["wall"]  # type: ignore[assignment,return-value]
+    payload = command(seconds=0.3, issued=true)
+    site.agent.run_command(payload)
+    wait_until(lambda: went_high(site.strike) and site.strike.state is False)
+    obeyed = len(site.strike.states)
+    moved.update(s=5.0, wall=true + timedelta(seconds=40))  # jumped ahead
+    site.agent.run_command(command(seconds=0.3, issued=true + timedelta(seconds=35)))
+    wait_until(lambda: len(site.strike.states) > obeyed and site.strike.state is False)
+    obeyed = len(site.strike.states)
+    moved.update(s=10.0, wall=true + timedelta(seconds=10))  # stepped back to the true time
+    with caplog.at_level(logging.WARNING, logger="edge.agent"):
+        site.agent.run_command(payload)
+    assert "was obeyed already: a replay" in caplog.text
+    assert not any(state.state for state in site.strike.states[obeyed:])
+
+
 # --- a card left on an MFRC522 reader -----------------------------------------------------
 
 
