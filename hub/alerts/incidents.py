@@ -4,7 +4,9 @@ Each scan reads the standing alarms (not acknowledged yet), the devices' last st
 their access lists, and compares them with the incidents open in the store
 (`hub.rules.alerts.plan`): a new incident queues one e-mail per recipient, in the scan's
 transaction (the queue and the incident commit together, or neither does); one told
-`alerts.reminder_min` ago queues a "toujours en cours"; one whose condition is gone ends.
+`alerts.reminder_min` ago queues a "toujours en cours"; one whose condition is gone ends,
+and queues one "retour à la normale" with its duration (once, even with two hub processes
+scanning: only the scan that ends it tells it).
 
 Ten alarms on one door in a minute are one incident: the e-mail is queued at the first, the
 next nine join it (their count shows in the reminders and on the board).
@@ -27,6 +29,7 @@ from hub.alerts import messages
 from hub.alerts.recipients import recipients
 from hub.config import Alerts
 from hub.mail import queue
+from hub.people.names import place_names, site_label
 from hub.reports.queries import devices
 from hub.rules.alerts import Key, Standing, offline_since, plan, release_at
 from hub.store.db import after_commit, insert_ignoring_conflicts
@@ -114,9 +117,7 @@ class AlertScanner:
             self._remind(session, row, key, wrong[key], now)
         for incident_id in todo.resolved:
             key, row = by_id[incident_id]
-            row.resolved_at = now
-            row.open_key = None
-            log.info("alert %s at %s (%s) ended", key.kind, key.site, key.subject)
+            self._resolve(session, row, key, now)
 
     def _open(self, session: Session, key: Key, condition: Condition, now: datetime) -> None:
         incident_id = session.scalar(
@@ -164,16 +165,40 @@ class AlertScanner:
         subject, body = messages.reminder(about, self.board_url, now)
         self._queue(session, key, f"incident:{row.id}", subject, body, now)
 
+    def _resolve(self, session: Session, row: AlertIncident, key: Key, now: datetime) -> None:
+        ended = session.execute(
+            update(AlertIncident)
+            .where(AlertIncident.id == row.id, AlertIncident.resolved_at.is_(None))
+            .values(resolved_at=now, open_key=None)
+            .execution_options(synchronize_session=False)
+        )
+        if ended.rowcount != 1:  # type: ignore[attr-defined]
+            return  # another hub process ended it a moment ago: it tells people
+        about = self._about(session, key, Condition(row.began_at))
+        subject, body = messages.resolved(about, self.board_url, now)
+        # Told even to those whose first message still waits for their quiet hours: it
+        # leaves after it, rather than leave them believing the door is still forced.
+        self._queue(session, key, f"incident:{row.id}", subject, body, now, after_waiting=True)
+        log.info("alert %s at %s (%s) ended", key.kind, key.site, key.subject)
+
     def _queue(
-        self, session: Session, key: Key, thread: str, subject: str, body: str, now: datetime
+        self,
+        session: Session,
+        key: Key,
+        thread: str,
+        subject: str,
+        body: str,
+        now: datetime,
+        after_waiting: bool = False,
     ) -> int:
         """One message per recipient, held through their quiet hours; none beside a message
-        of the same incident they have not received yet (quiet hours again)."""
-        zone = ZoneInfo(self._site(session, key.site)[2])
+        of the same incident they have not received yet (quiet hours again), unless
+        `after_waiting`."""
+        zone = ZoneInfo(self._site(session, key.site)[1])
         waiting = {address.lower() for address in queue.unsent_in_thread(session, thread)}
         told = 0
         for person in recipients(session, key.site, key.kind, self.settings.department_email):
-            if person.address.lower() in waiting:
+            if person.address.lower() in waiting and not after_waiting:
                 continue
             when = release_at(now, zone, person.quiet_start, person.quiet_end)
             queue.enqueue(
@@ -183,21 +208,26 @@ class AlertScanner:
         return told
 
     def _about(self, session: Session, key: Key, condition: Condition) -> messages.About:
-        name, commune, zone = self._site(session, key.site)
+        label, zone = self._site(session, key.site)
+        places = place_names(session, [key.site])
+        if key.kind in messages.DOOR_KINDS:
+            name = places.door(key.site, key.subject)
+        else:
+            name = places.device(key.site, key.subject)
         return messages.About(
             kind=key.kind,
-            site_name=name,
-            commune=commune,
+            site=label,
             timezone=zone,
             subject=key.subject,
+            subject_name=name,
             began_at=condition.began_at,
             alarms=condition.alarms,
         )
 
     @staticmethod
-    def _site(session: Session, site_id: str) -> tuple[str, str | None, str]:
-        """Name, town and time zone; a site not imported yet is named by its id."""
+    def _site(session: Session, site_id: str) -> tuple[str, str]:
+        """Name (with its town) and time zone; a site not imported yet is named by its id."""
         site = session.get(Site, site_id)
         if site is None:
-            return site_id, None, DEFAULT_ZONE
-        return site.name, site.commune, site.timezone or DEFAULT_ZONE
+            return site_id, DEFAULT_ZONE
+        return site_label(site.name, site.commune), site.timezone or DEFAULT_ZONE

@@ -20,6 +20,8 @@ from tests.servers import REPO
 #: A Tuesday, 03:12 in Murat (UTC+1 in December).
 NIGHT = datetime(2026, 12, 8, 2, 12, tzinfo=UTC)
 BOARD = "https://hub.example"
+#: The door as the sites file names it, and its site with its town.
+FORCED = "Porte forcée : Porte d'entrée – La Cocotte Numérique (Murat)"
 
 
 @pytest.fixture
@@ -74,7 +76,7 @@ def test_one_incident_tells_the_sites_animator_once_however_many_alarms(
     assert queued(store) == [
         (
             "lea@murat.example",
-            "Porte forcée – La Cocotte Numérique (Murat)",
+            FORCED,
             NIGHT + timedelta(seconds=1),
         )
     ]
@@ -117,8 +119,8 @@ def test_quiet_hours_hold_a_message_until_they_end(store: sessionmaker[Session])
     scanner(store, department_email="alertes@cantal.example")(NIGHT)
     release = datetime(2026, 12, 8, 6, 30, tzinfo=UTC)  # 07:30 in Murat
     assert sorted(queued(store)) == [
-        ("alertes@cantal.example", "Porte forcée – La Cocotte Numérique (Murat)", NIGHT),
-        ("lea@murat.example", "Porte forcée – La Cocotte Numérique (Murat)", release),
+        ("alertes@cantal.example", FORCED, NIGHT),
+        ("lea@murat.example", FORCED, release),
     ]
     # The department's message leaves; an hour later, still going on: the department is
     # reminded, Léa, whose first message still waits for the end of her quiet hours, is not.
@@ -133,7 +135,7 @@ def test_quiet_hours_hold_a_message_until_they_end(store: sessionmaker[Session])
         subjects.count(
             (
                 "alertes@cantal.example",
-                "Toujours en cours : Porte forcée – La Cocotte Numérique (Murat)",
+                "Toujours en cours : " + FORCED,
             )
         )
         == 1
@@ -151,16 +153,17 @@ def test_reminders_at_most_hourly_while_it_stands_and_none_once_acknowledged(
         deliver_all(store, NIGHT + timedelta(minutes=minutes))
     subjects = [subject for _, subject, _ in queued(store)]
     assert subjects == [
-        "Porte forcée – La Cocotte Numérique (Murat)",
-        "Toujours en cours : Porte forcée – La Cocotte Numérique (Murat)",
-        "Toujours en cours : Porte forcée – La Cocotte Numérique (Murat)",
+        FORCED,
+        "Toujours en cours : " + FORCED,
+        "Toujours en cours : " + FORCED,
     ]
     with store.begin() as session:
         for row in session.scalars(select(Alarm)):
             row.acknowledged_at = NIGHT + timedelta(minutes=121)
     scan(NIGHT + timedelta(minutes=122))
     scan(NIGHT + timedelta(minutes=300))
-    assert len(queued(store)) == 3
+    # No more reminders: one "retour à la normale", once.
+    assert [subject for _, subject, _ in queued(store)][3:] == ["Retour à la normale : " + FORCED]
     with store() as session:
         incident = session.scalars(select(AlertIncident)).one()
         assert incident.resolved_at is not None and incident.open_key is None
@@ -168,7 +171,7 @@ def test_reminders_at_most_hourly_while_it_stands_and_none_once_acknowledged(
     # A new alarm afterwards is a new incident, told again.
     alarm(store, NIGHT + timedelta(minutes=301))
     scan(NIGHT + timedelta(minutes=302))
-    assert len(queued(store)) == 4
+    assert len(queued(store)) == 5
 
 
 def test_a_door_offline_longer_than_the_limit_is_an_alert(store: sessionmaker[Session]) -> None:
@@ -179,7 +182,10 @@ def test_a_door_offline_longer_than_the_limit_is_an_alert(store: sessionmaker[Se
     assert queued(store) == []
     scan(NIGHT + timedelta(minutes=20))
     [(to, subject, _)] = queued(store)
-    assert (to, subject) == ("lea@murat.example", "Porte hors ligne – La Cocotte Numérique (Murat)")
+    assert (to, subject) == (
+        "lea@murat.example",
+        "Porte hors ligne : Boîtier de l'entrée – La Cocotte Numérique (Murat)",
+    )
     with store.begin() as session:
         device = session.get(Device, "murat-door")
         assert device is not None
@@ -216,9 +222,80 @@ def test_a_door_behind_on_its_access_list_is_an_alert_unless_it_is_offline(
                            last_seen=NIGHT - timedelta(hours=2), access_version=100))  # fmt: skip
     scanner(store)(NIGHT)
     assert sorted(subject for _, subject, _ in queued(store)) == [
-        "Porte avec une ancienne liste d'accès – La Cocotte Numérique (Murat)",
+        "Porte avec une ancienne liste d'accès : Boîtier de l'entrée – "
+        "La Cocotte Numérique (Murat)",
         "Porte hors ligne – La Cocotte Numérique (Murat)",
     ]
     with store() as session:
         kinds = {(i.kind, i.subject) for i in session.scalars(select(AlertIncident))}
     assert kinds == {("access_list_behind", "murat-door"), ("door_offline", "murat-back")}
+
+
+def test_a_door_back_online_is_told_once_with_how_long_it_was_offline(
+    store: sessionmaker[Session],
+) -> None:
+    with store.begin() as session:
+        session.add(Device(id="murat-door", site="murat", state="offline", last_seen=NIGHT))
+    scan = scanner(store, door_offline_min=20, department_email="alertes@cantal.example")
+    scan(NIGHT + timedelta(minutes=20))
+    with store.begin() as session:
+        device = session.get(Device, "murat-door")
+        assert device is not None
+        device.state = "online"
+    back = NIGHT + timedelta(hours=2, minutes=5)
+    for minutes in (0, 1, 90):
+        scan(back + timedelta(minutes=minutes))
+    subject = (
+        "Retour à la normale : Porte hors ligne : Boîtier de l'entrée – "
+        "La Cocotte Numérique (Murat)"
+    )
+    assert sorted((to, s, at) for to, s, at in queued(store) if s.startswith("Retour")) == [
+        ("alertes@cantal.example", subject, back),
+        ("lea@murat.example", subject, back),
+    ]
+    with store() as session:
+        body = session.scalars(
+            select(MailMessage.body).where(MailMessage.subject == subject)
+        ).first()
+    assert body is not None
+    assert body.startswith(
+        "Le boîtier joint de nouveau le serveur le mardi 8 décembre 2026 à 05:17. Fin de "
+        "l'incident « porte hors ligne » commencé le mardi 8 décembre 2026 à 03:12."
+    )
+    assert "Durée : 2 h 05 min." in body
+    assert "Boîtier : Boîtier de l'entrée" in body and "murat-door" not in body
+    assert "Site : La Cocotte Numérique (Murat)" in body
+
+
+def test_the_end_reaches_someone_in_quiet_hours_after_the_alert_they_still_wait_for(
+    store: sessionmaker[Session],
+) -> None:
+    with store.begin() as session:
+        lea = users.account_by_login(session, "lea")
+        assert lea is not None
+        users.set_alert_choices(
+            session, lea.id, kinds=["door_forced"], quiet_start=time(22, 0), quiet_end=time(7, 30)
+        )
+    alarm(store, NIGHT)
+    scan = scanner(store)
+    scan(NIGHT)
+    with store.begin() as session:
+        for row in session.scalars(select(Alarm)):
+            row.acknowledged_at = NIGHT + timedelta(minutes=10)
+    scan(NIGHT + timedelta(minutes=11))
+    release = datetime(2026, 12, 8, 6, 30, tzinfo=UTC)  # 07:30 in Murat
+    assert queued(store) == [
+        ("lea@murat.example", FORCED, release),
+        ("lea@murat.example", "Retour à la normale : " + FORCED, release),
+    ]
+
+
+def test_a_door_the_sites_file_does_not_name_is_named_by_its_id(
+    store: sessionmaker[Session],
+) -> None:
+    alarm(store, NIGHT, door="back")
+    scanner(store)(NIGHT)
+    with store() as session:
+        [message] = session.scalars(select(MailMessage)).all()
+    assert message.subject == "Porte forcée – La Cocotte Numérique (Murat)"
+    assert "Porte : back" in message.body

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from hub.config import HubConfig
+from hub.doors.alarms import acknowledge
 from hub.service import Hub
 from hub.store.models import Alarm, MailMessage
 from telecentre import wire
@@ -87,10 +88,10 @@ def test_a_forced_door_at_murat_reaches_murats_animator_and_not_mauriacs(
     assert len(mail_server.inbox(DEPARTMENT)) == 1
     assert mail_server.inbox(MARC) == []
     message = mail_server.inbox(LEA)[0]
-    assert message["Subject"] == "Porte forcée – La Cocotte Numérique (Murat)"
+    assert message["Subject"] == "Porte forcée : Porte d'entrée – La Cocotte Numérique (Murat)"
     assert message["From"] == "Télécentres CyberCantal <alertes@cybercantal.example>"
     body = message.get_content()
-    assert "Porte : main" in body
+    assert "Porte : Porte d'entrée" in body and "main" not in body
     assert f"Tableau de bord : {BOARD}/" in body
 
 
@@ -187,3 +188,26 @@ def test_an_alarm_wakes_the_mail_thread_without_waiting_for_its_poll(
         wait_until(lambda: mail_server.inbox(LEA), timeout=30)  # not 300 s later
     finally:
         service.stop()
+
+
+def test_an_acknowledged_alarm_sends_one_back_to_normal_with_its_duration(
+    hub: Hub, broker: Mosquitto, mail_server: MailServer
+) -> None:
+    forced_door(broker)
+    wait_until(lambda: mail_server.inbox(LEA), timeout=30)
+    with hub.sessions.begin() as session:
+        for alarm_id in session.scalars(select(Alarm.id)):
+            acknowledge(session, alarm_id, actor="user:lea", sites=["murat"])
+    wait_until(lambda: len(mail_server.inbox(LEA)) == 2, timeout=30)
+    wait_until(lambda: len(mail_server.inbox(DEPARTMENT)) == 2, timeout=30)
+    settle(hub)
+    assert len(mail_server.inbox(LEA)) == 2 and len(mail_server.inbox(DEPARTMENT)) == 2
+    assert mail_server.inbox(MARC) == []
+    back = mail_server.inbox(LEA)[1]
+    assert back["Subject"] == (
+        "Retour à la normale : Porte forcée : Porte d'entrée – La Cocotte Numérique (Murat)"
+    )
+    body = back.get_content()
+    assert body.startswith("L'alarme a été prise en compte sur le tableau de bord le ")
+    assert "Durée : moins d'une minute." in body
+    assert "Porte : Porte d'entrée" in body and f"Tableau de bord : {BOARD}/" in body
