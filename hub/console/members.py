@@ -18,6 +18,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 
 from hub.console.access import actor, allowed_sites, login_required, me, site_names
+from hub.console.door_states import staff_states
 from hub.console.forms.members import (
     CATEGORY_LABELS,
     BadgeForm,
@@ -155,11 +156,9 @@ def doors() -> ResponseReturnValue:
     """Which access list each door of the user's sites applies (polled after a change)."""
     with console().sessions() as session:
         found = enrolment.door_access(session, allowed_sites())
+    late = console().clock() - LATE_AFTER
     return render_template(
-        "console/members/_doors.html",
-        doors=found,
-        sites=site_names(),
-        late=console().clock() - LATE_AFTER,
+        "console/members/_doors.html", doors=staff_states(found, site_names(), late)
     )
 
 

@@ -32,6 +32,7 @@ from hub.reports.queries import sessions as session_report
 from hub.store.models import (
     AuditEntry,
     Badge,
+    Device,
     Invoice,
     MailMessage,
     MemberPass,
@@ -328,6 +329,31 @@ def test_i_lost_my_badge_stops_it_audits_and_tells_the_sites_animators(world: Wo
     assert len(mails(world, DEPARTMENT)) == 1
     status = client.get(answer.headers["Location"])
     assert status.status_code == 200 and "Arrêté le" in status.text
+
+
+def test_a_stopped_badges_doors_are_named_as_the_staff_see_them(world: World) -> None:
+    """The member's list of doors and the staff's are one partial: site and box by name,
+    never the box's id."""
+    with world.sessions.begin() as session:
+        session.add(Device(id="murat-door", site="murat", state="online", access_version=1))
+        session.add(Device(id="mauriac-door", site="mauriac", state="offline"))
+    client = member_client(world, ELODIE_MAIL)
+    confirm = client.get(f"/espace-membre/badges/{ELODIE_BADGE}/perdu")
+    client.post(
+        f"/espace-membre/badges/{ELODIE_BADGE}/perdu",
+        data={"csrf_token": csrf_token(confirm.text)},
+    )
+    doors = visible(client.get(f"/espace-membre/badges/{ELODIE_BADGE}/portes").text)
+    assert (
+        "La Cocotte Numérique (Murat) · Boîtier de l'entrée : ◷ applique la nouvelle liste" in doors
+    )
+    assert "Télécentre de la médiathèque (Mauriac) : ○ hors ligne" in doors
+    assert "murat-door" not in doors and "mauriac-door" not in doors
+    staff = world.app.test_client()
+    assert client_sign_in(staff, "lea") == 302
+    lea_sees = visible(staff.get("/members/doors").text)
+    assert "La Cocotte Numérique (Murat) · Boîtier de l'entrée : ✔ à jour" in lea_sees
+    assert "murat-door" not in lea_sees
 
 
 def test_my_data_as_json_and_as_a_page_and_an_erasure_request(world: World) -> None:

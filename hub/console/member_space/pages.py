@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 
 from hub.alerts.lost_badges import report_lost
 from hub.config import HubConfig
+from hub.console.door_states import member_states
 from hub.console.forms.members import CATEGORY_LABELS
 from hub.console.i18n import TIMEZONE
 from hub.console.member_space.access import member_id, member_required
@@ -26,7 +27,7 @@ from hub.console.services import console
 from hub.people import member_access
 from hub.people.members import BadgeView
 from hub.people.members import get as get_member
-from hub.people.names import site_labels
+from hub.people.names import place_names, site_labels
 from hub.presence.retention import export_member
 from hub.reports import invoice_files, invoicing
 from hub.reports.my_page import doors_after, invoice_of, my_page
@@ -158,9 +159,10 @@ def report(uid: str) -> ResponseReturnValue:
 
 def _doors(badge: BadgeView) -> dict[str, object]:
     with console().sessions() as session:
-        names = site_labels(session)
-        doors = [] if badge.active else doors_after(session, badge.updated_at)
-    return {"doors": doors, "site_names": names, "badge": badge}
+        found = [] if badge.active else doors_after(session, badge.updated_at)
+        names = site_labels(session, {door.site for door in found})
+        places = place_names(session, {door.site for door in found})
+    return {"doors": member_states(found, names, places), "badge": badge}
 
 
 @bp.get("/badges/<uid>")
