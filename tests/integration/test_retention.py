@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, inspect, select, text
+from alembic import command
+from sqlalchemy import Engine, func, inspect, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.doors.enrolment import assign_badge, revoke_badge
 from hub.presence.retention import (
     ERASED,
     UnknownMember,
@@ -20,6 +23,7 @@ from hub.presence.retention import (
     years_before,
 )
 from hub.store import make_engine, make_sessionmaker, migrate
+from hub.store.migrations import alembic_config
 from hub.store.models import (
     AuditEntry,
     Badge,
@@ -359,3 +363,126 @@ def test_erasure_leaves_no_personal_data_and_keeps_the_statistics(
         export_member(session, "m1")
     with sessions.begin() as session, pytest.raises(UnknownMember):
         erase_member(session, "m1")
+
+
+# --- a reused badge: a tap with no holder is the holder's only while they held it ---------
+
+#: A card given to m1, taken back, given to m2, moved by the console's own operations.
+REUSED = "04E5E5E5E5"
+
+
+def _step(sessions: sessionmaker[Session], change: str, **kwargs: str) -> Badge:
+    """One operation of the console on the badge, and the badge as it is after it."""
+    time.sleep(0.01)  # distinct instants, on any clock's resolution
+    with sessions.begin() as session:
+        if change == "assign":
+            assign_badge(session, uid=REUSED, actor="test", **kwargs)
+        else:
+            revoke_badge(session, uid=REUSED, actor="test")
+    with sessions() as session:
+        badge = session.get(Badge, REUSED)
+        assert badge is not None
+        session.expunge(badge)
+        return badge
+
+
+def _between(first: datetime, last: datetime) -> datetime:
+    return first + (last - first) / 2
+
+
+def _exported(sessions: sessionmaker[Session], member_id: str) -> list[str]:
+    with sessions.begin() as session:
+        return [event["id"] for event in export_member(session, member_id)["events"]]
+
+
+def test_a_reused_badge_hands_no_one_the_other_holders_taps(
+    sessions: sessionmaker[Session],
+) -> None:
+    given_to_first = _step(sessions, "assign", member_id="m1")
+    taken_from_first = _step(sessions, "revoke")
+    given_to_second = _step(sessions, "assign", member_id="m2")
+    taken_from_second = _step(sessions, "revoke")
+    first_from, first_to = given_to_first.assigned_at, taken_from_first.revoked_at
+    second_from, second_to = given_to_second.assigned_at, taken_from_second.revoked_at
+    assert first_to is not None and second_to is not None
+    assert first_from < first_to < second_from < second_to
+    assert given_to_first.revoked_at is None and given_to_second.revoked_at is None
+    with sessions.begin() as session:
+        session.add_all(
+            [
+                # The enrolment tap, before anyone held it.
+                badge_event("before-anyone", first_from - timedelta(minutes=5), None, REUSED),
+                badge_event("first", _between(first_from, first_to), "m1", REUSED),
+                # Made while m1 held it, stored after it was taken back (a door offline).
+                badge_event("first-late", _between(first_from, first_to), None, REUSED),
+                # Between the two: someone found it.
+                badge_event("lost", _between(first_to, second_from), None, REUSED),
+                badge_event("second", _between(second_from, second_to), "m2", REUSED),
+                badge_event("second-late", _between(second_from, second_to), None, REUSED),
+                badge_event("after-second", second_to + timedelta(minutes=5), None, REUSED),
+            ]
+        )
+    # m2 holds the (revoked) badge now: only their own time is theirs.
+    assert _exported(sessions, "m2") == ["second", "second-late"]
+    assert _exported(sessions, "m1") == ["first"]  # the badge is no longer theirs at all
+
+    # Erasing m2 strips their taps only.
+    with sessions.begin() as session:
+        erase_member(session, "m2")
+    with sessions() as session:
+        kept = {event.id: event.badge for event in session.scalars(select(Event))}
+    assert kept == {
+        "before-anyone": REUSED, "first": REUSED, "first-late": REUSED, "lost": REUSED,
+        "second": None, "second-late": None, "after-second": REUSED,
+    }  # fmt: skip
+
+
+def test_given_back_to_the_same_member_keeps_their_time(sessions: sessionmaker[Session]) -> None:
+    """Revoked (a card thought lost) and given back to the same member: still theirs since
+    the first giving, and the days it was revoked are not theirs."""
+    given = _step(sessions, "assign", member_id="m1")
+    taken = _step(sessions, "revoke")
+    back = _step(sessions, "assign", member_id="m1")
+    assert taken.revoked_at is not None
+    assert back.assigned_at == given.assigned_at and back.revoked_at is None
+    with sessions.begin() as session:
+        session.add(
+            badge_event("kept", _between(given.assigned_at, taken.revoked_at), None, REUSED)
+        )
+    assert _exported(sessions, "m1") == ["kept"]
+
+
+def test_existing_badges_get_the_holders_first_tap_or_their_last_change(
+    engine: Engine, sessions: sessionmaker[Session], db_url: str
+) -> None:
+    """Badges of a hub from before migration 0015, where no giving was recorded."""
+    day = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    with sessions.begin() as session:
+        session.add_all(
+            [
+                Badge(uid=REUSED, member_id="m1"),  # used: from their first tap
+                Badge(uid="04E6E6E6E6", member_id="m2"),  # never used: its last change
+                Badge(uid="04E7E7E7E7", member_id="m2", active=False),  # taken back then
+                badge_event("enrolment", day, None, REUSED),
+                badge_event("first", day + timedelta(days=1), "m1", REUSED),
+                badge_event("second", day + timedelta(days=2), "m1", REUSED),
+            ]
+        )
+    changed = {REUSED: day + timedelta(days=5), "04E6E6E6E6": day, "04E7E7E7E7": day}
+    with sessions.begin() as session:
+        for uid, at in changed.items():
+            session.execute(update(Badge).where(Badge.uid == uid).values(updated_at=at))
+    engine.dispose()
+    command.downgrade(alembic_config(db_url), "0014")
+    migrate(db_url)
+    with sessions() as session:
+        held = {
+            badge.uid: (badge.assigned_at, badge.revoked_at)
+            for badge in session.scalars(select(Badge).where(Badge.uid.in_(changed)))
+        }
+    assert held == {
+        REUSED: (day + timedelta(days=1), None),
+        "04E6E6E6E6": (day, None),
+        "04E7E7E7E7": (day, day),
+    }
+    assert _exported(sessions, "m1") == ["first", "second"]
