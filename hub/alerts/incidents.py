@@ -34,7 +34,7 @@ from hub.reports.queries import devices
 from hub.rules.alerts import Key, Standing, offline_since, plan, release_at
 from hub.store.db import after_commit, insert_ignoring_conflicts
 from hub.store.events import NewEvent, OnBatch
-from hub.store.models import Alarm, AlertIncident, Site
+from hub.store.models import Alarm, AlertIncident, Event, Site
 from telecentre import wire
 
 log = logging.getLogger(__name__)
@@ -49,15 +49,20 @@ class Condition:
 
 
 def conditions(session: Session, now: datetime, settings: Alerts) -> dict[Key, Condition]:
-    """Everything wrong now, one entry per incident it makes."""
+    """Everything wrong now, one entry per incident it makes. A door held open is wrong
+    until it closes again, or its alarms are acknowledged: the alarm stands on the board
+    for someone to see, but whoever was told it was open hears it no longer is."""
     found: dict[Key, Condition] = {}
     subject = func.coalesce(Alarm.door, Alarm.device)
     standing = session.execute(
-        select(Alarm.site_id, Alarm.kind, subject, func.min(Alarm.at), func.count())
+        select(Alarm.site_id, Alarm.kind, subject, func.min(Alarm.at), func.max(Alarm.at))
+        .add_columns(func.count())
         .where(Alarm.acknowledged_at.is_(None))
         .group_by(Alarm.site_id, Alarm.kind, subject)
     )
-    for site_id, kind, about, began_at, count in standing:
+    for site_id, kind, about, began_at, latest, count in standing:
+        if kind == "door_held_open" and closed_after(session, site_id, about, latest):
+            continue
         found[Key(site_id, kind, about)] = Condition(began_at, count)
     limit = timedelta(minutes=settings.door_offline_min)
     for row in devices(session, now=now):
@@ -68,6 +73,27 @@ def conditions(session: Session, now: datetime, settings: Alerts) -> dict[Key, C
         if row.health == "access_list_behind" and row.state != "offline":
             found[Key(row.site, "access_list_behind", row.device)] = Condition(now)
     return found
+
+
+def closed_after(session: Session, site: str, door: str, moment: datetime) -> bool:
+    """Whether the door reported itself closed after `moment`."""
+    closed = session.scalar(
+        select(Event.id)
+        .where(Event.site == site, Event.ts > moment, Event.type == "door")
+        .where(Event.door == door, Event.state == "closed")
+        .limit(1)
+    )
+    return closed is not None
+
+
+def _last_alarm(session: Session, key: Key) -> datetime | None:
+    return session.scalar(
+        select(func.max(Alarm.at)).where(
+            Alarm.site_id == key.site,
+            Alarm.kind == key.kind,
+            func.coalesce(Alarm.door, Alarm.device) == key.subject,
+        )
+    )
 
 
 def wake_on_alarms(wake: Callable[[], None]) -> OnBatch:
@@ -174,8 +200,13 @@ class AlertScanner:
         )
         if ended.rowcount != 1:  # type: ignore[attr-defined]
             return  # another hub process ended it a moment ago: it tells people
+        why = key.kind
+        if key.kind == "door_held_open":
+            last = _last_alarm(session, key)
+            if last is not None and closed_after(session, key.site, key.subject, last):
+                why = "door_closed"
         about = self._about(session, key, Condition(row.began_at))
-        subject, body = messages.resolved(about, self.board_url, now)
+        subject, body = messages.resolved(about, self.board_url, now, why)
         # Told even to those whose first message still waits for their quiet hours: it
         # leaves after it, rather than leave them believing the door is still forced.
         self._queue(session, key, f"incident:{row.id}", subject, body, now, after_waiting=True)

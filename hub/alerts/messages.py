@@ -57,6 +57,10 @@ ENDED = {
     "door_offline": "Le boîtier joint de nouveau le serveur",
     "outbox_overflow": "L'alarme a été prise en compte sur le tableau de bord",
     "access_list_behind": "La porte décide de nouveau avec la liste d'accès à jour",
+    #: A door held open that closed again (its alarm still stands on the board).
+    "door_closed": (
+        "La porte est refermée (l'alarme reste à prendre en compte sur le tableau de bord)"
+    ),
 }
 #: "Porte :" or "Boîtier :": what `subject` names for each kind.
 DOOR_KINDS = frozenset({"door_forced", "door_held_open"})
@@ -87,15 +91,18 @@ def reminder(about: About, board_url: str | None, now: datetime) -> tuple[str, s
     return _render("incident.txt", about, board_url, reminder=True, now=now)
 
 
-def resolved(about: About, board_url: str | None, now: datetime) -> tuple[str, str]:
-    """The incident is over (at `now`): what ended it and how long it lasted."""
+def resolved(
+    about: About, board_url: str | None, now: datetime, why: str | None = None
+) -> tuple[str, str]:
+    """The incident is over (at `now`): what ended it (`why`, a key of ENDED: its kind's
+    end unless said otherwise) and how long it lasted."""
     return _render(
         "resolved.txt",
         about,
         board_url,
         reminder=False,
         now=now,
-        ended=ENDED.get(about.kind, "L'incident a pris fin"),
+        ended=ENDED.get(why or about.kind, "L'incident a pris fin"),
         duration=duration(now - about.began_at),
     )
 

@@ -13,7 +13,14 @@ from hub.alerts.incidents import AlertScanner
 from hub.config import Alerts
 from hub.people import users
 from hub.people.imports import import_sites
-from hub.store.models import AccessListVersion, Alarm, AlertIncident, Device, MailMessage
+from hub.store.models import (
+    AccessListVersion,
+    Alarm,
+    AlertIncident,
+    Device,
+    Event,
+    MailMessage,
+)
 from tests.console import add_user
 from tests.servers import REPO
 
@@ -38,7 +45,13 @@ def scanner(store: sessionmaker[Session], **settings: object) -> AlertScanner:
     return AlertScanner(store, Alerts.model_validate(settings), BOARD)
 
 
-def alarm(store: sessionmaker[Session], at: datetime, door: str = "main", n: int = 0) -> None:
+def alarm(
+    store: sessionmaker[Session],
+    at: datetime,
+    door: str = "main",
+    n: int = 0,
+    kind: str = "door_forced",
+) -> None:
     with store.begin() as session:
         session.add(
             Alarm(
@@ -46,11 +59,23 @@ def alarm(store: sessionmaker[Session], at: datetime, door: str = "main", n: int
                 site_id="murat",
                 device="murat-door",
                 door=door,
-                kind="door_forced",
+                kind=kind,
                 at=at,
                 received_at=at,
             )
         )
+
+
+def door_closed(store: sessionmaker[Session], at: datetime, door: str = "main") -> None:
+    """The door's own event, as the ingest stores it."""
+    with store.begin() as session:
+        session.add(
+            Event(
+                id=f"closed-{door}-{at.isoformat()}", site="murat", device="murat-door", seq=9,
+                type="door", ts=at, ts_offset_min=60, clock_synced=True, door=door,
+                state="closed", payload="{}",
+            )
+        )  # fmt: skip
 
 
 def queued(store: sessionmaker[Session]) -> list[tuple[str, str, datetime]]:
@@ -299,3 +324,47 @@ def test_a_door_the_sites_file_does_not_name_is_named_by_its_id(
         [message] = session.scalars(select(MailMessage)).all()
     assert message.subject == "Porte forcée – La Cocotte Numérique (Murat)"
     assert "Porte : back" in message.body
+
+
+def test_a_door_held_open_that_closes_again_is_told_closed_while_its_alarm_stands(
+    store: sessionmaker[Session],
+) -> None:
+    alarm(store, NIGHT, kind="door_held_open")
+    scan = scanner(store)
+    scan(NIGHT)
+    door_closed(store, NIGHT - timedelta(minutes=1))  # an earlier close ends nothing
+    scan(NIGHT + timedelta(minutes=1))
+    door_closed(store, NIGHT + timedelta(minutes=7))
+    scan(NIGHT + timedelta(minutes=7, seconds=5))
+    scan(NIGHT + timedelta(minutes=90))  # no reminder: it is over
+    held = "Porte restée ouverte : Porte d'entrée – La Cocotte Numérique (Murat)"
+    assert [subject for _, subject, _ in queued(store)] == [held, "Retour à la normale : " + held]
+    with store() as session:
+        body = session.scalars(select(MailMessage.body).order_by(MailMessage.id.desc())).first()
+        standing = session.scalars(select(Alarm.acknowledged_at)).all()
+    assert body is not None and body.startswith(
+        "La porte est refermée (l'alarme reste à prendre en compte sur le tableau de bord) le "
+        "mardi 8 décembre 2026 à 03:19."
+    )
+    assert "Durée : 7 min." in body
+    assert standing == [None]  # still on the board, for someone to acknowledge
+    # Held open again: a new alarm, a new incident.
+    alarm(store, NIGHT + timedelta(minutes=100), kind="door_held_open")
+    scan(NIGHT + timedelta(minutes=100))
+    assert len(queued(store)) == 3
+
+
+def test_a_door_held_open_acknowledged_before_it_closes_says_so(
+    store: sessionmaker[Session],
+) -> None:
+    alarm(store, NIGHT, kind="door_held_open")
+    scan = scanner(store)
+    scan(NIGHT)
+    with store.begin() as session:
+        for row in session.scalars(select(Alarm)):
+            row.acknowledged_at = NIGHT + timedelta(minutes=3)
+    scan(NIGHT + timedelta(minutes=3))
+    with store() as session:
+        body = session.scalars(select(MailMessage.body).order_by(MailMessage.id.desc())).first()
+    assert body is not None
+    assert body.startswith("L'alarme a été prise en compte sur le tableau de bord le ")
