@@ -291,6 +291,23 @@ def _member_events(member_id: str, badges: Sequence[Badge]) -> Any:
     )
 
 
+def _member_audit(session: Session, own: set[str], badges: Sequence[Badge]) -> list[AuditEntry]:
+    """Audit entries naming them (`own`: id, e-mail), or one of their badges while they held
+    it, as `_member_events`: a reused badge's entries of another holder's time are not theirs."""
+    entries = _audit_entries_naming(session, own | {badge.uid for badge in badges})
+    return [
+        entry
+        for entry in entries
+        if _contains_value(entry.detail, own)
+        or any(
+            badge.assigned_at <= entry.at
+            and (badge.revoked_at is None or entry.at < badge.revoked_at)
+            and _contains_value(entry.detail, {badge.uid})
+            for badge in badges
+        )
+    ]
+
+
 def _contains_value(detail: Any, values: set[str]) -> bool:
     if isinstance(detail, str):
         return detail in values
@@ -332,7 +349,6 @@ def export_member(session: Session, member_id: str, *, actor: str = "system") ->
     badges = session.scalars(
         select(Badge).where(Badge.member_id == member_id).order_by(Badge.uid)
     ).all()
-    uids = [badge.uid for badge in badges]
     sessions = session.scalars(
         select(PresenceSession)
         .where(PresenceSession.member_id == member_id)
@@ -341,8 +357,8 @@ def export_member(session: Session, member_id: str, *, actor: str = "system") ->
     events = session.scalars(
         select(Event).where(_member_events(member_id, badges)).order_by(Event.ts, Event.id)
     ).all()
-    identifiers = {member_id, *uids} | ({member.email} if member.email else set())
-    audit = _audit_entries_naming(session, identifiers)
+    own = {member_id} | ({member.email} if member.email else set())
+    audit = _member_audit(session, own, badges)
     export: dict[str, Any] = {
         "exported_at": utcnow().isoformat(),
         "member": {
@@ -516,9 +532,10 @@ def erase_member(
             delete(RejectedEvent).where(RejectedEvent.payload.contains(uid, autoescape=True)),
         )
 
-    identifiers = {member_id, *uids} | ({member.email} if member.email else set())
+    own = {member_id} | ({member.email} if member.email else set())
+    identifiers = own | set(uids)
     names = {member.last_name, member.first_name, f"{member.first_name} {member.last_name}"}
-    entries = _audit_entries_naming(session, identifiers)
+    entries = _member_audit(session, own, badges)
     for entry in entries:
         entry.detail = _scrub(entry.detail, identifiers | names)
 

@@ -395,6 +395,17 @@ def _exported(sessions: sessionmaker[Session], member_id: str) -> list[str]:
         return [event["id"] for event in export_member(session, member_id)["events"]]
 
 
+def _audited(sessions: sessionmaker[Session], member_id: str) -> list[tuple[str, str | None]]:
+    """The audit entries of their export: action, and whom the entry is about."""
+    with sessions.begin() as session:
+        audit = export_member(session, member_id)["audit"]
+    return [
+        (entry["action"], entry["detail"].get("member_id"))
+        for entry in audit
+        if entry["action"] != "member_exported"
+    ]
+
+
 def test_a_reused_badge_hands_no_one_the_other_holders_taps(
     sessions: sessionmaker[Session],
 ) -> None:
@@ -425,6 +436,15 @@ def test_a_reused_badge_hands_no_one_the_other_holders_taps(
     # m2 holds the (revoked) badge now: only their own time is theirs.
     assert _exported(sessions, "m2") == ["second", "second-late"]
     assert _exported(sessions, "m1") == ["first"]  # the badge is no longer theirs at all
+    # The badge's audit entries of m1's time are not in m2's export.
+    with sessions.begin() as session:  # a lost badge's report names the badge only
+        session.add(
+            AuditEntry(
+                at=_between(first_from, first_to), actor="member:m1",
+                action="badge_reported_lost", detail={"badge": REUSED},
+            )
+        )  # fmt: skip
+    assert _audited(sessions, "m2") == [("badge_assigned", "m2"), ("badge_revoked", "m2")]
 
     # Erasing m2 strips their taps only.
     with sessions.begin() as session:
