@@ -21,7 +21,8 @@ from hub.mail.render import Templates
 from hub.people.audit import record
 from hub.people.member_access import ACTOR
 from hub.people.members import full_name
-from hub.store.models import Badge, Member, PresenceSession, Site, User, UserSite, utcnow
+from hub.people.names import site_labels
+from hub.store.models import Badge, Member, PresenceSession, User, UserSite, utcnow
 
 #: The member's sites: those of their stays this far back.
 RECENT = timedelta(days=92)
@@ -74,10 +75,7 @@ def report_lost(
     addresses = _animators(session, sites)
     if department_email is not None and department_email.lower() not in map(str.lower, addresses):
         addresses.append(department_email)
-    names = [
-        f"{site.name} ({site.commune})" if site.commune else site.name
-        for site in session.scalars(select(Site).where(Site.id.in_(sites)).order_by(Site.name))
-    ]
+    names = list(site_labels(session, sites).values())
     subject, body = TEMPLATES.render(
         "lost_badge.txt",
         member_name=full_name(member.first_name, member.last_name),

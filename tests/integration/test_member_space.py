@@ -325,6 +325,10 @@ def test_i_lost_my_badge_stops_it_audits_and_tells_the_sites_animators(world: Wo
     assert {"badge_revoked", "badge_reported_lost"} <= set(actions)
     (told,) = mails(world, "lea@cantal.example.fr")  # Murat's animator
     assert told.subject == "Badge perdu : Élodie Vigier" and "E6F7" in told.body
+    assert (
+        "Sites fréquentés ces trois derniers mois : La Cocotte Numérique (Murat), "
+        "Télécentre de la médiathèque (Mauriac)." in told.body
+    )
     assert mails(world, "marc@example.fr") == []  # another site's
     assert len(mails(world, DEPARTMENT)) == 1
     status = client.get(answer.headers["Location"])
