@@ -49,6 +49,26 @@ from hub.store.models import Event
 from telecentre import wire
 from tests.servers import Mosquitto, Postgres
 
+#: How long each hub process may take to start: building, signing and publishing every
+#: site's access list (1,000 lists of 100,000 badges at the default size) is most of it.
+START_TIMEOUT_S = 600.0
+
+
+def retained_list_bytes(port: int, site: str) -> int:
+    """The size of the access list the broker holds for `site`, as an edge receives it."""
+    sizes: list[int] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-edge")
+    client.on_message = lambda _client, _userdata, message: sizes.append(len(message.payload))
+    client.connect("127.0.0.1", port)
+    client.subscribe(wire.access_topic(site), qos=1)
+    client.loop_start()
+    try:
+        wait_until(lambda: bool(sizes), 60, f"no access list retained for {site}", 0.1)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return sizes[0]
+
 
 def morning(events: int, sites: Sequence[str], badges: int) -> list[tuple[str, str, str]]:
     """`events` arrivals `(site, device, badge)`: distinct members, each at its home site."""
@@ -96,7 +116,10 @@ def peak(
     workdir: Path, url: str, arrivals: list[tuple[str, str, str]], rate: float, processes: int
 ) -> dict[str, object]:
     with Mosquitto(workdir / "broker") as server:
-        workers = start_workers(workdir, url, server.port, processes)
+        started = time.monotonic()
+        workers = start_workers(workdir, url, server.port, processes, START_TIMEOUT_S)
+        hubs_started = time.monotonic() - started
+        list_bytes = retained_list_bytes(server.port, arrivals[0][0])
         watcher = Watcher(url)
         watcher.thread.start()
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-doors")
@@ -129,6 +152,8 @@ def peak(
     engine.dispose()
     last = max(watcher.seen.values())
     return {
+        "hubs_started_s": round(hubs_started, 1),
+        "access_list_bytes": list_bytes,
         "offered_per_s": round(offered),
         "committed_per_s": round(len(arrivals) / (last - start)),
         "publish_to_session_ms": {
