@@ -11,6 +11,10 @@ day at its home site's door (`seq` per door, stamped as sent), QoS 1. Measured:
   (a watcher reads new sessions every 50 ms: that granularity is in the figures), median and
   p99;
 - nothing lost: every tap stored once, one session per member;
+- how long the hub processes took to start (each builds, signs and publishes every site's
+  access list), and one list's size as the broker holds it;
+- PostgreSQL's bytes per event, per `event_ids` row and per session, indexes included (for
+  the database's size per year);
 - beside them, in the same run, a bare subscriber's rate (paho → one INSERT per batch →
   commit, no rules; `bench.hub.BareSubscriber`) on the same taps published as fast as they go.
 """
@@ -70,6 +74,14 @@ def retained_list_bytes(port: int, site: str) -> int:
     return sizes[0]
 
 
+def resident_mb(server: Mosquitto) -> int:
+    """The broker's resident memory: mostly the retained access lists."""
+    assert server.process is not None
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    [line] = [line for line in status.splitlines() if line.startswith("VmRSS:")]
+    return int(line.split()[1]) // 1024
+
+
 def morning(events: int, sites: Sequence[str], badges: int) -> list[tuple[str, str, str]]:
     """`events` arrivals `(site, device, badge)`: distinct members, each at its home site."""
     step = max(1, badges // events)
@@ -115,11 +127,14 @@ class Watcher:
 def peak(
     workdir: Path, url: str, arrivals: list[tuple[str, str, str]], rate: float, processes: int
 ) -> dict[str, object]:
-    with Mosquitto(workdir / "broker") as server:
+    server = Mosquitto(workdir / "broker")
+    server.start()
+    try:
         started = time.monotonic()
         workers = start_workers(workdir, url, server.port, processes, START_TIMEOUT_S)
         hubs_started = time.monotonic() - started
         list_bytes = retained_list_bytes(server.port, arrivals[0][0])
+        broker_mb = resident_mb(server)
         watcher = Watcher(url)
         watcher.thread.start()
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-doors")
@@ -130,9 +145,7 @@ def peak(
         seqs: dict[str, int] = {}
         start = time.monotonic()
         for n, (site, device, badge) in enumerate(arrivals):
-            due = start + n / rate
-            if due > time.monotonic():
-                time.sleep(due - time.monotonic())
+            time.sleep(max(0.0, start + n / rate - time.monotonic()))
             seqs[device] = seqs.get(device, 0) + 1
             event_id, body = payload(site, device, badge, seqs[device])
             sent[event_id] = time.monotonic()
@@ -144,16 +157,26 @@ def peak(
         client.loop_stop()
         client.disconnect()
         stop_workers(workers)
+    finally:
+        # Killed, not stopped: saving its persistence (every site's list, gigabytes at the
+        # default size) would outlast `Mosquitto.stop`'s wait, and the run needs none of it.
+        server.kill()
     latencies = sorted(watcher.seen[i] - sent[i] for i in sent if i in watcher.seen)
     engine = make_engine(url)
     with engine.connect() as connection:
         stored = connection.scalar(select(func.count()).select_from(Event)) or 0
         sessions = connection.scalar(text("SELECT count(DISTINCT member_id) FROM sessions")) or 0
+        size = "SELECT pg_total_relation_size('{0}') / greatest(count(*), 1) FROM {0}"
+        row_bytes = {
+            table: connection.scalar(text(size.format(table)))
+            for table in ("events", "event_ids", "sessions")
+        }
     engine.dispose()
     last = max(watcher.seen.values())
     return {
         "hubs_started_s": round(hubs_started, 1),
         "access_list_bytes": list_bytes,
+        "broker_resident_mb_after_start": broker_mb,
         "offered_per_s": round(offered),
         "committed_per_s": round(len(arrivals) / (last - start)),
         "publish_to_session_ms": {
@@ -162,6 +185,7 @@ def peak(
         },
         "lost": len(arrivals) - stored,
         "members_with_a_session": sessions,
+        "bytes_per_row_with_indexes": row_bytes,
     }
 
 

@@ -154,13 +154,12 @@ def next_access_lists(
     chosen = list(session.scalars(query))
     if not chosen:
         return []
-    latest = dict(
-        session.execute(
-            select(AccessListVersion.site_id, func.max(AccessListVersion.version))
-            .where(AccessListVersion.site_id.in_([site.id for site in chosen]))
-            .group_by(AccessListVersion.site_id)
-        ).tuples().all()
+    rows = session.execute(
+        select(AccessListVersion.site_id, func.max(AccessListVersion.version))
+        .where(AccessListVersion.site_id.in_([site.id for site in chosen]))
+        .group_by(AccessListVersion.site_id)
     )
+    latest = {site: version for site, version in rows}
     versions = {site.id: next_version(latest.get(site.id), now) for site in chosen}
     session.add_all(
         AccessListVersion(site_id=site, version=version, issued=now)
