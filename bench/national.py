@@ -103,7 +103,14 @@ def payload(site: str, device: str, badge: str, seq: int) -> tuple[str, bytes]:
 
 
 class Watcher:
-    """Sees sessions appear: the time each start event's session was first read committed."""
+    """Sees sessions appear: the time each start event's session was first read committed.
+
+    Two hub processes commit sessions out of id order (one takes ids 1-500 and commits after
+    the other has committed 501-1000), so each read starts at the highest id below which every
+    id was read (`floor`), not at the highest id read; a gap no commit fills within `GAP_S`
+    (a rolled-back batch's ids) is passed over."""
+
+    GAP_S = 10.0
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
@@ -112,15 +119,22 @@ class Watcher:
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        last = 0
-        query = text("SELECT id, start_event_id FROM sessions WHERE id > :last ORDER BY id")
+        floor, above, stuck_since = 0, set[int](), time.monotonic()
+        query = text("SELECT id, start_event_id FROM sessions WHERE id > :floor ORDER BY id")
         while not self.stop.is_set():
             with self.engine.connect() as connection:
-                rows = connection.execute(query, {"last": last}).all()
+                rows = connection.execute(query, {"floor": floor}).all()
             now = time.monotonic()
             for row_id, event_id in rows:
                 self.seen.setdefault(event_id, now)
-                last = max(last, row_id)
+                above.add(row_id)
+            if above and floor + 1 not in above and now - stuck_since > self.GAP_S:
+                floor = min(above) - 1
+            if not above or floor + 1 in above:
+                stuck_since = now
+            while floor + 1 in above:
+                floor += 1
+                above.discard(floor)
             self.stop.wait(0.05)
 
 
