@@ -139,9 +139,15 @@ class Watcher:
 
 
 def peak(
-    workdir: Path, url: str, arrivals: list[tuple[str, str, str]], rate: float, processes: int
+    workdir: Path,
+    url: str,
+    arrivals: list[tuple[str, str, str]],
+    rate: float,
+    processes: int,
+    broker_persistence: bool,
 ) -> dict[str, object]:
-    server = Mosquitto(workdir / "broker")
+    extra = "" if broker_persistence else "allow_anonymous true\npersistence false\n"
+    server = Mosquitto(workdir / "broker", extra)
     server.start()
     try:
         started = time.monotonic()
@@ -210,6 +216,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--rate", type=float, default=1500.0, help="taps/s the peak offers")
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument(
+        "--no-broker-persistence",
+        action="store_true",
+        help="the broker keeps nothing on disk (to see what saving the lists costs it)",
+    )
     args = parser.parse_args(argv)
     sites = site_ids(args.sites)
     arrivals = morning(args.events, sites, args.badges)
@@ -221,7 +232,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             databases = Databases(workdir, postgres)
             network = (sites_yaml(sites), members_csv(args.badges))
             url = databases.fresh("postgresql", *network)
-            figures = peak(workdir / "peak", url, arrivals, args.rate, args.processes)
+            figures = peak(
+                workdir / "peak",
+                url,
+                arrivals,
+                args.rate,
+                args.processes,
+                broker_persistence=not args.no_broker_persistence,
+            )
             lines: dict[str, list[str]] = {}
             seqs: dict[str, int] = {}
             for site, device, badge in arrivals:
@@ -239,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             {
                 "network": {"sites": args.sites, "badges": args.badges, "taps": args.events},
                 "hub_processes": args.processes,
+                "broker_persistence": not args.no_broker_persistence,
                 "peak": figures,
                 "bare_subscriber_per_s": round(bare),
             },
