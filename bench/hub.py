@@ -26,6 +26,7 @@ import json
 import logging
 import queue
 import random
+import selectors
 import statistics
 import subprocess
 import sys
@@ -422,10 +423,11 @@ def processes_rate(
 
 
 def start_workers(
-    workdir: Path, url: str, port: int, processes: int
+    workdir: Path, url: str, port: int, processes: int, timeout_s: float = 600.0
 ) -> list[subprocess.Popen[str]]:
-    """`processes` hub processes (`worker`), each with its own client id, once subscribed."""
-    workers = []
+    """`processes` hub processes (`worker`), each with its own client id, once subscribed;
+    each given `timeout_s` to start (a national network's start publishes its lists)."""
+    workers: list[subprocess.Popen[str]] = []
     for n in range(processes):
         config = hub_config(url, port, workdir / f"hub-{n}", client_id=f"hub-{n}")
         process = subprocess.Popen(
@@ -435,9 +437,15 @@ def start_workers(
             text=True,
         )
         assert process.stdout is not None
-        if process.stdout.readline().strip() != "ready":
-            raise RuntimeError("a hub process did not start")
         workers.append(process)
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            started = selector.select(timeout_s)
+        if not started or process.stdout.readline().strip() != "ready":
+            for started_worker in workers:
+                started_worker.kill()
+                started_worker.wait(60)
+            raise RuntimeError(f"a hub process did not start within {timeout_s:.0f} s")
     return workers
 
 

@@ -116,11 +116,27 @@ class SigningKey:
         signature = self._private.sign(wire.signed_bytes(unsigned))
         return unsigned | {"sig": base64.b64encode(signature).decode("ascii")}
 
-    def sign_access_list(self, access: wire.AccessList | Mapping[str, Any]) -> bytes:
-        """The payload to publish: `access` signed, as compact JSON."""
-        if isinstance(access, wire.AccessList):
+    def sign_access_list(
+        self, access: wire.AccessList | Mapping[str, Any], badges_json: bytes | None = None
+    ) -> bytes:
+        """The payload to publish: `access` signed, as compact JSON. `badges_json`, the
+        `wire.canonical_json` of the list's badges, spares writing them again for each site
+        when every site's list holds the same badges (`hub.doors.access_lists.Holders`)."""
+        if not isinstance(access, wire.AccessList):
+            return wire.encode(self.sign(access))
+        head = access.model_dump(mode="json", exclude_none=True, exclude={"badges", "sig"})
+        head["key_id"] = self.key_id
+        if min(head) < "badges":  # an extra field of a later version, written before them
             return wire.encode(self.sign(access.model_dump(mode="json", exclude_none=True)))
-        return wire.encode(self.sign(access))
+        if badges_json is None:
+            badges_json = wire.canonical_json(
+                [entry.model_dump(mode="json", exclude_none=True) for entry in access.badges]
+            )
+        # `badges` sorts before every other field, so the canonical JSON of the whole list is
+        # the badges' written first, then the rest's: exactly `wire.signed_bytes` of the list.
+        signed = b'{"badges":' + badges_json + b"," + wire.canonical_json(head)[1:]
+        signature = base64.b64encode(self._private.sign(signed))
+        return signed[:-1] + b',"sig":"' + signature + b'"}'
 
     def sign_command(self, command: Mapping[str, Any]) -> bytes:
         """A door command (`wire.unlock_command`) signed, as compact JSON: the same key as

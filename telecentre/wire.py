@@ -523,9 +523,13 @@ def signed_bytes(data: Mapping[str, Any]) -> bytes:
     """What an access list's signature covers: the list as parsed JSON, without its `sig`,
     written canonically (keys sorted, no spaces, UTF-8 unescaped): the same bytes on the
     hub, which signs what it encodes, and on the edge, which re-writes what it parsed."""
-    unsigned = {key: value for key, value in data.items() if key != "sig"}
+    return canonical_json({key: value for key, value in data.items() if key != "sig"})
+
+
+def canonical_json(value: Any) -> bytes:
+    """`value` written as `signed_bytes` writes a list's parts (keys sorted, no spaces)."""
     return json.dumps(
-        unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
 
 

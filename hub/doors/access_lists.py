@@ -23,6 +23,11 @@ above what the doors hold, where counting from 1 again would leave every door ig
 Every list is signed with the hub's key (`telecentre.signing`) as it is published; the edges
 apply only lists whose signature holds for a hub key in their config.
 
+At a national network's size (1,000 sites, 100,000 badges: 1,000 lists of ~4 MB) the badges
+are read once for all sites, their entries made and written once per local day
+(`Membership`, `Holders`), and each list signed over those bytes and the site's own fields;
+lists go out one at a time, each acknowledged before the next (docs/operations.md, Sizing).
+
 >>> with sessions.begin() as session:                      # doctest: +SKIP
 ...     result = import_members(session, text)
 ...     publish_access_lists(session, ingest.client, key, result.access_changed)
@@ -31,7 +36,9 @@ apply only lists whose signature holds for a hub key in their config.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -40,10 +47,10 @@ import paho.mqtt.client as mqtt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hub.people.sites import member_rules
+from hub.people.sites import load_members
 from hub.rules.calendar import is_public_holiday
 from hub.store.db import after_commit
-from hub.store.models import AccessListVersion, AuditEntry, Badge, Member, Site, utcnow
+from hub.store.models import AccessListVersion, AuditEntry, Badge, Site, utcnow
 from telecentre import wire
 from telecentre.signing import SigningKey
 
@@ -62,25 +69,52 @@ def closed_days(site: Site, today: date) -> list[date]:
     return sorted(days)
 
 
-def badges(session: Session, today: date) -> list[wire.AccessEntry]:
-    """Every active badge, with what its holder may do (see the module docstring)."""
-    entries = []
-    rows = session.execute(
-        select(Badge.uid, Member).join(Member, Badge.member_id == Member.id).where(Badge.active)
-    )
-    for uid, member in rows:
-        if member_rules(member).pass_valid_between(today, today):
-            entries.append(wire.AccessEntry(badge=uid, until=member.pass_until, hours="always"))
-        else:
-            entries.append(wire.AccessEntry(badge=uid, until=None, hours="opening"))
-    return sorted(entries, key=lambda entry: entry.badge)
+@dataclass(frozen=True)
+class Holders:
+    """Every active badge with what its holder may do on one local day, and their canonical
+    JSON: the network is one membership, so every site's list of that day holds the same
+    entries, read once and written once however many sites publish (a national network's
+    1,000 lists of 100,000 badges would otherwise read and write the same badges 1,000 times).
+    """
+
+    entries: list[wire.AccessEntry]
+    canonical: bytes
+
+
+class Membership:
+    """The active badges and their holders' Passes, read in two queries (no ORM objects),
+    and the `Holders` of each local day asked for, built once."""
+
+    def __init__(self, session: Session) -> None:
+        self._members = load_members(session)
+        rows = session.execute(select(Badge.uid, Badge.member_id).where(Badge.active))
+        self._badges = sorted((uid, member) for uid, member in rows)
+        self._days: dict[date, Holders] = {}
+
+    def holders(self, today: date) -> Holders:
+        if today not in self._days:
+            entries = []
+            for uid, member_id in self._badges:
+                member = self._members[member_id]
+                if member.pass_valid_between(today, today):
+                    entry = wire.AccessEntry(badge=uid, until=member.pass_until, hours="always")
+                else:
+                    entry = wire.AccessEntry(badge=uid, until=None, hours="opening")
+                entries.append(entry)
+            canonical = wire.canonical_json(
+                [entry.model_dump(mode="json", exclude_none=True) for entry in entries]
+            )
+            self._days[today] = Holders(entries, canonical)
+        return self._days[today]
 
 
 def build_access_list(
-    session: Session, site: Site, *, version: int, issued: datetime
-) -> wire.AccessList:
+    site: Site, membership: Membership, *, version: int, issued: datetime
+) -> tuple[wire.AccessList, Holders]:
+    """The site's list, and the holders it shares with the other sites of its local day."""
     local = issued.astimezone(ZoneInfo(site.timezone))
-    return wire.AccessList(
+    holders = membership.holders(local.date())
+    head = wire.AccessList(
         v=wire.VERSION,
         site=site.id,
         version=version,
@@ -88,8 +122,9 @@ def build_access_list(
         timezone=site.timezone,
         opening={day: list(site.opening[day]) for day in wire.WEEKDAYS if site.opening.get(day)},
         closed=closed_days(site, local.date()),
-        badges=badges(session, local.date()),
     )
+    # Validated once in `Membership.holders`, not again for each of the sites that share them.
+    return head.model_copy(update={"badges": holders.entries}), holders
 
 
 def next_version(latest: int | None, now: datetime) -> int:
@@ -107,19 +142,35 @@ def latest_versions(session: Session, issued_before: datetime | None = None) -> 
     return {site: version for site, version in rows}
 
 
-def next_access_list(session: Session, site_id: str, *, now: datetime) -> wire.AccessList:
-    """The site's list as the store says now, under a new version stored in the caller's
-    transaction. The site row is locked first, so two hub processes cannot take one number."""
-    site = session.scalars(
-        select(Site).where(Site.id == site_id).with_for_update(key_share=True)
-    ).one()
-    latest = session.scalar(
-        select(func.max(AccessListVersion.version)).where(AccessListVersion.site_id == site_id)
+def next_access_lists(
+    session: Session, sites: Collection[str] | None, *, now: datetime
+) -> list[tuple[wire.AccessList, Holders]]:
+    """The given sites' lists (all when None) as the store says now, each under a new version
+    stored in the caller's transaction. The site rows are locked first, in order, so two hub
+    processes can neither take one number nor deadlock."""
+    query = select(Site).order_by(Site.id).with_for_update(key_share=True)
+    if sites is not None:
+        query = query.where(Site.id.in_(sites))
+    chosen = list(session.scalars(query))
+    if not chosen:
+        return []
+    rows = session.execute(
+        select(AccessListVersion.site_id, func.max(AccessListVersion.version))
+        .where(AccessListVersion.site_id.in_([site.id for site in chosen]))
+        .group_by(AccessListVersion.site_id)
     )
-    version = next_version(latest, now)
-    session.add(AccessListVersion(site_id=site_id, version=version, issued=now))
+    latest = {site: version for site, version in rows}
+    versions = {site.id: next_version(latest.get(site.id), now) for site in chosen}
+    session.add_all(
+        AccessListVersion(site_id=site, version=version, issued=now)
+        for site, version in versions.items()
+    )
     session.flush()
-    return build_access_list(session, site, version=version, issued=now)
+    membership = Membership(session)
+    return [
+        build_access_list(site, membership, version=versions[site.id], issued=now)
+        for site in chosen
+    ]
 
 
 def publish_access_lists(
@@ -136,18 +187,20 @@ def publish_access_lists(
     The hub calls it after an import whose `access_changed` is not empty, at start (a fresh
     version rather than guessing whether the broker still holds the last one), and daily.
     """
-    now = now or utcnow()
-    query = select(Site.id).order_by(Site.id)
-    if sites is not None:
-        query = query.where(Site.id.in_(sites))
-    lists = [next_access_list(session, site_id, now=now) for site_id in session.scalars(query)]
-    for access in lists:
-        after_commit(session, partial(_publish, client, key, access))
-    return lists
+    lists = next_access_lists(session, sites, now=now or utcnow())
+    for access, holders in lists:
+        after_commit(session, partial(_publish, client, key, access, holders))
+    return [access for access, _ in lists]
 
 
-def _publish(client: mqtt.Client, key: SigningKey, access: wire.AccessList) -> None:
-    payload = key.sign_access_list(access)
+#: How long publishing one list waits for the broker's acknowledgement before the next.
+PUBLISH_WAIT_S = 30.0
+
+
+def _publish(
+    client: mqtt.Client, key: SigningKey, access: wire.AccessList, holders: Holders
+) -> None:
+    payload = key.sign_access_list(access, badges_json=holders.canonical)
     if len(payload) > wire.MAX_ACCESS_LIST_BYTES:
         # The broker would cut the hub's connection over a packet this big (`max_packet_size`)
         # and paho would send it again at every reconnection: the ingest would stop with it.
@@ -169,13 +222,19 @@ def _publish(client: mqtt.Client, key: SigningKey, access: wire.AccessList) -> N
             access.version,
             mqtt.error_string(info.rc),
         )
-    else:
-        log.info(
-            "access list %s v%d published: %d badges",
-            access.site,
-            access.version,
-            len(access.badges),
-        )
+        return
+    # One list at a time while the broker is there: paho holds every list it has not yet
+    # sent, and a network's lists (1,000 of a few MB) would otherwise all sit in memory.
+    deadline = time.monotonic() + PUBLISH_WAIT_S
+    while not info.is_published() and client.is_connected() and time.monotonic() < deadline:
+        info.wait_for_publish(timeout=0.5)
+    log.info(
+        "access list %s v%d published: %d badges, %d bytes",
+        access.site,
+        access.version,
+        len(access.badges),
+        len(payload),
+    )
 
 
 #: The audit action by which an import says which sites' lists it changed.

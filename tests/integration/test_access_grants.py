@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.doors.access_lists import next_access_list
+from hub.doors.access_lists import next_access_lists
 from hub.people.audit import record
 from hub.people.imports import import_sites
 from hub.store.models import Member
@@ -55,7 +55,7 @@ def member_form(client: FlaskClient, path: str, **values: str) -> dict[str, str]
 
 def access_at(sessions: sessionmaker[Session], site: str) -> dict[str, str]:
     with sessions.begin() as session:
-        access = next_access_list(session, site, now=datetime.now(UTC))
+        [(access, _)] = next_access_lists(session, [site], now=datetime.now(UTC))
     return {entry.badge: entry.hours for entry in access.badges}
 
 

@@ -207,3 +207,34 @@ def test_a_list_too_big_for_the_protocol_is_not_published(
     murat = retained(broker, "murat")
     assert murat is not None and murat.version == NOW_MS
     assert client.is_connected()
+
+
+def test_each_site_lists_its_own_local_day_when_the_network_spans_time_zones(
+    broker: Mosquitto, client: mqtt.Client, sessions: sessionmaker[Session]
+) -> None:
+    """The badges are read once for every site and written once per local day: a site
+    already in tomorrow (Nouméa, UTC+11) lists a Pass starting tomorrow as "always", while
+    the Cantal's sites, still today, list it as "opening"; each list is still its own site's,
+    signed for it."""
+    sites = SITES + (
+        "  - id: noumea\n    name: Télécentre de Nouméa\n    timezone: Pacific/Noumea\n"
+        "    opening: {mon: ['08:00-16:00']}\n"
+    )
+    now = datetime.fromisoformat("2026-11-23T14:00:00+00:00")  # 01:00 on the 24th in Nouméa
+    starts_tomorrow = "M007,Kanak,Eva,,mobile,2026-11-24,,0F1B2C3D\n"
+    with sessions.begin() as session:
+        import_sites(session, sites)
+        import_members(session, HEADER + ANNE + LEA + starts_tomorrow)
+        published = publish_access_lists(session, client, HUB_KEY, now=now)
+    assert [access.site for access in published] == ["murat", "noumea", "ydes"]
+    version = int(now.timestamp() * 1000)
+    lists = {site: read_version(broker, site, version) for site in ("murat", "noumea", "ydes")}
+    hours = {
+        site: {entry.badge: entry.hours for entry in access.badges}
+        for site, access in lists.items()
+    }
+    assert hours["noumea"] == {"04A2B3C4": "opening", "0B1B2C3D": "always", "0F1B2C3D": "always"}
+    assert hours["murat"] == hours["ydes"] == hours["noumea"] | {"0F1B2C3D": "opening"}
+    assert lists["noumea"].issued.date() == date(2026, 11, 24)
+    assert lists["noumea"].opening == {"mon": ["08:00-16:00"]}
+    assert lists["murat"].issued.date() == date(2026, 11, 23)

@@ -265,6 +265,35 @@ def test_the_hub_signs_the_list_model_as_the_edge_reads_it(tmp_path: Path) -> No
     assert wire.parse_access_list(body).key_id == HUB_KEY.key_id
 
 
+def test_a_list_signed_over_badges_written_once_is_the_list_the_edge_checks(
+    tmp_path: Path,
+) -> None:
+    """The hub writes a network's badges once and signs each site's list over those bytes
+    (`hub.doors.access_lists.Holders`): the edge, which re-writes what it parses, must find
+    the same signed bytes, an until date, a non-ASCII field and a later version's extra field
+    (written before the badges) included."""
+    entries = [
+        {"badge": MEMBER, "hours": "always", "until": "2027-06-30"},
+        {"badge": FOREIGN, "hours": "opening"},
+    ]
+    closed = {"closed": ["2026-12-25"], "opening": {"mon": ["08:30-12:00"]}}
+    for extra in ({}, {"aaa": "é"}, {"zzz": [1, 2]}):
+        data = payload(NOW_MS) | closed | extra | {"badges": entries, "timezone": "Europe/Paris"}
+        access = wire.parse_access_list(json.dumps(data))
+        badges_json = wire.canonical_json(entries)
+        body = HUB_KEY.sign_access_list(access, badges_json=badges_json)
+        assert body == HUB_KEY.sign_access_list(access)
+        parsed = json.loads(body)
+        assert TRUSTED.check(parsed) == HUB_KEY.key_id
+        assert wire.signed_bytes(parsed) == wire.signed_bytes(HUB_KEY.sign(data))
+        rules = AccessRules(tmp_path / f"access{len(extra)}{sorted(extra)}.json", TRUSTED)
+        assert rules.apply(body, SITE, now=NOW) == "applied"
+        assert rules.decide(FOREIGN, NOW) == Decision(True)
+    forged = body.replace(FOREIGN.encode(), b"0F0F0F0E")
+    with pytest.raises(wire.ProtocolError):
+        TRUSTED.check(json.loads(forged))
+
+
 def test_the_private_key_file_is_the_owners_alone_and_never_overwritten(tmp_path: Path) -> None:
     path = tmp_path / "state" / "access-list.key"
     key = SigningKey.load_or_create(path)
