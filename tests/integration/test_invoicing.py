@@ -5,6 +5,7 @@ pdftotext, and invoice numbers under two processes closing at once on PostgreSQL
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import subprocess
@@ -345,7 +346,9 @@ def test_the_factur_x_files_pass_the_packages_checks_and_say_what_the_api_says(
     with store() as session:
         invoices = invoicing.invoices(session, "2026-11")
     with store.begin() as session:
-        archive = zipfile.ZipFile(io.BytesIO(invoice_files.month_zip(session, invoices)))
+        # Two worker processes, each laying out its share of the month as one document.
+        month = invoice_files.month_zip(session, invoices, processes=2)
+    archive = zipfile.ZipFile(io.BytesIO(month))
     assert sorted(archive.namelist()) == [
         "murat/MURAT-000001.pdf",
         "ydes/YDES-000001.pdf",
@@ -381,6 +384,58 @@ def test_the_factur_x_files_pass_the_packages_checks_and_say_what_the_api_says(
     assert "TVA non applicable, art. 293 B du CGI" in murat and "Commune de Murat" in murat
     assert "4 rue du Lac" in murat
     assert "TVA 20 %" in ydes and "Total HT" in ydes and "FR12345678900" in ydes
+
+
+def pages_and_fonts(pdf: bytes) -> tuple[int, list[str]]:
+    info = subprocess.run(["pdfinfo", "-"], input=pdf, capture_output=True, check=True, timeout=60)
+    pages = int(re.search(rb"Pages:\s+(\d+)", info.stdout).group(1))  # type: ignore[union-attr]
+    fonts = subprocess.run(
+        ["pdffonts", "-"], input=pdf, capture_output=True, check=True, timeout=60
+    ).stdout.decode()
+    return pages, [row.split()[0] for row in fonts.splitlines()[2:] if " yes yes " in row]
+
+
+def test_invoices_laid_out_together_are_cut_whole(store: sessionmaker[Session]) -> None:
+    """Laid out as one document and cut, each invoice is the one it would be on its own:
+    same words, its pages only, its fonts embedded; a longer invoice keeps "page 4 / 4"."""
+    close(store, "2026-11", CLOSE_NOV)
+    with store() as session:
+        invoices = invoicing.invoices(session, "2026-11")
+    first = invoices[0]
+    long = dataclasses.replace(first, lines=first.lines * 45)
+    together = invoice_files.invoice_pdfs([*invoices, long])
+    for invoice, pdf in zip([*invoices, long], together, strict=True):
+        assert pdftotext(pdf) == pdftotext(invoice_files.invoice_pdf(invoice))
+        pages, fonts = pages_and_fonts(pdf)
+        assert pages == (4 if invoice is long else 1)
+        assert sorted(font.split("+")[1] for font in fonts) == ["DejaVu-Sans", "DejaVu-Sans-Bold"]
+    texts = [pdftotext(pdf) for pdf in together]
+    assert [text.count("Facture n°") for text in texts] == [1, 1, 1, 1]
+    assert [text.count(" · page ") for text in texts] == [1, 1, 1, 4]
+    assert all(other.reference not in texts[0] for other in invoices[1:])
+    assert f"{first.reference} · page 1 / 1" in texts[0]
+    assert f"{first.reference} · page 4 / 4" in texts[-1]
+
+
+def test_a_month_made_by_worker_processes_keeps_what_was_issued(
+    store: sessionmaker[Session],
+) -> None:
+    close(store, "2026-11", CLOSE_NOV)
+    with store.begin() as session:
+        invoices = invoicing.invoices(session, "2026-11")
+        issued = invoice_files.issued_pdf(session, invoices[1])
+    made = invoice_files.make_missing(
+        store, until=time.monotonic() + 120, stopping=lambda: False, processes=2, batch=1
+    )
+    assert made == 2
+    with store.begin() as session:
+        assert invoice_files.pdfs_made(session, "2026-11") == (3, 3)
+        kept = invoice_files.issued_pdfs(session, invoices, processes=2)
+        archive = zipfile.ZipFile(io.BytesIO(invoice_files.month_zip(session, invoices)))
+    assert kept[invoices[1].id] == issued
+    for invoice in invoices:
+        assert archive.read(f"{invoice.site}/{invoice.reference}.pdf") == kept[invoice.id]
+        assert f"Facture n° {invoice.reference}" in pdftotext(kept[invoice.id])
 
 
 # --- Two processes closing at once (PostgreSQL) ----------------------------------------------
