@@ -118,8 +118,15 @@ def index() -> ResponseReturnValue:
     choice = _Choice()
     with console().sessions() as session:
         result = invoicing.month_billing(session, choice.month, sites=choice.sites)
-        invoices = (
-            invoicing.invoices(session, choice.month, sites=choice.sites) if result.closed else []
+        invoice_ids = (
+            invoicing.invoice_ids(session, choice.month, sites=choice.sites)
+            if result.closed
+            else {}
+        )
+        pdfs = (
+            invoice_files.pdfs_made(session, choice.month, sites=choice.sites)
+            if result.closed
+            else None
         )
     may_close = me().account.role in ("admin", "department") and not result.closed
     return render_template(
@@ -129,7 +136,8 @@ def index() -> ResponseReturnValue:
         month_label=_month_label,
         result=result,
         paged=_paged(_by_member(result), choice),
-        invoices=invoices,
+        invoice_ids=invoice_ids,
+        pdfs=pdfs,
         form=CloseForm(month=choice.month) if may_close else None,
         csv_url=url_for("billing.file") + "?" + choice.query(),
         zip_url=url_for("billing.month_zip") + "?" + choice.query(),

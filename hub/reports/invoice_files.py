@@ -404,13 +404,16 @@ def issued_pdf(session: Session, invoice: StoredInvoice) -> bytes:
     return issued_pdfs(session, [invoice])[invoice.id]
 
 
-def pdfs_made(session: Session, month: str) -> tuple[int, int]:
+def pdfs_made(
+    session: Session, month: str, *, sites: Collection[str] | None = None
+) -> tuple[int, int]:
     """How many of a closed month's invoices have their PDF made and kept, out of how many."""
-    made_count, total = session.execute(
-        select(
-            func.count(Invoice.id).filter(Invoice.document.is_not(None)), func.count(Invoice.id)
-        ).where(Invoice.month == month)
-    ).one()
+    query = select(
+        func.count(Invoice.id).filter(Invoice.document.is_not(None)), func.count(Invoice.id)
+    ).where(Invoice.month == month)
+    if sites is not None:
+        query = query.where(Invoice.site_id.in_(sites))
+    made_count, total = session.execute(query).one()
     return int(made_count), int(total)
 
 
