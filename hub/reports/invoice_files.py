@@ -81,6 +81,21 @@ def line_label(line: StoredLine, site_name: str) -> str:
     return f"Espace de travail, {site_name}, {period}"
 
 
+def note_words(line: StoredLine) -> str | None:
+    """Why the line's amount is not its hours times its rate, on the line itself."""
+    note = line.note
+    if note is None:
+        return None
+    words = []
+    if note.uncapped_eur is not None:
+        words.append(
+            f"plafonné à {euros(line.amount_eur)} ({euros(note.uncapped_eur)} au tarif horaire)"
+        )
+    if note.free_hours is not None:
+        words.append(f"dont {hours(note.free_hours)} offertes")
+    return " ; ".join(words)
+
+
 @cache
 def _templates() -> Environment:
     environment = Environment(
@@ -106,6 +121,7 @@ def _sheet(invoice: StoredInvoice) -> dict[str, Any]:
             {
                 "label": line_label(line, site_name),
                 "rate": RATE_WORDS.get(line.rate, line.rate),
+                "note": note_words(line),
                 "line": line,
             }
             for line in invoice.lines

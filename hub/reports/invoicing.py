@@ -169,12 +169,18 @@ def _members(session: Session, ids: Collection[str]) -> dict[str, _Who]:
     return found
 
 
-def _hourly(site: SiteRules, rate: LineRate) -> int | None:
+def hourly_eur(site: SiteRules, rate: str) -> Decimal | None:
+    """A line's hourly rate: its rate set's, None when free or mixed (no one rate)."""
     if rate == "public":
-        return cents(site.public.hourly)
+        return site.public.hourly
     if rate == "pass":
-        return cents(site.pass_.hourly)
+        return site.pass_.hourly
     return None
+
+
+def _hourly(site: SiteRules, rate: LineRate) -> int | None:
+    hourly = hourly_eur(site, rate)
+    return None if hourly is None else cents(hourly)
 
 
 def _recorded(session: Session, month: str) -> list[rules.Recorded]:
@@ -376,6 +382,16 @@ class StoredLine:
     amount_eur: Decimal
     invoice_id: int | None
 
+    @property
+    def note(self) -> rules.LineNote | None:
+        return rules.line_note(
+            self.hourly_eur,
+            self.billed_hours,
+            self.free_hours,
+            self.amount_eur,
+            adjustment=self.corrects is not None,
+        )
+
 
 def _stored_line(row: InvoiceRecord) -> StoredLine:
     return StoredLine(
@@ -529,6 +545,18 @@ class BillLine:
     amount_eur: Decimal
     #: The invoice that carries it (closed months only).
     invoice: str | None = None
+    #: Its rate set's hourly rate (as stored, for a closed month); None when free or mixed.
+    hourly_eur: Decimal | None = None
+
+    @property
+    def note(self) -> rules.LineNote | None:
+        return rules.line_note(
+            self.hourly_eur,
+            self.billed_hours,
+            self.free_hours,
+            self.amount_eur,
+            adjustment=self.corrects is not None,
+        )
 
 
 @dataclass(frozen=True)
@@ -587,12 +615,14 @@ def month_billing(
                 rate=line.rate,
                 amount_eur=line.amount_eur,
                 invoice=None if line.invoice_id is None else references[line.invoice_id],
+                hourly_eur=line.hourly_eur,
             )
             for line in stored
         ]
         total = sum((line.amount_eur for line in lines), Decimal(0))
         return MonthBilling(month, True, closed.closed_at, lines, total)
     result = queries.billing(session, month, sites=sites)
+    site_rules = load_sites(session)
     names = {
         member: who.name
         for member, who in _members(session, {line.member_id for line in result.lines}).items()
@@ -609,6 +639,7 @@ def month_billing(
             billed_hours=line.billed_hours,
             rate=line.rate,
             amount_eur=line.amount_eur,
+            hourly_eur=hourly_eur(site_rules[line.site], line.rate),
         )
         for line in result.lines
     ]

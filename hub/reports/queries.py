@@ -275,6 +275,7 @@ def billing(session: Session, month: str, *, sites: Collection[str] | None = Non
     stays = [
         model.Session(member_id, site_id, start, end, auto)
         for member_id, site_id, start, end, auto in rows
+        if member_id is not None  # as the query asks: for the type checker
     ]
     members = load_members(session, {stay.member_id for stay in stays})
     lines = invoice_lines(month, stays, members, rules)

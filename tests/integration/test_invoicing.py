@@ -590,3 +590,40 @@ def test_the_billing_page_closes_a_confirmed_month_and_an_animator_sees_its_site
     )
     assert len(everything.namelist()) == 4
     assert dora.get("/reports/billing/invoices.zip?month=2026-10").status_code == 404
+
+
+def test_a_line_says_why_its_amount_is_not_hours_times_rate(
+    store: sessionmaker[Session], console_app: Flask
+) -> None:
+    """Paul's 6 h at Murat come to 18 € at 3 €/h, capped at 15 € a day; Léa's 3 h are her
+    Pass's free hours: the page, and the PDF, say so on the line. The month picker speaks
+    French whatever the browser's language, and the page says how many PDFs are made yet."""
+    with store.begin() as session:
+        session.add(stay("M002", "murat", "2026-11-12", "09:00", 6))
+    add_user(store, "dora", "department")
+    dora = console_app.test_client()
+    assert client_sign_in(dora, "dora") == 302
+    open_page = dora.get("/reports/billing?month=2026-11").text
+    seen = visible(open_page)
+    assert "plafonné à 15,00 € (18,00 € au tarif horaire)" in seen
+    assert "dont 3,0 h offertes" in seen
+    assert seen.count("plafonné") == 1 and seen.count("offertes") == 1
+    assert 'type="month"' not in open_page
+    assert re.search(r'<option value="2026-11" selected>novembre 2026</option>', open_page)
+
+    close(store, "2026-11", CLOSE_NOV)
+    closed_page = visible(dora.get("/reports/billing?month=2026-11").text)
+    assert "plafonné à 15,00 € (18,00 € au tarif horaire)" in closed_page
+    assert "Factures PDF prêtes : 0 sur 4." in closed_page
+    with store.begin() as session:
+        paul = next(
+            invoice
+            for invoice in invoicing.invoices(session, "2026-11")
+            if invoice.member_id == "M002" and invoice.site == "murat"
+        )
+        text = pdftotext(invoice_files.issued_pdf(session, paul))
+    # In the line's first column, under its label (wrapped there: one space per break).
+    assert "plafonné à 15,00 € (18,00 € au tarif horaire)" in " ".join(text.split())
+    assert "Factures PDF prêtes : 1 sur 4." in visible(
+        dora.get("/reports/billing?month=2026-11").text
+    )
