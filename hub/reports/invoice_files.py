@@ -352,19 +352,17 @@ def cores() -> int:
 def made(
     invoices: Sequence[StoredInvoice], *, processes: int | None = None, batch: int = BATCH
 ) -> Generator[list[tuple[int, bytes]]]:
-    """The invoices' Factur-X PDFs, a batch at a time, in order. WeasyPrint is pure Python
-    (one core per process): more than one batch is shared among `processes` worker
-    processes (default: `cores()`), started afresh ("spawn": the hub's threads are not
-    copied into them) and stopped when the caller stops reading."""
+    """The invoices' Factur-X PDFs, `batch` at a time, in order. WeasyPrint is pure Python
+    (one core per process): more than a batch per process is shared among `processes` worker
+    processes (default: `cores()`), started afresh ("spawn": the hub's threads are not copied
+    into them; about two seconds of imports each, hence not for less) and stopped when the
+    caller stops reading."""
     processes = processes or cores()
-    size = max(1, min(batch, -(-len(invoices) // processes)))
-    batches = [list(invoices[at : at + size]) for at in range(0, len(invoices), size)]
-    if processes == 1 or len(batches) <= 1:
+    batches = [list(invoices[at : at + batch]) for at in range(0, len(invoices), batch)]
+    if processes == 1 or len(invoices) <= batch * processes:
         yield from map(facturx_pdfs, batches)
         return
-    pool = ProcessPoolExecutor(
-        max_workers=min(processes, len(batches)), mp_context=get_context("spawn")
-    )
+    pool = ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"))
     try:
         yield from pool.map(facturx_pdfs, batches)
     finally:

@@ -346,8 +346,7 @@ def test_the_factur_x_files_pass_the_packages_checks_and_say_what_the_api_says(
     with store() as session:
         invoices = invoicing.invoices(session, "2026-11")
     with store.begin() as session:
-        # Two worker processes, each laying out its share of the month as one document.
-        month = invoice_files.month_zip(session, invoices, processes=2)
+        month = invoice_files.month_zip(session, invoices)
     archive = zipfile.ZipFile(io.BytesIO(month))
     assert sorted(archive.namelist()) == [
         "murat/MURAT-000001.pdf",
@@ -417,22 +416,28 @@ def test_invoices_laid_out_together_are_cut_whole(store: sessionmaker[Session]) 
     assert f"{first.reference} · page 4 / 4" in texts[-1]
 
 
-def test_a_month_made_by_worker_processes_keeps_what_was_issued(
+def test_a_month_made_by_worker_processes_is_kept_and_handed_out_as_made(
     store: sessionmaker[Session],
 ) -> None:
     close(store, "2026-11", CLOSE_NOV)
-    with store.begin() as session:
+    with store() as session:
         invoices = invoicing.invoices(session, "2026-11")
-        issued = invoice_files.issued_pdf(session, invoices[1])
+        assert invoice_files.pdfs_made(session, "2026-11") == (0, 3)
+        assert invoice_files.pdfs_made(session, "2026-11", sites=["ydes"]) == (0, 2)
+    # One invoice per batch, more batches than processes: two worker processes make them.
     made = invoice_files.make_missing(
         store, until=time.monotonic() + 120, stopping=lambda: False, processes=2, batch=1
     )
-    assert made == 2
+    assert made == 3
     with store.begin() as session:
         assert invoice_files.pdfs_made(session, "2026-11") == (3, 3)
-        kept = invoice_files.issued_pdfs(session, invoices, processes=2)
+        kept = {
+            id_: document or b""
+            for id_, document in session.execute(select(Invoice.id, Invoice.document))
+        }
+        handed = invoice_files.issued_pdfs(session, invoices, processes=2, batch=1)
         archive = zipfile.ZipFile(io.BytesIO(invoice_files.month_zip(session, invoices)))
-    assert kept[invoices[1].id] == issued
+    assert handed == kept
     for invoice in invoices:
         assert archive.read(f"{invoice.site}/{invoice.reference}.pdf") == kept[invoice.id]
         assert f"Facture n° {invoice.reference}" in pdftotext(kept[invoice.id])
