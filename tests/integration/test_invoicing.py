@@ -610,7 +610,7 @@ def test_a_line_says_why_its_amount_is_not_hours_times_rate(
     assert client_sign_in(dora, "dora") == 302
     open_page = dora.get("/reports/billing?month=2026-11").text
     seen = visible(open_page)
-    assert "plafonné à 15,00 € (18,00 € au tarif horaire)" in seen
+    assert "15,00 € plafonné (18,00 € au tarif horaire)" in seen
     assert "dont 3,0 h offertes" in seen
     assert seen.count("plafonné") == 1 and seen.count("offertes") == 1
     assert 'type="month"' not in open_page
@@ -618,7 +618,7 @@ def test_a_line_says_why_its_amount_is_not_hours_times_rate(
 
     close(store, "2026-11", CLOSE_NOV)
     closed_page = visible(dora.get("/reports/billing?month=2026-11").text)
-    assert "plafonné à 15,00 € (18,00 € au tarif horaire)" in closed_page
+    assert "15,00 € plafonné (18,00 € au tarif horaire)" in closed_page
     assert "Factures PDF prêtes : 0 sur 4." in closed_page
     with store.begin() as session:
         paul = next(
