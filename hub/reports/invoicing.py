@@ -22,6 +22,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select, update
@@ -362,6 +363,30 @@ def close_month(
 # --- Reading what was stored ------------------------------------------------------------------
 
 
+class _Figured(Protocol):
+    @property
+    def corrects(self) -> str | None: ...
+    @property
+    def billed_hours(self) -> Decimal: ...
+    @property
+    def free_hours(self) -> Decimal: ...
+    @property
+    def hourly_eur(self) -> Decimal | None: ...
+    @property
+    def amount_eur(self) -> Decimal: ...
+
+
+def _note(line: _Figured) -> rules.LineNote | None:
+    """Why a line's amount is not its hours × rate (`rules.line_note`), stored or open."""
+    return rules.line_note(
+        line.hourly_eur,
+        line.billed_hours,
+        line.free_hours,
+        line.amount_eur,
+        adjustment=line.corrects is not None,
+    )
+
+
 @dataclass(frozen=True)
 class StoredLine:
     """A closed month's line as recorded, member as they were at the close."""
@@ -384,13 +409,7 @@ class StoredLine:
 
     @property
     def note(self) -> rules.LineNote | None:
-        return rules.line_note(
-            self.hourly_eur,
-            self.billed_hours,
-            self.free_hours,
-            self.amount_eur,
-            adjustment=self.corrects is not None,
-        )
+        return _note(self)
 
 
 def _stored_line(row: InvoiceRecord) -> StoredLine:
@@ -550,13 +569,7 @@ class BillLine:
 
     @property
     def note(self) -> rules.LineNote | None:
-        return rules.line_note(
-            self.hourly_eur,
-            self.billed_hours,
-            self.free_hours,
-            self.amount_eur,
-            adjustment=self.corrects is not None,
-        )
+        return _note(self)
 
 
 @dataclass(frozen=True)

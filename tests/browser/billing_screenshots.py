@@ -1,7 +1,8 @@
 """The billing page and an invoice as people see them: `python -m tests.browser.billing_screenshots`
 writes `docs/screenshots/billing.png` (a closed month, 1280 px), `billing-phone.png` (390 px),
-`billing-open.png` (an open month, with the close and the month picker) and `invoice.png` (page 1 of an invoice,
-through `pdftoppm`), from a store made here: three sites, the demo's members, November
+`billing-open.png` (an open month, with the close and the month picker) and `invoice.png`
+(page 1 of an invoice whose line says why its amount is not hours × rate, through
+`pdftoppm`), from a store made here: three sites, the demo's members, November
 closed and December open."""
 
 from __future__ import annotations
