@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import format_date
 
 from hub.api.reports import billing_csv
 from hub.console.access import (
@@ -23,16 +22,16 @@ from hub.console.access import (
     allowed_sites,
     login_required,
     me,
-    require_site,
     roles_required,
     site_names,
 )
 from hub.console.forms.billing import CloseForm
 from hub.console.i18n import gettext as _
-from hub.console.query import page_number
+from hub.console.periods import month_label, months_offered
+from hub.console.query import ReportChoice
 from hub.console.services import console
 from hub.people import members
-from hub.reports import invoice_files, invoicing, queries
+from hub.reports import invoice_files, invoicing
 
 bp = Blueprint("billing", __name__, url_prefix="/reports")
 
@@ -42,32 +41,13 @@ T = TypeVar("T")
 PER_PAGE = 50
 
 
-class _Choice:
-    """The month and sites asked for; `errors` by field, in words. The report pages'
-    period (`from`, `to`) is carried along so that their tabs keep it."""
-
-    def __init__(self) -> None:
-        today = console().clock().date()
-        self.errors: dict[str, str] = {}
-        month = request.args.get("month", "").strip()
-        self.month = month or today.strftime("%Y-%m")
-        try:
-            if len(self.month) != 7:
-                raise ValueError(self.month)
-            queries.report_day(f"{self.month}-01")
-        except ValueError:
-            self.errors["month"] = _("This is not a month.")
-            self.month = today.strftime("%Y-%m")
-        asked = [site for site in request.args.getlist("site") if site]
-        self.chosen = [require_site(site) for site in asked] or allowed_sites()
-        self.page = page_number()
+class _Choice(ReportChoice):
+    """The month and sites asked for. The report pages' period (`from`, `to`) is carried
+    along so that their tabs keep it."""
 
     @property
-    def sites(self) -> list[str] | None:
-        """What to read: None (the whole network) only for staff who chose every site."""
-        if me().account.all_sites and set(self.chosen) == set(allowed_sites()):
-            return None
-        return self.chosen
+    def months(self) -> list[str]:
+        return months_offered(self.today, self.month)
 
     def query(self, **changes: str) -> str:
         values = [(key, request.args[key]) for key in ("from", "to", "by") if key in request.args]
@@ -93,11 +73,6 @@ def _paged(rows: list[T], choice: _Choice) -> dict[str, Any]:
     }
 
 
-def _month_label(month: str) -> str:
-    first, _last = queries.month_bounds(month)
-    return str(format_date(first, "LLLL yyyy"))
-
-
 @dataclass(frozen=True)
 class _MemberLines:
     total: invoicing.MemberTotal
@@ -118,18 +93,26 @@ def index() -> ResponseReturnValue:
     choice = _Choice()
     with console().sessions() as session:
         result = invoicing.month_billing(session, choice.month, sites=choice.sites)
-        invoices = (
-            invoicing.invoices(session, choice.month, sites=choice.sites) if result.closed else []
+        invoice_ids = (
+            invoicing.invoice_ids(session, choice.month, sites=choice.sites)
+            if result.closed
+            else {}
+        )
+        pdfs = (
+            invoice_files.pdfs_made(session, choice.month, sites=choice.sites)
+            if result.closed
+            else None
         )
     may_close = me().account.role in ("admin", "department") and not result.closed
     return render_template(
         "console/reports/billing.html",
         choice=choice,
         sites=site_names(),
-        month_label=_month_label,
+        month_label=month_label,
         result=result,
         paged=_paged(_by_member(result), choice),
-        invoices=invoices,
+        invoice_ids=invoice_ids,
+        pdfs=pdfs,
         form=CloseForm(month=choice.month) if may_close else None,
         csv_url=url_for("billing.file") + "?" + choice.query(),
         zip_url=url_for("billing.month_zip") + "?" + choice.query(),
@@ -168,7 +151,7 @@ def close() -> ResponseReturnValue:
             )
     except invoicing.CannotClose as refused:
         params = {
-            key: _month_label(str(value)) if key in ("month", "last", "next") else value
+            key: month_label(str(value)) if key in ("month", "last", "next") else value
             for key, value in refused.params.items()
         }
         flash(_(refused.message, **params), "error")
@@ -188,7 +171,7 @@ def close() -> ResponseReturnValue:
     flash(
         _(
             "%(month)s is closed: %(invoices)d invoices, %(adjustments)d adjustments.",
-            month=_month_label(month),
+            month=month_label(month),
             invoices=closed.invoices,
             adjustments=closed.adjustments,
         ),

@@ -38,6 +38,23 @@ def year_period(year: int, today: date) -> tuple[date, date]:
     return date(year, 1, 1), min(date(year, 12, 31), today)
 
 
+def month_label(month: str) -> str:
+    """`novembre 2026`: a "YYYY-MM" month as the billing pages name it, in the console's
+    language (a browser's own month picker speaks its own)."""
+    first = date(int(month[:4]), int(month[5:7]), 1)
+    return str(format_date(first, "LLLL yyyy"))
+
+
+def months_offered(today: date, chosen: str) -> list[str]:
+    """The months a month picker offers, newest first: this month and those of the years
+    the evaluation offers, and `chosen` wherever it is."""
+    index = today.year * 12 + today.month - 1
+    months = [
+        f"{n // 12:04d}-{n % 12 + 1:02d}" for n in range(index, index - 12 * YEARS_OFFERED, -1)
+    ]
+    return months if chosen in months else sorted([*months, chosen], reverse=True)
+
+
 def long_day(day: date) -> str:
     return str(format_date(day, "d MMMM yyyy"))
 

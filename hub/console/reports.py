@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import format_date, format_percent
+from flask_babel import format_percent
 from flask_babel import lazy_gettext as _l
 
 from hub.api.reports import evaluation_csv, usage_csv
 from hub.console import cells
-from hub.console.access import allowed_sites, login_required, me, require_site, site_names
+from hub.console.access import login_required, site_names
 from hub.console.i18n import TIMEZONE
 from hub.console.i18n import gettext as _
 from hub.console.periods import (
@@ -32,11 +32,12 @@ from hub.console.periods import (
     evaluation_title,
     long_day,
     long_moment,
+    month_label,
     period_label,
     scope_name,
     year_period,
 )
-from hub.console.query import asked_day, page_number
+from hub.console.query import ReportChoice, asked_day
 from hub.console.services import console
 from hub.people import members
 from hub.reports import printable, queries
@@ -75,13 +76,12 @@ OCCUPIED_NOTE = _l(
 )
 
 
-class _Choice:
-    """The period and sites asked for; `errors` by field, in words."""
+class _Choice(ReportChoice):
+    """The period and sites asked for."""
 
     def __init__(self) -> None:
-        today = console().clock().date()
-        self.errors: dict[str, str] = {}
-        self.today = today
+        super().__init__()
+        today = self.today
         self.first = asked_day("from", date(today.year, 1, 1), self.errors)
         self.last = asked_day("to", today, self.errors)
         year = asked_year(today)
@@ -90,27 +90,8 @@ class _Choice:
         if self.last < self.first:
             self.errors["to"] = _("The end of the period is before its start.")
             self.last = self.first
-        asked = [site for site in request.args.getlist("site") if site]
-        self.chosen = [require_site(site) for site in asked] or allowed_sites()
-        month = request.args.get("month", "").strip()
-        self.month = month or today.strftime("%Y-%m")
-        try:
-            queries.report_day(f"{self.month}-01")
-            if len(self.month) != 7:
-                raise ValueError(self.month)
-        except ValueError:
-            self.errors["month"] = _("This is not a month.")
-            self.month = today.strftime("%Y-%m")
         by = request.args.get("by", "member")
         self.by = cast(queries.UsageBy, by if by in USAGE_BY else "member")
-        self.page = page_number()
-
-    @property
-    def sites(self) -> list[str] | None:
-        """What to read: None (the whole network) only for staff who chose every site."""
-        if me().account.all_sites and set(self.chosen) == set(allowed_sites()):
-            return None
-        return self.chosen
 
     def query(self, **changes: str) -> str:
         values: list[tuple[str, str]] = [
@@ -154,18 +135,13 @@ def _percent(value: Decimal | None) -> str:
     return "–" if value is None else str(format_percent(value, "#,##0.0 %"))
 
 
-def _month_label(month: str) -> str:
-    first, _last = queries.month_bounds(month)
-    return str(format_date(first, "LLLL yyyy"))
-
-
 def _render(template: str, choice: _Choice, **context: object) -> str:
     return render_template(
         template,
         choice=choice,
         sites=site_names(),
         percent=_percent,
-        month_label=_month_label,
+        month_label=month_label,
         **context,
     )
 

@@ -10,26 +10,31 @@ again.
 
 from __future__ import annotations
 
+import copy
 import io
+import os
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from decimal import Decimal
 from functools import cache
+from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import facturx
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from lxml import etree
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from weasyprint import HTML
 
-from hub.reports.invoicing import StoredInvoice, StoredLine, invoice
+from hub.reports import invoicing
+from hub.reports.invoicing import StoredInvoice, StoredLine
 from hub.reports.queries import month_bounds
 from hub.store.models import Invoice
 
@@ -76,6 +81,21 @@ def line_label(line: StoredLine, site_name: str) -> str:
     return f"Espace de travail, {site_name}, {period}"
 
 
+def note_words(line: StoredLine) -> str | None:
+    """Why the line's amount is not its hours times its rate, on the line itself."""
+    note = line.note
+    if note is None:
+        return None
+    words = []
+    if note.uncapped_eur is not None:
+        words.append(
+            f"plafonné à {euros(line.amount_eur)} ({euros(note.uncapped_eur)} au tarif horaire)"
+        )
+    if note.free_hours is not None:
+        words.append(f"dont {hours(note.free_hours)} offertes")
+    return " ; ".join(words)
+
+
 @cache
 def _templates() -> Environment:
     environment = Environment(
@@ -86,33 +106,34 @@ def _templates() -> Environment:
     return environment
 
 
-def invoice_html(invoice: StoredInvoice) -> str:
+def _sheet(invoice: StoredInvoice) -> dict[str, Any]:
+    """What the template's `sheet` macro shows of one invoice."""
     issuer = invoice.issuer
     site_name = str(issuer.get("site_name") or invoice.site)
     first, last = month_bounds(invoice.month)
-    return (
-        _templates()
-        .get_template("invoice.html")
-        .render(
-            invoice=invoice,
-            issuer=issuer,
-            title=title(invoice),
-            issued=day_words(invoice.issued_on),
-            period=f"du {day_words(first)} au {day_words(last)}",
-            lines=[
-                {
-                    "label": line_label(line, site_name),
-                    "rate": RATE_WORDS.get(line.rate, line.rate),
-                    "line": line,
-                }
-                for line in invoice.lines
-            ],
-            vat_rate=None
-            if invoice.vat_rate is None
-            else format_decimal(invoice.vat_rate, locale="fr_FR"),
-            fonts=FONTS.as_uri(),
-        )
-    )
+    return {
+        "invoice": invoice,
+        "issuer": issuer,
+        "title": title(invoice),
+        "issued": day_words(invoice.issued_on),
+        "period": f"du {day_words(first)} au {day_words(last)}",
+        "lines": [
+            {
+                "label": line_label(line, site_name),
+                "rate": RATE_WORDS.get(line.rate, line.rate),
+                "note": note_words(line),
+                "line": line,
+            }
+            for line in invoice.lines
+        ],
+        "vat_rate": None
+        if invoice.vat_rate is None
+        else format_decimal(invoice.vat_rate, locale="fr_FR"),
+    }
+
+
+def invoice_html(invoice: StoredInvoice) -> str:
+    return _templates().get_template("invoice.html").render(**_sheet(invoice), fonts=FONTS.as_uri())
 
 
 def invoice_pdf(invoice: StoredInvoice) -> bytes:
@@ -121,6 +142,40 @@ def invoice_pdf(invoice: StoredInvoice) -> bytes:
         pdf_variant="pdf/a-3b"
     )
     return pdf
+
+
+def invoice_pdfs(invoices: Sequence[StoredInvoice]) -> list[bytes]:
+    """The invoices' printable PDFs, in order, as `invoice_pdf` makes them but laid out as
+    one WeasyPrint document (its fonts and style read once, about half the time of one by
+    one), then cut at each invoice's first page. An invoice longer than a page is laid out
+    again on its own, for its footer's "page 2 / 3"."""
+    if not invoices:
+        return []
+    html = (
+        _templates()
+        .get_template("invoices.html")
+        .render(sheets=[_sheet(one) for one in invoices], fonts=FONTS.as_uri())
+    )
+    document = HTML(string=html, base_url=str(_HERE)).render(pdf_variant="pdf/a-3b")
+    starts: dict[str, int] = {}
+    for number, page in enumerate(document.pages):
+        for anchor in page.anchors:  # an invoice's anchor is on each of its pages: the first
+            starts.setdefault(anchor, number)
+    bounds = [starts[f"invoice-{index}"] for index in range(len(invoices))]
+    bounds.append(len(document.pages))
+    made = []
+    for index, one in enumerate(invoices):
+        pages = document.pages[bounds[index] : bounds[index + 1]]
+        if len(pages) != 1:
+            made.append(invoice_pdf(one))
+            continue
+        alone = document.copy(pages)
+        alone.metadata = copy.copy(document.metadata)
+        alone.metadata.title = f"{title(one)} {one.reference}"
+        alone.metadata.authors = [str(one.issuer.get("issuer"))]
+        pdf: bytes = alone.write_pdf(pdf_variant="pdf/a-3b")
+        made.append(pdf)
+    return made
 
 
 # --- Factur-X (EN 16931 CII, BASIC profile) ---------------------------------------------------
@@ -245,11 +300,11 @@ def facturx_xml(invoice: StoredInvoice) -> bytes:
     return xml
 
 
-def facturx_pdf(invoice: StoredInvoice) -> bytes:
+def _facturx(invoice: StoredInvoice, pdf: bytes) -> bytes:
     """The invoice's PDF with its XML inside, checked against the Factur-X BASIC XSD."""
     issuer = invoice.issuer
     document: bytes = facturx.generate_from_binary(
-        invoice_pdf(invoice),
+        pdf,
         facturx_xml(invoice),
         flavor="factur-x",
         level="basic",
@@ -265,54 +320,164 @@ def facturx_pdf(invoice: StoredInvoice) -> bytes:
     return document
 
 
+def facturx_pdf(invoice: StoredInvoice) -> bytes:
+    """One invoice as Factur-X, laid out on its own (what `facturx_pdfs` does for many)."""
+    return _facturx(invoice, invoice_pdf(invoice))
+
+
+def facturx_pdfs(invoices: Sequence[StoredInvoice]) -> list[tuple[int, bytes]]:
+    """The invoices' Factur-X PDFs (by invoice id), laid out as one document (`invoice_pdfs`)."""
+    return [
+        (one.id, _facturx(one, pdf))
+        for one, pdf in zip(invoices, invoice_pdfs(invoices), strict=True)
+    ]
+
+
 def file_name(invoice: StoredInvoice) -> str:
     return f"{invoice.reference}.pdf"
 
 
-def issued_pdf(session: Session, invoice: StoredInvoice) -> bytes:
-    """The invoice's Factur-X PDF as issued: made the first time it is asked for, then kept
-    in the caller's transaction, so that every later download is the same document (and
-    costs nothing: WeasyPrint takes a few tenths of a second per invoice)."""
-    stored = session.scalar(select(Invoice.document).where(Invoice.id == invoice.id))
-    if stored is not None:
-        return stored
-    made = facturx_pdf(invoice)
+# --- Making many, keeping them as issued ------------------------------------------------------
+
+#: Invoices per WeasyPrint document: enough to share its fixed cost, few enough that a worker
+#: hands its PDFs back every few seconds (progress, and a stopping hub is not kept waiting).
+BATCH = 40
+
+
+def cores() -> int:
+    """The cores this process may run on: the worker processes that make a month's PDFs."""
+    return len(os.sched_getaffinity(0))
+
+
+def made(
+    invoices: Sequence[StoredInvoice], *, processes: int | None = None, batch: int = BATCH
+) -> Generator[list[tuple[int, bytes]]]:
+    """The invoices' Factur-X PDFs, `batch` at a time, in order. WeasyPrint is pure Python
+    (one core per process): more than a batch per process is shared among `processes` worker
+    processes (default: `cores()`), started afresh ("spawn": the hub's threads are not copied
+    into them; about two seconds of imports each, hence not for less) and stopped when the
+    caller stops reading."""
+    processes = processes or cores()
+    batches = [list(invoices[at : at + batch]) for at in range(0, len(invoices), batch)]
+    if processes == 1 or len(invoices) <= batch * processes:
+        yield from map(facturx_pdfs, batches)
+        return
+    pool = ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"))
+    try:
+        yield from pool.map(facturx_pdfs, batches)
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def _kept(session: Session, ids: Collection[int]) -> dict[int, bytes]:
+    ordered = sorted(ids)
+    found: dict[int, bytes] = {}
+    for at in range(0, len(ordered), 500):
+        rows = session.execute(
+            select(Invoice.id, Invoice.document).where(
+                Invoice.id.in_(ordered[at : at + 500]), Invoice.document.is_not(None)
+            )
+        )
+        found.update((id_, document) for id_, document in rows if document is not None)
+    return found
+
+
+def _keep(session: Session, documents: list[tuple[int, bytes]]) -> None:
+    """Keep each document whose invoice has none yet: a stored one is never replaced."""
+    table = cast(Table, Invoice.__table__)
     session.execute(
-        update(Invoice)
-        .where(Invoice.id == invoice.id, Invoice.document.is_(None))
-        .values(document=made)
+        update(table)
+        .where(table.c.id == bindparam("kept_id"), table.c.document.is_(None))
+        .values(document=bindparam("kept_document")),
+        [{"kept_id": id_, "kept_document": document} for id_, document in documents],
     )
-    kept = session.scalar(select(Invoice.document).where(Invoice.id == invoice.id))
-    return kept or made
+
+
+def issued_pdfs(
+    session: Session,
+    invoices: Sequence[StoredInvoice],
+    *,
+    processes: int | None = None,
+    batch: int = BATCH,
+) -> dict[int, bytes]:
+    """The invoices' Factur-X PDFs as issued, by invoice id: those kept, and the others made
+    now (`made`) and kept in the caller's transaction, so that every later download is the
+    same document. Two processes may both make one invoice's PDF; the first kept is the one
+    handed out."""
+    kept = _kept(session, [one.id for one in invoices])
+    missing = [one for one in invoices if one.id not in kept]
+    for documents in made(missing, processes=processes, batch=batch):
+        _keep(session, documents)
+    if missing:
+        kept.update(_kept(session, [one.id for one in missing]))
+    return kept
+
+
+def issued_pdf(session: Session, invoice: StoredInvoice) -> bytes:
+    """One invoice's Factur-X PDF as issued (`issued_pdfs`)."""
+    return issued_pdfs(session, [invoice])[invoice.id]
+
+
+def pdfs_made(
+    session: Session, month: str, *, sites: Collection[str] | None = None
+) -> tuple[int, int]:
+    """How many of a closed month's invoices have their PDF made and kept, out of how many."""
+    query = select(
+        func.count(Invoice.id).filter(Invoice.document.is_not(None)), func.count(Invoice.id)
+    ).where(Invoice.month == month)
+    if sites is not None:
+        query = query.where(Invoice.site_id.in_(sites))
+    made_count, total = session.execute(query).one()
+    return int(made_count), int(total)
 
 
 def make_missing(
-    sessions: sessionmaker[Session], *, until: float, stopping: Callable[[], bool]
+    sessions: sessionmaker[Session],
+    *,
+    until: float,
+    stopping: Callable[[], bool],
+    processes: int | None = None,
+    batch: int = BATCH,
 ) -> int:
-    """Make and keep the PDF of every invoice that has none yet, oldest first, one small
-    transaction each, until `time.monotonic()` reaches `until` or `stopping()`; how many.
+    """Make and keep the PDF of every invoice that has none yet, oldest month first, a batch
+    per transaction, until `time.monotonic()` reaches `until` or `stopping()`; how many.
 
-    The hub runs it in the background after each close: a month of 2,000 members takes
-    minutes of WeasyPrint, which its first zip would otherwise wait for. Two hub processes
-    may both make one invoice's PDF; the first kept is the one handed out."""
-    made = 0
-    while time.monotonic() < until and not stopping():
-        with sessions.begin() as session:
-            waiting = session.scalar(
-                select(Invoice.id).where(Invoice.document.is_(None)).order_by(Invoice.id).limit(1)
-            )
-            found = None if waiting is None else invoice(session, waiting)
-            if found is None:
-                return made
-            issued_pdf(session, found)
-        made += 1
-    return made
+    The hub runs it in the background after each close: a month of 2,000 members takes a
+    minute or two of WeasyPrint on every core, which its first zip would otherwise wait for."""
+    if stopping():
+        return 0
+    with sessions() as session:
+        waiting = set(session.scalars(select(Invoice.id).where(Invoice.document.is_(None))))
+        months = session.scalars(
+            select(Invoice.month)
+            .where(Invoice.document.is_(None))
+            .distinct()
+            .order_by(Invoice.month)
+        ).all()
+    count = 0
+    for month in months:
+        with sessions() as session:
+            found = [one for one in invoicing.invoices(session, month) if one.id in waiting]
+        batches = made(found, processes=processes, batch=batch)
+        try:
+            for documents in batches:
+                with sessions.begin() as session:
+                    _keep(session, documents)
+                count += len(documents)
+                if time.monotonic() >= until or stopping():
+                    return count
+        finally:
+            batches.close()
+    return count
 
 
-def month_zip(session: Session, invoices: Iterable[StoredInvoice]) -> bytes:
-    """Every invoice given, as issued (`issued_pdf`), in one zip (one folder per site)."""
+def month_zip(
+    session: Session, invoices: Sequence[StoredInvoice], *, processes: int | None = None
+) -> bytes:
+    """Every invoice given, as issued (`issued_pdfs`), in one zip (one folder per site)."""
+    documents = issued_pdfs(session, invoices, processes=processes)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for invoice in invoices:
-            archive.writestr(f"{invoice.site}/{file_name(invoice)}", issued_pdf(session, invoice))
+        for one in invoices:
+            archive.writestr(f"{one.site}/{file_name(one)}", documents[one.id])
     return buffer.getvalue()

@@ -22,6 +22,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select, update
@@ -169,12 +170,18 @@ def _members(session: Session, ids: Collection[str]) -> dict[str, _Who]:
     return found
 
 
-def _hourly(site: SiteRules, rate: LineRate) -> int | None:
+def hourly_eur(site: SiteRules, rate: str) -> Decimal | None:
+    """A line's hourly rate: its rate set's, None when free or mixed (no one rate)."""
     if rate == "public":
-        return cents(site.public.hourly)
+        return site.public.hourly
     if rate == "pass":
-        return cents(site.pass_.hourly)
+        return site.pass_.hourly
     return None
+
+
+def _hourly(site: SiteRules, rate: LineRate) -> int | None:
+    hourly = hourly_eur(site, rate)
+    return None if hourly is None else cents(hourly)
 
 
 def _recorded(session: Session, month: str) -> list[rules.Recorded]:
@@ -356,6 +363,30 @@ def close_month(
 # --- Reading what was stored ------------------------------------------------------------------
 
 
+class _Figured(Protocol):
+    @property
+    def corrects(self) -> str | None: ...
+    @property
+    def billed_hours(self) -> Decimal: ...
+    @property
+    def free_hours(self) -> Decimal: ...
+    @property
+    def hourly_eur(self) -> Decimal | None: ...
+    @property
+    def amount_eur(self) -> Decimal: ...
+
+
+def _note(line: _Figured) -> rules.LineNote | None:
+    """Why a line's amount is not its hours × rate (`rules.line_note`), stored or open."""
+    return rules.line_note(
+        line.hourly_eur,
+        line.billed_hours,
+        line.free_hours,
+        line.amount_eur,
+        adjustment=line.corrects is not None,
+    )
+
+
 @dataclass(frozen=True)
 class StoredLine:
     """A closed month's line as recorded, member as they were at the close."""
@@ -375,6 +406,10 @@ class StoredLine:
     hourly_eur: Decimal | None
     amount_eur: Decimal
     invoice_id: int | None
+
+    @property
+    def note(self) -> rules.LineNote | None:
+        return _note(self)
 
 
 def _stored_line(row: InvoiceRecord) -> StoredLine:
@@ -477,6 +512,17 @@ def invoices(
     return [_stored_invoice(row, by_invoice.get(row.id, [])) for row in rows]
 
 
+def invoice_ids(
+    session: Session, month: str, *, sites: Collection[str] | None = None
+) -> dict[str, int]:
+    """A closed month's invoice ids by reference: what a page links to, without the invoices'
+    lines and issuers (`invoices`), which a month of 2,000 members takes long to read."""
+    query = select(Invoice.reference, Invoice.id).where(Invoice.month == month)
+    if sites is not None:
+        query = query.where(Invoice.site_id.in_(sites))
+    return {reference: id_ for reference, id_ in session.execute(query)}
+
+
 def invoice(
     session: Session, invoice_id: int, *, sites: Collection[str] | None = None
 ) -> StoredInvoice | None:
@@ -518,6 +564,12 @@ class BillLine:
     amount_eur: Decimal
     #: The invoice that carries it (closed months only).
     invoice: str | None = None
+    #: Its rate set's hourly rate (as stored, for a closed month); None when free or mixed.
+    hourly_eur: Decimal | None = None
+
+    @property
+    def note(self) -> rules.LineNote | None:
+        return _note(self)
 
 
 @dataclass(frozen=True)
@@ -576,12 +628,14 @@ def month_billing(
                 rate=line.rate,
                 amount_eur=line.amount_eur,
                 invoice=None if line.invoice_id is None else references[line.invoice_id],
+                hourly_eur=line.hourly_eur,
             )
             for line in stored
         ]
         total = sum((line.amount_eur for line in lines), Decimal(0))
         return MonthBilling(month, True, closed.closed_at, lines, total)
     result = queries.billing(session, month, sites=sites)
+    site_rules = load_sites(session)
     names = {
         member: who.name
         for member, who in _members(session, {line.member_id for line in result.lines}).items()
@@ -598,6 +652,7 @@ def month_billing(
             billed_hours=line.billed_hours,
             rate=line.rate,
             amount_eur=line.amount_eur,
+            hourly_eur=hourly_eur(site_rules[line.site], line.rate),
         )
         for line in result.lines
     ]

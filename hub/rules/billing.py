@@ -93,7 +93,11 @@ def _capped(amount: Decimal, cap: Decimal | None) -> Decimal:
 
 def month_of(site: SiteRules, session: Session) -> str:
     """The "YYYY-MM" a session is invoiced under: the site's local month of its start."""
-    return site.local_date(session.start).strftime("%Y-%m")
+    return _month(site.local_date(session.start))
+
+
+def _month(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
 
 
 def invoice_line(
@@ -110,14 +114,11 @@ def invoice_line(
     day_kind: dict[date, RateKind] = {}
     for session in sessions:
         duration = session.duration
-        if (
-            duration is None
-            or session.member_id != member.member_id
-            or session.site != site.id
-            or month_of(site, session) != month
-        ):
+        if duration is None or session.member_id != member.member_id or session.site != site.id:
             continue
         day = site.local_date(session.start)
+        if _month(day) != month:
+            continue
         kind = day_kind.setdefault(day, rate_kind(member, day))
         usage += duration
         if kind == "free":

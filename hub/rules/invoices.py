@@ -143,6 +143,44 @@ def adjustments(
 
 
 @dataclass(frozen=True)
+class LineNote:
+    """Why a line's amount is not its hours times its hourly rate, said on the line itself
+    (the invoice's footer only says that caps exist)."""
+
+    #: What the billed hours come to at the hourly rate, when caps lowered the amount.
+    uncapped_eur: Decimal | None
+    #: The free hours (a Pass's first months) counted in the line's hours, if any.
+    free_hours: Decimal | None
+
+
+def line_note(
+    hourly_eur: Decimal | None,
+    billed_hours: Decimal,
+    free_hours: Decimal,
+    amount_eur: Decimal,
+    *,
+    adjustment: bool = False,
+) -> LineNote | None:
+    """A month's own line's note, None when hours × rate is the amount. No note on an
+    adjustment (its figures are differences) nor on a line mixing rates (no one hourly
+    rate). A cent or two is what rounding the hours leaves, not a cap.
+
+    >>> line_note(Decimal(3), Decimal("21.75"), Decimal(0), Decimal("58.50"))
+    LineNote(uncapped_eur=Decimal('65.25'), free_hours=None)
+    >>> line_note(Decimal(3), Decimal("2"), Decimal(0), Decimal("6.00")) is None
+    True
+    """
+    if adjustment:
+        return None
+    uncapped = None if hourly_eur is None else to_cents(hourly_eur * billed_hours)
+    capped = uncapped is not None and uncapped - amount_eur > Decimal("0.02")
+    free = free_hours if free_hours > 0 else None
+    if not capped and free is None:
+        return None
+    return LineNote(uncapped if capped else None, free)
+
+
+@dataclass(frozen=True)
 class Vat:
     """An issuer's VAT: a rate in percent, or None with the exemption's mention."""
 

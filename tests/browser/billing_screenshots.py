@@ -1,7 +1,8 @@
 """The billing page and an invoice as people see them: `python -m tests.browser.billing_screenshots`
 writes `docs/screenshots/billing.png` (a closed month, 1280 px), `billing-phone.png` (390 px),
-`billing-open.png` (an open month, with the close) and `invoice.png` (page 1 of an invoice,
-through `pdftoppm`), from a store made here: three sites, the demo's members, November
+`billing-open.png` (an open month, with the close and the month picker) and `invoice.png`
+(page 1 of an invoice whose line says why its amount is not hours × rate, through
+`pdftoppm`), from a store made here: three sites, the demo's members, November
 closed and December open."""
 
 from __future__ import annotations
@@ -81,8 +82,10 @@ def seed(url: str) -> None:
         )
     add_user(sessions, "dora", "department", display_name="Dora (département)")
     with sessions.begin() as session:
-        first = invoicing.invoices(session, "2026-11", sites={"murat"})[0]
-        pdf = invoice_files.issued_pdf(session, first)
+        murat = invoicing.invoices(session, "2026-11", sites={"murat"})
+        # One whose line says why its amount is not hours × rate (a cap, free hours).
+        shown = next((one for one in murat if any(line.note for line in one.lines)), murat[0])
+        pdf = invoice_files.issued_pdf(session, shown)
     (OUT.parent.parent / ".invoice.pdf").write_bytes(pdf)
 
 
@@ -120,6 +123,8 @@ def main() -> None:
                     page = context.new_page()
                     browser_sign_in(page, base, "dora")
                     page.goto(f"{base}/reports/billing?month={month}")
+                    if name == "billing-open":  # the month picker, in French
+                        page.locator("details.filters-fold").evaluate("fold => fold.open = true")
                     page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
                     context.close()
                 browser.close()

@@ -5,6 +5,7 @@ pdftotext, and invoice numbers under two processes closing at once on PostgreSQL
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import subprocess
@@ -345,7 +346,8 @@ def test_the_factur_x_files_pass_the_packages_checks_and_say_what_the_api_says(
     with store() as session:
         invoices = invoicing.invoices(session, "2026-11")
     with store.begin() as session:
-        archive = zipfile.ZipFile(io.BytesIO(invoice_files.month_zip(session, invoices)))
+        month = invoice_files.month_zip(session, invoices)
+    archive = zipfile.ZipFile(io.BytesIO(month))
     assert sorted(archive.namelist()) == [
         "murat/MURAT-000001.pdf",
         "ydes/YDES-000001.pdf",
@@ -381,6 +383,64 @@ def test_the_factur_x_files_pass_the_packages_checks_and_say_what_the_api_says(
     assert "TVA non applicable, art. 293 B du CGI" in murat and "Commune de Murat" in murat
     assert "4 rue du Lac" in murat
     assert "TVA 20 %" in ydes and "Total HT" in ydes and "FR12345678900" in ydes
+
+
+def pages_and_fonts(pdf: bytes) -> tuple[int, list[str]]:
+    info = subprocess.run(["pdfinfo", "-"], input=pdf, capture_output=True, check=True, timeout=60)
+    pages = int(re.search(rb"Pages:\s+(\d+)", info.stdout).group(1))  # type: ignore[union-attr]
+    fonts = subprocess.run(
+        ["pdffonts", "-"], input=pdf, capture_output=True, check=True, timeout=60
+    ).stdout.decode()
+    return pages, [row.split()[0] for row in fonts.splitlines()[2:] if " yes yes " in row]
+
+
+def test_invoices_laid_out_together_are_cut_whole(store: sessionmaker[Session]) -> None:
+    """Laid out as one document and cut, each invoice is the one it would be on its own:
+    same words, its pages only, its fonts embedded; a longer invoice keeps "page 4 / 4"."""
+    close(store, "2026-11", CLOSE_NOV)
+    with store() as session:
+        invoices = invoicing.invoices(session, "2026-11")
+    first = invoices[0]
+    long = dataclasses.replace(first, lines=first.lines * 45)
+    together = invoice_files.invoice_pdfs([*invoices, long])
+    for invoice, pdf in zip([*invoices, long], together, strict=True):
+        assert pdftotext(pdf) == pdftotext(invoice_files.invoice_pdf(invoice))
+        pages, fonts = pages_and_fonts(pdf)
+        assert pages == (4 if invoice is long else 1)
+        assert sorted(font.split("+")[1] for font in fonts) == ["DejaVu-Sans", "DejaVu-Sans-Bold"]
+    texts = [pdftotext(pdf) for pdf in together]
+    assert [text.count("Facture n°") for text in texts] == [1, 1, 1, 1]
+    assert [text.count(" · page ") for text in texts] == [1, 1, 1, 4]
+    assert all(other.reference not in texts[0] for other in invoices[1:])
+    assert f"{first.reference} · page 1 / 1" in texts[0]
+    assert f"{first.reference} · page 4 / 4" in texts[-1]
+
+
+def test_a_month_made_by_worker_processes_is_kept_and_handed_out_as_made(
+    store: sessionmaker[Session],
+) -> None:
+    close(store, "2026-11", CLOSE_NOV)
+    with store() as session:
+        invoices = invoicing.invoices(session, "2026-11")
+        assert invoice_files.pdfs_made(session, "2026-11") == (0, 3)
+        assert invoice_files.pdfs_made(session, "2026-11", sites=["ydes"]) == (0, 2)
+    # One invoice per batch, more batches than processes: two worker processes make them.
+    made = invoice_files.make_missing(
+        store, until=time.monotonic() + 120, stopping=lambda: False, processes=2, batch=1
+    )
+    assert made == 3
+    with store.begin() as session:
+        assert invoice_files.pdfs_made(session, "2026-11") == (3, 3)
+        kept = {
+            id_: document or b""
+            for id_, document in session.execute(select(Invoice.id, Invoice.document))
+        }
+        handed = invoice_files.issued_pdfs(session, invoices, processes=2, batch=1)
+        archive = zipfile.ZipFile(io.BytesIO(invoice_files.month_zip(session, invoices)))
+    assert handed == kept
+    for invoice in invoices:
+        assert archive.read(f"{invoice.site}/{invoice.reference}.pdf") == kept[invoice.id]
+        assert f"Facture n° {invoice.reference}" in pdftotext(kept[invoice.id])
 
 
 # --- Two processes closing at once (PostgreSQL) ----------------------------------------------
@@ -535,3 +595,40 @@ def test_the_billing_page_closes_a_confirmed_month_and_an_animator_sees_its_site
     )
     assert len(everything.namelist()) == 4
     assert dora.get("/reports/billing/invoices.zip?month=2026-10").status_code == 404
+
+
+def test_a_line_says_why_its_amount_is_not_hours_times_rate(
+    store: sessionmaker[Session], console_app: Flask
+) -> None:
+    """Paul's 6 h at Murat come to 18 € at 3 €/h, capped at 15 € a day; Léa's 3 h are her
+    Pass's free hours: the page, and the PDF, say so on the line. The month picker speaks
+    French whatever the browser's language, and the page says how many PDFs are made yet."""
+    with store.begin() as session:
+        session.add(stay("M002", "murat", "2026-11-12", "09:00", 6))
+    add_user(store, "dora", "department")
+    dora = console_app.test_client()
+    assert client_sign_in(dora, "dora") == 302
+    open_page = dora.get("/reports/billing?month=2026-11").text
+    seen = visible(open_page)
+    assert "15,00 € plafonné (18,00 € au tarif horaire)" in seen
+    assert "dont 3,0 h offertes" in seen
+    assert seen.count("plafonné") == 1 and seen.count("offertes") == 1
+    assert 'type="month"' not in open_page
+    assert re.search(r'<option value="2026-11" selected>novembre 2026</option>', open_page)
+
+    close(store, "2026-11", CLOSE_NOV)
+    closed_page = visible(dora.get("/reports/billing?month=2026-11").text)
+    assert "15,00 € plafonné (18,00 € au tarif horaire)" in closed_page
+    assert "Factures PDF prêtes : 0 sur 4." in closed_page
+    with store.begin() as session:
+        paul = next(
+            invoice
+            for invoice in invoicing.invoices(session, "2026-11")
+            if invoice.member_id == "M002" and invoice.site == "murat"
+        )
+        text = pdftotext(invoice_files.issued_pdf(session, paul))
+    # In the line's first column, under its label (wrapped there: one space per break).
+    assert "plafonné à 15,00 € (18,00 € au tarif horaire)" in " ".join(text.split())
+    assert "Factures PDF prêtes : 1 sur 4." in visible(
+        dora.get("/reports/billing?month=2026-11").text
+    )

@@ -13,10 +13,12 @@ from hub.rules.invoices import (
     ZERO,
     Adjustment,
     Figures,
+    LineNote,
     Recorded,
     Vat,
     adjustments,
     kind_of,
+    line_note,
     next_month,
     number_invoices,
     previous_month,
@@ -165,3 +167,39 @@ def test_numbers_follow_on_without_a_gap(
     for index, (site, member, _amount) in enumerate(charges):
         sums = sum((a for s, m, a in charges if (s, m) == (site, member)), ZERO.amount_eur)
         assert (index in carried) == (sums != 0)
+
+
+@pytest.mark.parametrize(
+    ("hourly", "billed", "free", "amount", "adjustment", "expected"),
+    [
+        # 6 h at 3 €/h capped at 15 € a day: the line says 18 €.
+        ("3", "6", "0", "15.00", False, LineNote(Decimal("18.00"), None)),
+        # Hours × rate is the amount: nothing to say.
+        ("3", "2", "0", "6.00", False, None),
+        # A cent or two, as rounding the hours may leave, is not a cap.
+        ("3", "2", "0", "5.98", False, None),
+        # A Pass's free months: no rate, the free hours said.
+        (None, "0", "3", "0.00", False, LineNote(None, Decimal("3"))),
+        # Free hours and a cap on the charged ones, both said.
+        ("2", "8", "1.5", "10.00", False, LineNote(Decimal("16.00"), Decimal("1.5"))),
+        # A mixed month has no one rate; an adjustment's figures are differences.
+        (None, "12", "0", "20.00", False, None),
+        ("3", "6", "0", "15.00", True, None),
+    ],
+)
+def test_a_line_note_says_what_hours_times_rate_does_not(
+    hourly: str | None,
+    billed: str,
+    free: str,
+    amount: str,
+    adjustment: bool,
+    expected: LineNote | None,
+) -> None:
+    note = line_note(
+        None if hourly is None else Decimal(hourly),
+        Decimal(billed),
+        Decimal(free),
+        Decimal(amount),
+        adjustment=adjustment,
+    )
+    assert note == expected
