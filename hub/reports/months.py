@@ -21,11 +21,22 @@ from __future__ import annotations
 
 import time as clock
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, false, func, insert, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from hub.people.sites import load_sites
@@ -89,6 +100,16 @@ def _stays(
     ]
 
 
+def _joined(ranges: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
+    """Ranges of days in order, those that follow each other joined: one query each."""
+    joined: list[tuple[date, date]] = []
+    for begin, end in ranges:
+        if joined and joined[-1][1] + ONE_DAY == begin:
+            begin = joined.pop()[0]
+        joined.append((begin, end))
+    return joined
+
+
 def _stale_months(
     session: Session, sites: Collection[str] | None, first: date, last: date
 ) -> set[tuple[str, str]]:
@@ -144,16 +165,12 @@ def period_tallies(
     # The rest, from the sessions: each site's days not summed up above, as ranges of days.
     wanted: dict[tuple[date, date], list[str]] = defaultdict(list)
     for site_id in rules:
-        ranges: list[tuple[date, date]] = []
-        for month in month_keys(first, last):
-            if (site_id, month) in tallies:
-                continue
-            month_first, month_last = month_bounds(month)
-            begin, end = max(first, month_first), min(last, month_last)
-            if ranges and ranges[-1][1] + ONE_DAY == begin:
-                begin = ranges.pop()[0]
-            ranges.append((begin, end))
-        for days in ranges:
+        missing = [
+            (max(first, month_bounds(month)[0]), min(last, month_bounds(month)[1]))
+            for month in month_keys(first, last)
+            if (site_id, month) not in tallies
+        ]
+        for days in _joined(missing):
             wanted[days].append(site_id)
     for (begin, end), site_ids in wanted.items():
         chosen = {site_id: rules[site_id] for site_id in site_ids}
@@ -200,33 +217,40 @@ def refresh_some(session: Session) -> int:
     transaction; the number of marks cleared (0: nothing left to do)."""
     days = _claim(session)
     rules = load_sites(session, set(days))
-    by_month: dict[str, set[str]] = defaultdict(set)
-    for site_id, site_days in days.items():
-        if site_id not in rules:
-            continue  # a site deleted since: no report reads it
-        for day in site_days:
-            for shift in (-1, 0, 1):
-                by_month[month_key(day + shift * ONE_DAY)].add(site_id)
-    for key, site_ids in sorted(by_month.items()):
-        chosen = {site_id: rules[site_id] for site_id in sorted(site_ids)}
-        first, last = month_bounds(key)
+    touched: dict[str, set[str]] = {
+        site_id: {month_key(day + shift * ONE_DAY) for day in site_days for shift in (-1, 0, 1)}
+        for site_id, site_days in days.items()
+        if site_id in rules  # else a site deleted since: no report reads it
+    }
+    runs: dict[tuple[date, date], list[str]] = defaultdict(list)
+    for site_id, months in touched.items():
+        for run in _joined(month_bounds(month) for month in sorted(months)):
+            runs[run].append(site_id)
+    for (first, last), site_ids in runs.items():
+        chosen = {site_id: rules[site_id] for site_id in site_ids}
         tallies = tally(chosen, _stays(session, chosen, first, last), first, last)
+        keys = [
+            (site_id, month)
+            for site_id in site_ids
+            for month in month_keys(first, last)
+            if month in touched[site_id]
+        ]
         session.execute(
-            delete(ReportMonth).where(ReportMonth.site_id.in_(chosen), ReportMonth.month == key)
+            delete(ReportMonth).where(tuple_(ReportMonth.site_id, ReportMonth.month).in_(keys))
         )
         session.execute(
             insert(ReportMonth),
             [
                 {
                     "site_id": site_id,
-                    "month": key,
-                    "timezone": site.timezone,
-                    "used_us": month.used_us,
-                    "users": sorted(month.users),
-                    "slots": month.slots,
+                    "month": month,
+                    "timezone": chosen[site_id].timezone,
+                    "used_us": summed.used_us,
+                    "users": sorted(summed.users),
+                    "slots": summed.slots,
                 }
-                for site_id, site in chosen.items()
-                for month in [tallies.get((site_id, key), MonthTally())]
+                for site_id, month in keys
+                for summed in [tallies.get((site_id, month), MonthTally())]
             ],
         )
     return sum(len(site_days) for site_days in days.values())
