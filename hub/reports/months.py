@@ -30,7 +30,6 @@ from sqlalchemy import (
     and_,
     delete,
     false,
-    func,
     insert,
     or_,
     select,
@@ -182,33 +181,30 @@ def period_tallies(
 
 
 def _claim(session: Session) -> dict[str, list[date]]:
-    """Clear the marks of a few sites (about MARKS_PER_REFRESH): their days, by site."""
+    """Clear every mark of the sites of the first MARKS_PER_REFRESH marks: their days, by
+    site."""
     if session.get_bind().dialect.name == "postgresql":
         # Wait for the transactions writing sessions now, and hold the next ones until this
         # one commits: a change whose mark this clears is always in what is read below.
         session.execute(text("LOCK TABLE sessions IN SHARE MODE"))
-    counts = session.execute(
-        select(ReportStale.site_id, func.count())
-        .group_by(ReportStale.site_id)
-        .order_by(ReportStale.site_id)
-    ).all()
-    chosen: list[str] = []
-    marks = 0
-    for site_id, count in counts:
-        if chosen and marks + count > MARKS_PER_REFRESH:
-            break
-        chosen.append(site_id)
-        marks += count
+    first_marks = session.execute(
+        select(ReportStale.site_id)
+        .order_by(ReportStale.site_id, ReportStale.day)
+        .limit(MARKS_PER_REFRESH)
+    ).scalars()
+    chosen = sorted(set(first_marks))
     if not chosen:
         return {}
+    # The marks cleared are exactly those returned, whatever was written meanwhile; on
+    # SQLite this first write takes the database's write lock, which the sessions read
+    # below are then under.
     days: dict[str, list[date]] = defaultdict(list)
     for site_id, day in session.execute(
-        select(ReportStale.site_id, ReportStale.day).where(ReportStale.site_id.in_(chosen))
+        delete(ReportStale)
+        .where(ReportStale.site_id.in_(chosen))
+        .returning(ReportStale.site_id, ReportStale.day)
     ):
         days[site_id].append(day)
-    # On SQLite this first write takes the database's write lock, which the sessions read
-    # below are then under.
-    session.execute(delete(ReportStale).where(ReportStale.site_id.in_(chosen)))
     return days
 
 
