@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -76,11 +77,20 @@ def started_between(
     return or_(*ranges) if ranges else false()
 
 
+class _Stay(NamedTuple):
+    """A session as the tally reads it (`hub.rules.months.Stay`)."""
+
+    member_id: str
+    site: str
+    start: datetime
+    end: datetime | None
+
+
 def _stays(
     session: Session, rules: Mapping[str, model.SiteRules], first: date, last: date
-) -> list[model.Session]:
-    """The sessions of [first, last] at the `rules`' sites, as the rules read them: the
-    columns they read only, no ORM objects."""
+) -> list[_Stay]:
+    """The sessions of [first, last] at the `rules`' sites, as the tally reads them: the
+    columns it reads only, no ORM objects."""
     rows = session.execute(
         select(
             PresenceSession.id,
@@ -89,13 +99,12 @@ def _stays(
             PresenceSession.site_id,
             PresenceSession.start,
             PresenceSession.end,
-            PresenceSession.auto_closed,
         ).where(started_between(rules, first, last))
     )
     return [
         # A pseudonymised session still stands for one distinct user in the figures.
-        model.Session(member_id or pseudonym or f"session-{id_}", site_id, start, end, auto)
-        for id_, member_id, pseudonym, site_id, start, end, auto in rows
+        _Stay(member_id or pseudonym or f"session-{id_}", site_id, start, end)
+        for id_, member_id, pseudonym, site_id, start, end in rows
     ]
 
 

@@ -19,8 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
-from hub.rules.model import Session, SiteRules, elapsed
+from hub.rules.model import SiteRules, elapsed
 
 HOUR = timedelta(hours=1)
 _MICROSECOND = timedelta(microseconds=1)
@@ -61,9 +63,23 @@ def month_bounds(key: str) -> tuple[date, date]:
     return date(year, month, 1), date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
 
 
+class Stay(Protocol):
+    """What the tally reads of a session (`hub.rules.model.Session` is one): a report
+    passes lighter rows, a year of a network being hundreds of thousands."""
+
+    @property
+    def member_id(self) -> str: ...
+    @property
+    def site(self) -> str: ...
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime | None: ...
+
+
 def tally(
     sites: Mapping[str, SiteRules],
-    sessions: Iterable[Session],
+    sessions: Iterable[Stay],
     first_day: date,
     last_day: date,
     into: Tallies | None = None,
@@ -84,20 +100,26 @@ def tally(
         if month is None:
             month = tallies[key] = MonthTally()
         month.users.add(session.member_id)
-        if session.end is not None:
-            month.used_us += _add_pieces(site, local_start, session.end, month.slots)
+        end = session.end
+        if end is not None:
+            month.used_us += _add_pieces(site.zone, local_start, session.start, end, month.slots)
     return tallies
 
 
-def _add_pieces(site: SiteRules, local_start: datetime, end: datetime, slots: list[int]) -> int:
+def _add_pieces(
+    zone: ZoneInfo, local_start: datetime, start: datetime, end: datetime, slots: list[int]
+) -> int:
     """Add a stay's time, in microseconds, to the hour slots of its local weekdays; its
     length in microseconds.
 
     Counted from the local start when the stay keeps one UTC offset (nearly all do: the
     walk is then arithmetic); a stay across a change of time is cut at the hour boundaries
     in UTC, each piece at its local hour."""
-    local_end = end.astimezone(site.zone)
-    length = elapsed(local_start, local_end) // _MICROSECOND
+    local_end = end.astimezone(zone)
+    if start.tzinfo is UTC and end.tzinfo is UTC:  # the store's: their difference is real time
+        length = (end - start) // _MICROSECOND
+    else:
+        length = elapsed(start, end) // _MICROSECOND
     if local_start.utcoffset() == local_end.utcoffset():
         slot = local_start.weekday() * 24 + local_start.hour
         into_hour = (local_start.minute * 60 + local_start.second) * 1_000_000 + (
@@ -105,16 +127,18 @@ def _add_pieces(site: SiteRules, local_start: datetime, end: datetime, slots: li
         )
         left = length
         while left > 0:
-            piece = min(_HOUR_US - into_hour, left)
+            piece = _HOUR_US - into_hour
+            if piece > left:
+                piece = left
             slots[slot] += piece
             left -= piece
             slot, into_hour = (slot + 1) % SLOTS, 0
         return length
-    moment, last = local_start.astimezone(UTC), end.astimezone(UTC)
+    moment, last = start.astimezone(UTC), end.astimezone(UTC)
     while moment < last:
         boundary = moment.replace(minute=0, second=0, microsecond=0) + HOUR
         piece_end = min(boundary, last)
-        local = moment.astimezone(site.zone)
+        local = moment.astimezone(zone)
         slots[local.weekday() * 24 + local.hour] += (piece_end - moment) // _MICROSECOND
         moment = piece_end
     return length
