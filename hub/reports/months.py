@@ -32,6 +32,7 @@ from sqlalchemy import (
     delete,
     false,
     insert,
+    null,
     or_,
     select,
     text,
@@ -41,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from hub.people.sites import load_sites
 from hub.rules import model
-from hub.rules.months import MonthTally, Tallies, month_bounds, month_key, tally
+from hub.rules.months import SLOTS, MonthTally, Tallies, month_bounds, month_key, tally
 from hub.rules.patterns import month_keys
 from hub.store.models import PresenceSession, ReportMonth, ReportStale
 
@@ -141,10 +142,12 @@ def period_tallies(
     last: date,
     *,
     every_site: bool = False,
+    slots: bool = True,
 ) -> Tallies:
     """The sessions of [first, last] at the `rules`' sites summed up by site and month:
     stored months where they are fresh, the rest from the sessions. `every_site`: `rules`
-    are every site (no need to name them in the queries)."""
+    are every site (no need to name them in the queries); `slots`: False when only the
+    figures are wanted, not the charts (their stored slots are then left unread, empty)."""
     sites = None if every_site else list(rules)
     whole = [
         key
@@ -161,15 +164,15 @@ def period_tallies(
             ReportMonth.timezone,
             ReportMonth.used_us,
             ReportMonth.users,
-            ReportMonth.slots,
+            ReportMonth.slots if slots else null(),
         ).where(ReportMonth.month.between(whole[0], whole[-1]))
         if sites is not None:
             query = query.where(ReportMonth.site_id.in_(sites))
-        for site_id, month, zone, used_us, users, slots in session.execute(query):
+        for site_id, month, zone, used_us, users, stored_slots in session.execute(query):
             site = rules.get(site_id)
             if site is None or (site_id, month) in stale or zone != site.timezone:
                 continue
-            tallies[site_id, month] = MonthTally(set(users), used_us, slots)
+            tallies[site_id, month] = MonthTally(set(users), used_us, stored_slots or [0] * SLOTS)
     # The rest, from the sessions: each site's days not summed up above, as ranges of days.
     wanted: dict[tuple[date, date], list[str]] = defaultdict(list)
     for site_id in rules:

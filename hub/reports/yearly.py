@@ -68,7 +68,7 @@ def yearly(
     previous = evaluate(
         rules.values(),
         members,
-        period_tallies(session, rules, before_first, before_last, every_site=network),
+        period_tallies(session, rules, before_first, before_last, every_site=network, slots=False),
         before_first,
         before_last,
         network=network,

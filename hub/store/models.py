@@ -600,9 +600,9 @@ class ReportMonth(Base):
 
     __tablename__ = "report_months"
 
-    site_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    #: "YYYY-MM", in the site's zone.
+    #: "YYYY-MM", in the site's zone; first in the key: a period of every site is one range.
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ID, primary_key=True)
     #: The zone the month's days were read in: a site moved to another zone is read again.
     timezone: Mapped[str] = mapped_column(String(64))
     used_us: Mapped[int] = mapped_column(BigInteger)

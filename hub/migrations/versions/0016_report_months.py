@@ -65,13 +65,13 @@ _POSTGRESQL = [
 def upgrade() -> None:
     op.create_table(
         "report_months",
-        sa.Column("site_id", sa.String(length=48), nullable=False),
         sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("site_id", sa.String(length=48), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("used_us", sa.BigInteger(), nullable=False),
         sa.Column("users", sa.JSON(), nullable=False),
         sa.Column("slots", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("site_id", "month", name=op.f("pk_report_months")),
+        sa.PrimaryKeyConstraint("month", "site_id", name=op.f("pk_report_months")),
     )
     op.create_table(
         "report_stale",
