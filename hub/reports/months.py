@@ -50,6 +50,8 @@ ONE_DAY = timedelta(days=1)
 #: Marks cleared by one refresh transaction, about: a few thousand sessions summed up, so the
 #: ingest never waits long for the database.
 MARKS_PER_REFRESH = 2000
+#: Marks a report sorts out at most (`_stale_months`): a day's changes of a large network.
+MARKS_READ = 20_000
 
 
 def started_between(
@@ -121,16 +123,24 @@ def _joined(ranges: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
 
 def _stale_months(
     session: Session, sites: Collection[str] | None, first: date, last: date
-) -> set[tuple[str, str]]:
-    """(site, month) that a mark may touch, between the days `first` and `last`."""
-    query = select(ReportStale.site_id, ReportStale.day).where(
-        ReportStale.day.between(first - ONE_DAY, last + ONE_DAY)
+) -> set[tuple[str, str]] | None:
+    """(site, month) that a mark may touch, between the days `first` and `last`; None when
+    there are more than MARKS_READ marks (after an upgrade or a bulk import, before the
+    refresh caught up): then every month is read from its sessions, as fast as before the
+    months were kept, rather than slower for sorting out millions of marks."""
+    query = (
+        select(ReportStale.site_id, ReportStale.day)
+        .where(ReportStale.day.between(first - ONE_DAY, last + ONE_DAY))
+        .limit(MARKS_READ + 1)
     )
     if sites is not None:
         query = query.where(ReportStale.site_id.in_(sites))
+    marks = session.execute(query).all()
+    if len(marks) > MARKS_READ:
+        return None
     return {
         (site_id, month_key(day + shift * ONE_DAY))
-        for site_id, day in session.execute(query)
+        for site_id, day in marks
         for shift in (-1, 0, 1)
     }
 
@@ -147,7 +157,7 @@ def period_tallies(
     """The sessions of [first, last] at the `rules`' sites summed up by site and month:
     stored months where they are fresh, the rest from the sessions. `every_site`: `rules`
     are every site (no need to name them in the queries); `slots`: False when only the
-    figures are wanted, not the charts (their stored slots are then left unread, empty)."""
+    figures are wanted, not the charts (their stored slots are then left unread, zeros)."""
     sites = None if every_site else list(rules)
     whole = [
         key
@@ -155,9 +165,10 @@ def period_tallies(
         if first <= month_bounds(key)[0] and month_bounds(key)[1] <= last
     ]
     tallies: Tallies = {}
+    stale = None
     if whole:
-        first_whole, last_whole = month_bounds(whole[0])[0], month_bounds(whole[-1])[1]
-        stale = _stale_months(session, sites, first_whole, last_whole)
+        stale = _stale_months(session, sites, month_bounds(whole[0])[0], month_bounds(whole[-1])[1])
+    if stale is not None:
         query = select(
             ReportMonth.site_id,
             ReportMonth.month,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.people.imports import import_members, import_sites
 from hub.people.sites import load_members, load_sites
+from hub.reports import months
 from hub.reports.months import refresh, refresh_some
 from hub.reports.yearly import yearly
 from hub.rules.evaluation import evaluate
@@ -145,6 +146,7 @@ def network(sessions: sessionmaker[Session]) -> Iterator[sessionmaker[Session]]:
     refreshed_after=st.sampled_from(["all", "some", "none"]),
     period=periods,
     chosen=st.sampled_from([None, ["murat"], ["ydes", "saint-denis"]]),
+    marks_read=st.sampled_from([months.MARKS_READ, 2]),
 )
 def test_the_stored_months_give_the_figures_of_every_session(
     network: sessionmaker[Session],
@@ -154,7 +156,10 @@ def test_the_stored_months_give_the_figures_of_every_session(
     refreshed_after: str,
     period: tuple[int, int],
     chosen: list[str] | None,
+    marks_read: int,
 ) -> None:
+    """`marks_read` 2: a report finding more marks than it sorts out reads every month from
+    its sessions."""
     with network.begin() as session:
         for table in (PresenceSession, ReportMonth, ReportStale):
             session.execute(delete(table))
@@ -176,8 +181,13 @@ def test_the_stored_months_give_the_figures_of_every_session(
 
     first = EARLIEST.date() + timedelta(days=min(period))
     last = EARLIEST.date() + timedelta(days=max(period))
+    sorted_out, months.MARKS_READ = months.MARKS_READ, marks_read
+    try:
+        with network() as session:
+            got = yearly(session, first, last, datetime.now(UTC), sites=chosen)
+    finally:
+        months.MARKS_READ = sorted_out
     with network() as session:
-        got = yearly(session, first, last, datetime.now(UTC), sites=chosen)
         members = load_members(session)
         rules = load_sites(session, chosen)
         sites = sorted(rules)
@@ -222,3 +232,23 @@ def test_a_refresh_stores_the_months_and_clears_the_marks(
         session.scalars(select(PresenceSession)).one().member_id = "M2"
     with network() as session:
         assert session.scalars(select(ReportStale.day)).all() == [date(2026, 1, 1)]
+
+
+def test_a_report_finding_more_marks_than_it_sorts_out_reads_the_sessions(
+    network: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an upgrade or a bulk import, before the refresh caught up: stored months that
+    changed since are not trusted, however many marks there are."""
+    with network.begin() as session:
+        session.add_all(
+            _row(("murat", ("M1", None), 60 * 24 * (10 + day), 60, 0)) for day in range(3)
+        )
+    refresh(network.begin)
+    with network.begin() as session:
+        for row in session.scalars(select(PresenceSession)):
+            row.member_id = "M2"
+    monkeypatch.setattr(months, "MARKS_READ", 2)
+    with network() as session:
+        got = yearly(session, date(2026, 1, 1), date(2026, 1, 31), datetime.now(UTC))
+    assert got.current.by_site["murat"].users_by_category.employee == 1
+    assert got.current.by_site["murat"].users_by_category.independent == 0
