@@ -12,6 +12,8 @@ Each part is its own module; this one only decides who calls whom, and when:
   their site's latest;
 - at start, then every day: retention, fresh access lists;
 - every minute, in a thread of its own: the PDFs of closed months' invoices not made yet;
+- every minute, in a thread of its own: the months whose sessions changed summed up again
+  for the reports (`hub.reports.months`);
 - after a sites or members import (API or CLI): the affected sites' access lists;
 - every `mail.poll_s`, and at once after a batch with an alarm, in the mail thread: alerts
   raised or reminded, e-mails sent.
@@ -44,6 +46,7 @@ from hub.people.imports import import_sites
 from hub.presence.engine import Presence
 from hub.presence.retention import apply_retention
 from hub.reports.invoice_files import make_missing
+from hub.reports.months import refresh as refresh_report_months
 from hub.reports.queries import devices
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.db import after_commit
@@ -155,6 +158,7 @@ class Hub:
         self._every(MINUTE_S, self.tick, "minute")
         self._every(DAY_S, self.daily, "daily")
         self._every(MINUTE_S, self.make_invoice_pdfs, "invoices")
+        self._every(MINUTE_S, self.sum_up_months, "report months")
         for thread in self._threads:
             thread.start()
         self._server.start()
@@ -252,6 +256,11 @@ class Hub:
         """Closed months' invoices made as PDFs in the background, most of a minute's work
         at a time, so that a month's zip is ready when someone asks for it."""
         make_missing(self.sessions, until=time.monotonic() + 50, stopping=self._stopping.is_set)
+
+    def sum_up_months(self) -> None:
+        """The months whose sessions changed, summed up again for the reports, most of a
+        minute's work at a time (after an upgrade, a large network's years take a few)."""
+        refresh_report_months(self.sessions.begin, until=time.monotonic() + 50)
 
     def _statuses_changed(self, session: Session, statuses: list[wire.Status]) -> None:
         """The console's boards show device health: their sites changed."""

@@ -25,16 +25,17 @@ import calendar as gregorian
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from hub.doors.access_lists import latest_versions
 from hub.people.sites import load_members, load_sites
 from hub.presence import engine
+from hub.reports.months import period_tallies, started_between
 from hub.rules import model
 from hub.rules.billing import invoice_lines
 from hub.rules.devices import ACCESS_LIST_GRACE, Health, health
@@ -66,32 +67,6 @@ def _load_sites(session: Session, sites: Collection[str] | None) -> dict[str, mo
     """The sites' rules in id order, the order every report lists them in."""
     rules = load_sites(session, sites)
     return {site_id: rules[site_id] for site_id in sorted(rules)}
-
-
-def _started_between(
-    rules: Mapping[str, model.SiteRules], first: date, last: date
-) -> ColumnElement[bool]:
-    """Sessions whose start falls on a local day of [first, last] at their own site.
-
-    One UTC range per time zone, not per site: SQLite refuses an expression more than 1,000
-    deep, which an OR of one range per site of a national network would be.
-    """
-    by_zone: dict[str, list[model.SiteRules]] = defaultdict(list)
-    for site in rules.values():
-        by_zone[site.timezone].append(site)
-    ranges = []
-    for sites in by_zone.values():
-        zone = sites[0].zone
-        start = datetime.combine(first, time(), zone)
-        end = datetime.combine(last + timedelta(days=1), time(), zone)
-        ranges.append(
-            and_(
-                PresenceSession.site_id.in_([site.id for site in sites]),
-                PresenceSession.start >= start,
-                PresenceSession.start < end,
-            )
-        )
-    return or_(*ranges) if ranges else false()
 
 
 def month_bounds(month: str) -> tuple[date, date]:
@@ -146,7 +121,7 @@ def sessions(
     """One page of sessions in start order (a stable order, so pages do not overlap);
     `newest_first` for a screen, where the latest stays are what one looks for."""
     rules = _load_sites(session, sites)
-    condition = _started_between(rules, first, last)
+    condition = started_between(rules, first, last)
     if member is not None:
         condition = and_(condition, PresenceSession.member_id == member)
     if manual_only:
@@ -222,7 +197,7 @@ def usage(
     rules = _load_sites(session, sites)
     counts: dict[str | None, int] = defaultdict(int)
     durations: dict[str | None, timedelta] = defaultdict(timedelta)
-    rows = session.scalars(select(PresenceSession).where(_started_between(rules, first, last)))
+    rows = session.scalars(select(PresenceSession).where(started_between(rules, first, last)))
     # By category: the member's as the members file says it, `unknown` once pseudonymised.
     members = load_members(session) if by == "category" else {}
     for row in rows:
@@ -261,7 +236,7 @@ def billing(session: Session, month: str, *, sites: Collection[str] | None = Non
     """The invoice lines of `month` ("YYYY-MM") for the sites, by hub.rules.billing."""
     rules = _load_sites(session, sites)
     first, last = month_bounds(month)
-    # The columns the rules read only (as `period_stays`): whole ORM objects cost the billing
+    # The columns the rules read only (as the evaluation's `hub.reports.months`): whole ORM objects cost the billing
     # page most of its time.
     rows = session.execute(
         select(
@@ -270,7 +245,7 @@ def billing(session: Session, month: str, *, sites: Collection[str] | None = Non
             PresenceSession.start,
             PresenceSession.end,
             PresenceSession.auto_closed,
-        ).where(_started_between(rules, first, last), PresenceSession.member_id.is_not(None))
+        ).where(started_between(rules, first, last), PresenceSession.member_id.is_not(None))
     )
     stays = [
         model.Session(member_id, site_id, start, end, auto)
@@ -288,37 +263,13 @@ def open_sessions(session: Session, month: str) -> list[SessionRow]:
     first, last = month_bounds(month)
     rows = session.scalars(
         select(PresenceSession)
-        .where(_started_between(rules, first, last), PresenceSession.end.is_(None))
+        .where(started_between(rules, first, last), PresenceSession.end.is_(None))
         .order_by(PresenceSession.start, PresenceSession.id)
     )
     return [_session_row(row, rules[row.site_id]) for row in rows]
 
 
 # --- Evaluation -------------------------------------------------------------------------------
-
-
-def period_stays(
-    session: Session, rules: Mapping[str, model.SiteRules], first: date, last: date
-) -> list[model.Session]:
-    """The sessions of [first, last] at the `rules`' sites, as the evaluation's rules read
-    them. One query, of the columns the rules read only: a national year is half a million
-    rows, which whole ORM objects would take seconds to build."""
-    rows = session.execute(
-        select(
-            PresenceSession.id,
-            PresenceSession.member_id,
-            PresenceSession.pseudonym,
-            PresenceSession.site_id,
-            PresenceSession.start,
-            PresenceSession.end,
-            PresenceSession.auto_closed,
-        ).where(_started_between(rules, first, last))
-    )
-    return [
-        # A pseudonymised session still stands for one distinct user in the figures.
-        model.Session(member_id or pseudonym or f"session-{id_}", site_id, start, end, auto)
-        for id_, member_id, pseudonym, site_id, start, end, auto in rows
-    ]
 
 
 @dataclass(frozen=True)
@@ -349,9 +300,9 @@ def evaluation(
     """
     chosen = {site} if site is not None else sites
     rules = _load_sites(session, chosen)
-    stays = period_stays(session, rules, first, last)
+    tallies = period_tallies(session, rules, first, last, every_site=chosen is None, slots=False)
     result = evaluate(
-        rules.values(), load_members(session), stays, first, last, network=chosen is None
+        rules.values(), load_members(session), tallies, first, last, network=chosen is None
     )
     if site is not None or (chosen is not None and len(rules) < 2):
         return EvaluationReport(first, last, result.total, dict(result.by_site), None, None)

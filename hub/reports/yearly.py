@@ -1,6 +1,7 @@
 """The yearly evaluation as the department presents it: the figures of a period and of the
 one before it (`hub.rules.evaluation.previous_period`), the change, the FNADT subsidy
-estimate and the series of the charts, from one read of each period's sessions.
+estimate and the series of the charts, from each period's months summed up
+(`hub.reports.months`).
 
 The console's evaluation page, its files (French CSV, Excel, PDF) and the API's Excel file
 all start from `yearly()`, so a figure is the same wherever it is read.
@@ -15,7 +16,8 @@ from datetime import date, datetime
 from sqlalchemy.orm import Session
 
 from hub.people.sites import load_members, load_sites
-from hub.reports.queries import EvaluationReport, period_stays
+from hub.reports.months import period_tallies
+from hub.reports.queries import EvaluationReport
 from hub.rules import model
 from hub.rules.evaluation import Subsidy, evaluate, previous_period, subsidy_estimate
 from hub.rules.patterns import Patterns, patterns
@@ -61,12 +63,12 @@ def yearly(
     network = sites is None
     split = len(rules) > 1
     before_first, before_last = previous_period(first, last)
-    stays = period_stays(session, rules, first, last)
-    current = evaluate(rules.values(), members, stays, first, last, network=network)
+    tallies = period_tallies(session, rules, first, last, every_site=network)
+    current = evaluate(rules.values(), members, tallies, first, last, network=network)
     previous = evaluate(
         rules.values(),
         members,
-        period_stays(session, rules, before_first, before_last),
+        period_tallies(session, rules, before_first, before_last, every_site=network, slots=False),
         before_first,
         before_last,
         network=network,
@@ -75,7 +77,7 @@ def yearly(
         current=_report(current, split),
         previous=_report(previous, split),
         subsidy=subsidy_estimate(rules.values(), current.by_site),
-        patterns=patterns(rules.values(), members, stays, first, last, network=network),
+        patterns=patterns(rules.values(), members, tallies, first, last, network=network),
         zrr={site_id: site.zrr for site_id, site in rules.items()},
         computed_at=now,
         network=network,

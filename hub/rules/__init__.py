@@ -10,4 +10,6 @@ checked by a table test.
 - `billing`: invoice lines per member × site × month.
 - `invoices`: closed months' adjustments, invoice totals (VAT) and numbering.
 - `evaluation`: the department's yearly figures.
+- `months`: a site's sessions of a month summed up, what the evaluation and its charts
+  (`patterns`) are computed from.
 """

@@ -17,19 +17,19 @@ RULES.md is silent:
 - `occupancy_rate` is hours / available hours rounded half up to 4 decimals (0.01 %), None
   when nothing was available.
 
-The sessions are read once, each filed under its site; a scope's figures (all sites, one
-site, the ZRR split) are then combined from its sites' tallies, so the work is linear in the
-number of sessions whatever the number of sites. Sums of `timedelta`s are exact, so the order
-of combining changes nothing.
+The figures are computed from the period's sessions summed up by site and month
+(`hub.rules.months`): a scope's figures (all sites, one site, the ZRR split) are combined
+from its sites' months, so the work follows the number of months, not of sessions. Sums of
+microseconds are exact, so the order of combining changes nothing.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
 
 from hub.rules.calendar import open_time
 from hub.rules.model import (
@@ -38,54 +38,38 @@ from hub.rules.model import (
     Figures,
     Member,
     Positions,
-    Session,
     SiteRules,
     to_cents,
     to_hours,
 )
+from hub.rules.months import Tallies
 
 RATE_QUANTUM = Decimal("0.0001")
 _MICROSECOND = timedelta(microseconds=1)
 
 
-@dataclass
-class _Tally:
-    """What one site's sessions of the period add up to."""
-
-    zone: ZoneInfo
-    users: set[str] = field(default_factory=set)
-    used: timedelta = field(default_factory=timedelta)
-
-
-def _duration(session: Session) -> timedelta | None:
-    """`Session.duration`, with a shortcut for the store's UTC instants, whose plain
-    difference is already real time."""
-    start, end = session.start, session.end
-    if end is not None and start.tzinfo is UTC and end.tzinfo is UTC:
-        return end - start
-    return session.duration
-
-
 def _figures(
     sites: Sequence[SiteRules],
-    tallies: Mapping[str, _Tally],
+    users_by_site: Mapping[str, set[str]],
+    used_by_site: Mapping[str, int],
     available_by_site: Mapping[str, timedelta],
-    members: Mapping[str, Member],
+    category_of: Mapping[str, str],
     holders: set[str],
     every_holder: bool,
 ) -> Figures:
-    """A scope's figures from its sites' tallies. `holders` are the period's Pass members:
-    all of them count when `every_holder` (the overall figure), else those who used it."""
+    """A scope's figures from its sites' users and time used (microseconds). `holders` are
+    the period's Pass members: all of them count when `every_holder` (the overall figure),
+    else those who used it."""
     positions = sum((site.positions for site in sites), Positions())
     if len(sites) == 1:
-        users = tallies[sites[0].id].users
+        users = users_by_site[sites[0].id]
     else:
-        users = set().union(*(tallies[site.id].users for site in sites))
-    categories = {"independent": 0, "employee": 0, "mobile": 0, "other": 0, "unknown": 0}
-    for member_id in users:
-        member = members.get(member_id)
-        categories[member.category if member else "unknown"] += 1
-    used = sum((tallies[site.id].used for site in sites), timedelta())
+        users = set().union(*(users_by_site[site.id] for site in sites))
+    # Counted in C: a national network's scopes hold tens of thousands of users.
+    counted = Counter(map(category_of.get, users))
+    categories = {key: counted[key] for key in ("independent", "employee", "mobile", "other")}
+    categories["unknown"] = counted[None]
+    used = sum(used_by_site[site.id] for site in sites) * _MICROSECOND
     available = sum((available_by_site[site.id] for site in sites), timedelta())
     rate = None
     if available:
@@ -132,44 +116,27 @@ def _available(sites: Sequence[SiteRules], first_day: date, last_day: date) -> d
 def evaluate(
     sites: Iterable[SiteRules],
     members: Mapping[str, Member],
-    sessions: Iterable[Session],
+    tallies: Tallies,
     first_day: date,
     last_day: date,
     *,
     network: bool = True,
 ) -> Evaluation:
-    """The figures for the period [first_day, last_day], both days included.
+    """The figures for the period [first_day, last_day], both days included, from the
+    period's sessions summed up by site and month (`hub.rules.months.tally`).
 
-    Every session's site must be in `sites`: its local day depends on the site's zone.
-    `network`: `sites` are the whole network, whose `pass_members` are every Pass valid in
-    the period; False for a selection of sites, which counts only the Pass members who used
-    it (as for one site).
+    Every tally's site must be in `sites`. `network`: `sites` are the whole network, whose
+    `pass_members` are every Pass valid in the period; False for a selection of sites, which
+    counts only the Pass members who used it (as for one site).
     """
     all_sites = sorted(sites, key=lambda site: site.id)
-    tallies = {site.id: _Tally(site.zone) for site in all_sites}
-    # A UTC offset is less than a day (Python enforces it), so a start in [inside_from,
-    # inside_until) is on a local day of the period in any zone, and one outside
-    # [maybe_from, maybe_until) on none: only the starts near the period's ends need their
-    # local day, read as SiteRules.local_date does.
-    one_day = timedelta(days=1)
-    inside_from = datetime.combine(first_day, time(), UTC) + one_day
-    inside_until = datetime.combine(last_day, time(), UTC)
-    maybe_from = inside_from - 2 * one_day
-    maybe_until = inside_until + 2 * one_day
-    for session in sessions:
-        tally = tallies.get(session.site)
-        if tally is None:
-            raise ValueError(f"session at unknown site {session.site!r}")
-        start = session.start
-        if not inside_from <= start < inside_until:
-            if not maybe_from <= start < maybe_until:
-                continue
-            if not first_day <= start.astimezone(tally.zone).date() <= last_day:
-                continue
-        tally.users.add(session.member_id)
-        duration = _duration(session)
-        if duration is not None:
-            tally.used += duration
+    users: dict[str, set[str]] = {site.id: set() for site in all_sites}
+    used = dict.fromkeys(users, 0)
+    for (site_id, _month), month in tallies.items():
+        if site_id not in users:
+            raise ValueError(f"session at unknown site {site_id!r}")
+        users[site_id] |= month.users
+        used[site_id] += month.used_us
     holders = {
         member.member_id
         for member in members.values()
@@ -177,8 +144,10 @@ def evaluate(
     }
     available = _available(all_sites, first_day, last_day)
 
+    category_of = {member.member_id: member.category for member in members.values()}
+
     def scope(chosen: Sequence[SiteRules], every_holder: bool = False) -> Figures:
-        return _figures(chosen, tallies, available, members, holders, every_holder)
+        return _figures(chosen, users, used, available, category_of, holders, every_holder)
 
     return Evaluation(
         first_day=first_day,

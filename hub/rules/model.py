@@ -191,6 +191,8 @@ def _require_aware(name: str, value: datetime) -> None:
 
 #: `Direction`'s values as a set: taps are checked by the ten thousand in the hub's ingest.
 _DIRECTIONS = frozenset(get_args(Direction))
+#: `Category`'s values as a set: a national network's members are made by the ten thousand.
+_CATEGORIES = frozenset(get_args(Category))
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,7 @@ class Member:
     pass_until: date | None = None
 
     def __post_init__(self) -> None:
-        if self.category not in get_args(Category):
+        if self.category not in _CATEGORIES:
             raise ValueError(f"member {self.member_id}: unknown category {self.category!r}")
         if self.pass_since is None and self.pass_until is not None:
             raise ValueError(f"member {self.member_id}: pass_until without pass_since")

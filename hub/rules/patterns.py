@@ -10,24 +10,24 @@
 - the Pass members per month: every Pass valid on a day of the month for the network, and
   for a selection of sites those of them who came to it that month (as the evaluation).
 
-A stay is cut at the hour boundaries in UTC, which are the local ones for the whole-hour
-offsets of every zone the network uses, so a stay across a change of time is counted in real
-time; each piece then goes to the local weekday and hour of its start.
+The series are combined from the period's sessions summed up by site and month
+(`hub.rules.months`, which says how a stay is cut into hour slots).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from operator import add
 
 from hub.rules.calendar import opening_ranges
-from hub.rules.model import Member, Session, SiteRules, elapsed, to_hours
+from hub.rules.model import Member, SiteRules, to_hours
+from hub.rules.months import HOUR, SLOTS, Tallies, month_bounds
 
-HOUR = timedelta(hours=1)
 _MICROSECOND = timedelta(microseconds=1)
-_HOUR_US = 3_600_000_000
 RATE_QUANTUM = Decimal("0.0001")
 #: The hours of the day the heat map and the day profile show at least (07:00 to 20:59).
 FIRST_HOUR, LAST_HOUR = 7, 20
@@ -71,50 +71,6 @@ def _days(first_day: date, last_day: date) -> Iterable[date]:
         day += timedelta(days=1)
 
 
-def _add_pieces(
-    site: SiteRules,
-    local_start: datetime,
-    end: datetime,
-    slots: list[list[int]],
-    by_hour: list[int],
-) -> int:
-    """Add a stay's time, in microseconds, to the hour slots of its local weekdays
-    (`slots[weekday][hour]`) and to its site's hours of the day (`by_hour[hour]`); its
-    length in microseconds.
-
-    Counted from the local start when the stay keeps one UTC offset (nearly all do: the
-    walk is then arithmetic, and a network's year is read for every page); a stay across a
-    change of time is cut at the hour boundaries in UTC, each piece at its local hour."""
-    local_end = end.astimezone(site.zone)
-    length = elapsed(local_start, local_end) // _MICROSECOND
-    if local_start.utcoffset() == local_end.utcoffset():
-        weekday = local_start.weekday()
-        position = (
-            (local_start.hour * 60 + local_start.minute) * 60 + local_start.second
-        ) * 1_000_000 + local_start.microsecond
-        left = length
-        while left > 0:
-            hour = position // _HOUR_US
-            if hour >= 24:
-                weekday, position, hour = (weekday + 1) % 7, position - 24 * _HOUR_US, hour - 24
-            piece = min(_HOUR_US * (hour + 1) - position, left)
-            slots[weekday][hour] += piece
-            by_hour[hour] += piece
-            position += piece
-            left -= piece
-        return length
-    moment, last = local_start.astimezone(UTC), end.astimezone(UTC)
-    while moment < last:
-        boundary = moment.replace(minute=0, second=0, microsecond=0) + HOUR
-        piece_end = min(boundary, last)
-        local = moment.astimezone(site.zone)
-        piece = (piece_end - moment) // _MICROSECOND
-        slots[local.weekday()][local.hour] += piece
-        by_hour[local.hour] += piece
-        moment = piece_end
-    return length
-
-
 def _share(used_us: int, capacity: timedelta) -> Decimal | None:
     if not capacity:
         return None
@@ -125,37 +81,33 @@ def _share(used_us: int, capacity: timedelta) -> Decimal | None:
 def patterns(
     sites: Iterable[SiteRules],
     members: Mapping[str, Member],
-    sessions: Iterable[Session],
+    tallies: Tallies,
     first_day: date,
     last_day: date,
     *,
     network: bool = True,
 ) -> Patterns:
-    """The series for [first_day, last_day]; every session's site must be in `sites`.
+    """The series for [first_day, last_day], from the period's sessions summed up by site and
+    month (`hub.rules.months.tally`); every tally's site must be in `sites`.
     `network`: the Pass members per month are every valid Pass (else those who came)."""
     rules = {site.id: site for site in sorted(sites, key=lambda site: site.id)}
     months = month_keys(first_day, last_day)
-    month_index = {(int(key[:4]), int(key[5:])): index for index, key in enumerate(months)}
+    month_index = {key: index for index, key in enumerate(months)}
     used_by_month = {site: [0] * len(months) for site in rules}
-    slots = [[0] * 24 for _ in range(7)]
-    site_hours = {site: [0] * 24 for site in rules}
+    site_slots = {site: [0] * SLOTS for site in rules}
     users_by_month: list[set[str]] = [set() for _ in months]
-    for session in sessions:
-        site = rules.get(session.site)
-        if site is None:
-            raise ValueError(f"session at unknown site {session.site!r}")
-        local_start = session.start.astimezone(site.zone)
-        day = local_start.date()
-        if not first_day <= day <= last_day:
-            continue
-        index = month_index[day.year, day.month]
-        users_by_month[index].add(session.member_id)
-        if session.end is None:
-            continue
-        used_by_month[site.id][index] += _add_pieces(
-            site, local_start, session.end, slots, site_hours[site.id]
-        )
-    used_hours = [hour for hour in range(24) if any(slots[weekday][hour] for weekday in range(7))]
+    for (site_id, month), tallied in tallies.items():
+        if site_id not in rules:
+            raise ValueError(f"session at unknown site {site_id!r}")
+        index = month_index[month]
+        users_by_month[index] |= tallied.users
+        used_by_month[site_id][index] += tallied.used_us
+        if tallied.used_us:
+            site_slots[site_id] = list(map(add, site_slots[site_id], tallied.slots))
+    slots = [0] * SLOTS
+    for used in site_slots.values():
+        slots = list(map(add, slots, used))
+    used_hours = [hour for hour in range(24) if any(slots[hour::24])]
     hours = list(range(min([FIRST_HOUR, *used_hours]), max([LAST_HOUR, *used_hours]) + 1))
     weekdays = [0] * 7
     for day in _days(first_day, last_day):
@@ -163,18 +115,19 @@ def patterns(
     positions = sum(site.positions.total for site in rules.values())
     heat = [
         [
-            _share(slots[weekday][hour], HOUR * weekdays[weekday] * positions)
+            _share(slots[weekday * 24 + hour], HOUR * weekdays[weekday] * positions)
             if weekdays[weekday]
             else None
             for hour in hours
         ]
         for weekday in range(7)
     ]
+    open_days = _open_days(rules.values(), first_day, last_day)
     day_profile: dict[str, list[Decimal | None]] = {}
     for site in rules.values():
-        open_days = sum(1 for day in _days(first_day, last_day) if opening_ranges(site, day))
-        capacity = HOUR * open_days * site.positions.total
-        day_profile[site.id] = [_share(site_hours[site.id][hour], capacity) for hour in hours]
+        capacity = HOUR * open_days[site.id] * site.positions.total
+        by_hour = site_slots[site.id]
+        day_profile[site.id] = [_share(sum(by_hour[hour::24]), capacity) for hour in hours]
     microseconds = _MICROSECOND
     return Patterns(
         first_day=first_day,
@@ -194,17 +147,58 @@ def patterns(
     )
 
 
+def _open_days(sites: Iterable[SiteRules], first_day: date, last_day: date) -> dict[str, int]:
+    """Each site's open days in the period; sites sharing a calendar (opening days, closed
+    days, public holidays) count them once."""
+    counted: dict[object, int] = {}
+    open_days: dict[str, int] = {}
+    for site in sites:
+        key = (
+            tuple(sorted(day for day, ranges in site.opening.items() if ranges)),
+            site.open_on_public_holidays,
+            site.closed,
+        )
+        if key not in counted:
+            counted[key] = sum(1 for day in _days(first_day, last_day) if opening_ranges(site, day))
+        open_days[site.id] = counted[key]
+    return open_days
+
+
 def _pass_members(
     members: Mapping[str, Member],
     months: Sequence[str],
     users_by_month: Sequence[set[str]],
     network: bool,
 ) -> list[int]:
-    counts = []
-    for key, users in zip(months, users_by_month, strict=True):
-        year, month = int(key[:4]), int(key[5:])
-        first = date(year, month, 1)
-        last = (date(year + month // 12, month % 12 + 1, 1)) - timedelta(days=1)
-        holders = members.values() if network else (members[who] for who in users if who in members)
-        counts.append(sum(1 for member in holders if member.pass_valid_between(first, last)))
+    """For the network, every member counted once into the months their Pass was valid on
+    a day of (a network has tens of thousands of members: one pass over them, not one a
+    month); for a selection, those of the month's users."""
+    bounds = [month_bounds(key) for key in months]
+    if not network:
+        return [
+            sum(
+                1
+                for who in users
+                if who in members and members[who].pass_valid_between(first, last)
+            )
+            for (first, last), users in zip(bounds, users_by_month, strict=True)
+        ]
+    firsts = [first for first, _last in bounds]
+    lasts = [last for _first, last in bounds]
+    starts = [0] * (len(months) + 1)
+    for member in members.values():
+        if member.pass_since is None:
+            continue
+        # Valid on a day of month i: pass_since <= its last day and pass_until >= its first.
+        begin = bisect_left(lasts, member.pass_since)
+        until = len(months)
+        if member.pass_until is not None:
+            until = bisect_right(firsts, member.pass_until)
+        if begin < until:
+            starts[begin] += 1
+            starts[until] -= 1
+    counts, running = [], 0
+    for index in range(len(months)):
+        running += starts[index]
+        counts.append(running)
     return counts

@@ -615,3 +615,35 @@ class MemberSession(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+
+
+class ReportMonth(Base):
+    """One site's sessions of one local month summed up (`hub.rules.months.MonthTally`),
+    kept by `hub.reports.months` so that a report reads a year of a site from 12 rows, not
+    from every session."""
+
+    __tablename__ = "report_months"
+
+    #: "YYYY-MM", in the site's zone; first in the key: a period of every site is one range.
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    #: The zone the month's days were read in: a site moved to another zone is read again.
+    timezone: Mapped[str] = mapped_column(String(64))
+    used_us: Mapped[int] = mapped_column(BigInteger)
+    #: Who came: member ids and pseudonyms, sorted.
+    users: Mapped[list[Any]]
+    #: Microseconds in each hour slot of the week (`hub.rules.months.SLOTS`).
+    slots: Mapped[list[Any]]
+
+
+class ReportStale(Base):
+    """A site's UTC day whose sessions changed since its months were summed up: written by
+    triggers on `sessions` (migration 0016) in the transaction of the change, whatever made
+    it (the presence engine, a correction, the retention, an import), and cleared by
+    `hub.reports.months.refresh`."""
+
+    __tablename__ = "report_stale"
+
+    site_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    #: The UTC day of the start of a session inserted, deleted, or updated (before and after).
+    day: Mapped[date] = mapped_column(primary_key=True)

@@ -19,6 +19,7 @@ from hub.rules.model import (
     SiteRules,
     weekly_opening,
 )
+from hub.rules.months import tally
 
 PARIS = ZoneInfo("Europe/Paris")
 D = Decimal
@@ -118,9 +119,22 @@ SALLE_FIGURES = Figures(
 )
 
 
+def evaluate_stays(
+    sites: list[SiteRules],
+    members: dict[str, Member],
+    stays: list[Session],
+    first: date,
+    last: date,
+) -> Evaluation:
+    """The figures of the stays, summed up by month as the reports do."""
+    return evaluate(
+        sites, members, tally({site.id: site for site in sites}, stays, first, last), first, last
+    )
+
+
 @pytest.fixture(scope="module")
 def week() -> Evaluation:
-    return evaluate([SALLE, MURAT, AURILLAC], MEMBERS, SESSIONS, FIRST, LAST)
+    return evaluate_stays([SALLE, MURAT, AURILLAC], MEMBERS, SESSIONS, FIRST, LAST)
 
 
 def test_total(week: Evaluation) -> None:
@@ -152,7 +166,7 @@ def test_zrr_split(week: Evaluation) -> None:
 
 def test_holidays_reduce_available_hours() -> None:
     # Week of 9-15 November: Mon 7 + Tue 8.5, Wednesday 11 is a holiday; × 9 = 139.5 h.
-    got = evaluate([MURAT], {}, [], date(2026, 11, 9), date(2026, 11, 15))
+    got = evaluate_stays([MURAT], {}, [], date(2026, 11, 9), date(2026, 11, 15))
     assert got.total.available_hours == D("139.5")
     assert got.total.occupancy_rate == D(0)
     assert got.total.users == 0
@@ -160,4 +174,4 @@ def test_holidays_reduce_available_hours() -> None:
 
 def test_session_at_an_unknown_site_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown site"):
-        evaluate([MURAT], MEMBERS, SESSIONS, FIRST, LAST)
+        evaluate_stays([MURAT], MEMBERS, SESSIONS, FIRST, LAST)

@@ -21,6 +21,7 @@ from hub.rules.evaluation import (
     subsidy_estimate,
 )
 from hub.rules.model import Member, Positions, Session, SiteRules, weekly_opening
+from hub.rules.months import Tallies, tally
 from hub.rules.patterns import patterns
 
 D = Decimal
@@ -105,8 +106,15 @@ MEMBERS = {
 }
 
 
+def summed_up(sites: list[SiteRules], stays: list[Session], first: date, last: date) -> Tallies:
+    """The stays summed up by site and month, as the reports give them to the rules."""
+    return tally({site.id: site for site in sites}, stays, first, last)
+
+
 def test_occupied_positions_and_the_subsidy_estimate() -> None:
-    result = evaluate([MURAT, YDES, EMPTY], MEMBERS, STAYS, FIRST, LAST)
+    result = evaluate(
+        [MURAT, YDES, EMPTY], MEMBERS, summed_up([MURAT, YDES], STAYS, FIRST, LAST), FIRST, LAST
+    )
     # Murat: 11 h of 40 → 27.5 % of 5 positions = 1.375 → 1.4 occupied; counted 1.
     assert occupied_positions(result.by_site["murat"]) == D("1.4")
     # Ydes: 5 h of 4 → capped at its 2 positions.
@@ -128,7 +136,8 @@ def test_occupied_positions_and_the_subsidy_estimate() -> None:
 
 
 def test_the_charts_series() -> None:
-    series = patterns([MURAT, YDES], MEMBERS, STAYS, FIRST, LAST)
+    sites = [MURAT, YDES]
+    series = patterns(sites, MEMBERS, summed_up(sites, STAYS, FIRST, LAST), FIRST, LAST)
     assert series.months == ["2026-02"]
     assert series.hours_by_month == {"murat": [D(11)], "ydes": [D(5)]}
     assert series.month_totals == [D(16)]
@@ -147,8 +156,9 @@ def test_the_charts_series() -> None:
     assert series.day_profile["ydes"][series.hours.index(13)] == D("0.5")
     # Pass members of February: M1, and M3 from the 5th.
     assert series.pass_members == [2]
+    ydes_stays = [stay for stay in STAYS if stay.site == "ydes"]
     only_ydes = patterns(
-        [YDES], MEMBERS, [s for s in STAYS if s.site == "ydes"], FIRST, LAST, network=False
+        [YDES], MEMBERS, summed_up([YDES], ydes_stays, FIRST, LAST), FIRST, LAST, network=False
     )
     assert only_ydes.pass_members == [1]
 
@@ -162,7 +172,8 @@ def test_a_stay_across_the_change_of_time_counts_its_real_hours() -> None:
         datetime(2026, 3, 29, 0, 30, tzinfo=UTC),
         datetime(2026, 3, 29, 1, 30, tzinfo=UTC),
     )
-    series = patterns([MURAT], MEMBERS, [stay], date(2026, 3, 23), date(2026, 3, 29))
+    first, last = date(2026, 3, 23), date(2026, 3, 29)
+    series = patterns([MURAT], MEMBERS, summed_up([MURAT], [stay], first, last), first, last)
     sunday = series.heat[6]
     assert series.hours_by_month == {"murat": [D(1)]}
     assert series.hours[0] == 1
