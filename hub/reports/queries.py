@@ -236,8 +236,8 @@ def billing(session: Session, month: str, *, sites: Collection[str] | None = Non
     """The invoice lines of `month` ("YYYY-MM") for the sites, by hub.rules.billing."""
     rules = _load_sites(session, sites)
     first, last = month_bounds(month)
-    # The columns the rules read only (as the evaluation's `hub.reports.months`): whole ORM objects cost the billing
-    # page most of its time.
+    # The columns the rules read only: whole ORM objects cost the billing page most of its
+    # time.
     rows = session.execute(
         select(
             PresenceSession.member_id,
