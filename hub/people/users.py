@@ -43,7 +43,9 @@ _hasher = PasswordHasher()
 #: random password nobody kept, made with the hasher's parameters (written here: hashing one
 #: at import cost every `telecentre-hub` command half a second; an unknown login is refused
 #: whatever password matches it).
-_DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$+OPsr+Me/FbKhQ/1T4bTCg$2kFINlrLkRMgqDmamKPWAl3bk40rvrUvmOlFY/Zse2s"
+_DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$+OPsr+Me/FbKhQ/1T4bTCg$2kFINlrLkRMgqDmamKPWAl3bk40rvrUvmOlFY/Zse2s"
+)
 
 
 def N_(message: str) -> str:

@@ -183,9 +183,7 @@ def write_outcomes(session: Session, outcomes: Mapping[str, tuple[str, str | Non
     execute_many(session.connection(), _SET_OUTCOMES, stored)
 
 
-def store_events(
-    session: Session, batch: Sequence[Incoming], *, hold: bool = False
-) -> StoreResult:
+def store_events(session: Session, batch: Sequence[Incoming], *, hold: bool = False) -> StoreResult:
     """Validate and store `batch` in the caller's transaction; the caller commits.
 
     `hold`: the new events' rows wait in memory until `write_held`, which the caller calls

@@ -234,6 +234,13 @@ def test_wrong_password_and_unknown_login_say_the_same(console_app: Flask, world
     assert "Identifiant ou mot de passe incorrect." in unknown.get_data(as_text=True)
 
 
+def test_an_unknown_login_costs_a_real_hash_check() -> None:
+    """The hash an unknown login is checked against is written in the source: it must have
+    the hasher's own parameters, or an unknown login would answer faster than a wrong
+    password."""
+    assert not users._hasher.check_needs_rehash(users._DUMMY_HASH)
+
+
 def test_the_session_cookie_is_http_only_and_same_site_lax(
     console_app: Flask, world: World
 ) -> None:
