@@ -98,7 +98,8 @@ def tapped_sites(new: Iterable[NewEvent]) -> set[str]:
 def _tap(item: NewEvent, member_id: str) -> Tap:
     event = item.event
     assert isinstance(event, wire.BadgeEvent)  # `counted` keeps badge events only
-    return Tap(event.id, member_id, event.site, event.ts, event.direction)
+    # In UTC, as the store gives taps back: the rules compare them without converting.
+    return Tap(event.id, member_id, event.site, utc(event.ts), event.direction)
 
 
 def _row(member_id: str, walked: Walked) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.types import TypeEngine
@@ -92,3 +93,38 @@ def execute_many(
         else [dict(zip(compiled.keys, t, strict=True)) for t in tuples]
     )
     connection.exec_driver_sql(compiled.sql, parameters)
+
+
+#: Rows per statement of `insert_new`: four parameters each stay far below SQLite's limit.
+_ROWS_PER_INSERT = 1000
+
+
+def insert_new(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> set[Any]:
+    """Insert the rows whose primary key (one column) is not in `table` yet, the others left
+    alone (`INSERT … ON CONFLICT DO NOTHING`, SQLite and PostgreSQL alike, safe between two
+    processes); the keys of the rows inserted. Multi-row VALUES built once per size, the
+    values converted column by column, as `execute_many`."""
+    if not rows:
+        return set()
+    dialect = connection.dialect
+    keys = tuple(rows[0])
+    [key] = [column.name for column in table.primary_key.columns]
+    quote = dialect.identifier_preparer.quote
+    converters = [_converter(table.c[name].type, dialect) for name in keys]
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    one = "(" + ", ".join([mark] * len(keys)) + ")"
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in keys)}) VALUES "
+    tail = f" ON CONFLICT ({quote(key)}) DO NOTHING RETURNING {quote(key)}"
+    inserted: set[Any] = set()
+    for first in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[first : first + _ROWS_PER_INSERT]
+        columns = [
+            list(map(itemgetter(name), chunk))
+            if convert is None
+            else [convert(row[name]) for row in chunk]
+            for name, convert in zip(keys, converters, strict=True)
+        ]
+        flat = tuple(value for values in zip(*columns, strict=True) for value in values)
+        sql = head + ", ".join([one] * len(chunk)) + tail
+        inserted.update(connection.exec_driver_sql(sql, flat).scalars())
+    return inserted

@@ -16,7 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from hub.store.bulk import execute_many
+from hub.store.bulk import execute_many, insert_new
 from hub.store.db import insert_ignoring_conflicts
 from hub.store.models import Badge, DeviceMark, Event, EventId, RejectedEvent, utcnow
 from telecentre import wire
@@ -146,6 +146,7 @@ def _holders(session: Session, badges: set[str]) -> dict[str, str]:
 
 
 _EVENTS = cast(Table, Event.__table__)
+_EVENT_IDS = cast(Table, EventId.__table__)
 _INSERT_EVENTS = insert(_EVENTS)
 _SET_OUTCOMES = (
     update(_EVENTS)
@@ -225,19 +226,13 @@ def store_events(session: Session, batch: Sequence[Incoming], *, hold: bool = Fa
     # Through the Core connection: the ORM's bulk insert path costs more than the insert.
     # The ids first: the ones already known are the duplicates, whose events are not stored.
     connection = session.connection()
-    inserted = set(
-        connection.scalars(
-            insert_ignoring_conflicts(session, EventId).returning(EventId.id),
-            [
-                {
-                    "id": r["id"],
-                    "device": r["device"],
-                    "seq": r["seq"],
-                    "received_at": r["received_at"],
-                }
-                for r in rows
-            ],
-        )
+    inserted = insert_new(
+        connection,
+        _EVENT_IDS,
+        [
+            {"id": r["id"], "device": r["device"], "seq": r["seq"], "received_at": r["received_at"]}
+            for r in rows
+        ],
     )
     if inserted:
         fresh = [row for row in rows if row["id"] in inserted]

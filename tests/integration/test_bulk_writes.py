@@ -15,8 +15,8 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.people.imports import import_sites
-from hub.store.bulk import _sqlite_time, execute_many
-from hub.store.models import PresenceSession, UtcDateTime
+from hub.store.bulk import _sqlite_time, execute_many, insert_new
+from hub.store.models import EventId, PresenceSession, UtcDateTime
 
 SESSIONS = cast(Table, PresenceSession.__table__)
 SITES = "sites:\n  - {id: murat, name: Murat}\n"
@@ -94,3 +94,25 @@ def test_sqlite_times_are_the_text_sqlalchemy_writes(moment: datetime) -> None:
     convert = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
     assert convert is not None
     assert _sqlite_time(moment) == convert(moment)
+
+
+def test_insert_new_skips_the_keys_already_there_and_says_which_it_inserted(
+    sessions: sessionmaker[Session],
+) -> None:
+    ids = cast(Table, EventId.__table__)
+    received = datetime(2026, 5, 4, 10, 0, tzinfo=timezone(timedelta(hours=2)))
+
+    def rows(names: list[str]) -> list[dict[str, Any]]:
+        return [
+            {"id": n, "device": "murat-door", "seq": i, "received_at": received}
+            for i, n in enumerate(names)
+        ]
+
+    with sessions.begin() as session:
+        assert insert_new(session.connection(), ids, rows(["a", "b"])) == {"a", "b"}
+    with sessions.begin() as session:
+        many = [f"e{n:05d}" for n in range(2500)]  # more than one statement
+        assert insert_new(session.connection(), ids, rows(["b", "c", *many])) == {"c", *many}
+    with sessions() as session:
+        stored = {i: at for i, at in session.execute(select(ids.c.id, ids.c.received_at))}
+    assert len(stored) == 2503 and set(stored.values()) == {received}
