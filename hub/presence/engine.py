@@ -3,7 +3,10 @@
 It runs inside each ingest batch's transaction (MQTT and JSON Lines alike), so a batch's
 events, the sessions they make and the outcome of each tap are committed together or not at
 all. What to replay is decided by `hub.rules.replay.plan_member` (pure); the store reads are
-`hub.store.replay`; this module puts them together and writes the rows that differ.
+`hub.store.replay`; this module puts them together and writes the rows that differ, many at
+a time (`hub.store.bulk`). Ingest holds the batch's own event rows back until the engine has
+run (`store_events(hold=True)`): it reads only the taps of earlier batches from the store,
+and the outcomes it gives are written with the rows, not by an UPDATE of each tap after.
 
 A late tap re-computes only what it touches: for each member with new counted taps, the
 replay of their taps at all their sites restarts at the earliest one, never before the end
