@@ -84,7 +84,7 @@ def test_the_rule_is_the_unicode_categories_over_every_code_point() -> None:
 
 
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(),
+    st.none() | st.booleans() | st.integers(-(10**18), 10**18) | st.text(),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
     max_leaves=40,
 )
