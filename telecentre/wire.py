@@ -143,9 +143,12 @@ Timestamp = Annotated[datetime, BeforeValidator(_text_timestamp), AfterValidator
 Counter = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNTER)]
 
 
+_BADGE_SEPARATORS = re.compile(r"[\s:-]")
+
+
 def normalise_badge(uid: str) -> str:
     """Badge UIDs are compared as upper-case hex with no separators (readers differ)."""
-    return re.sub(r"[\s:-]", "", uid).upper()
+    return _BADGE_SEPARATORS.sub("", uid).upper()
 
 
 def parse_badge(raw: str) -> str:

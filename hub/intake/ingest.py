@@ -49,6 +49,7 @@ from hub.store.events import (
     StoreResult,
     rejection,
     store_events,
+    write_held,
 )
 from hub.store.models import RejectedEvent, utcnow
 from telecentre import wire
@@ -418,13 +419,14 @@ class Ingest:
         statuses = [m for m in readable if wire.is_status_topic(m.topic) and m.payload]
         with self._sessions.begin() as session:
             result = store_events(
-                session, [Incoming(m.payload, m.topic, m.received_at) for m in events]
+                session, [Incoming(m.payload, m.topic, m.received_at) for m in events], hold=True
             )
             bad = _record_statuses(session, statuses)
             if oversize:
                 session.execute(insert(RejectedEvent), _oversize_rejections(oversize))
             for hook in self.on_batch:
                 hook(session, result.new)
+            write_held(session)  # with the outcomes the presence engine gave them
             if bad.recorded:
                 for status_hook in self.on_statuses:
                     status_hook(session, bad.recorded)
@@ -511,12 +513,14 @@ def ingest_lines(
     pending: list[NewEvent] = []
 
     def plan() -> None:
-        for hook in on_batch:
-            hook(session, pending)
+        if pending:
+            for hook in on_batch:
+                hook(session, pending)
+        write_held(session)  # with the outcomes the presence engine gave them
         pending.clear()
 
     def flush() -> None:
-        stored = store_events(session, [incoming for _, incoming in chunk])
+        stored = store_events(session, [incoming for _, incoming in chunk], hold=True)
         pending.extend(stored.new)
         result.accepted += len(stored.new)
         result.duplicates += stored.duplicates
@@ -535,6 +539,5 @@ def ingest_lines(
             flush()
     if chunk:
         flush()
-    if pending:
-        plan()
+    plan()
     return result

@@ -3,7 +3,10 @@
 It runs inside each ingest batch's transaction (MQTT and JSON Lines alike), so a batch's
 events, the sessions they make and the outcome of each tap are committed together or not at
 all. What to replay is decided by `hub.rules.replay.plan_member` (pure); the store reads are
-`hub.store.replay`; this module puts them together and writes the rows that differ.
+`hub.store.replay`; this module puts them together and writes the rows that differ, many at
+a time (`hub.store.bulk`). Ingest holds the batch's own event rows back until the engine has
+run (`store_events(hold=True)`): it reads only the taps of earlier batches from the store,
+and the outcomes it gives are written with the rows, not by an UPDATE of each tap after.
 
 A late tap re-computes only what it touches: for each member with new counted taps, the
 replay of their taps at all their sites restarts at the earliest one, never before the end
@@ -41,7 +44,8 @@ from hub.rules.presence import (
     present_at,
 )
 from hub.rules.replay import DEFAULT_FUTURE_TOLERANCE_S, MemberPlan, arrival_quarantine, plan_member
-from hub.store.events import NewEvent
+from hub.store.bulk import execute_many
+from hub.store.events import NewEvent, write_outcomes
 from hub.store.models import Event, PresenceSession, utcnow
 from hub.store.replay import (
     MemberRows,
@@ -97,7 +101,8 @@ def tapped_sites(new: Iterable[NewEvent]) -> set[str]:
 def _tap(item: NewEvent, member_id: str) -> Tap:
     event = item.event
     assert isinstance(event, wire.BadgeEvent)  # `counted` keeps badge events only
-    return Tap(event.id, member_id, event.site, event.ts, event.direction)
+    # In UTC, as the store gives taps back: the rules compare them without converting.
+    return Tap(event.id, member_id, event.site, utc(event.ts), event.direction)
 
 
 def _row(member_id: str, walked: Walked) -> dict[str, Any]:
@@ -159,41 +164,27 @@ class _Writes:
 
     def write(self, session: Session) -> None:
         """Deletes by primary key, then multi-row inserts and updates (executemany)."""
-        table = cast(Table, PresenceSession.__table__)  # Core: no ORM work per row
+        connection = session.connection()
         for chunk in chunks(sorted(self.delete)):
-            session.execute(delete(table).where(table.c.id.in_(chunk)))
-        if self.insert:
-            session.execute(insert(table), self.insert)
-        if self.update:
-            session.connection().execute(
-                update(table)
-                .where(table.c.id == bindparam("row_id"))
-                .values(
-                    end=bindparam("new_end"),
-                    natural_end=bindparam("new_end"),
-                    auto_closed=bindparam("new_auto_closed"),
-                    end_event_id=bindparam("new_end_event_id"),
-                    end_reason=bindparam("new_end_reason"),
-                ),
-                self.update,
-            )
+            connection.execute(delete(_SESSIONS).where(_SESSIONS.c.id.in_(chunk)))
+        execute_many(connection, _INSERT_SESSIONS, self.insert)
+        execute_many(connection, _UPDATE_SESSIONS, self.update)
         write_outcomes(session, self.outcomes)
 
 
-def write_outcomes(session: Session, outcomes: Mapping[str, Verdict]) -> None:
-    """Set the outcome (and its reason) of these events: one executemany."""
-    if not outcomes:
-        return
-    events = cast(Table, Event.__table__)
-    session.connection().execute(
-        update(events)
-        .where(events.c.id == bindparam("event_id"))
-        .values(outcome=bindparam("new_outcome"), outcome_reason=bindparam("new_reason")),
-        [
-            {"event_id": event_id, "new_outcome": outcome, "new_reason": reason}
-            for event_id, (outcome, reason) in sorted(outcomes.items())
-        ],
+_SESSIONS = cast(Table, PresenceSession.__table__)  # Core: no ORM work per row
+_INSERT_SESSIONS = insert(_SESSIONS)
+_UPDATE_SESSIONS = (
+    update(_SESSIONS)
+    .where(_SESSIONS.c.id == bindparam("row_id"))
+    .values(
+        end=bindparam("new_end"),
+        natural_end=bindparam("new_end"),
+        auto_closed=bindparam("new_auto_closed"),
+        end_event_id=bindparam("new_end_event_id"),
+        end_reason=bindparam("new_end_reason"),
     )
+)
 
 
 @dataclass(frozen=True)
@@ -391,7 +382,8 @@ class Presence:
             sites = load_sites(
                 session,
                 {row.session.site for found in rows.values() for row in found.sessions}
-                | {tap.site for found in rows.values() for tap in found.taps},
+                | {tap.site for found in rows.values() for tap in found.taps}
+                | {tap.site for taps in wanted.values() for tap in taps},
             )
             for member_id, new_taps in sorted(wanted.items()):
                 found = rows[member_id]

@@ -8,14 +8,15 @@ batch, is a duplicate (edges resend until acknowledged, the broker redelivers af
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from hub.store.bulk import execute_many, insert_new
 from hub.store.db import insert_ignoring_conflicts
 from hub.store.models import Badge, DeviceMark, Event, EventId, RejectedEvent, utcnow
 from telecentre import wire
@@ -144,8 +145,53 @@ def _holders(session: Session, badges: set[str]) -> dict[str, str]:
     return {uid: member_id for uid, member_id in rows}
 
 
-def store_events(session: Session, batch: Sequence[Incoming]) -> StoreResult:
-    """Validate and store `batch` in the caller's transaction; the caller commits."""
+_EVENTS = cast(Table, Event.__table__)
+_EVENT_IDS = cast(Table, EventId.__table__)
+_INSERT_EVENTS = insert(_EVENTS)
+_SET_OUTCOMES = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event_id"))
+    .values(outcome=bindparam("new_outcome"), outcome_reason=bindparam("new_reason"))
+)
+#: In `Session.info`: the `events` rows `store_events(hold=True)` kept back, by id.
+_HELD = "events.held"
+
+
+def _held(session: Session) -> dict[str, dict[str, Any]]:
+    held: dict[str, dict[str, Any]] = session.info.setdefault(_HELD, {})
+    return held
+
+
+def write_held(session: Session) -> None:
+    """Insert the `events` rows `store_events(hold=True)` kept back, with the outcomes set
+    on them meanwhile: one statement, and no UPDATE of each tap after its INSERT."""
+    held = session.info.pop(_HELD, None)
+    if held:
+        execute_many(session.connection(), _INSERT_EVENTS, list(held.values()))
+
+
+def write_outcomes(session: Session, outcomes: Mapping[str, tuple[str, str | None]]) -> None:
+    """Set the outcome (and its reason) of these events: on the rows still held back, else
+    one UPDATE for all."""
+    held = session.info.get(_HELD, {})
+    stored = []
+    for event_id, (outcome, reason) in sorted(outcomes.items()):
+        row = held.get(event_id)
+        if row is None:
+            stored.append({"event_id": event_id, "new_outcome": outcome, "new_reason": reason})
+        else:
+            row["outcome"], row["outcome_reason"] = outcome, reason
+    execute_many(session.connection(), _SET_OUTCOMES, stored)
+
+
+def store_events(session: Session, batch: Sequence[Incoming], *, hold: bool = False) -> StoreResult:
+    """Validate and store `batch` in the caller's transaction; the caller commits.
+
+    `hold`: the new events' rows wait in memory until `write_held`, which the caller calls
+    before it commits, after the hooks (the presence engine then sets the taps' outcomes on
+    them, and reads from the store only the taps of earlier batches). Their ids are stored
+    at once all the same: what is a duplicate is decided as without it.
+    """
     result = StoreResult()
     valid: dict[str, tuple[WireEvent, Incoming]] = {}
     rejected_rows = []
@@ -180,22 +226,20 @@ def store_events(session: Session, batch: Sequence[Incoming]) -> StoreResult:
     # Through the Core connection: the ORM's bulk insert path costs more than the insert.
     # The ids first: the ones already known are the duplicates, whose events are not stored.
     connection = session.connection()
-    inserted = set(
-        connection.scalars(
-            insert_ignoring_conflicts(session, EventId).returning(EventId.id),
-            [
-                {
-                    "id": r["id"],
-                    "device": r["device"],
-                    "seq": r["seq"],
-                    "received_at": r["received_at"],
-                }
-                for r in rows
-            ],
-        )
+    inserted = insert_new(
+        connection,
+        _EVENT_IDS,
+        [
+            {"id": r["id"], "device": r["device"], "seq": r["seq"], "received_at": r["received_at"]}
+            for r in rows
+        ],
     )
     if inserted:
-        connection.execute(insert(Event), [row for row in rows if row["id"] in inserted])
+        fresh = [row for row in rows if row["id"] in inserted]
+        if hold:
+            _held(session).update((row["id"], row) for row in fresh)
+        else:
+            execute_many(connection, _INSERT_EVENTS, fresh)
         # Every device with events gets a mark (`hub.store.marks`), even from an import made
         # with no broker at hand: the running hub finds it and acknowledges.
         devices = {row["device"]: row["site"] for row in rows if row["id"] in inserted}

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -232,6 +233,13 @@ def test_wrong_password_and_unknown_login_say_the_same(console_app: Flask, world
     assert wrong.status_code == unknown.status_code == 401
     assert "Identifiant ou mot de passe incorrect." in wrong.get_data(as_text=True)
     assert "Identifiant ou mot de passe incorrect." in unknown.get_data(as_text=True)
+
+
+def test_an_unknown_login_costs_a_real_hash_check() -> None:
+    """The hash an unknown login is checked against is written in the source: it must have
+    the hasher's own parameters, or an unknown login would answer faster than a wrong
+    password."""
+    assert not PasswordHasher().check_needs_rehash(users._DUMMY_HASH)  # as `users._hasher`
 
 
 def test_the_session_cookie_is_http_only_and_same_site_lax(

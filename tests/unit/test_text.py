@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import unicodedata
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from telecentre.text import MAX_INT_DIGITS, strict_json, unprintable
+from telecentre.text import MAX_INT_DIGITS, MAX_JSON_DEPTH, strict_json, unprintable, unprintable_in
 
 
 @pytest.mark.parametrize(
@@ -80,3 +81,36 @@ def test_the_rule_is_the_unicode_categories_over_every_code_point() -> None:
         if (unprintable(character, lines=True) is not None) != (bad and character not in "\t\n\r"):
             wrong.append(point)
     assert wrong == []
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**18), 10**18) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=40,
+)
+
+
+def _nested(value: object, depth: int) -> object:
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@given(
+    value=_JSON,
+    depth=st.integers(0, MAX_JSON_DEPTH + 2),
+    ascii_only=st.booleans(),
+    lines=st.booleans(),
+)
+def test_strict_json_refuses_exactly_what_the_walk_over_its_strings_refuses(
+    value: object, depth: int, ascii_only: bool, lines: bool
+) -> None:
+    """The text alone decides for JSON without escapes (`_plainly_fine`): the same answer
+    as walking every string of the parsed value, escaped or not, nested or not."""
+    text = json.dumps(_nested(value, depth), ensure_ascii=ascii_only)
+    expected = unprintable_in(json.loads(text), lines=lines)
+    if expected is None:
+        assert strict_json(text, lines=lines) == json.loads(text)
+    else:
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            strict_json(text, lines=lines)

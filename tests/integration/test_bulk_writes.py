@@ -1,0 +1,118 @@
+"""`hub.store.bulk.execute_many` on both databases: the rows it writes read back exactly as
+those SQLAlchemy writes (times in any offset, None, booleans, text), and its updates by key
+change only the rows named."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, cast
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.people.imports import import_sites
+from hub.store.bulk import _sqlite_time, execute_many, insert_new
+from hub.store.models import EventId, PresenceSession, UtcDateTime
+
+SESSIONS = cast(Table, PresenceSession.__table__)
+SITES = "sites:\n  - {id: murat, name: Murat}\n"
+
+
+def _row(n: int, start: datetime, end: datetime | None) -> dict[str, Any]:
+    return {
+        "member_id": None,
+        "pseudonym": f"p{n}",
+        "site_id": "murat",
+        "start": start,
+        "end": end,
+        "natural_end": end,
+        "auto_closed": n % 2 == 0,
+        "start_event_id": f"e{n}",
+        "end_event_id": None if end is None else f"x{n}",
+        "end_reason": None if end is None else "tap",
+        "final": False,
+        "manual": n % 3 == 0,
+    }
+
+
+def _read(session: Session) -> list[tuple[Any, ...]]:
+    columns = [SESSIONS.c[key] for key in _row(0, datetime.now(UTC), None) if key != "member_id"]
+    return [tuple(row) for row in session.execute(select(*columns).order_by(SESSIONS.c.pseudonym))]
+
+
+def test_bulk_rows_read_back_as_sqlalchemy_writes_them(sessions: sessionmaker[Session]) -> None:
+    paris = timezone(timedelta(hours=2))
+    starts = [
+        datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 7, 1, 8, 30, tzinfo=paris),
+        datetime(1970, 1, 1, tzinfo=timezone(timedelta(hours=-11))),
+        datetime(2999, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+    ]
+    rows = [
+        _row(n, start, start + timedelta(hours=n) if n else None) for n, start in enumerate(starts)
+    ]
+    with sessions.begin() as session:
+        import_sites(session, SITES)
+        session.execute(insert(SESSIONS), rows)
+    with sessions.begin() as session:
+        by_sqlalchemy = _read(session)
+        session.execute(delete(SESSIONS))
+        execute_many(session.connection(), insert(SESSIONS), rows)
+    with sessions.begin() as session:
+        assert _read(session) == by_sqlalchemy
+        ids = sorted(session.scalars(select(SESSIONS.c.id)))
+        execute_many(
+            session.connection(),
+            update(SESSIONS)
+            .where(SESSIONS.c.id == bindparam("row_id"))
+            .values(end=bindparam("new_end"), end_reason=bindparam("new_reason")),
+            [{"row_id": ids[0], "new_end": starts[3], "new_reason": "auto"}],
+        )
+    with sessions() as session:
+        after = _read(session)
+    assert after[1:] == by_sqlalchemy[1:]
+    assert after[0][3] == starts[3] and after[0][8] == "auto"
+
+
+def test_a_naive_time_is_refused() -> None:
+    with pytest.raises(ValueError, match="naive datetime"):
+        _sqlite_time(datetime(2026, 1, 1))
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1900, 1, 2), max_value=datetime(9998, 12, 30), timezones=st.timezones()
+    )
+)
+def test_sqlite_times_are_the_text_sqlalchemy_writes(moment: datetime) -> None:
+    dialect = sqlite.dialect()
+    convert = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert convert is not None
+    assert _sqlite_time(moment) == convert(moment)
+
+
+def test_insert_new_skips_the_keys_already_there_and_says_which_it_inserted(
+    sessions: sessionmaker[Session],
+) -> None:
+    ids = cast(Table, EventId.__table__)
+    received = datetime(2026, 5, 4, 10, 0, tzinfo=timezone(timedelta(hours=2)))
+
+    def rows(names: list[str]) -> list[dict[str, Any]]:
+        return [
+            {"id": n, "device": "murat-door", "seq": i, "received_at": received}
+            for i, n in enumerate(names)
+        ]
+
+    with sessions.begin() as session:
+        assert insert_new(session.connection(), ids, rows(["a", "b"])) == {"a", "b"}
+    with sessions.begin() as session:
+        many = [f"e{n:05d}" for n in range(2500)]  # more than one statement
+        assert insert_new(session.connection(), ids, rows(["b", "c", *many])) == {"c", *many}
+    with sessions() as session:
+        stored = {i: at for i, at in session.execute(select(ids.c.id, ids.c.received_at))}
+    assert len(stored) == 2503 and set(stored.values()) == {received}
