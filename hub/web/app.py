@@ -33,6 +33,9 @@ from hub.web.body_limits import SMALL_BODY_BYTES, apply_body_limit
 from hub.web.headers import is_api, protect
 from hub.web.text_gate import refuse_unprintable
 
+#: The live board's heartbeat (a comment line on a quiet stream) keeps proxies from closing it.
+HEARTBEAT_S = 15.0
+
 
 def _http_error(error: HTTPException) -> tuple[Response | str, int]:
     """JSON errors under the API's prefix, pages in the console's look elsewhere."""
@@ -115,7 +118,7 @@ def create_app(
             publish_access_lists=publish_access_lists,
             max_session_h=config.rules.max_session_h,
             sessions_retention_years=config.retention.sessions_retention_years,
-            max_streams=min(config.console.max_streams, config.http.threads // 2),
+            heartbeat_s=min(HEARTBEAT_S, config.http.channel_timeout_s / 3),
         ),
         secret_key=secret_key or secrets.token_bytes(32),
         idle_timeout=timedelta(minutes=config.console.idle_timeout_min),
