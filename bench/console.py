@@ -254,12 +254,14 @@ def relay_baseline(broker: Mosquitto, count: int) -> dict[str, float]:
     return percentiles(seconds)
 
 
-def idle_streams(base: str, cookie: str, count: int) -> list[socket.socket]:
-    """`count` boards' streams on raw sockets, open until closed: their first events and
-    heartbeats wait in the kernel's buffers."""
-    host, port = base.removeprefix("http://").split(":")
+def idle_streams(hub: Hub, cookie: str, count: int) -> list[socket.socket]:
+    """`count` boards' streams on raw sockets, open until closed, as browsers that reconnect
+    with the last change they saw (their first answer has no card); the changes and
+    heartbeats sent to them wait in the kernel's buffers."""
+    host, port = hub.url.removeprefix("http://").split(":")
     request = (
         "GET /board/stream HTTP/1.1\r\nHost: hub\r\nAccept: text/event-stream\r\n"
+        f"Last-Event-ID: {hub.changes.epoch}:{hub.changes.seq}\r\n"
         f"Cookie: {cookie}\r\n\r\n"
     ).encode()
     sockets = []
@@ -373,7 +375,7 @@ def main(argv: list[str] | None = None) -> None:
                     "board_page": timed_gets(hub.url, "/", cookie, args.requests),
                     "baseline_broker_relay": relay_baseline(broker, 10),
                 }
-                idle = idle_streams(hub.url, cookie, args.idle_streams)
+                idle = idle_streams(hub, cookie, args.idle_streams)
                 results |= streams_figures(
                     hub, broker, cookie, args.boards, args.taps, args.requests, idle
                 )

@@ -142,7 +142,7 @@ class Stream:
         """In the loop's thread: queue `data` (framed as a chunk when the answer is chunked),
         or drop a client that leaves too much unread."""
         channel = self._channel
-        if self.closed:
+        if self.closed or not (data or end):
             return
         if channel.total_outbufs_len > channel.server.stream_backlog_bytes:
             log.info("dropped a stream whose client does not read (%s)", channel.addr[0])
@@ -152,13 +152,14 @@ class Stream:
             data = (b"%X\r\n%s\r\n" % (len(data), data) if data else b"") + (
                 b"0\r\n\r\n" if end else b""
             )
-        with channel.outbuf_lock:  # a worker thread may still be finishing its answer
-            if channel.current_outbuf_count >= channel.adj.outbuf_high_watermark:
-                channel.outbufs.append(OverflowableBuffer(channel.adj.outbuf_overflow))
-                channel.current_outbuf_count = 0
-            channel.outbufs[-1].append(data)
-            channel.current_outbuf_count += len(data)
-            channel.total_outbufs_len += len(data)
+        # No lock: no worker thread writes to a stream once handed over, and the loop, which
+        # sends the buffers, is this thread. A new buffer now and then, as `write_soon` does.
+        if channel.current_outbuf_count >= channel.adj.outbuf_high_watermark:
+            channel.outbufs.append(OverflowableBuffer(channel.adj.outbuf_overflow))
+            channel.current_outbuf_count = 0
+        channel.outbufs[-1].append(data)
+        channel.current_outbuf_count += len(data)
+        channel.total_outbufs_len += len(data)
         if end:
             channel.close_when_flushed = True
 
@@ -236,14 +237,15 @@ class _Channel(HTTPChannel):  # type: ignore[misc]
     def service(self) -> None:
         super().service()
         opened, self.opened = self.opened, None
-        if opened is not None and self.stream is not None:
-            stream = self.stream
-            try:
-                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SNDBUF_BYTES)
-                opened(stream)
-            except Exception:
-                log.exception("a stream could not be opened: closed")
-                send([(stream, b"")], end=True)
+        stream, sock = self.stream, self.socket
+        if opened is None or stream is None or stream.closed or sock is None:
+            return  # not a stream, or its client already left
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SNDBUF_BYTES)
+            opened(stream)
+        except Exception:
+            log.exception("a stream could not be opened: closed")
+            send([(stream, b"")], end=True)
 
 
 class _Server(TcpWSGIServer):  # type: ignore[misc]
