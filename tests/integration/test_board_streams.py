@@ -83,6 +83,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
     yield Served(app, web, changes, sessions)
     changes.close()
     web.stop()
+    # The boards' thread lives only while streams are open.
+    wait_until(lambda: "board-streams" not in {t.name for t in threading.enumerate()})
     engine.dispose()
 
 
@@ -152,7 +154,7 @@ def test_hundreds_of_open_boards_hold_no_thread_and_each_gets_the_change(
     boards = [Board(served, cookie) for _ in range(OPEN_BOARDS)]
     for board in boards:
         assert board.wait_for(b'id="row-murat"')  # the first events: every site's row
-    assert served.streams().count == OPEN_BOARDS
+    wait_until(lambda: served.streams().count == OPEN_BOARDS)  # handed over once written
     # 4 worker threads, 200 boards open: pages are still answered, no thread was added
     # (the board's own broadcaster is one).
     assert [health(served) for _ in range(10)] == [200] * 10
@@ -209,7 +211,7 @@ def test_a_client_that_never_reads_is_dropped_and_the_others_keep_getting_change
     stalled = Board(served, cookie, receive_buffer=4096)
     reader = Board(served, cookie)
     assert reader.wait_for(b'id="row-murat"')
-    wait_until(lambda: served.streams().count == 2, timeout=10)
+    wait_until(lambda: served.streams().count == 2)
     with served.sessions() as session:
         every_site = list(site_labels(session, None))
     for _ in range(500):
