@@ -37,6 +37,8 @@ from hub.web.server import Stream, send
 log = logging.getLogger(__name__)
 
 HEARTBEAT = b": still here\n\n"
+#: The longest between two heartbeats: proxies close a stream silent for a minute or so.
+MAX_HEARTBEAT_S = 15.0
 
 
 def event(name: str, data: str, event_id: str | None = None) -> str:

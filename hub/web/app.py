@@ -22,6 +22,7 @@ from hub.api.errors import http_error
 from hub.api.services import EXTENSION, AfterImport, Services
 from hub.config import HubConfig
 from hub.console import STATIC_FOLDER, TEMPLATE_FOLDER, init_console
+from hub.console.board_streams import MAX_HEARTBEAT_S
 from hub.console.errors import error_page
 from hub.console.services import ConsoleServices
 from hub.doors.commands import DoorOpener
@@ -32,9 +33,6 @@ from hub.store.models import utcnow
 from hub.web.body_limits import SMALL_BODY_BYTES, apply_body_limit
 from hub.web.headers import is_api, protect
 from hub.web.text_gate import refuse_unprintable
-
-#: The live board's heartbeat (a comment line on a quiet stream) keeps proxies from closing it.
-HEARTBEAT_S = 15.0
 
 
 def _http_error(error: HTTPException) -> tuple[Response | str, int]:
@@ -118,7 +116,7 @@ def create_app(
             publish_access_lists=publish_access_lists,
             max_session_h=config.rules.max_session_h,
             sessions_retention_years=config.retention.sessions_retention_years,
-            heartbeat_s=min(HEARTBEAT_S, config.http.channel_timeout_s / 3),
+            heartbeat_s=min(MAX_HEARTBEAT_S, config.http.channel_timeout_s / 3),
         ),
         secret_key=secret_key or secrets.token_bytes(32),
         idle_timeout=timedelta(minutes=config.console.idle_timeout_min),

@@ -11,7 +11,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -30,7 +30,7 @@ from hub.store.models import Alarm
 from hub.web.app import create_app
 from hub.web.body_limits import LARGEST_BODY_BYTES
 from hub.web.server import WebServer
-from tests.console import add_user, client_sign_in, csrf_token
+from tests.console import add_user, csrf_token, session_cookie
 from tests.servers import REPO, free_port
 from tests.waiting import wait_until
 
@@ -54,11 +54,7 @@ class Served:
         return int(self.web.url.rsplit(":", 1)[1])
 
     def cookie(self, login: str) -> str:
-        client = self.app.test_client()
-        assert client_sign_in(client, login) == 302
-        cookie = client.get_cookie("telecentre_session")
-        assert cookie is not None
-        return f"telecentre_session={cookie.value}"
+        return session_cookie(self.app, login)
 
     def streams(self) -> BoardStreams:
         streams: BoardStreams = self.app.extensions[STREAMS]
@@ -202,6 +198,19 @@ def test_losing_a_site_ends_the_stream_before_that_sites_next_change(served: Ser
     received = board.wait_for_end()
     assert b"event: reload" in received  # its page reloads and shows Mauriac's card
     assert event_id not in received
+
+
+def test_a_stream_ends_when_its_session_would_expire_and_the_browser_is_then_signed_out(
+    served: Served,
+) -> None:
+    served.app.permanent_session_lifetime = timedelta(seconds=2)
+    cookie = served.cookie("lea")
+    for _ in range(10):  # the browser reconnects with its cookie each time the stream ends
+        received = Board(served, cookie).wait_for_end()
+        if b"event: expired" in received:
+            break
+        assert received.endswith(b"\r\n0\r\n\r\n")  # ended, not cut
+    assert b"event: expired\ndata: /login" in received
 
 
 def test_a_client_that_never_reads_is_dropped_and_the_others_keep_getting_changes(

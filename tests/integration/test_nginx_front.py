@@ -18,13 +18,13 @@ from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.config import Http, HubConfig
-from hub.console.services import EXTENSION, ConsoleServices
+from hub.console.services import EXTENSION
 from hub.people.imports import import_sites
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.web.app import create_app
 from hub.web.body_limits import LARGEST_BODY_BYTES
 from hub.web.server import WebServer
-from tests.console import add_user, client_sign_in
+from tests.console import add_user, session_cookie
 from tests.servers import REPO, NginxFront, free_port
 from tests.waiting import wait_until
 
@@ -188,19 +188,15 @@ def test_a_boards_stream_passes_each_change_at_once(served: Served) -> None:
     with served.sessions.begin() as session:
         import_sites(session, (REPO / "deploy" / "demo" / "sites.yaml").read_text("utf-8"))
     add_user(served.sessions, "dora", "department")
-    signed_in = served.app.test_client()
-    assert client_sign_in(signed_in, "dora") == 302
-    cookie = signed_in.get_cookie("telecentre_session")
-    assert cookie is not None
+    cookie = session_cookie(served.app, "dora")
     changes = served.app.extensions[EXTENSION].changes
-    assert isinstance(served.app.extensions[EXTENSION], ConsoleServices)
     raw = socket.create_connection(
         ("127.0.0.1", served.nginx.port), timeout=20, source_address=(STAFF, 0)
     )
     with tls(served.nginx).wrap_socket(raw, server_hostname="127.0.0.1") as client:
         client.sendall(
             b"GET /board/stream HTTP/1.1\r\nHost: hub\r\nAccept: text/event-stream\r\n"
-            + f"Cookie: telecentre_session={cookie.value}\r\n\r\n".encode()
+            + f"Cookie: {cookie}\r\n\r\n".encode()
         )
         received = b""
         while b'id="row-murat"' not in received:
