@@ -13,6 +13,7 @@ a socket, never a thread, and thousands of them wait for changes at once.
 
 from __future__ import annotations
 
+import threading
 import time
 
 from flask import (
@@ -47,6 +48,7 @@ bp = Blueprint("board", __name__)
 RETRY_MS = 1000
 #: `app.extensions[STREAMS]`: the app's `BoardStreams`, made at its first stream.
 STREAMS = "telecentre.console.board_streams"
+_streams_made = threading.Lock()
 
 
 def _view() -> tuple[list[str], str | None, bool]:
@@ -86,11 +88,12 @@ def site(site_id: str) -> ResponseReturnValue:
 
 
 def _streams() -> BoardStreams:
-    streams: BoardStreams | None = current_app.extensions.get(STREAMS)
-    if streams is None:
-        streams = BoardStreams(current_app._get_current_object(), console())  # type: ignore[attr-defined]
-        current_app.extensions[STREAMS] = streams
-    return streams
+    with _streams_made:  # two first streams at once must not make two
+        streams: BoardStreams | None = current_app.extensions.get(STREAMS)
+        if streams is None:
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            streams = current_app.extensions[STREAMS] = BoardStreams(app, console())
+        return streams
 
 
 @bp.get("/board/stream")
