@@ -13,11 +13,12 @@ server's own answers carry the hub's security headers. In production nginx stand
 Long answers (the live board's Server-Sent Events) hold no thread either. Every request's
 environ offers a `Handover` (`environ[HANDOVER]`): a view that has checked who asks (every
 check stays in Flask) calls `accept(opened)` and answers its headers and first events. Once
-they are written, the worker thread goes back to the pool, the socket stays open in the event
-loop, and `opened(stream)` gets a `Stream`. `send([(stream, data), ...])` from any thread then
-queues bytes on many streams at once without ever blocking: the writes happen in the loop's
-own thread (waitress's trigger), and a client that leaves more than `stream_backlog_bytes`
-unread is dropped. A stream's socket closes when the client goes, when `send(..., end=True)`
+they are written, the worker thread goes back to the pool, the socket stays open and moves to
+a second event loop, the streams' own (see `_Server`), and `opened(stream)` gets a `Stream`.
+`send([(stream, data), ...])` from any thread queues bytes on
+many streams at once without ever blocking: the writes happen in that loop's thread
+(waitress's trigger), and a client that leaves more than `stream_backlog_bytes` unread is
+dropped. A stream's socket closes when the client goes, when `send(..., end=True)`
 ends it, or at `stop()`; the app learns it from `Stream.closed`. Nothing else keeps a stream
 alive: the app sends something more often than `channel_timeout_s` (a heartbeat comment), or
 the server closes it as any silent socket.
@@ -37,7 +38,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
-from waitress import wasyncore
+from waitress import trigger, wasyncore
 from waitress.adjustments import Adjustments
 from waitress.buffers import OverflowableBuffer
 from waitress.channel import HTTPChannel
@@ -139,7 +140,7 @@ class Stream:
         return not channel.connected or channel.will_close or channel.close_when_flushed
 
     def _write(self, data: bytes, end: bool) -> None:
-        """In the loop's thread: queue `data` (framed as a chunk when the answer is chunked),
+        """In the streams' loop: queue `data` (framed as a chunk when the answer is chunked),
         or drop a client that leaves too much unread."""
         channel = self._channel
         if self.closed or not (data or end):
@@ -152,8 +153,8 @@ class Stream:
             data = (b"%X\r\n%s\r\n" % (len(data), data) if data else b"") + (
                 b"0\r\n\r\n" if end else b""
             )
-        # No lock: no worker thread writes to a stream once handed over, and the loop, which
-        # sends the buffers, is this thread. A new buffer now and then, as `write_soon` does.
+        # No lock: no worker thread writes to a stream once handed over, and the loop that
+        # sends the buffers is this thread. A new buffer now and then, as `write_soon` does.
         if channel.current_outbuf_count >= channel.adj.outbuf_high_watermark:
             channel.outbufs.append(OverflowableBuffer(channel.adj.outbuf_overflow))
             channel.current_outbuf_count = 0
@@ -176,7 +177,7 @@ def send(items: Iterable[tuple[Stream, bytes]], *, end: bool = False) -> None:
             for stream, data in batch:
                 stream._write(data, end)
 
-        server.call_soon(write)
+        server.call_soon(write, streams=True)
 
 
 class _Task(WSGITask):  # type: ignore[misc]
@@ -242,18 +243,23 @@ class _Channel(HTTPChannel):  # type: ignore[misc]
             return  # not a stream, or its client already left
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SNDBUF_BYTES)
-            opened(stream)
-        except Exception:
-            log.exception("a stream could not be opened: closed")
-            send([(stream, b"")], end=True)
+        except OSError:
+            return  # closed meanwhile
+        self.server.call_soon(lambda: self.server.adopt(self, opened))
 
 
 class _Server(TcpWSGIServer):  # type: ignore[misc]
-    """Waitress's TCP server; its maintenance also closes a socket whose request headers
-    are not all in after `header_timeout_s`, however slowly bytes keep trickling (waitress's
-    own timeout counts silence only)."""
+    """Waitress's TCP server, with a second event loop for the streams handed over: each
+    turn of an asyncore loop asks every one of its sockets what it waits for, so thousands
+    of open boards in the requests' loop would slow every page; in a loop of their own, they
+    cost a turn only when something is sent to them. Both count towards `connection_limit`.
+
+    Its maintenance also closes a socket whose request headers are not all in after
+    `header_timeout_s`, however slowly bytes keep trickling (waitress's own timeout counts
+    silence only)."""
 
     channel_class = _Channel
+    next_channel_cleanup: float = 0  # waitress's
 
     def __init__(
         self,
@@ -267,27 +273,70 @@ class _Server(TcpWSGIServer):  # type: ignore[misc]
         self.body_limit_for = body_limit_for
         self.header_timeout_s = header_timeout_s
         self.stream_backlog_bytes = stream_backlog_bytes
-        self._trigger_lock = threading.Lock()
+        self._trigger_locks = {False: threading.Lock(), True: threading.Lock()}
         self._stopped = False
+        self.streams_map: dict[int, Any] = {}
+        self.streams_trigger = trigger.trigger(self.streams_map)
         super().__init__(app, adj=Adjustments(**adjustments))
 
-    def call_soon(self, thunk: Callable[[], None]) -> None:
-        """Run `thunk` in the loop's thread as soon as it wakes; nothing once stopped (the
-        trigger's pipe is closed then, and its number may be another file's)."""
-        with self._trigger_lock:
-            if not self._stopped:
-                self.trigger.pull_trigger(thunk)
+    def run_streams(self) -> None:
+        """The streams' loop (its own thread); it ends when `stop` closes its sockets."""
+        wasyncore.loop(timeout=self.adj.asyncore_loop_timeout, map=self.streams_map, use_poll=True)
 
-    def stopping(self) -> None:
-        with self._trigger_lock:
+    def call_soon(self, thunk: Callable[[], None], *, streams: bool = False) -> None:
+        """Run `thunk` in the requests' loop (or the streams' loop) as soon as it wakes;
+        nothing once stopped (the trigger's pipe is closed then, its number maybe reused).
+        One lock per loop: a thunk of one loop may wake the other."""
+        with self._trigger_locks[streams]:
+            if not self._stopped:
+                (self.streams_trigger if streams else self.trigger).pull_trigger(thunk)
+
+    def adopt(self, channel: _Channel, opened: Callable[[Stream], None]) -> None:
+        """In the requests' loop, between two turns (so neither loop is writing to it): move
+        a handed-over socket to the streams' loop, then tell the app."""
+        stream = channel.stream
+        if stream is None or stream.closed:
+            return
+        fd = channel._fileno
+        channel.del_channel()
+        channel._map, channel._fileno = self.streams_map, fd
+        channel.add_channel()
+        self.call_soon(lambda: None, streams=True)  # it polls the new socket from now on
+        try:
+            opened(stream)
+        except Exception:
+            log.exception("a stream could not be opened: closed")
+            send([(stream, b"")], end=True)
+
+    def stop_loops(self) -> None:
+        with self._trigger_locks[False], self._trigger_locks[True]:
             self._stopped = True
+        wasyncore.close_all(self._map)
+        wasyncore.close_all(self.streams_map)
+
+    def readable(self) -> bool:
+        # Waitress's, counting the streams' sockets too (and not their loop's trigger).
+        now = time.time()
+        if now >= self.next_channel_cleanup:
+            self.next_channel_cleanup = now + self.adj.cleanup_interval
+            self.maintenance(now)
+        open_sockets = len(self._map) + len(self.streams_map) - 1
+        return bool(self.accepting and open_sockets < self.adj.connection_limit)
 
     def maintenance(self, now: float) -> None:
-        super().maintenance(now)
-        cutoff = time.monotonic() - self.header_timeout_s
+        # Waitress's (over a copy: the streams' loop closes its sockets meanwhile), and the
+        # header timeout.
+        cutoff = now - self.adj.channel_timeout
+        header_cutoff = time.monotonic() - self.header_timeout_s
         for channel in list(self.active_channels.values()):
+            if not channel.requests and channel.last_activity < cutoff:
+                channel.will_close = True
             request = channel.request
-            if request is not None and not request.headers_finished and request.started < cutoff:
+            if (
+                request is not None
+                and not request.headers_finished
+                and request.started < header_cutoff
+            ):
                 channel.will_close = True
 
 
@@ -324,21 +373,26 @@ class WebServer:
             send_bytes=1,
         )
         self._server = server
-        self._thread = threading.Thread(target=server.run, name="http", daemon=True)
+        self._threads = [
+            threading.Thread(target=server.run, name="http", daemon=True),
+            threading.Thread(target=server.run_streams, name="http-streams", daemon=True),
+        ]
 
     @property
     def url(self) -> str:
         return f"http://{self._server.effective_host}:{self._server.effective_port}"
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Finish the requests being answered (up to `timeout_s`), then close every socket,
-        open streams included; the event loop ends once it has none left."""
+        open streams included; each event loop ends once it has none left."""
         self._server.task_dispatcher.shutdown(timeout=timeout_s)
-        self._server.stopping()
-        wasyncore.close_all(self._server._map)
-        self._thread.join(timeout_s)
-        if self._thread.is_alive():
-            log.warning("the HTTP server's loop did not stop within %.0f s", timeout_s)
+        self._server.stop_loops()
+        for thread in self._threads:
+            if thread.ident is not None:  # started
+                thread.join(timeout_s)
+                if thread.is_alive():
+                    log.warning("the HTTP server's %s loop did not stop in time", thread.name)
