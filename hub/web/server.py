@@ -141,11 +141,13 @@ class Stream:
 
     def _write(self, data: bytes, end: bool) -> None:
         """In the streams' loop: queue `data` (framed as a chunk when the answer is chunked),
-        or drop a client that leaves too much unread."""
+        or drop a client that leaves too much unread, or has taken nothing for
+        `channel_timeout_s` (waitress's idle timeout, which no longer sees it)."""
         channel = self._channel
         if self.closed or not (data or end):
             return
-        if channel.total_outbufs_len > channel.server.stream_backlog_bytes:
+        unread = channel.total_outbufs_len > channel.server.stream_backlog_bytes
+        if unread or channel.last_activity < time.time() - channel.adj.channel_timeout:
             log.info("dropped a stream whose client does not read (%s)", channel.addr[0])
             channel.will_close = True
             return
@@ -292,27 +294,32 @@ class _Server(TcpWSGIServer):  # type: ignore[misc]
                 (self.streams_trigger if streams else self.trigger).pull_trigger(thunk)
 
     def adopt(self, channel: _Channel, opened: Callable[[Stream], None]) -> None:
-        """In the requests' loop, between two turns (so neither loop is writing to it): move
-        a handed-over socket to the streams' loop, then tell the app."""
+        """In the requests' loop, between two turns: move a handed-over socket to the streams'
+        loop (which adds it itself, between two of its turns), then tell the app."""
         stream = channel.stream
         if stream is None or stream.closed:
             return
         fd = channel._fileno
-        channel.del_channel()
+        channel.del_channel()  # from this loop, and from waitress's idle timeout
         channel._map, channel._fileno = self.streams_map, fd
-        channel.add_channel()
-        self.call_soon(lambda: None, streams=True)  # it polls the new socket from now on
-        try:
-            opened(stream)
-        except Exception:
-            log.exception("a stream could not be opened: closed")
-            send([(stream, b"")], end=True)
+
+        def adopted() -> None:
+            wasyncore.dispatcher.add_channel(channel)
+            try:
+                opened(stream)
+            except Exception:
+                log.exception("a stream could not be opened: closed")
+                stream._write(b"", True)
+
+        self.call_soon(adopted, streams=True)
 
     def stop_loops(self) -> None:
+        """Close every socket; each loop ends once it has none (the streams' loop closes its
+        own, between two of its turns)."""
+        self.call_soon(lambda: wasyncore.close_all(self.streams_map), streams=True)
         with self._trigger_locks[False], self._trigger_locks[True]:
             self._stopped = True
         wasyncore.close_all(self._map)
-        wasyncore.close_all(self.streams_map)
 
     def readable(self) -> bool:
         # Waitress's, counting the streams' sockets too (and not their loop's trigger).
