@@ -108,8 +108,8 @@ class Console(Strict):
     idle_timeout_min: Annotated[int, Field(ge=1, le=24 * 60)] = 30
     #: Cookies only over HTTPS: set it when the hub is reached through TLS (a proxy).
     secure_cookies: bool = False
-    #: Board streams waiting at once; at most half of `http.threads` is used, so that pages
-    #: always have threads.
+    #: No longer used (open boards no longer hold a thread each, and none polls): kept so
+    #: that older hub.yaml files still load.
     max_streams: Annotated[int, Field(ge=0, le=1000)] = 4
     #: The console's address as people reach it (`https://hub.cybercantal.fr`): links in
     #: e-mails lead there. None: e-mails carry no link.

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from babel.messages.pofile import read_po
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -69,6 +70,17 @@ def client_sign_in(client: FlaskClient, login: str, password: str = PASSWORD) ->
     token = csrf_token(client.get("/login").text)
     answer = client.post("/login", data={"login": login, "password": password, "csrf_token": token})
     return answer.status_code
+
+
+def session_cookie(app: Flask, login: str) -> str:
+    """`telecentre_session=…` of `login` signed in (and landed on the board, as a browser
+    does), for clients other than Flask's: raw sockets, nginx."""
+    client = app.test_client()
+    assert client_sign_in(client, login) == 302
+    assert client.get("/").status_code == 200
+    cookie = client.get_cookie("telecentre_session")
+    assert cookie is not None
+    return f"telecentre_session={cookie.value}"
 
 
 def browser_sign_in(page: Page, base_url: str, login: str, password: str = PASSWORD) -> None:

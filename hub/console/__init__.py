@@ -33,7 +33,7 @@ from hub.console import (
     sessions,
     sites,
 )
-from hub.console.access import init_login
+from hub.console.access import SEEN, init_login
 from hub.console.i18n import gettext as _
 from hub.console.i18n import init_i18n
 from hub.console.member_space import init_member_space
@@ -63,14 +63,13 @@ BLUEPRINTS = (
 #: Requests a page makes by itself (a board left open, the members page's polls): they do not
 #: count as activity, so they never keep a session alive past the idle timeout.
 PASSIVE_ENDPOINTS = {"board.stream", "members.unknown_badges", "members.doors"}
-_SEEN = "seen"
 
 
 def _idle_timeout(app: Flask) -> ResponseReturnValue | None:
     if request.endpoint == "static" or not current_user.is_authenticated:
         return None
     now = int(time.time())
-    seen = session.get(_SEEN, now)
+    seen = session.get(SEEN, now)
     idle: timedelta = app.permanent_session_lifetime
     passive = request.endpoint in PASSIVE_ENDPOINTS
     if now - int(seen) > idle.total_seconds():
@@ -84,7 +83,7 @@ def _idle_timeout(app: Flask) -> ResponseReturnValue | None:
             return None  # the board's stream tells its page itself (signed out)
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     if not passive:
-        session[_SEEN] = now
+        session[SEEN] = now
     return None
 
 

@@ -23,10 +23,15 @@ from hub.console.services import console
 from hub.people import users
 from hub.people.names import site_labels
 
+#: The session's key for when its user last asked for a page (`time.time()`): the idle
+#: timeout counts from it.
+SEEN = "seen"
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
 __all__ = [
+    "SEEN",
     "ConsoleUser",
     "actor",
     "allowed_sites",

@@ -1,21 +1,20 @@
 """The live board (the home page): each of the user's sites, kept up to date by a stream.
 
 The stream is Server-Sent Events fed by `hub.intake.live.Changes`: the hub publishes the sites that
-changed after each committed batch, and each open board re-renders only those cards. Every
-event has an id `<epoch>:<change number>`, so a browser that reconnects (the stream ends
-every `stream_s`, or the hub restarted) gets what changed meanwhile, or everything if the hub
-is a new process.
+changed after each committed batch, and each open board gets only those cards again. Every
+event has an id `<epoch>:<change number>`, so a browser that reconnects (the hub restarted, or
+its session's idle time came) gets what changed meanwhile, or everything if the hub is a new
+process.
 
-A stream waits for changes only while one of `max_streams` slots is free; beyond that it is
-answered at once (what changed since its last id, or nothing) and the browser comes back a
-moment later (`retry`). So a hundred open boards never hold every thread of the HTTP server.
+The view checks who asks and answers the first events; then, served by the hub's HTTP server,
+the stream is handed over to its event loop (`hub.console.board_streams`): an open board holds
+a socket, never a thread, and thousands of them wait for changes at once.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 from flask import (
     Blueprint,
@@ -26,35 +25,30 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
+    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import get_locale
 from flask_login import current_user
 
-from hub.console.access import actor, allowed_sites, login_required, me, require_site
+from hub.console.access import SEEN, actor, allowed_sites, login_required, me, require_site
+from hub.console.board_streams import BoardStreams, Viewer, boards, event
 from hub.console.forms.board import AcknowledgeForm, OpenDoorForm
 from hub.console.i18n import gettext as _
 from hub.console.services import console
 from hub.doors import alarms, commands
 from hub.people.names import place_names, site_labels
 from hub.people.users import Invalid
-from hub.reports.board import SiteBoard, site_boards
+from hub.web.server import HANDOVER, Handover
 
 bp = Blueprint("board", __name__)
 
-#: While a stream has a slot, a comment line this often keeps proxies from closing it.
-KEEPALIVE_S = 15.0
-#: Reconnection delay told to the browser, in ms: with a slot / without one.
+#: Reconnection delay told to the browser, in ms.
 RETRY_MS = 1000
-BUSY_RETRY_MS = 2000
-_SLOTS = "telecentre.console.stream_slots"
-
-
-def _boards(sites: list[str]) -> list[SiteBoard]:
-    services = console()
-    with services.sessions() as session:
-        return site_boards(session, sites, services.clock(), max_session_h=services.max_session_h)
+#: `app.extensions[STREAMS]`: the app's `BoardStreams`, made at its first stream.
+STREAMS = "telecentre.console.board_streams"
+_streams_made = threading.Lock()
 
 
 def _view() -> tuple[list[str], str | None, bool]:
@@ -73,7 +67,7 @@ def index() -> ResponseReturnValue:
     sites, shown, network = _view()
     return render_template(
         "console/board/index.html",
-        boards=_boards(sites),
+        boards=boards(console(), sites),
         shown=shown,
         network=network,
         several=len(allowed_sites()) > 1,
@@ -87,26 +81,19 @@ def index() -> ResponseReturnValue:
 @login_required
 def site(site_id: str) -> ResponseReturnValue:
     """One card, for a board that wants to refresh it by hand (and the tests)."""
-    boards = _boards([require_site(site_id)])
-    if not boards:
+    found = boards(console(), [require_site(site_id)])
+    if not found:
         abort(404)
-    return render_template("console/board/_site.html", board=boards[0], ack_form=AcknowledgeForm())
+    return render_template("console/board/_site.html", board=found[0], ack_form=AcknowledgeForm())
 
 
-def _event(name: str, data: str, event_id: str | None = None) -> str:
-    lines = [f"event: {name}"]
-    if event_id is not None:
-        lines.append(f"id: {event_id}")
-    lines += [f"data: {line}" for line in data.splitlines() or [""]]
-    return "\n".join(lines) + "\n\n"
-
-
-def _slots() -> threading.BoundedSemaphore:
-    slots: threading.BoundedSemaphore | None = current_app.extensions.get(_SLOTS)
-    if slots is None:
-        slots = threading.BoundedSemaphore(console().max_streams or 1)
-        current_app.extensions[_SLOTS] = slots
-    return slots
+def _streams() -> BoardStreams:
+    with _streams_made:  # two first streams at once must not make two
+        streams: BoardStreams | None = current_app.extensions.get(STREAMS)
+        if streams is None:
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            streams = current_app.extensions[STREAMS] = BoardStreams(app, console())
+        return streams
 
 
 @bp.get("/board/stream")
@@ -114,7 +101,7 @@ def stream() -> ResponseReturnValue:
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     if not current_user.is_authenticated:
         # EventSource cannot follow a redirect to the login page: the page does it.
-        body = f"retry: {BUSY_RETRY_MS}\n\n" + _event("expired", url_for("auth.login"))
+        body = f"retry: {RETRY_MS}\n\n" + event("expired", url_for("auth.login"))
         return Response(body, mimetype="text/event-stream", headers=headers)
     services = console()
     changes = services.changes
@@ -123,44 +110,37 @@ def stream() -> ResponseReturnValue:
     epoch, _, number = request.headers.get("Last-Event-ID", "").partition(":")
     # ASCII digits, a sane length: the header is the client's to write (`²` passes isdigit).
     readable = number.isascii() and number.isdecimal() and len(number) <= 18
-    since = int(number) if epoch == changes.epoch and readable else -1
-    slots = _slots()
-    waiting = services.max_streams > 0 and slots.acquire(blocking=False)
-
-    def cards(changed: set[str], seq: int) -> str:
-        ack_form = AcknowledgeForm()
-        return "".join(
-            _event(
-                "site",
-                render_template(template, board=board, ack_form=ack_form),
-                f"{changes.epoch}:{seq}",
-            )
-            for board in _boards([s for s in sites if s in changed])
+    seq = changes.seq  # before reading the cards: what changes after is sent by the stream
+    changed = set(sites)
+    if epoch == changes.epoch and readable:
+        changed = changes.changed_since(int(number), sites)
+    ack_form = AcknowledgeForm()
+    first = f"retry: {RETRY_MS}\n\n" + "".join(
+        event(
+            "site",
+            render_template(template, board=board, ack_form=ack_form),
+            f"{changes.epoch}:{seq}",
         )
-
-    def generate() -> Iterator[str]:
-        nonlocal since
-        try:
-            yield f"retry: {RETRY_MS if waiting else BUSY_RETRY_MS}\n\n"
-            deadline = time.monotonic() + (services.stream_s if waiting else 0)
-            while True:
-                if since < 0:
-                    seq, changed = changes.seq, set(sites)
-                else:
-                    remaining = max(0.0, deadline - time.monotonic())
-                    seq, changed = changes.wait(since, sites, min(remaining, KEEPALIVE_S))
-                if changed:
-                    yield cards(changed, seq)
-                    since = seq
-                elif waiting:
-                    yield ": still here\n\n"
-                if time.monotonic() >= deadline or changes.closed:
-                    return
-        finally:
-            if waiting:
-                slots.release()
-
-    return Response(stream_with_context(generate()), mimetype="text/event-stream", headers=headers)
+        for board in boards(services, [s for s in sites if s in changed])
+    )
+    handover: Handover | None = request.environ.get(HANDOVER)
+    if handover is not None and not changes.closed:
+        account = me().account
+        now = time.time()
+        idle_s = current_app.permanent_session_lifetime.total_seconds()
+        viewer = Viewer(
+            user_id=account.id,
+            session_nonce=account.session_nonce,
+            role=account.role,
+            sites=tuple(sites),
+            template=template,
+            language=str(get_locale()),
+            login_url=url_for("auth.login"),
+            ends_at=time.monotonic() + max(1.0, session.get(SEEN, now) + idle_s - now),
+        )
+        handover.accept(_streams().opener(viewer, since=seq))
+    # An iterator, not a string: no Content-Length, so the server may keep the answer open.
+    return Response(iter([first]), mimetype="text/event-stream", headers=headers)
 
 
 @bp.post("/board/alarms/<int:alarm_id>/acknowledge")

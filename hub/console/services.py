@@ -33,11 +33,9 @@ class ConsoleServices:
     max_session_h: float = 12.0
     #: The retention's `sessions_retention_years`: how far back a close looks for corrections.
     sessions_retention_years: int = 5
-    #: At most this many board streams wait for changes at once; the others are answered at
-    #: once and come back a moment later (`retry`), so streams never take every server thread.
-    max_streams: int = 8
-    #: How long one board stream waits for changes before it ends (the browser reconnects).
-    stream_s: float = 25.0
+    #: Seconds between two heartbeats on a quiet board stream: well under the HTTP server's
+    #: `channel_timeout_s`, which closes a silent socket.
+    heartbeat_s: float = 10.0
 
 
 def console() -> ConsoleServices:

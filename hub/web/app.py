@@ -22,6 +22,7 @@ from hub.api.errors import http_error
 from hub.api.services import EXTENSION, AfterImport, Services
 from hub.config import HubConfig
 from hub.console import STATIC_FOLDER, TEMPLATE_FOLDER, init_console
+from hub.console.board_streams import MAX_HEARTBEAT_S
 from hub.console.errors import error_page
 from hub.console.services import ConsoleServices
 from hub.doors.commands import DoorOpener
@@ -115,7 +116,7 @@ def create_app(
             publish_access_lists=publish_access_lists,
             max_session_h=config.rules.max_session_h,
             sessions_retention_years=config.retention.sessions_retention_years,
-            max_streams=min(config.console.max_streams, config.http.threads // 2),
+            heartbeat_s=min(MAX_HEARTBEAT_S, config.http.channel_timeout_s / 3),
         ),
         secret_key=secret_key or secrets.token_bytes(32),
         idle_timeout=timedelta(minutes=config.console.idle_timeout_min),

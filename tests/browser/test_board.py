@@ -22,6 +22,7 @@ from edge.agent import Agent
 from edge.clock import Clock
 from edge.config import EdgeConfig
 from edge.hardware import build_hardware
+from hub.people import users
 from hub.service import Hub
 from hub.store.models import Alarm, AuditEntry, DoorCommand
 from hub.store.models import Device as DeviceRow
@@ -150,6 +151,20 @@ def test_an_alarm_stands_out_until_acknowledged(
         stored = session.query(Alarm).one()
         assert stored.acknowledged_by == "user:lea" and stored.acknowledged_at is not None
         assert session.query(AuditEntry).filter_by(action="alarm_acknowledged").count() == 1
+
+
+def test_a_board_whose_user_changed_sites_shows_the_new_ones(
+    running_hub: Hub, page: Page, animator: str
+) -> None:
+    browser_sign_in(page, running_hub.url, animator)
+    expect(card(page)).to_be_visible()
+    with running_hub.sessions.begin() as session:
+        users.update_user(session, animator, actor="test", sites=["mauriac"])
+    running_hub.changes.publish(
+        {SITE}
+    )  # the next change: Murat's card is not sent, the page reloads
+    expect(card(page, "mauriac")).to_be_visible()
+    expect(card(page)).to_have_count(0)
 
 
 # --- opening the door of a real agent ------------------------------------------------------

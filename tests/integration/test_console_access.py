@@ -16,7 +16,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.console.services import EXTENSION
 from hub.people import users
 from hub.people.imports import import_sites
 from hub.store.models import Alarm, ApiToken, AuditEntry, Device, DoorCommand, User
@@ -36,7 +35,6 @@ class World:
 
 @pytest.fixture
 def world(sessions: sessionmaker[Session], console_app: Flask) -> World:
-    console_app.extensions[EXTENSION].stream_s = 0  # streams answer at once in these tests
     now = datetime.now(UTC)
     with sessions.begin() as session:
         import_sites(session, SITES)

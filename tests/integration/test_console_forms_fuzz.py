@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
-from hub.console.services import EXTENSION
 from hub.people import api_tokens
 from hub.people.imports import import_members, import_sites
 from hub.presence.corrections import manual_check_in
@@ -71,7 +70,6 @@ class _Forms(HTMLParser):
 
 @pytest.fixture
 def admin(console_app: Flask, sessions: sessionmaker[Session]) -> FlaskClient:
-    console_app.extensions[EXTENSION].stream_s = 0
     now = datetime.now(UTC)
     with sessions.begin() as session:
         import_sites(session, (DEMO / "sites.yaml").read_text(encoding="utf-8"))

@@ -10,16 +10,22 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from sqlalchemy.orm import Session, sessionmaker
 
 from hub.config import Http, HubConfig
+from hub.console.services import EXTENSION
+from hub.people.imports import import_sites
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.web.app import create_app
 from hub.web.body_limits import LARGEST_BODY_BYTES
 from hub.web.server import WebServer
-from tests.servers import NginxFront, free_port
+from tests.console import add_user, session_cookie
+from tests.servers import REPO, NginxFront, free_port
 from tests.waiting import wait_until
 
 TOKEN = "department-token-0001"
@@ -30,25 +36,38 @@ MIB = 1024 * 1024
 ATTACKER, STAFF = "127.0.0.3", "127.0.0.2"
 
 
+@dataclass(frozen=True)
+class Served:
+    nginx: NginxFront
+    app: Flask
+    sessions: sessionmaker[Session]
+
+
 @pytest.fixture
-def front(tmp_path: Path) -> Iterator[NginxFront]:
+def served(tmp_path: Path) -> Iterator[Served]:
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     migrate(url)
     engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
     http = Http(port=free_port(), threads=4, trusted_proxies=1)
     app = create_app(
         HubConfig(api_tokens={TOKEN: "department"}, http=http),
-        sessionmaker=make_sessionmaker(engine),
+        sessionmaker=sessions,
         mqtt_up=lambda: True,
     )
     web = WebServer(app, http, max_body_bytes=LARGEST_BODY_BYTES)
     web.start()
     nginx = NginxFront(http.port)
     nginx.start()
-    yield nginx
+    yield Served(nginx, app, sessions)
     nginx.remove()
     web.stop()
     engine.dispose()
+
+
+@pytest.fixture
+def front(served: Served) -> NginxFront:
+    return served.nginx
 
 
 def tls(front: NginxFront) -> ssl.SSLContext:
@@ -161,3 +180,33 @@ def test_a_body_over_the_small_limit_reaches_an_import_that_takes_it(front: Ngin
     assert answer.status == 422  # the hub read it, and found it is not a members file
     assert "bad line" in json.loads(answer.read())["error"]
     connection.close()
+
+
+def test_a_boards_stream_passes_each_change_at_once(served: Served) -> None:
+    """The stream's location is unbuffered: a change reaches the board while the stream
+    stays open, not when it ends."""
+    with served.sessions.begin() as session:
+        import_sites(session, (REPO / "deploy" / "demo" / "sites.yaml").read_text("utf-8"))
+    add_user(served.sessions, "dora", "department")
+    cookie = session_cookie(served.app, "dora")
+    changes = served.app.extensions[EXTENSION].changes
+    raw = socket.create_connection(
+        ("127.0.0.1", served.nginx.port), timeout=20, source_address=(STAFF, 0)
+    )
+    with tls(served.nginx).wrap_socket(raw, server_hostname="127.0.0.1") as client:
+        client.sendall(
+            b"GET /board/stream HTTP/1.1\r\nHost: hub\r\nAccept: text/event-stream\r\n"
+            + f"Cookie: {cookie}\r\n\r\n".encode()
+        )
+        received = b""
+        while b'id="row-murat"' not in received:
+            part = client.recv(65536)
+            assert part, received
+            received += part
+        event_id = f"id: {changes.epoch}:{changes.publish({'murat'})}".encode()
+        while event_id not in received:
+            part = client.recv(65536)
+            assert part, received
+            received += part
+    assert received.startswith(b"HTTP/1.1 200")
+    assert b"Content-Type: text/event-stream" in received

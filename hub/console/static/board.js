@@ -10,6 +10,10 @@
   var source = null;
   var delay = 1000;
   var lostTimer = null;
+  // The page's own CSRF token: a streamed card is the same for every viewer and has none.
+  var token = "";
+  try { token = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || ""; }
+  catch (ignored) { token = ""; }
 
   function showState(connected) {
     if (!state) { return; }
@@ -23,6 +27,9 @@
     template.innerHTML = html.trim();
     var card = template.content.firstElementChild;
     if (!card || !card.id) { return; }
+    card.querySelectorAll('input[name="csrf_token"]').forEach(function (input) {
+      if (!input.value) { input.value = token; }
+    });
     var old = document.getElementById(card.id);
     if (!old) { return; }
     var focused = document.activeElement && old.contains(document.activeElement)
@@ -56,6 +63,11 @@
       source.close();
       window.location.assign(event.data + "?next=" + encodeURIComponent(window.location.pathname));
     });
+    // The user's role or sites changed: the page shows what they may see now.
+    source.addEventListener("reload", function () {
+      source.close();
+      window.location.reload();
+    });
     source.addEventListener("error", function () {
       if (source.readyState === EventSource.CLOSED) {
         // The hub answered with an error (or a proxy did): try again, less and less often.
@@ -63,8 +75,8 @@
         window.setTimeout(connect, delay);
         delay = Math.min(delay * 2, 30000);
       } else {
-        // The stream ended (it does every few seconds) or the hub went away: the browser
-        // reconnects by itself; say so only if that takes a while.
+        // The stream ended (the hub restarted, or the session's idle time came) or the hub
+        // went away: the browser reconnects by itself; say so only if that takes a while.
         window.clearTimeout(lostTimer);
         lostTimer = window.setTimeout(function () { showState(false); }, 3000);
       }
