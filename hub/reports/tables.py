@@ -88,7 +88,8 @@ def scopes(
     rows = [(names.get(site, site), figures) for site, figures in report.by_site.items()]
     if report.zrr is not None and report.non_zrr is not None:
         rows += [(words(N_("In a ZRR")), report.zrr), (words(N_("Outside a ZRR")), report.non_zrr)]
-    rows.append((words(N_("Network") if network else N_("Chosen sites")), report.total))
+    # "Total" for a selection: with one site, "the chosen sites" would read as a second place.
+    rows.append((words(N_("Network") if network else N_("Total")), report.total))
     return rows
 
 

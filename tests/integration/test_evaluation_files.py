@@ -291,7 +291,7 @@ def test_an_animator_gets_its_sites_only(console_app: Flask, store: sessionmaker
     assert client_sign_in(client, "lea") == 302
     book = load_workbook(io.BytesIO(client.get(f"/reports/evaluation.xlsx?{YEAR}").data))
     labels = [row[0].value for row in book["Évaluation"].iter_rows(min_row=2)]
-    assert labels == ["La Cocotte Numérique", "Sites choisis"]
+    assert labels == ["La Cocotte Numérique", "Total"]
     header = [cell.value for cell in book["Heures par mois"][1]]
     assert header == ["Mois", "La Cocotte Numérique", "Total"]
     page = client.get(f"/reports/?{YEAR}").text
