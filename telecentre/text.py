@@ -52,7 +52,7 @@ def _class(characters: str) -> str:
 
 _NONCHARACTERS = "".join(
     chr(plane + last) for plane in range(0, 0x110000, 0x10000) for last in (0xFFFE, 0xFFFF)
-)
+) + "".join(map(chr, range(0xFDD0, 0xFDF0)))
 _ALWAYS_BAD = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff" + _class(
     "".join(sorted(BIDI_CONTROLS)) + _NONCHARACTERS
 )

@@ -19,6 +19,7 @@ from its sessions that could have been read stored.
 
 from __future__ import annotations
 
+import logging
 import time as clock
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -38,6 +39,7 @@ from sqlalchemy import (
     text,
     tuple_,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from hub.people.sites import load_sites
@@ -45,6 +47,13 @@ from hub.rules import model
 from hub.rules.months import SLOTS, MonthTally, Tallies, month_bounds, month_key, tally
 from hub.rules.patterns import month_keys
 from hub.store.models import PresenceSession, ReportMonth, ReportStale
+
+log = logging.getLogger(__name__)
+
+#: The longest a refresh waits for the sessions' writers on PostgreSQL, in ms.
+LOCK_WAIT_MS = 2000
+#: PostgreSQL's SQLSTATE for a lock not granted within `lock_timeout`.
+LOCK_NOT_AVAILABLE = "55P03"
 
 ONE_DAY = timedelta(days=1)
 #: Marks cleared by one refresh transaction, about: a few thousand sessions summed up, so the
@@ -209,6 +218,9 @@ def _claim(session: Session) -> dict[str, list[date]]:
     if session.get_bind().dialect.name == "postgresql":
         # Wait for the transactions writing sessions now, and hold the next ones until this
         # one commits: a change whose mark this clears is always in what is read below.
+        # Not longer than LOCK_WAIT: while a long import holds sessions, later writers (the
+        # live ingest) would queue behind this lock's request; the next minute tries again.
+        session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'"))
         session.execute(text("LOCK TABLE sessions IN SHARE MODE"))
     first_marks = session.execute(
         select(ReportStale.site_id)
@@ -283,8 +295,14 @@ def refresh(
     left or the `time.monotonic()` deadline `until` passes; the number of marks cleared."""
     done = 0
     while until is None or clock.monotonic() < until:
-        with transaction() as session:
-            cleared = refresh_some(session)
+        try:
+            with transaction() as session:
+                cleared = refresh_some(session)
+        except OperationalError as error:
+            if getattr(error.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            log.info("report months: sessions busy (an import?), summed up at the next run")
+            break
         if not cleared:
             break
         done += cleared

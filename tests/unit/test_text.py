@@ -28,6 +28,7 @@ from telecentre.text import MAX_INT_DIGITS, MAX_JSON_DEPTH, strict_json, unprint
         ("ok\ud800", True, "U+D800 (a lone surrogate) at position 3"),
         ("\uffff", False, "U+FFFF (a non-character) at position 1"),
         ("\U0010fffe", False, "U+10FFFE (a non-character) at position 1"),
+        ("a\ufdd0", False, "U+FDD0 (a non-character) at position 2"),
         ("🙂 café", False, None),
     ],
 )
@@ -69,13 +70,15 @@ def test_strict_json_only_ever_raises_value_errors(text: str) -> None:
 
 def test_the_rule_is_the_unicode_categories_over_every_code_point() -> None:
     """The regular expression refuses exactly: controls (Cc), surrogates (Cs), the bidi
-    embeddings/overrides/isolates and the non-characters U+xFFFE/U+xFFFF of every plane."""
+    embeddings/overrides/isolates and the non-characters (U+FDD0–U+FDEF, U+xFFFE/U+xFFFF of
+    every plane)."""
     bidi = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
     wrong = []
     for point in range(0x110000):
         character = chr(point)
         category = unicodedata.category(character)
-        bad = category in ("Cc", "Cs") or character in bidi or (point & 0xFFFE) == 0xFFFE
+        noncharacter = (point & 0xFFFE) == 0xFFFE or 0xFDD0 <= point <= 0xFDEF
+        bad = category in ("Cc", "Cs") or character in bidi or noncharacter
         if (unprintable(character) is not None) != bad:
             wrong.append(point)
         if (unprintable(character, lines=True) is not None) != (bad and character not in "\t\n\r"):

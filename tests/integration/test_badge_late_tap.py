@@ -1,6 +1,6 @@
-"""Security review probe: a reused badge's tap made while its previous holder held it, but
-stored after the badge was given to someone else (a door offline meanwhile), is stored as the
-new holder's, so the new holder's data export hands them the previous holder's tap."""
+"""A reused badge's tap made while its previous holder held it, but stored after the badge was
+given to someone else (a door offline meanwhile), is nobody's: never the new holder's tap,
+session or export."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.integration.test_retention import REUSED, _between, _exported, _step,
 __all__ = ["engine", "sessions"]
 
 
-def test_secrev_a_late_tap_of_the_previous_holder_is_not_the_new_holders(
+def test_a_late_tap_of_the_previous_holder_is_not_the_new_holders(
     sessions: sessionmaker[Session],
 ) -> None:
     given_to_first = _step(sessions, "assign", member_id="m1")
