@@ -204,8 +204,8 @@ def file_name(invoice: StoredInvoice) -> str:
 
 # --- Making many, keeping them as issued ------------------------------------------------------
 
-#: Invoices a worker process makes at a time: few enough that it hands its PDFs back about
-#: every second (progress, and a stopping hub is not kept waiting).
+#: Invoices a worker process makes at a time (about half a second's work): few enough that it
+#: hands its PDFs back often (progress, and a stopping hub is not kept waiting).
 BATCH = 40
 
 

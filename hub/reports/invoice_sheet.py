@@ -120,7 +120,8 @@ INK, GREY, HEAD, NOTE_INK, RULE = (
 #: DejaVu's ascent and descent, in ems: where a baseline sits in a line 1.4 ems high.
 ASCENT, DESCENT = 0.928, 0.236
 
-#: One drawing on the canvas; the page's number and count are known when it is drawn.
+#: One drawing on the canvas, placed by the layout, drawn once every page is placed (for the
+#: footers' page count).
 Draw = Callable[[Canvas], None]
 
 
