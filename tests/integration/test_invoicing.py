@@ -22,6 +22,7 @@ import facturx
 import pytest
 from flask import Flask
 from lxml import etree
+from pypdf import PdfReader
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -394,6 +395,21 @@ def pages_and_fonts(pdf: bytes) -> tuple[int, list[str]]:
     return pages, [row.split()[0] for row in fonts.splitlines()[2:] if " yes yes " in row]
 
 
+def assert_pdf_a3(pdf: bytes) -> None:
+    """What PDF/A-3b asks of these files beyond embedded fonts: the sRGB output intent its
+    colours refer to, the XMP saying PDF/A-3B, a file identifier."""
+    reader = PdfReader(io.BytesIO(pdf))
+    root: Any = reader.trailer["/Root"]
+    (intent,) = root["/OutputIntents"]
+    assert intent["/S"] == "/GTS_PDFA1"
+    assert intent["/DestOutputProfile"]["/N"] == 3
+    xmp = root["/Metadata"].get_data()
+    assert b"<pdfaid:part>3</pdfaid:part>" in xmp
+    assert b"<pdfaid:conformance>B</pdfaid:conformance>" in xmp
+    identifiers: Any = reader.trailer["/ID"]
+    assert len(identifiers) == 2
+
+
 def test_each_invoice_is_one_file_of_its_own_pages(store: sessionmaker[Session]) -> None:
     """Each Factur-X file is one invoice: its words, its pages only, its fonts embedded; a
     longer invoice runs over pages, each saying "page 2 / 3"."""
@@ -411,6 +427,7 @@ def test_each_invoice_is_one_file_of_its_own_pages(store: sessionmaker[Session])
         pages, fonts = pages_and_fonts(pdf)
         assert pages == (text.count(" · page ") if invoice is long else 1)
         assert sorted(font.split("+")[1] for font in fonts) == ["DejaVuSans", "DejaVuSans-Bold"]
+        assert_pdf_a3(pdf)
         texts.append(text)
     assert [text.count("Facture n°") for text in texts] == [1, 1, 1, 1]
     assert [text.count(" · page ") for text in texts[:3]] == [1, 1, 1]
