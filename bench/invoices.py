@@ -5,11 +5,11 @@ processes stopped with the zip). Two stores on SQLite:
 
 1. 12 sites, `--members` members and a month of their stays (every member at one or two
    sites, 3 to 10 stays each), the month closed (`invoicing.close_month`), then:
-   - the month's **first zip**, every invoice made (`invoice_files.month_zip`: batches of
-     invoices laid out as one WeasyPrint document and cut, in a worker process per core), next
-     to the **baseline** of making them one by one as before (`facturx_pdf`, WeasyPrint then
-     factur-x per invoice), timed on a sample of `--sample` invoices and extrapolated to the
-     month (labelled so);
+   - the month's **first zip**, every invoice made (`invoice_files.month_zip`: each invoice
+     drawn by reportlab and made Factur-X, batches of `invoice_files.BATCH` in a worker
+     process per core), next to the **baseline** of making them one by one in this process
+     (`facturx_pdf`), timed on a sample of `--sample` invoices and extrapolated to the month
+     (labelled so);
    - the **cached zip** (every PDF kept: what every download after the first costs, and the
      first one once the hub has made them in the background after the close): median and p95
      over `--repeat` downloads.
@@ -141,10 +141,11 @@ def invoices_month(members: int, sample: int, repeat: int) -> dict[str, Any]:
         "first_zip_cpu_s": round(first_zip_cpu, 1),
         "load_average_1min": round(os.getloadavg()[0], 1),
         "worker_processes": invoice_files.cores(),
-        "invoices_per_weasyprint_document": invoice_files.BATCH,
+        "invoices_per_worker_batch": invoice_files.BATCH,
         "baseline_first_zip_one_by_one_s": {
             "estimated_s": round(per_invoice * len(invoices), 1),
-            "from": f"{len(one_by_one)} invoices made one by one, extrapolated to the month",
+            "from": f"{len(one_by_one)} invoices made one by one in this process, "
+            "extrapolated to the month",
             "estimated_cpu_s": round(one_by_one_cpu * len(invoices), 1),
             "invoice_s": percentiles(one_by_one),
         },

@@ -1,16 +1,11 @@
-"""An invoice as files: its PDF (WeasyPrint, with the DejaVu fonts shipped in
-`hub/reports/fonts`), the same PDF as Factur-X (PDF/A-3 carrying its EN 16931 CII XML,
-BASIC profile, built and checked against the XSD by the `factur-x` package), and a month's
-invoices as one zip.
-
-Invoices are French legal documents: their words are French whatever the console's
-language, and their figures are the stored ones (`hub.reports.invoicing`), never worked out
-again.
+"""An invoice as files: its printed page (`hub.reports.invoice_sheet`) made Factur-X
+(PDF/A-3 carrying its EN 16931 CII XML, BASIC profile, built and checked against the XSD by
+the `factur-x` package), a month's invoices made by worker processes and kept as issued, and
+a month's invoices as one zip.
 """
 
 from __future__ import annotations
 
-import copy
 import io
 import os
 import time
@@ -19,164 +14,19 @@ from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from decimal import Decimal
-from functools import cache
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Any, cast
 
 import facturx
-from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from lxml import etree
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
-from weasyprint import HTML
 
 from hub.reports import invoicing
-from hub.reports.invoicing import StoredInvoice, StoredLine
+from hub.reports.invoice_sheet import invoice_pdf, line_label, month_words, title
+from hub.reports.invoicing import StoredInvoice
 from hub.reports.queries import month_bounds
 from hub.store.models import Invoice
-
-_HERE = Path(__file__).parent
-FONTS = _HERE / "fonts"
-
-RATE_WORDS = {
-    "public": "tarif public",
-    "pass": "tarif Pass Actifs Mobiles",
-    "free": "gratuit (six premiers mois du Pass)",
-    "mixed": "tarifs public et Pass",
-}
-
-
-def euros(amount: Decimal) -> str:
-    """1 234,50 € as French readers write it."""
-    return str(format_currency(amount, "EUR", locale="fr_FR"))
-
-
-def hours(amount: Decimal) -> str:
-    return f"{format_decimal(amount, '#,##0.00', locale='fr_FR')} h"
-
-
-def month_words(month: str) -> str:
-    first, _last = month_bounds(month)
-    return str(format_date(first, "LLLL yyyy", locale="fr_FR"))
-
-
-def day_words(day: date) -> str:
-    """2 décembre 2026; the first of a month is written 1er, as in French."""
-    words = str(format_date(day, "d MMMM yyyy", locale="fr_FR"))
-    return "1er" + words[1:] if day.day == 1 else words
-
-
-def title(invoice: StoredInvoice) -> str:
-    return "Avoir" if invoice.kind == "credit_note" else "Facture"
-
-
-def line_label(line: StoredLine, site_name: str) -> str:
-    """What a line bills, in words: the site, the month or the month it corrects."""
-    period = month_words(line.corrects or line.month)
-    if line.corrects is not None:
-        return f"Régularisation de {period}, {site_name}"
-    return f"Espace de travail, {site_name}, {period}"
-
-
-def note_words(line: StoredLine) -> str | None:
-    """Why the line's amount is not its hours times its rate, on the line itself."""
-    note = line.note
-    if note is None:
-        return None
-    words = []
-    if note.uncapped_eur is not None:
-        words.append(
-            f"plafonné à {euros(line.amount_eur)} ({euros(note.uncapped_eur)} au tarif horaire)"
-        )
-    if note.free_hours is not None:
-        words.append(f"dont {hours(note.free_hours)} offertes")
-    return " ; ".join(words)
-
-
-@cache
-def _templates() -> Environment:
-    environment = Environment(
-        loader=FileSystemLoader(_HERE / "templates"),
-        autoescape=select_autoescape(["html"]),
-    )
-    environment.filters.update(euros=euros, hours=hours)
-    return environment
-
-
-def _sheet(invoice: StoredInvoice) -> dict[str, Any]:
-    """What the template's `sheet` macro shows of one invoice."""
-    issuer = invoice.issuer
-    site_name = str(issuer.get("site_name") or invoice.site)
-    first, last = month_bounds(invoice.month)
-    return {
-        "invoice": invoice,
-        "issuer": issuer,
-        "title": title(invoice),
-        "issued": day_words(invoice.issued_on),
-        "period": f"du {day_words(first)} au {day_words(last)}",
-        "lines": [
-            {
-                "label": line_label(line, site_name),
-                "rate": RATE_WORDS.get(line.rate, line.rate),
-                "note": note_words(line),
-                "line": line,
-            }
-            for line in invoice.lines
-        ],
-        "vat_rate": None
-        if invoice.vat_rate is None
-        else format_decimal(invoice.vat_rate, locale="fr_FR"),
-    }
-
-
-def invoice_html(invoice: StoredInvoice) -> str:
-    return _templates().get_template("invoice.html").render(**_sheet(invoice), fonts=FONTS.as_uri())
-
-
-def invoice_pdf(invoice: StoredInvoice) -> bytes:
-    """The printable invoice, PDF/A-3b so that it can carry its Factur-X XML."""
-    pdf: bytes = HTML(string=invoice_html(invoice), base_url=str(_HERE)).write_pdf(
-        pdf_variant="pdf/a-3b"
-    )
-    return pdf
-
-
-def invoice_pdfs(invoices: Sequence[StoredInvoice]) -> list[bytes]:
-    """The invoices' printable PDFs, in order, as `invoice_pdf` makes them but laid out as
-    one WeasyPrint document (its fonts and style read once, about half the time of one by
-    one), then cut at each invoice's first page. An invoice longer than a page is laid out
-    again on its own, for its footer's "page 2 / 3"."""
-    if not invoices:
-        return []
-    html = (
-        _templates()
-        .get_template("invoices.html")
-        .render(sheets=[_sheet(one) for one in invoices], fonts=FONTS.as_uri())
-    )
-    document = HTML(string=html, base_url=str(_HERE)).render(pdf_variant="pdf/a-3b")
-    starts: dict[str, int] = {}
-    for number, page in enumerate(document.pages):
-        for anchor in page.anchors:  # an invoice's anchor is on each of its pages: the first
-            starts.setdefault(anchor, number)
-    bounds = [starts[f"invoice-{index}"] for index in range(len(invoices))]
-    bounds.append(len(document.pages))
-    made = []
-    for index, one in enumerate(invoices):
-        pages = document.pages[bounds[index] : bounds[index + 1]]
-        if len(pages) != 1:
-            made.append(invoice_pdf(one))
-            continue
-        alone = document.copy(pages)
-        alone.metadata = copy.copy(document.metadata)
-        alone.metadata.title = f"{title(one)} {one.reference}"
-        alone.metadata.authors = [str(one.issuer.get("issuer"))]
-        pdf: bytes = alone.write_pdf(pdf_variant="pdf/a-3b")
-        made.append(pdf)
-    return made
-
 
 # --- Factur-X (EN 16931 CII, BASIC profile) ---------------------------------------------------
 
@@ -300,11 +150,29 @@ def facturx_xml(invoice: StoredInvoice) -> bytes:
     return xml
 
 
+class _Rewritten(io.BytesIO):
+    """The printed PDF that `facturx.generate_from_file` reads, then writes its result into:
+    from the start, where its `generate_from_binary` would append it to the PDF read (in a
+    temporary file), the file twice as long."""
+
+    def __init__(self, pdf: bytes) -> None:
+        super().__init__(pdf)
+        self.rewriting = False
+
+    def write(self, data: Any, /) -> int:
+        if not self.rewriting:
+            self.rewriting = True
+            self.seek(0)
+            self.truncate()
+        return super().write(data)
+
+
 def _facturx(invoice: StoredInvoice, pdf: bytes) -> bytes:
     """The invoice's PDF with its XML inside, checked against the Factur-X BASIC XSD."""
     issuer = invoice.issuer
-    document: bytes = facturx.generate_from_binary(
-        pdf,
+    document = _Rewritten(pdf)
+    facturx.generate_from_file(
+        document,
         facturx_xml(invoice),
         flavor="factur-x",
         level="basic",
@@ -317,20 +185,17 @@ def _facturx(invoice: StoredInvoice, pdf: bytes) -> bytes:
             "subject": f"{title(invoice)} {invoice.reference} de {month_words(invoice.month)}",
         },
     )
-    return document
+    return document.getvalue()
 
 
 def facturx_pdf(invoice: StoredInvoice) -> bytes:
-    """One invoice as Factur-X, laid out on its own (what `facturx_pdfs` does for many)."""
+    """One invoice as Factur-X: its printed page with its XML inside."""
     return _facturx(invoice, invoice_pdf(invoice))
 
 
 def facturx_pdfs(invoices: Sequence[StoredInvoice]) -> list[tuple[int, bytes]]:
-    """The invoices' Factur-X PDFs (by invoice id), laid out as one document (`invoice_pdfs`)."""
-    return [
-        (one.id, _facturx(one, pdf))
-        for one, pdf in zip(invoices, invoice_pdfs(invoices), strict=True)
-    ]
+    """The invoices' Factur-X PDFs, by invoice id (a worker process's batch)."""
+    return [(one.id, facturx_pdf(one)) for one in invoices]
 
 
 def file_name(invoice: StoredInvoice) -> str:
@@ -339,8 +204,8 @@ def file_name(invoice: StoredInvoice) -> str:
 
 # --- Making many, keeping them as issued ------------------------------------------------------
 
-#: Invoices per WeasyPrint document: enough to share its fixed cost, few enough that a worker
-#: hands its PDFs back every few seconds (progress, and a stopping hub is not kept waiting).
+#: Invoices a worker process makes at a time (about half a second's work): few enough that it
+#: hands its PDFs back often (progress, and a stopping hub is not kept waiting).
 BATCH = 40
 
 
@@ -352,11 +217,11 @@ def cores() -> int:
 def made(
     invoices: Sequence[StoredInvoice], *, processes: int | None = None, batch: int = BATCH
 ) -> Generator[list[tuple[int, bytes]]]:
-    """The invoices' Factur-X PDFs, `batch` at a time, in order. WeasyPrint is pure Python
-    (one core per process): more than a batch per process is shared among `processes` worker
-    processes (default: `cores()`), started afresh ("spawn": the hub's threads are not copied
-    into them; about two seconds of imports each, hence not for less) and stopped when the
-    caller stops reading."""
+    """The invoices' Factur-X PDFs, `batch` at a time, in order. reportlab and pypdf are
+    pure Python (one core per process): more than a batch per process is shared among
+    `processes` worker processes (default: `cores()`), started afresh ("spawn": the hub's
+    threads are not copied into them; about a second of imports each, hence not for less)
+    and stopped when the caller stops reading."""
     processes = processes or cores()
     batches = [list(invoices[at : at + batch]) for at in range(0, len(invoices), batch)]
     if processes == 1 or len(invoices) <= batch * processes:
@@ -443,7 +308,7 @@ def make_missing(
     per transaction, until `time.monotonic()` reaches `until` or `stopping()`; how many.
 
     The hub runs it in the background after each close: a month of 2,000 members takes a
-    minute or two of WeasyPrint on every core, which its first zip would otherwise wait for."""
+    few seconds on every core, which its first zip would otherwise wait for."""
     if stopping():
         return 0
     with sessions() as session:

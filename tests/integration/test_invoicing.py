@@ -22,6 +22,7 @@ import facturx
 import pytest
 from flask import Flask
 from lxml import etree
+from pypdf import PdfReader
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,7 +30,7 @@ from hub.people import api_tokens
 from hub.people.imports import import_members, import_sites
 from hub.presence.corrections import correct_session
 from hub.presence.retention import apply_retention, erase_member
-from hub.reports import invoice_files, invoicing, queries
+from hub.reports import invoice_files, invoice_sheet, invoicing, queries
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.models import BillingMonth, Invoice, InvoiceRecord, PresenceSession
 from tests.console import add_user, client_sign_in, csrf_token
@@ -174,7 +175,7 @@ def test_a_closed_month_survives_pseudonymisation_and_erasure(
     with store.begin() as session:
         # The same documents as issued, byte for byte.
         assert [invoice_files.issued_pdf(session, invoice) for invoice in invoices] == issued
-    assert pdftotext(invoice_files.invoice_pdf(invoices[0])) == pdf_text
+    assert pdftotext(invoice_sheet.invoice_pdf(invoices[0])) == pdf_text
 
     # Paul is erased past the horizon (10 years): his name and e-mail go, his figures stay.
     with store.begin() as session:
@@ -328,7 +329,7 @@ def pdftotext(pdf: bytes) -> str:
 
 
 def french_euros(amount: str) -> str:
-    return invoice_files.euros(Decimal(amount)).replace("\u202f", " ").replace("\xa0", " ")
+    return invoice_sheet.euros(Decimal(amount)).replace("\u202f", " ").replace("\xa0", " ")
 
 
 def test_the_factur_x_files_pass_the_packages_checks_and_say_what_the_api_says(
@@ -371,7 +372,7 @@ def test_the_factur_x_files_pass_the_packages_checks_and_say_what_the_api_says(
         for line in lines:
             assert line["member_name"] in text
             assert french_euros(str(line["amount_eur"])) in text
-            assert invoice_files.hours(Decimal(str(line["hours"]))).replace("\u202f", " ") in text
+            assert invoice_sheet.hours(Decimal(str(line["hours"]))).replace("\u202f", " ") in text
         assert re.search(
             rf"Total (à payer|TTC)\s+{re.escape(french_euros(str(invoice.total_eur)))}", text
         )
@@ -394,26 +395,53 @@ def pages_and_fonts(pdf: bytes) -> tuple[int, list[str]]:
     return pages, [row.split()[0] for row in fonts.splitlines()[2:] if " yes yes " in row]
 
 
-def test_invoices_laid_out_together_are_cut_whole(store: sessionmaker[Session]) -> None:
-    """Laid out as one document and cut, each invoice is the one it would be on its own:
-    same words, its pages only, its fonts embedded; a longer invoice keeps "page 4 / 4"."""
+def assert_pdf_a3(pdf: bytes) -> None:
+    """What PDF/A-3b asks of these files beyond embedded fonts: the sRGB output intent its
+    colours refer to, the XMP saying PDF/A-3B, a file identifier."""
+    reader = PdfReader(io.BytesIO(pdf))
+    root: Any = reader.trailer["/Root"]
+    (intent,) = root["/OutputIntents"]
+    assert intent["/S"] == "/GTS_PDFA1"
+    assert intent["/DestOutputProfile"]["/N"] == 3
+    xmp = root["/Metadata"].get_data()
+    assert b"<pdfaid:part>3</pdfaid:part>" in xmp
+    assert b"<pdfaid:conformance>B</pdfaid:conformance>" in xmp
+    identifiers: Any = reader.trailer["/ID"]
+    assert len(identifiers) == 2
+
+
+def test_each_invoice_is_one_file_of_its_own_pages(store: sessionmaker[Session]) -> None:
+    """Each Factur-X file is one invoice: its words, its pages only, its fonts embedded; a
+    longer invoice runs over pages, each saying "page 2 / 3"."""
     close(store, "2026-11", CLOSE_NOV)
     with store() as session:
         invoices = invoicing.invoices(session, "2026-11")
     first = invoices[0]
     long = dataclasses.replace(first, lines=first.lines * 45)
-    together = invoice_files.invoice_pdfs([*invoices, long])
-    for invoice, pdf in zip([*invoices, long], together, strict=True):
-        assert pdftotext(pdf) == pdftotext(invoice_files.invoice_pdf(invoice))
+    made = invoice_files.facturx_pdfs([*invoices, long])  # `long` has `first`'s id
+    texts = []
+    for invoice, (id_, pdf) in zip([*invoices, long], made, strict=True):
+        assert id_ == invoice.id
+        text = pdftotext(pdf)
+        assert text == pdftotext(invoice_sheet.invoice_pdf(invoice))
         pages, fonts = pages_and_fonts(pdf)
-        assert pages == (4 if invoice is long else 1)
-        assert sorted(font.split("+")[1] for font in fonts) == ["DejaVu-Sans", "DejaVu-Sans-Bold"]
-    texts = [pdftotext(pdf) for pdf in together]
+        assert pages == (text.count(" · page ") if invoice is long else 1)
+        assert sorted(font.split("+")[1] for font in fonts) == ["DejaVuSans", "DejaVuSans-Bold"]
+        assert_pdf_a3(pdf)
+        texts.append(text)
     assert [text.count("Facture n°") for text in texts] == [1, 1, 1, 1]
-    assert [text.count(" · page ") for text in texts] == [1, 1, 1, 4]
+    assert [text.count(" · page ") for text in texts[:3]] == [1, 1, 1]
     assert all(other.reference not in texts[0] for other in invoices[1:])
     assert f"{first.reference} · page 1 / 1" in texts[0]
-    assert f"{first.reference} · page 4 / 4" in texts[-1]
+    pages = texts[-1].count(" · page ")
+    assert pages > 2
+    for sheet in texts[-1].split("\f")[:pages]:  # the table's header on each page of lines
+        assert sheet.count("Désignation") == ("Espace de travail" in sheet)
+    for page in range(1, pages + 1):
+        assert f"{first.reference} · page {page} / {pages}" in texts[-1]
+    # Every line, the note that goes with it, and the total once, after the last line.
+    assert texts[-1].count("Espace de travail, La Cocotte") == len(long.lines)
+    assert texts[-1].count("Total à payer") == 1
 
 
 def test_a_month_made_by_worker_processes_is_kept_and_handed_out_as_made(
