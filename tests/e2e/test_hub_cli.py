@@ -202,6 +202,8 @@ def test_commands_keep_alembic_quiet_unless_verbose(tmp_path: Path) -> None:
     )
     assert quiet.returncode == 0 and "latest schema" in quiet.stdout
     assert "alembic" not in quiet.stderr
+    # A fresh database again: one already at the head has no step to log.
+    config.write_text(f"state_dir: {tmp_path / 'verbose'}\n")
     verbose = subprocess.run(
         [HUB, "--verbose", "--config", str(config), "migrate"],
         capture_output=True, text=True, timeout=120,
