@@ -13,8 +13,6 @@ import sys
 from hub.cli.accounts import Database
 from hub.config import HubConfig
 from hub.mail import queue
-from hub.mail.render import TEST_TEMPLATES
-from hub.mail.smtp import Connection, Refused, build
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,6 +41,10 @@ def run(args: argparse.Namespace, config: HubConfig, database: Database) -> int:
 
 
 def _test(config: HubConfig, address: str) -> int:
+    # Jinja2 and Babel, imported by the e-mail test only: every other command skips them.
+    from hub.mail.render import TEST_TEMPLATES
+    from hub.mail.smtp import Connection, Refused, build
+
     smtp = config.mail.smtp
     if smtp is None:
         print("telecentre-hub: no mail.smtp in the config: nothing to test", file=sys.stderr)

@@ -16,6 +16,7 @@ tokens:
 from __future__ import annotations
 
 import argparse
+import gc
 import getpass
 import json
 import logging
@@ -24,28 +25,25 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
-from tqdm import tqdm
 
 from hub.cli import accounts, billing
 from hub.cli import mail as mail_cli
 from hub.config import HubConfig, readable_secrets
-from hub.doors.access_lists import record_import
-from hub.intake.ingest import ingest_lines
-from hub.people.imports import MEMBER_ID_RE, ImportResult, InvalidFile, import_members, import_sites
 from hub.presence.engine import Presence
-from hub.reports.queries import report_day
 from hub.store import make_engine, make_sessionmaker, migrate
-from hub.store.models import utcnow
-from telecentre import broker
 from telecentre.config import load_or_exit
 from telecentre.logs import start_logging
 from telecentre.private_files import restrict_umask
-from telecentre.signals import wait_for_stop
-from telecentre.signing import SigningKey
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+# Every command starts a new interpreter: what only some commands use is imported by them,
+# so a short job (an import, a key) does not pay for the others' libraries.
 
 
 @contextmanager
@@ -66,6 +64,8 @@ def _progress(description: str) -> Callable[[int, int], None]:
     def update(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
+            from tqdm import tqdm
+
             # disable=None: a bar on a terminal only, not in a log or a pipe.
             bar = tqdm(total=total, desc=description, unit="row", file=sys.stderr, disable=None)
         bar.n = done
@@ -77,7 +77,9 @@ def _progress(description: str) -> Callable[[int, int], None]:
 
 
 def serve(config: HubConfig, config_file: Path | None = None) -> int:
+    from hub.people.imports import InvalidFile
     from hub.service import Hub  # the service's imports (Flask, InfluxDB) only when serving
+    from telecentre.signals import wait_for_stop
 
     readable = readable_secrets(config, config_file)
     for sentence in readable:
@@ -103,6 +105,8 @@ def serve(config: HubConfig, config_file: Path | None = None) -> int:
 
 
 def run_import(config: HubConfig, kind: str, path: Path) -> int:
+    from hub.doors.access_lists import record_import
+
     try:
         raw = path.read_bytes()
         text = raw.decode("utf-8")
@@ -115,6 +119,10 @@ def run_import(config: HubConfig, kind: str, path: Path) -> int:
     with database(config) as session:
         presence = Presence.from_config(config)
         if kind == "events":
+            from tqdm import tqdm
+
+            from hub.intake.ingest import ingest_lines
+
             # Split as the API does: JSON Lines end at \n (or \r\n), never at U+2028.
             lines = raw.splitlines()
             # disable=None: a bar on a terminal only, not in a log or a pipe.
@@ -142,6 +150,8 @@ def run_import(config: HubConfig, kind: str, path: Path) -> int:
                 )
             )
             return 0
+        from hub.people.imports import ImportResult, InvalidFile, import_members, import_sites
+
         run = import_sites if kind == "sites" else import_members
         try:
             outcome: ImportResult = run(session, text, _progress(f"{kind} {path.name}"))
@@ -179,6 +189,8 @@ def _actor() -> str:
 
 def _day(text: str) -> date:
     """An argparse type: a bounded YYYY-MM-DD day, or a usage error saying why."""
+    from hub.reports.queries import report_day
+
     try:
         return report_day(text)
     except ValueError as exc:
@@ -186,6 +198,8 @@ def _day(text: str) -> date:
 
 
 def _member_id(text: str) -> str:
+    from hub.people.imports import MEMBER_ID_RE
+
     if not MEMBER_ID_RE.fullmatch(text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a member id (letters, digits, '.', '_', '-'; at most 64)"
@@ -196,6 +210,8 @@ def _member_id(text: str) -> str:
 def keys(config: HubConfig, action: str) -> int:
     """`keys init` makes the signing key if missing; both print its public key on stdout
     (what every edge's `access.hub_public_keys` lists) and its id on stderr."""
+    from telecentre.signing import SigningKey
+
     path = config.signing_key_path
     try:
         if action == "init":
@@ -301,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     restrict_umask()  # the database, its WAL and anything else the hub writes: owner only
 
     config = load_or_exit(HubConfig, args.config, "telecentre-hub")
+    # What the imports built lives until exit: out of the collector's sight, which would
+    # otherwise walk it again at every full collection of a long job (a year's import: ~10 %).
+    gc.freeze()
     serving = args.command in (None, "serve")
     start_logging(stream=sys.stdout if serving else sys.stderr)
     if not (serving or args.verbose):
@@ -334,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "keys":
         return keys(config, args.action)
     if args.command == "broker-acl":
+        from telecentre import broker
+
         try:
             print(broker.acl(args.hub_users or ["hub"]))
         except ValueError as exc:
@@ -351,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_retention_command(config: HubConfig, command: str, member_id: str | None) -> int:
     from hub.presence import retention
+    from hub.store.models import utcnow
 
     with database(config) as session:
         if command == "retention":

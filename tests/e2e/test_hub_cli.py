@@ -202,8 +202,34 @@ def test_commands_keep_alembic_quiet_unless_verbose(tmp_path: Path) -> None:
     )
     assert quiet.returncode == 0 and "latest schema" in quiet.stdout
     assert "alembic" not in quiet.stderr
+    # A fresh database again: one already at the head has no step to log.
+    config.write_text(f"state_dir: {tmp_path / 'verbose'}\n")
     verbose = subprocess.run(
         [HUB, "--verbose", "--config", str(config), "migrate"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert verbose.returncode == 0 and "INFO alembic" in verbose.stderr
+
+
+def test_an_import_loads_neither_alembic_nor_the_mail_templates(tmp_path: Path) -> None:
+    """A database at the head needs no Alembic, an import no Jinja2: left unloaded, they do
+    not add to the start of every command (`--help` still lists every command)."""
+    config = tmp_path / "hub.yaml"
+    config.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    assert hub(config, "migrate").returncode == 0
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    probe = (
+        "import sys; from hub.cli.main import main; "
+        f"code = main(['--config', {str(config)!r}, 'import-events', {str(empty)!r}]); "
+        "print(code, sorted({name.split('.')[0] for name in sys.modules} & "
+        "{'alembic', 'jinja2', 'babel', 'mako'}))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "0 []"
+    usage = hub(config, "--help").stdout
+    for command in ("import-events", "user", "token", "billing", "mail", "keys", "events"):
+        assert command in usage

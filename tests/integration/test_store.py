@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select
 
 from hub.store import make_engine, make_sessionmaker, migrate
-from hub.store.migrations import alembic_config
+from hub.store.migrations import HEAD, alembic_config
 from hub.store.models import AuditEntry, Base
 
 
@@ -20,6 +20,12 @@ def test_the_migrations_form_one_chain() -> None:
     `migrate` unable to choose."""
     scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
     assert len(scripts.get_heads()) == 1, scripts.get_heads()
+
+
+def test_the_head_the_code_knows_is_the_scripts_head() -> None:
+    """`migrate` skips Alembic for a database at `HEAD`: a newer script must move it too."""
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert scripts.get_heads() == [HEAD]
 
 
 def test_migrating_an_empty_database_builds_the_schema_of_the_models(db_url: str) -> None:
@@ -32,6 +38,19 @@ def test_migrating_an_empty_database_builds_the_schema_of_the_models(db_url: str
         assert compare_metadata(context, Base.metadata) == []
         assert context.get_current_revision() == head
         assert set(inspect(connection).get_table_names()) >= set(Base.metadata.tables)
+    engine.dispose()
+
+
+def test_a_database_behind_the_head_is_still_upgraded(db_url: str) -> None:
+    """The shortcut for a database at `HEAD` must not take an older one for done."""
+    script = ScriptDirectory.from_config(alembic_config(db_url)).get_revision(HEAD)
+    assert script is not None and isinstance(script.down_revision, str)
+    previous = script.down_revision
+    migrate(db_url, previous)
+    migrate(db_url)
+    engine = make_engine(db_url)
+    with engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_revision() == HEAD
     engine.dispose()
 
 
