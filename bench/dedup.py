@@ -32,7 +32,6 @@ from hub.store.events import (
     StoreResult,
     WireEvent,
     _fields,
-    _holder,
     _holders,
     _row,
     _text,
@@ -62,7 +61,7 @@ def events_only(session: Session, batch: Sequence[Incoming]) -> StoreResult:
     rows = []
     for event, incoming in sorted(valid.values(), key=lambda pair: pair[0].id):
         fields = _fields(event)
-        member_id = _holder(holders, fields.get("badge", ""), event.ts)
+        member_id = holders.get(fields.get("badge", ""))
         rows.append(_row(event, fields, member_id, _text(incoming.payload), incoming.received_at))
     inserted = session.connection().scalars(
         insert_ignoring_conflicts(session, Event).returning(Event.id), rows

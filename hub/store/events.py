@@ -136,23 +136,13 @@ def _outcome(event: WireEvent, member_id: str | None) -> dict[str, str | None]:
     return {"outcome": None, "outcome_reason": None}
 
 
-def _holders(session: Session, badges: set[str]) -> dict[str, tuple[str, datetime]]:
-    """Badge → its holder and since when. A tap is its holder's only if made since the badge
-    was given to them: a previous holder's tap reaching the hub late (a door offline while the
-    badge changed hands) is nobody's, never the new holder's (docs/rules.md, Badges)."""
+def _holders(session: Session, badges: set[str]) -> dict[str, str]:
     if not badges:
         return {}
     rows = session.execute(
-        select(Badge.uid, Badge.member_id, Badge.assigned_at).where(
-            Badge.uid.in_(badges), Badge.active
-        )
+        select(Badge.uid, Badge.member_id).where(Badge.uid.in_(badges), Badge.active)
     )
-    return {uid: (member_id, since) for uid, member_id, since in rows}
-
-
-def _holder(holders: Mapping[str, tuple[str, datetime]], badge: str, ts: datetime) -> str | None:
-    held = holders.get(badge)
-    return held[0] if held is not None and ts >= held[1] else None
+    return {uid: member_id for uid, member_id in rows}
 
 
 _EVENTS = cast(Table, Event.__table__)
@@ -231,7 +221,7 @@ def store_events(session: Session, batch: Sequence[Incoming], *, hold: bool = Fa
     holder_of: dict[str, str | None] = {}
     for event, incoming in sorted(valid.values(), key=lambda pair: pair[0].id):
         fields = _fields(event)
-        member_id = holder_of[event.id] = _holder(holders, fields.get("badge", ""), event.ts)
+        member_id = holder_of[event.id] = holders.get(fields.get("badge", ""))
         rows.append(_row(event, fields, member_id, _text(incoming.payload), incoming.received_at))
     # Through the Core connection: the ORM's bulk insert path costs more than the insert.
     # The ids first: the ones already known are the duplicates, whose events are not stored.
