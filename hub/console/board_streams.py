@@ -37,10 +37,6 @@ from hub.web.server import Stream, send
 log = logging.getLogger(__name__)
 
 HEARTBEAT = b": still here\n\n"
-#: Open streams one account may hold: more tabs than anyone keeps open, and few enough that
-#: one account cannot take the server's `connection_limit` from everyone else. A stream
-#: beyond it ends the account's oldest (its browser comes back, and ends the next oldest).
-MAX_STREAMS_PER_ACCOUNT = 20
 #: The longest between two heartbeats: proxies close a stream silent for a minute or so.
 MAX_HEARTBEAT_S = 15.0
 
@@ -116,19 +112,12 @@ class BoardStreams:
 
         def opened(stream: Stream) -> None:
             with self._lock:
-                mine = [
-                    s
-                    for s in self._subscribers
-                    if s.viewer.user_id == viewer.user_id and not s.stream.closed
-                ]
-                oldest = mine[: max(0, len(mine) + 1 - MAX_STREAMS_PER_ACCOUNT)]
                 self._subscribers.append(_Subscriber(viewer, stream, since, time.monotonic()))
                 if self._thread is None:
                     self._thread = threading.Thread(
                         target=self._run, name="board-streams", daemon=True
                     )
                     self._thread.start()
-            send(((s.stream, b"") for s in oldest), end=True)
             self._wake.set()
 
         return opened

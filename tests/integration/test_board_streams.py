@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.config import Http, HubConfig
 from hub.console.board import STREAMS
-from hub.console.board_streams import MAX_STREAMS_PER_ACCOUNT, BoardStreams
+from hub.console.board_streams import BoardStreams
 from hub.intake.live import Changes
 from hub.people import users
 from hub.people.imports import import_sites
@@ -259,21 +259,3 @@ def test_a_quiet_stream_outlives_the_idle_timeout_on_heartbeats(served: Served) 
     # second here) keep this one open through several of them.
     assert board.wait_for(b": still here", count=12)
     assert board.wait_for(change(served, MURAT))
-
-
-def test_an_account_holds_a_bounded_number_of_streams_its_oldest_ending_first(
-    served: Served,
-) -> None:
-    cookie = served.cookie("lea")
-    first = Board(served, cookie)
-    assert first.wait_for(b'id="site-murat"')
-    wait_until(lambda: served.streams().count == 1)
-    others = [Board(served, cookie) for _ in range(MAX_STREAMS_PER_ACCOUNT)]
-    for board in others:
-        assert board.wait_for(b'id="site-murat"')
-    first.wait_for_end()
-    wait_until(lambda: served.streams().count == MAX_STREAMS_PER_ACCOUNT)
-    someone_else = Board(served, served.cookie("dora"))
-    assert someone_else.wait_for(b'id="row-murat"')
-    wait_until(lambda: served.streams().count == MAX_STREAMS_PER_ACCOUNT + 1)
-    assert others[-1].wait_for(change(served, MURAT))
