@@ -141,11 +141,12 @@ def _template_ngettext(
     return _format(Markup(text) if context.eval_ctx.autoescape else text, variables)
 
 
-def hours(value: float | None) -> str:
-    """`43 800,0 h`."""
+def hours(value: float | None, digits: int = 1) -> str:
+    """`43 800,0 h`. Billing lines take `digits=2`: hours billed by the quarter (`3,75 h`)
+    shown as `3,8 h` would not multiply to their amount."""
     if value is None:
         return "–"
-    return f"{format_decimal(value, format='#,##0.0')}\u00a0h"
+    return f"{format_decimal(value, format='#,##0.' + '0' * digits)}\u00a0h"
 
 
 def euros(value: float | None) -> str:

@@ -123,6 +123,7 @@ def test_numbers_money_and_dates_are_written_the_french_way(console_app: Flask) 
         assert i18n.when(datetime(this_year, 6, 7, 8, 5, tzinfo=UTC)).endswith("7 juin 10:05")
         assert i18n.number(1234.5, 1).replace("\u202f", " ") == "1 234,5"
         assert i18n.hours(None) == "–"
+        assert i18n.hours(3.75, 2).replace("\xa0", " ") == "3,75 h"  # billed by the quarter
 
 
 def test_french_elides_before_a_name_and_dates_carry_the_year_unless_this_one(
