@@ -75,6 +75,8 @@ def seeded_hub(workdir: Path, broker: Mosquitto) -> Hub:
             "database": {"url": url},
             "mqtt": {"port": broker.port},
             "http": {"port": free_port(), "connection_limit": 10_000},
+            # Every board here is one account's: all of them held open, as many accounts'.
+            "console": {"streams_per_account": 10_000},
         }
     )
     hub = Hub(config)  # migrates

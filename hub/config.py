@@ -111,6 +111,10 @@ class Console(Strict):
     #: No longer used (open boards no longer hold a thread each, and none polls): kept so
     #: that older hub.yaml files still load.
     max_streams: Annotated[int, Field(ge=0, le=1000)] = 4
+    #: Live boards one account keeps open at once; its further boards are refreshed every
+    #: second instead (each a short request), so that one account (or its stolen cookie)
+    #: cannot hold every socket of `http.connection_limit`.
+    streams_per_account: Annotated[int, Field(ge=1, le=10_000)] = 20
     #: The console's address as people reach it (`https://hub.cybercantal.fr`): links in
     #: e-mails lead there. None: e-mails carry no link.
     public_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")] | None = None

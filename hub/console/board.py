@@ -124,8 +124,14 @@ def stream() -> ResponseReturnValue:
         for board in boards(services, [s for s in sites if s in changed])
     )
     handover: Handover | None = request.environ.get(HANDOVER)
-    if handover is not None and not changes.closed:
-        account = me().account
+    account = me().account
+    # Past its account's share, a board is not held open: its browser asks again after
+    # `RETRY_MS`, and gets only what changed since (`Last-Event-ID`).
+    if (
+        handover is not None
+        and not changes.closed
+        and _streams().open_for(account.id) < services.streams_per_account
+    ):
         now = time.time()
         idle_s = current_app.permanent_session_lifetime.total_seconds()
         viewer = Viewer(

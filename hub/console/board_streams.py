@@ -106,6 +106,13 @@ class BoardStreams:
         with self._lock:
             return sum(not subscriber.stream.closed for subscriber in self._subscribers)
 
+    def open_for(self, user_id: int) -> int:
+        """Streams open for this account."""
+        with self._lock:
+            return sum(
+                not s.stream.closed and s.viewer.user_id == user_id for s in self._subscribers
+            )
+
     def opener(self, viewer: Viewer, since: int) -> Callable[[Stream], None]:
         """What the server calls once the stream is handed over; `since`: the change number
         whose cards the first events carried."""

@@ -36,6 +36,8 @@ class ConsoleServices:
     #: Seconds between two heartbeats on a quiet board stream: well under the HTTP server's
     #: `channel_timeout_s`, which closes a silent socket.
     heartbeat_s: float = 10.0
+    #: `console.streams_per_account`.
+    streams_per_account: int = 20
 
 
 def console() -> ConsoleServices:

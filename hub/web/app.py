@@ -117,6 +117,7 @@ def create_app(
             max_session_h=config.rules.max_session_h,
             sessions_retention_years=config.retention.sessions_retention_years,
             heartbeat_s=min(MAX_HEARTBEAT_S, config.http.channel_timeout_s / 3),
+            streams_per_account=config.console.streams_per_account,
         ),
         secret_key=secret_key or secrets.token_bytes(32),
         idle_timeout=timedelta(minutes=config.console.idle_timeout_min),

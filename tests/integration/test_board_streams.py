@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.config import Http, HubConfig
+from hub.config import Console, Http, HubConfig
 from hub.console.board import STREAMS
 from hub.console.board_streams import BoardStreams
 from hub.intake.live import Changes
@@ -62,7 +62,9 @@ class Served:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
+    """The hub's HTTP server; `streams_per_account` as the test's parameter says (indirect),
+    else enough for every test's boards on one account."""
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     migrate(url)
     engine = make_engine(url)
@@ -73,7 +75,9 @@ def served(tmp_path: Path) -> Iterator[Served]:
     add_user(sessions, "lea", "animator", [MURAT])
     changes = Changes()
     http = Http(port=free_port(), threads=4, channel_timeout_s=3, connection_limit=1000)
-    app = create_app(HubConfig(http=http), sessionmaker=sessions, changes=changes)
+    per_account = getattr(request, "param", OPEN_BOARDS)
+    config = HubConfig(http=http, console=Console(streams_per_account=per_account))
+    app = create_app(config, sessionmaker=sessions, changes=changes)
     web = WebServer(app, http, max_body_bytes=LARGEST_BODY_BYTES, stream_backlog_bytes=BACKLOG)
     web.start()
     yield Served(app, web, changes, sessions)
@@ -162,6 +166,28 @@ def test_hundreds_of_open_boards_hold_no_thread_and_each_gets_the_change(
         last = board.received.rsplit(event_id, 1)[1]
         assert b'id="row-murat" class="has-alarm"' in last
         assert b"row-mauriac" not in last  # only what changed
+
+
+@pytest.mark.parametrize("served", [2], indirect=True)
+def test_an_accounts_boards_past_its_share_are_answered_and_not_held_open(
+    served: Served,
+) -> None:
+    dora = served.cookie("dora")
+    held = [Board(served, dora) for _ in range(2)]
+    for board in held:
+        assert board.wait_for(b'id="row-murat"')
+    wait_until(lambda: served.streams().count == 2)
+    # The third: today's cards, then the answer ends (its browser asks again in a second).
+    third = Board(served, dora).wait_for_end()
+    assert b'id="row-murat"' in third and third.endswith(b"\r\n0\r\n\r\n")
+    assert served.streams().count == 2
+    # Another account's board is held open; the two still get every change.
+    lea = Board(served, served.cookie("lea"))
+    assert lea.wait_for(b'id="site-murat"')
+    wait_until(lambda: served.streams().count == 3)
+    event_id = change(served, MURAT)
+    assert all(board.wait_for(event_id) for board in [*held, lea])
+    assert not any(board.ended for board in [*held, lea])
 
 
 def test_an_animators_stream_never_carries_another_sites_data(served: Served) -> None:
