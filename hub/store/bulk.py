@@ -65,10 +65,15 @@ def _converter(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]
 
 def _sqlite_time(value: datetime | None) -> str | None:
     """`UtcDateTime` for SQLite (the text SQLAlchemy's SQLite DATETIME writes), in one C call
-    rather than two conversions and a format of nine fields."""
+    rather than two conversions and a format of nine fields; a time in UTC already (most
+    of them: receipts, the engine's sessions) is formatted as it is, less its offset (the
+    last six characters of a fixed-width text)."""
     if value is None:
         return None
-    if value.tzinfo is None:
+    zone = value.tzinfo
+    if zone is UTC:
+        return value.isoformat(" ", "microseconds")[:-6]
+    if zone is None:
         raise ValueError(f"naive datetime {value!r}: the store only takes aware datetimes")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
