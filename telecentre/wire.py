@@ -125,7 +125,7 @@ def _aware(value: datetime) -> datetime:
 
 
 def _text_timestamp(value: Any) -> Any:
-    if not isinstance(value, str | datetime):
+    if not isinstance(value, (str, datetime)):  # a tuple: checked faster than a union
         raise ValueError("timestamp must be an RFC 3339 string")
     return value
 
