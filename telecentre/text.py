@@ -132,7 +132,7 @@ _DECODER = json.JSONDecoder(
 )
 
 
-def _plainly_fine(text: str) -> bool:
+def plainly_fine(text: str) -> bool:
     """Whether no string of the JSON `text` can hold a character `unprintable` refuses, nor
     sit deeper than `MAX_JSON_DEPTH`, seen from the text alone (a C-speed scan): without
     escapes, every string is a piece of the text, which holds no bad character (a raw line
@@ -161,7 +161,7 @@ def strict_json(text: str | bytes, *, lines: bool = True) -> Any:
         value = _DECODER.decode(text)
     except RecursionError:
         raise ValueError("nested too deeply") from None
-    if _plainly_fine(text):
+    if plainly_fine(text):
         return value
     problem = unprintable_in(value, lines=lines)
     if problem is not None:

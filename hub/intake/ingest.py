@@ -509,6 +509,8 @@ def ingest_lines(
     `plan_every` of them and at the end; blank lines are skipped, and line numbers count
     from 1."""
     result = LinesResult()
+    # Every line of a file (or of a request's body) arrived at once.
+    received_at = utcnow()
     chunk: list[tuple[int, Incoming]] = []
     pending: list[NewEvent] = []
 
@@ -534,7 +536,7 @@ def ingest_lines(
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        chunk.append((number, Incoming(line)))
+        chunk.append((number, Incoming(line, None, received_at)))
         if len(chunk) >= batch_size:
             flush()
     if chunk:

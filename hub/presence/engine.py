@@ -319,13 +319,14 @@ class Presence:
             clock=clock,
         )
 
-    def _arrival_verdict(self, item: NewEvent, now: datetime) -> Verdict | None:
-        """The arrival checks against the tap's receipt, or the engine's "now" if earlier
-        (equal in the running hub, a batch being applied as it arrives; earlier when a test
-        or a replay of the past fixes the clock, which then decides alone)."""
+    def _arrival_verdict(self, item: NewEvent, ts: datetime, now: datetime) -> Verdict | None:
+        """The arrival checks of the tap stamped `ts` against its receipt, or the engine's
+        "now" if earlier (equal in the running hub, a batch being applied as it arrives;
+        earlier when a test or a replay of the past fixes the clock, which then decides
+        alone)."""
         if item.trusted:
             return None
-        return self._arrival(item.event.ts, item.received_at, now)
+        return self._arrival(ts, item.received_at, now)
 
     def _arrival(self, ts: datetime, received_at: datetime, now: datetime) -> Verdict | None:
         reason = arrival_quarantine(
@@ -355,12 +356,16 @@ class Presence:
         for pair in sorted(by_pair):
             if pair[1] not in sites:
                 continue  # `replay_sites` makes them once the site is imported
+            taps = wanted.setdefault(pair[0], [])
             for item in by_pair[pair]:
-                verdict = self._arrival_verdict(item, now)
+                tap = _tap(item, pair[0])
+                verdict = self._arrival_verdict(item, tap.ts, now)
                 if verdict is None:
-                    wanted.setdefault(pair[0], []).append(_tap(item, pair[0]))
+                    taps.append(tap)
                 else:
                     writes.outcomes[item.event.id] = verdict
+            if not taps:
+                del wanted[pair[0]]
         self._replay(session, wanted, writes, now)
 
     def _replay(

@@ -63,9 +63,13 @@ def arrival_quarantine(
     period: never later than this bound), and a Pi without a real-time clock that boots in
     1970 falls here however it flags its clock.
     """
-    if utc(ts) > utc(received_at) + timedelta(seconds=future_tolerance_s):
+    at, received = (
+        utc(ts),
+        utc(received_at),
+    )  # each converted once: a year's import asks 26,000 times
+    if at - received > timedelta(seconds=future_tolerance_s):
         return "future"
-    if utc(ts) < utc(received_at) - timedelta(days=events_retention_days):
+    if received - at > timedelta(days=events_retention_days):
         return "too_old"
     return None
 

@@ -65,12 +65,41 @@ def _converter(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]
 
 def _sqlite_time(value: datetime | None) -> str | None:
     """`UtcDateTime` for SQLite (the text SQLAlchemy's SQLite DATETIME writes), in one C call
-    rather than two conversions and a format of nine fields."""
+    rather than two conversions and a format of nine fields; a time in UTC already (most
+    of them: receipts, the engine's sessions) is formatted as it is, less its offset (the
+    last six characters of a fixed-width text)."""
     if value is None:
         return None
-    if value.tzinfo is None:
+    zone = value.tzinfo
+    if zone is UTC:
+        return value.isoformat(" ", "microseconds")[:-6]
+    if zone is None:
         raise ValueError(f"naive datetime {value!r}: the store only takes aware datetimes")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _columns(
+    rows: Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+    converters: Sequence[Callable[[Any], Any] | None],
+) -> list[list[Any]]:
+    """The rows' values of `keys`, column by column (one `map` per column costs less than a
+    loop per row), each converted; every distinct instant is formatted once for SQLite (a
+    file's events share their receipt, a session's end is also its natural end)."""
+    columns = []
+    texts: dict[datetime | None, str | None] = {}
+    for key, convert in zip(keys, converters, strict=True):
+        values = list(map(itemgetter(key), rows))
+        if convert is _sqlite_time:
+            for index, value in enumerate(values):
+                text = texts.get(value)
+                if text is None:
+                    text = texts[value] = _sqlite_time(value)
+                values[index] = text
+        elif convert is not None:
+            values = list(map(convert, values))
+        columns.append(values)
+    return columns
 
 
 def execute_many(
@@ -81,12 +110,7 @@ def execute_many(
     if not rows:
         return
     compiled = _compile(connection, statement, tuple(rows[0]))
-    # Column by column: one `map` per column costs less than a loop per row.
-    columns = [
-        list(map(itemgetter(key), rows)) if convert is None else [convert(row[key]) for row in rows]
-        for key, convert in zip(compiled.keys, compiled.converters, strict=True)
-    ]
-    tuples = list(zip(*columns, strict=True))
+    tuples = list(zip(*_columns(rows, compiled.keys, compiled.converters), strict=True))
     parameters: list[Any] = (
         tuples
         if compiled.positional
@@ -118,12 +142,7 @@ def insert_new(connection: Connection, table: Table, rows: Sequence[Mapping[str,
     inserted: set[Any] = set()
     for first in range(0, len(rows), _ROWS_PER_INSERT):
         chunk = rows[first : first + _ROWS_PER_INSERT]
-        columns = [
-            list(map(itemgetter(name), chunk))
-            if convert is None
-            else [convert(row[name]) for row in chunk]
-            for name, convert in zip(keys, converters, strict=True)
-        ]
+        columns = _columns(chunk, keys, converters)
         flat = tuple(value for values in zip(*columns, strict=True) for value in values)
         sql = head + ", ".join([one] * len(chunk)) + tail
         inserted.update(connection.exec_driver_sql(sql, flat).scalars())

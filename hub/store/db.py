@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Insert, create_engine, event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -57,8 +56,14 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 def insert_ignoring_conflicts(session: Session, entity: type[DeclarativeBase]) -> Insert:
     """`INSERT … ON CONFLICT DO NOTHING` in the session's dialect (SQLite or PostgreSQL)."""
+    # Each dialect imported when used: PostgreSQL's brings asyncio and its drivers' modules,
+    # 50 ms that a command on SQLite (an import, say) would pay for nothing.
     if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(entity).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(entity).on_conflict_do_nothing()
 
 

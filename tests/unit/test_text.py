@@ -108,7 +108,7 @@ def _nested(value: object, depth: int) -> object:
 def test_strict_json_refuses_exactly_what_the_walk_over_its_strings_refuses(
     value: object, depth: int, ascii_only: bool, lines: bool
 ) -> None:
-    """The text alone decides for JSON without escapes (`_plainly_fine`): the same answer
+    """The text alone decides for JSON without escapes (`plainly_fine`): the same answer
     as walking every string of the parsed value, escaped or not, nested or not."""
     text = json.dumps(_nested(value, depth), ensure_ascii=ascii_only)
     expected = unprintable_in(json.loads(text), lines=lines)
