@@ -23,8 +23,9 @@ from hub.reports import months
 from hub.reports.months import refresh, refresh_some
 from hub.reports.yearly import yearly
 from hub.rules.evaluation import evaluate
-from hub.rules.months import HOUR, MonthTally, Tallies, month_key
+from hub.rules.months import HOUR, SLOTS, MonthTally, Tallies, month_key
 from hub.rules.patterns import patterns
+from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.models import PresenceSession, ReportMonth, ReportStale, ReportYear
 
 SITES = """\
@@ -284,3 +285,42 @@ def test_a_report_finding_more_marks_than_it_sorts_out_reads_the_sessions(
         got = yearly(session, date(2026, 1, 1), date(2026, 1, 31), datetime.now(UTC))
     assert got.current.by_site["murat"].users_by_category.employee == 1
     assert got.current.by_site["murat"].users_by_category.independent == 0
+
+
+def test_the_upgrade_sums_up_the_years_of_the_months_already_stored(db_url: str) -> None:
+    """A hub upgraded with its months stored reads whole years stored from the start; a
+    year whose months were read in two zones is left to its months."""
+    migrate(db_url, "0016")
+    engine = make_engine(db_url)
+    hour = 3_600_000_000
+
+    def month(key: str, site: str, zone: str, users: list[str], used: int) -> ReportMonth:
+        slots = [0] * SLOTS
+        slots[9] = used
+        return ReportMonth(
+            month=key, site_id=site, timezone=zone, used_us=used, users=users, slots=slots
+        )
+
+    with make_sessionmaker(engine).begin() as session:
+        session.add_all(
+            [
+                month("2025-12", "murat", "Europe/Paris", ["M1"], hour),
+                month("2026-01", "murat", "Europe/Paris", ["M1", "M2"], 2 * hour),
+                month("2026-03", "murat", "Europe/Paris", ["p-1"], 0),
+                month("2026-01", "ydes", "Europe/Paris", ["M3"], hour),
+                month("2026-02", "ydes", "Indian/Reunion", ["M4"], hour),
+            ]
+        )
+    migrate(db_url)
+    with make_sessionmaker(engine)() as session:
+        years = {(row.year, row.site_id): row for row in session.scalars(select(ReportYear))}
+    engine.dispose()
+    assert set(years) == {("2025", "murat"), ("2026", "murat")}
+    stored = years["2026", "murat"]
+    assert (stored.timezone, stored.users, stored.used_us) == (
+        "Europe/Paris",
+        ["M1", "M2", "p-1"],
+        2 * hour,
+    )
+    assert stored.months_us == [2 * hour] + [0] * 11
+    assert stored.slots[9] == 2 * hour and sum(stored.slots) == 2 * hour
