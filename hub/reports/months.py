@@ -1,6 +1,6 @@
 """Each site's months of sessions summed up (`hub.rules.months`), kept in the store so that
-a report reads a year from 12 rows a site: a national network's year is half a million
-sessions, which no page can read in time.
+a report reads a year from 12 rows a site, or one: a national network's year is half a
+million sessions, which no page can read in time.
 
 How a report stays exactly what every session says:
 - triggers on `sessions` (migration 0016) mark the site and UTC day of every session
@@ -11,7 +11,11 @@ How a report stays exactly what every session says:
   period, and the days at its ends that do not make a whole month, are summed up from their
   sessions, by the same rule (`hub.rules.months.tally`);
 - `refresh` (the hub's timer, `hub.service`) sums up again the months its marks touch and
-  clears them, so the next report finds them stored.
+  clears them, so the next report finds them stored;
+- each site's year is kept too (`report_years`, its stored months summed up together, in
+  the transaction that stores them): a report of whole years that needs no one's months
+  (the figures, the network's charts) reads one row a site a year where none of its months
+  may be touched by a mark, and the months of the others, as above.
 
 The marks are read before the months: a refresh committed in between only makes a month read
 from its sessions that could have been read stored.
