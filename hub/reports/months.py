@@ -1,6 +1,6 @@
 """Each site's months of sessions summed up (`hub.rules.months`), kept in the store so that
-a report reads a year from 12 rows a site: a national network's year is half a million
-sessions, which no page can read in time.
+a report reads a year from 12 rows a site, or one: a national network's year is half a
+million sessions, which no page can read in time.
 
 How a report stays exactly what every session says:
 - triggers on `sessions` (migration 0016) mark the site and UTC day of every session
@@ -11,7 +11,11 @@ How a report stays exactly what every session says:
   period, and the days at its ends that do not make a whole month, are summed up from their
   sessions, by the same rule (`hub.rules.months.tally`);
 - `refresh` (the hub's timer, `hub.service`) sums up again the months its marks touch and
-  clears them, so the next report finds them stored.
+  clears them, so the next report finds them stored;
+- each site's year is kept too (`report_years`, its stored months summed up together, in
+  the transaction that stores them): a report of whole years that needs no one's months
+  (the figures, the network's charts) reads one row a site a year where none of its months
+  may be touched by a mark, and the months of the others, as above.
 
 The marks are read before the months: a refresh committed in between only makes a month read
 from its sessions that could have been read stored.
@@ -25,10 +29,11 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import date, datetime, time, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
+    Result,
     and_,
     delete,
     false,
@@ -44,9 +49,18 @@ from sqlalchemy.orm import Session
 
 from hub.people.sites import load_sites
 from hub.rules import model
-from hub.rules.months import SLOTS, MonthTally, Tallies, month_bounds, month_key, tally
+from hub.rules.months import (
+    SLOTS,
+    MonthTally,
+    Tallies,
+    YearTally,
+    month_bounds,
+    month_key,
+    tally,
+    year_tally,
+)
 from hub.rules.patterns import month_keys
-from hub.store.models import PresenceSession, ReportMonth, ReportStale
+from hub.store.models import PresenceSession, ReportMonth, ReportStale, ReportYear
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +168,41 @@ def _stale_months(
     }
 
 
+def _whole_years(whole: list[str]) -> list[str]:
+    """The years ("YYYY") all of whose months are in `whole` (months in order)."""
+    count: dict[str, int] = defaultdict(int)
+    for key in whole:
+        count[key[:4]] += 1
+    return [year for year, months in count.items() if months == 12]
+
+
+def _stored(
+    session: Session,
+    table: type[ReportMonth] | type[ReportYear],
+    low: str,
+    high: str,
+    sites: Collection[str] | None,
+    slots: bool,
+) -> Result[str, str, str, int, list[Any], list[Any] | None, list[Any] | None]:
+    """The stored (site, key, zone, used_us, users, slots, months_us) of the keys [low,
+    high] ("YYYY-MM" months or "YYYY" years) at `sites` (None: every site); slots and
+    months_us None unless `slots`."""
+    key = ReportMonth.month if table is ReportMonth else ReportYear.year
+    months_us = ReportYear.months_us if table is ReportYear and slots else null()
+    query = select(
+        table.site_id,
+        key,
+        table.timezone,
+        table.used_us,
+        table.users,
+        table.slots if slots else null(),
+        months_us,
+    ).where(key.between(low, high))
+    if sites is not None:
+        query = query.where(table.site_id.in_(sites))
+    return session.execute(query)
+
+
 def period_tallies(
     session: Session,
     rules: Mapping[str, model.SiteRules],
@@ -162,11 +211,15 @@ def period_tallies(
     *,
     every_site: bool = False,
     slots: bool = True,
+    years: bool = False,
 ) -> Tallies:
     """The sessions of [first, last] at the `rules`' sites summed up by site and month:
     stored months where they are fresh, the rest from the sessions. `every_site`: `rules`
     are every site (no need to name them in the queries); `slots`: False when only the
-    figures are wanted, not the charts (their stored slots are then left unread, zeros)."""
+    figures are wanted, not the charts (their stored slots are then left unread, zeros);
+    `years`: a site's whole years of the period whose months are all fresh are one
+    `YearTally` each (read from one stored row instead of twelve), for a caller that needs
+    no one's months (the figures, the network's charts)."""
     sites = None if every_site else list(rules)
     whole = [
         key
@@ -178,28 +231,50 @@ def period_tallies(
     if whole:
         stale = _stale_months(session, sites, month_bounds(whole[0])[0], month_bounds(whole[-1])[1])
     if stale is not None:
-        query = select(
-            ReportMonth.site_id,
-            ReportMonth.month,
-            ReportMonth.timezone,
-            ReportMonth.used_us,
-            ReportMonth.users,
-            ReportMonth.slots if slots else null(),
-        ).where(ReportMonth.month.between(whole[0], whole[-1]))
-        if sites is not None:
-            query = query.where(ReportMonth.site_id.in_(sites))
-        for site_id, month, zone, used_us, users, stored_slots in session.execute(query):
-            site = rules.get(site_id)
-            if site is None or (site_id, month) in stale or zone != site.timezone:
+        # Ranges of months to read from the stored months, with the sites to read them at.
+        reads: list[tuple[str, str, Collection[str] | None]] = []
+        stored_years = _whole_years(whole) if years else []
+        for index, key in enumerate(whole):
+            if key[:4] in stored_years:
                 continue
-            tallies[site_id, month] = MonthTally(set(users), used_us, stored_slots or [0] * SLOTS)
+            if reads and index and reads[-1][1] == whole[index - 1]:
+                reads[-1] = (reads[-1][0], key, sites)
+            else:
+                reads.append((key, key, sites))
+        for year in stored_years:
+            for site_id, _year, zone, used_us, users, stored_slots, months_us in _stored(
+                session, ReportYear, year, year, sites, slots
+            ):
+                site = rules.get(site_id)
+                if site is None or zone != site.timezone:
+                    continue
+                if any((site_id, f"{year}-{month:02d}") in stale for month in range(1, 13)):
+                    continue
+                tallies[site_id, year] = YearTally(
+                    set(users), used_us, stored_slots or [0] * SLOTS, months_us or [0] * 12
+                )
+            # The sites whose year is not stored, or has a stale month: from their months.
+            rest = [site_id for site_id in rules if (site_id, year) not in tallies]
+            if rest:
+                every = every_site and len(rest) == len(rules)
+                reads.append((f"{year}-01", f"{year}-12", None if every else rest))
+        for low, high, read_at in reads:
+            for site_id, month, zone, used_us, users, stored_slots, _none in _stored(
+                session, ReportMonth, low, high, read_at, slots
+            ):
+                site = rules.get(site_id)
+                if site is None or (site_id, month) in stale or zone != site.timezone:
+                    continue
+                tallies[site_id, month] = MonthTally(
+                    set(users), used_us, stored_slots or [0] * SLOTS
+                )
     # The rest, from the sessions: each site's days not summed up above, as ranges of days.
     wanted: dict[tuple[date, date], list[str]] = defaultdict(list)
     for site_id in rules:
         missing = [
             (max(first, month_bounds(month)[0]), min(last, month_bounds(month)[1]))
             for month in month_keys(first, last)
-            if (site_id, month) not in tallies
+            if (site_id, month) not in tallies and (site_id, month[:4]) not in tallies
         ]
         for days in _joined(missing):
             wanted[days].append(site_id)
@@ -284,7 +359,46 @@ def refresh_some(session: Session) -> int:
                 for summed in [tallies.get((site_id, month), MonthTally())]
             ],
         )
+    _store_years(session, touched)
     return sum(len(site_days) for site_days in days.values())
+
+
+def _store_years(session: Session, touched: Mapping[str, Collection[str]]) -> None:
+    """Sum up again the years of the months just stored (site → "YYYY-MM"s), from every
+    stored month of them; a year whose months were read in two zones is not kept (a report
+    reads its months)."""
+    by_year: dict[str, list[str]] = defaultdict(list)
+    for site_id, site_months in touched.items():
+        for year in sorted({month[:4] for month in site_months}):
+            by_year[year].append(site_id)
+    for year, site_ids in by_year.items():
+        months: dict[str, dict[str, MonthTally]] = defaultdict(dict)
+        zones: dict[str, set[str]] = defaultdict(set)
+        for site_id, month, zone, used_us, users, slots, _none in _stored(
+            session, ReportMonth, f"{year}-01", f"{year}-12", site_ids, slots=True
+        ):
+            months[site_id][month] = MonthTally(set(users), used_us, slots or [0] * SLOTS)
+            zones[site_id].add(zone)
+        session.execute(
+            delete(ReportYear).where(ReportYear.year == year, ReportYear.site_id.in_(site_ids))
+        )
+        rows = [
+            {
+                "year": year,
+                "site_id": site_id,
+                "timezone": zone,
+                "used_us": summed.used_us,
+                "users": sorted(summed.users),
+                "slots": summed.slots,
+                "months_us": summed.months_us,
+            }
+            for site_id, site_months in months.items()
+            if len(zones[site_id]) == 1
+            for zone in zones[site_id]
+            for summed in [year_tally(site_months)]
+        ]
+        if rows:
+            session.execute(insert(ReportYear), rows)
 
 
 def refresh(

@@ -300,7 +300,9 @@ def evaluation(
     """
     chosen = {site} if site is not None else sites
     rules = _load_sites(session, chosen)
-    tallies = period_tallies(session, rules, first, last, every_site=chosen is None, slots=False)
+    tallies = period_tallies(
+        session, rules, first, last, every_site=chosen is None, slots=False, years=True
+    )
     result = evaluate(
         rules.values(), load_members(session), tallies, first, last, network=chosen is None
     )

@@ -63,12 +63,21 @@ def yearly(
     network = sites is None
     split = len(rules) > 1
     before_first, before_last = previous_period(first, last)
-    tallies = period_tallies(session, rules, first, last, every_site=network)
+    # The network's charts need no one's months: its whole years are read stored as such.
+    tallies = period_tallies(session, rules, first, last, every_site=network, years=network)
     current = evaluate(rules.values(), members, tallies, first, last, network=network)
     previous = evaluate(
         rules.values(),
         members,
-        period_tallies(session, rules, before_first, before_last, every_site=network, slots=False),
+        period_tallies(
+            session,
+            rules,
+            before_first,
+            before_last,
+            every_site=network,
+            slots=False,
+            years=True,
+        ),
         before_first,
         before_last,
         network=network,

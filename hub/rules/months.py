@@ -6,7 +6,9 @@ each hour slot of the week) over its sessions, so it is also a union or a sum ov
 period's months. A month summed up once thus serves every period that contains it: the store
 keeps the months (`hub.reports.months`), and a period is read from 12 rows a site a year
 instead of every session; the days of a month a period only partly covers are summed up from
-their sessions, by the same function.
+their sessions, by the same function. A year's months summed up together (`YearTally`) serve
+a report of whole years from one row a site: a national network's evaluation and the year
+before it then read two thousand rows, not twenty-four thousand.
 
 A session belongs to the local month of its start (RULES.md rule 5). Its time goes to the
 local weekday and hour of each of its pieces: cut at the hour boundaries in UTC, which are the
@@ -19,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from operator import add
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -49,8 +52,30 @@ class MonthTally:
     slots: list[int] = field(default_factory=_no_time)
 
 
-#: (site id, "YYYY-MM") → its tally.
+@dataclass
+class YearTally(MonthTally):
+    """One site's 12 months of one local year summed up together (`year_tally`)."""
+
+    #: Each month's `used_us`, January first: the charts' hours by month.
+    months_us: list[int] = field(default_factory=lambda: [0] * 12)
+
+
+#: (site id, "YYYY-MM") → the month's tally, or (site id, "YYYY") → the whole year's
+#: (`YearTally`, which says who came in the year, not in which month).
 Tallies = dict[tuple[str, str], MonthTally]
+
+
+def year_tally(months: Mapping[str, MonthTally]) -> YearTally:
+    """The months ("YYYY-MM" → tally) of one site's year summed up: the union of who came,
+    the sums of the times."""
+    year = YearTally()
+    for key, month in months.items():
+        year.users |= month.users
+        year.used_us += month.used_us
+        year.months_us[int(key[5:]) - 1] += month.used_us
+        if month.used_us:
+            year.slots = list(map(add, year.slots, month.slots))
+    return year
 
 
 def month_key(day: date) -> str:

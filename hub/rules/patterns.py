@@ -25,7 +25,7 @@ from operator import add
 
 from hub.rules.calendar import opening_ranges
 from hub.rules.model import Member, SiteRules, to_hours
-from hub.rules.months import HOUR, SLOTS, Tallies, month_bounds
+from hub.rules.months import HOUR, SLOTS, Tallies, YearTally, month_bounds
 
 _MICROSECOND = timedelta(microseconds=1)
 RATE_QUANTUM = Decimal("0.0001")
@@ -88,20 +88,30 @@ def patterns(
     network: bool = True,
 ) -> Patterns:
     """The series for [first_day, last_day], from the period's sessions summed up by site and
-    month (`hub.rules.months.tally`); every tally's site must be in `sites`.
-    `network`: the Pass members per month are every valid Pass (else those who came)."""
+    month (`hub.rules.months.tally`), or whole years (`YearTally`, for the network only);
+    every tally's site must be in `sites`. `network`: the Pass members per month are every
+    valid Pass (else those who came)."""
     rules = {site.id: site for site in sorted(sites, key=lambda site: site.id)}
     months = month_keys(first_day, last_day)
     month_index = {key: index for index, key in enumerate(months)}
     used_by_month = {site: [0] * len(months) for site in rules}
     site_slots = {site: [0] * SLOTS for site in rules}
     users_by_month: list[set[str]] = [set() for _ in months]
-    for (site_id, month), tallied in tallies.items():
+    for (site_id, key), tallied in tallies.items():
         if site_id not in rules:
             raise ValueError(f"session at unknown site {site_id!r}")
-        index = month_index[month]
-        users_by_month[index] |= tallied.users
-        used_by_month[site_id][index] += tallied.used_us
+        if isinstance(tallied, YearTally):
+            if not network:
+                raise ValueError("a selection's Pass members per month need its months")
+            january = month_index[f"{key}-01"]
+            site_months = used_by_month[site_id]
+            for offset, used_us in enumerate(tallied.months_us):
+                site_months[january + offset] += used_us
+        else:
+            index = month_index[key]
+            if not network:  # the network's Pass members per month are every valid Pass
+                users_by_month[index] |= tallied.users
+            used_by_month[site_id][index] += tallied.used_us
         if tallied.used_us:
             site_slots[site_id] = list(map(add, site_slots[site_id], tallied.slots))
     slots = [0] * SLOTS

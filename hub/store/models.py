@@ -636,6 +636,26 @@ class ReportMonth(Base):
     slots: Mapped[list[Any]]
 
 
+class ReportYear(Base):
+    """One site's stored months of one local year summed up together
+    (`hub.rules.months.YearTally`), kept with its months by `hub.reports.months`: a report of
+    whole years reads one row a site instead of twelve."""
+
+    __tablename__ = "report_years"
+
+    #: "YYYY"; first in the key, as for the months.
+    year: Mapped[str] = mapped_column(String(4), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    #: The zone of every month summed up (a year of months in two zones is not kept).
+    timezone: Mapped[str] = mapped_column(String(64))
+    used_us: Mapped[int] = mapped_column(BigInteger)
+    #: Who came in the year: member ids and pseudonyms, sorted.
+    users: Mapped[list[Any]]
+    slots: Mapped[list[Any]]
+    #: Each month's `used_us`, January first.
+    months_us: Mapped[list[Any]]
+
+
 class ReportStale(Base):
     """A site's UTC day whose sessions changed since its months were summed up: written by
     triggers on `sessions` (migration 0016) in the transaction of the change, whatever made

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,9 +23,10 @@ from hub.reports import months
 from hub.reports.months import refresh, refresh_some
 from hub.reports.yearly import yearly
 from hub.rules.evaluation import evaluate
-from hub.rules.months import HOUR, MonthTally, Tallies, month_key
+from hub.rules.months import HOUR, SLOTS, MonthTally, Tallies, month_key
 from hub.rules.patterns import patterns
-from hub.store.models import PresenceSession, ReportMonth, ReportStale
+from hub.store import make_engine, make_sessionmaker, migrate
+from hub.store.models import PresenceSession, ReportMonth, ReportStale, ReportYear
 
 SITES = """\
 sites:
@@ -74,6 +76,8 @@ changes = st.lists(
     max_size=6,
 )
 periods = st.tuples(st.integers(0, 115), st.integers(0, 115))
+#: Whole calendar years (first, last): read from the stored years (`ReportYear`) when fresh.
+whole_years = st.sampled_from([None, (2026, 2026), (2025, 2026)])
 
 
 def _row(stay: tuple[str, tuple[str | None, str | None], int, int | None, int]) -> PresenceSession:
@@ -145,6 +149,7 @@ def network(sessions: sessionmaker[Session]) -> Iterator[sessionmaker[Session]]:
     later=changes,
     refreshed_after=st.sampled_from(["all", "some", "none"]),
     period=periods,
+    years=whole_years,
     chosen=st.sampled_from([None, ["murat"], ["ydes", "saint-denis"]]),
     marks_read=st.sampled_from([months.MARKS_READ, 2]),
 )
@@ -155,13 +160,14 @@ def test_the_stored_months_give_the_figures_of_every_session(
     later: list[tuple],  # type: ignore[type-arg]
     refreshed_after: str,
     period: tuple[int, int],
+    years: tuple[int, int] | None,
     chosen: list[str] | None,
     marks_read: int,
 ) -> None:
     """`marks_read` 2: a report finding more marks than it sorts out reads every month from
     its sessions."""
     with network.begin() as session:
-        for table in (PresenceSession, ReportMonth, ReportStale):
+        for table in (PresenceSession, ReportMonth, ReportYear, ReportStale):
             session.execute(delete(table))
         session.add_all(_row(stay) for stay in history)
 
@@ -181,6 +187,8 @@ def test_the_stored_months_give_the_figures_of_every_session(
 
     first = EARLIEST.date() + timedelta(days=min(period))
     last = EARLIEST.date() + timedelta(days=max(period))
+    if years is not None:
+        first, last = date(years[0], 1, 1), date(years[1], 12, 31)
     sorted_out, months.MARKS_READ = months.MARKS_READ, marks_read
     try:
         with network() as session:
@@ -234,6 +242,31 @@ def test_a_refresh_stores_the_months_and_clears_the_marks(
         assert session.scalars(select(ReportStale.day)).all() == [date(2026, 1, 1)]
 
 
+def test_a_refresh_stores_the_years_of_its_months(network: sessionmaker[Session]) -> None:
+    """A year is kept with its months: who came in it, its time by month; it is summed up
+    again with them when a session changes, and a report of the whole year reads it."""
+    with network.begin() as session:
+        session.add(_row(("murat", ("M1", None), 60 * 24 * 4, 90, 0)))  # 1 January 2026
+        session.add(_row(("murat", ("M2", None), 60 * 24 * 40, 30, 0)))  # 6 February 2026
+    refresh(network.begin)
+    with network() as session:
+        stored = session.get_one(ReportYear, ("2026", "murat"))
+        assert (stored.timezone, stored.users) == ("Europe/Paris", ["M1", "M2"])
+        assert stored.months_us[:3] == [90 * 60 * 1_000_000, 30 * 60 * 1_000_000, 0]
+        assert stored.used_us == sum(stored.months_us)
+        assert session.get_one(ReportYear, ("2025", "murat")).users == []
+    with network.begin() as session:
+        session.scalars(
+            select(PresenceSession).where(PresenceSession.member_id == "M2")
+        ).one().member_id = "M4"
+    refresh(network.begin)
+    with network() as session:
+        assert session.get_one(ReportYear, ("2026", "murat")).users == ["M1", "M4"]
+        got = yearly(session, date(2026, 1, 1), date(2026, 12, 31), datetime.now(UTC))
+    assert got.current.by_site["murat"].users_by_category.other == 1
+    assert got.patterns.month_totals[:2] == [Decimal("1.5"), Decimal("0.5")]
+
+
 def test_a_report_finding_more_marks_than_it_sorts_out_reads_the_sessions(
     network: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -252,3 +285,42 @@ def test_a_report_finding_more_marks_than_it_sorts_out_reads_the_sessions(
         got = yearly(session, date(2026, 1, 1), date(2026, 1, 31), datetime.now(UTC))
     assert got.current.by_site["murat"].users_by_category.employee == 1
     assert got.current.by_site["murat"].users_by_category.independent == 0
+
+
+def test_the_upgrade_sums_up_the_years_of_the_months_already_stored(db_url: str) -> None:
+    """A hub upgraded with its months stored reads whole years stored from the start; a
+    year whose months were read in two zones is left to its months."""
+    migrate(db_url, "0016")
+    engine = make_engine(db_url)
+    hour = 3_600_000_000
+
+    def month(key: str, site: str, zone: str, users: list[str], used: int) -> ReportMonth:
+        slots = [0] * SLOTS
+        slots[9] = used
+        return ReportMonth(
+            month=key, site_id=site, timezone=zone, used_us=used, users=users, slots=slots
+        )
+
+    with make_sessionmaker(engine).begin() as session:
+        session.add_all(
+            [
+                month("2025-12", "murat", "Europe/Paris", ["M1"], hour),
+                month("2026-01", "murat", "Europe/Paris", ["M1", "M2"], 2 * hour),
+                month("2026-03", "murat", "Europe/Paris", ["p-1"], 0),
+                month("2026-01", "ydes", "Europe/Paris", ["M3"], hour),
+                month("2026-02", "ydes", "Indian/Reunion", ["M4"], hour),
+            ]
+        )
+    migrate(db_url)
+    with make_sessionmaker(engine)() as session:
+        years = {(row.year, row.site_id): row for row in session.scalars(select(ReportYear))}
+    engine.dispose()
+    assert set(years) == {("2025", "murat"), ("2026", "murat")}
+    stored = years["2026", "murat"]
+    assert (stored.timezone, stored.users, stored.used_us) == (
+        "Europe/Paris",
+        ["M1", "M2", "p-1"],
+        2 * hour,
+    )
+    assert stored.months_us == [2 * hour] + [0] * 11
+    assert stored.slots[9] == 2 * hour and sum(stored.slots) == 2 * hour
