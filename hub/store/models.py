@@ -141,7 +141,8 @@ class Member(Base):
 
 
 class Badge(Base):
-    """A card and who holds it now; past holders stay on the events they produced.
+    """A card and who holds it now; who held it when is `BadgeHolding`, which decides whose a
+    tap is, and past holders stay on the events they produced.
 
     A card is reused: a tap stored with no holder (the badge inactive, or unknown then) is
     its holder's only between `assigned_at` and `revoked_at`, so that a member's data export

@@ -123,6 +123,15 @@ def test_a_late_tap_of_the_previous_holder_is_theirs_not_the_new_holders(
     assert stays(store, "M001") == [(start, start + timedelta(hours=1))]
     assert exported(store, "M001") == {anne_in["id"], anne_out["id"]}
     assert exported(store, "M002") == {paul_in["id"], paul_out["id"]}
+    with store.begin() as session:
+        anne, paul = (export_member(session, m)["badge_holdings"] for m in ("M001", "M002"))
+        card = session.get(Badge, CARD)
+        assert card is not None
+    assert [(h["uid"], h["held_from"]) for h in anne] == [(CARD, None)]
+    assert [(h["uid"], h["held_until"]) for h in paul] == [(CARD, None), ("0A1B2C3D", None)]
+    assert paul[0]["held_from"] == card.assigned_at.isoformat()
+    # Revoked, then given: in between, the card was no one's.
+    assert anne[0]["held_until"] < paul[0]["held_from"]
 
 
 def test_a_card_moved_by_the_members_file_splits_its_taps_at_the_move(
