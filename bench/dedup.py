@@ -61,7 +61,7 @@ def events_only(session: Session, batch: Sequence[Incoming]) -> StoreResult:
     rows = []
     for event, incoming in sorted(valid.values(), key=lambda pair: pair[0].id):
         fields = _fields(event)
-        member_id = holders.get(fields.get("badge", ""))
+        member_id = holders.at(fields.get("badge"), event.ts)
         rows.append(_row(event, fields, member_id, _text(incoming.payload), incoming.received_at))
     inserted = session.connection().scalars(
         insert_ignoring_conflicts(session, Event).returning(Event.id), rows

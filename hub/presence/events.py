@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, func, select, true
 from sqlalchemy.orm import Session
 
 from hub.rules.presence import Outcome
-from hub.store.events import NewEvent, OnBatch
+from hub.store.events import NewEvent, OnBatch, holder_at
 from hub.store.models import AuditEntry, Event, utcnow
 from telecentre import wire
 
@@ -136,6 +136,8 @@ def apply_quarantined(
         )
     event = wire.parse_event(row.payload)
     reason = row.outcome_reason
+    # Its holder at its stamp, now trusted: the badge may have changed hands meanwhile.
+    row.member_id = holder_at(session, row.badge, row.ts)
     row.outcome, row.outcome_reason = None, None
     session.flush()
     batch = [NewEvent(event, row.member_id, row.received_at, trusted=True)]

@@ -70,6 +70,7 @@ from hub.rules.presence import DEFAULT_DEBOUNCE_S
 from hub.store.models import (
     AuditEntry,
     Badge,
+    BadgeHolding,
     Event,
     Invoice,
     InvoiceRecord,
@@ -382,6 +383,15 @@ def export_member(session: Session, member_id: str, *, actor: str = "system") ->
                 "revoked_at": _iso(b.revoked_at),
             }
             for b in badges
+        ],
+        # Every card they held and when, those given to someone else since included.
+        "badge_holdings": [
+            {"uid": h.uid, "held_from": _iso(h.held_from), "held_until": _iso(h.held_until)}
+            for h in session.scalars(
+                select(BadgeHolding)
+                .where(BadgeHolding.member_id == member_id)
+                .order_by(BadgeHolding.uid, BadgeHolding.id)
+            )
         ],
         "sessions": [
             {

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from hub.store.bulk import execute_many, insert_new
 from hub.store.db import insert_ignoring_conflicts
-from hub.store.models import Badge, DeviceMark, Event, EventId, RejectedEvent, utcnow
+from hub.store.models import BadgeHolding, DeviceMark, Event, EventId, RejectedEvent, utcnow
 from telecentre import wire
 
 #: A rejected payload is kept only this long: enough to diagnose, not to fill the disk.
@@ -41,7 +41,8 @@ class NewEvent:
     """An event stored by this batch, for the hooks (the presence engine, alerts)."""
 
     event: WireEvent
-    #: Holder of the badge when the event was stored; None for other types or unknown badges.
+    #: Holder of the badge at the event's time stamp (`badge_holdings`); None for other types,
+    #: unknown badges, and a badge nobody held then.
     member_id: str | None
     received_at: datetime = field(default_factory=utcnow)
     #: An admin applies it deliberately: the arrival checks (`hub.rules.replay`) are skipped.
@@ -136,13 +137,46 @@ def _outcome(event: WireEvent, member_id: str | None) -> dict[str, str | None]:
     return {"outcome": None, "outcome_reason": None}
 
 
-def _holders(session: Session, badges: set[str]) -> dict[str, str]:
+#: A badge's holdings: (held from, held until, member), None for "always" / "still".
+Holding = tuple[datetime | None, datetime | None, str]
+
+
+@dataclass(frozen=True)
+class Holders:
+    """Who held each badge when (`badge_holdings`), read once for a batch."""
+
+    holdings: Mapping[str, Sequence[Holding]]
+
+    def at(self, badge: str | None, ts: datetime) -> str | None:
+        """The holder of `badge` at the tap's time stamp (the door's clock), whenever the tap
+        reaches the hub: a late tap is its holder's then, never the badge's holder now
+        (docs/rules.md, rule 1). None: no one held it then (unknown, or revoked)."""
+        for since, until, member_id in self.holdings.get(badge or "", ()):
+            if (since is None or since <= ts) and (until is None or ts < until):
+                return member_id
+        return None
+
+
+def _holders(session: Session, badges: set[str]) -> Holders:
     if not badges:
-        return {}
+        return Holders({})
+    holdings: dict[str, list[Holding]] = {}
     rows = session.execute(
-        select(Badge.uid, Badge.member_id).where(Badge.uid.in_(badges), Badge.active)
+        select(
+            BadgeHolding.uid,
+            BadgeHolding.held_from,
+            BadgeHolding.held_until,
+            BadgeHolding.member_id,
+        ).where(BadgeHolding.uid.in_(badges))
     )
-    return {uid: member_id for uid, member_id in rows}
+    for uid, since, until, member_id in rows:
+        holdings.setdefault(uid, []).append((since, until, member_id))
+    return Holders(holdings)
+
+
+def holder_at(session: Session, badge: str | None, ts: datetime) -> str | None:
+    """Who held `badge` at `ts`, for a tap stored earlier and applied now."""
+    return _holders(session, {badge} if badge else set()).at(badge, ts)
 
 
 _EVENTS = cast(Table, Event.__table__)
@@ -221,7 +255,7 @@ def store_events(session: Session, batch: Sequence[Incoming], *, hold: bool = Fa
     holder_of: dict[str, str | None] = {}
     for event, incoming in sorted(valid.values(), key=lambda pair: pair[0].id):
         fields = _fields(event)
-        member_id = holder_of[event.id] = holders.get(fields.get("badge", ""))
+        member_id = holder_of[event.id] = holders.at(fields.get("badge"), event.ts)
         rows.append(_row(event, fields, member_id, _text(incoming.payload), incoming.received_at))
     # Through the Core connection: the ORM's bulk insert path costs more than the insert.
     # The ids first: the ones already known are the duplicates, whose events are not stored.

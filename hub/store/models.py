@@ -7,12 +7,13 @@ the site's local time is a matter for the rules and the reports, never for the s
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Connection,
     DateTime,
     Dialect,
     Float,
@@ -22,10 +23,15 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
+    case,
     event,
     inspect,
+    literal,
+    null,
+    select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -135,7 +141,8 @@ class Member(Base):
 
 
 class Badge(Base):
-    """A card and who holds it now; past holders stay on the events they produced.
+    """A card and who holds it now; who held it when is `BadgeHolding`, which decides whose a
+    tap is, and past holders stay on the events they produced.
 
     A card is reused: a tap stored with no holder (the badge inactive, or unknown then) is
     its holder's only between `assigned_at` and `revoked_at`, so that a member's data export
@@ -169,6 +176,76 @@ def _badge_taken_back(target: Badge, value: bool, old: object, _initiator: objec
         target.revoked_at = None if value else utcnow()
 
 
+class BadgeHolding(Base):
+    """Who held a badge when: a tap is its holder's at its time stamp, whenever it reaches
+    the hub (a door offline while the card changed hands hands no one the other's taps).
+
+    `held_until` None: still held. `held_from` None only on a badge's first holding: its
+    first holder is its holder for every earlier tap, so a year of taps imported after the
+    members file that created the member is theirs. Kept by the mapper events below, from
+    the badge's own changes, whichever operation (enrolment, members file, lost badge,
+    deactivation) makes them; erasing a member deletes their holdings (ON DELETE CASCADE).
+    """
+
+    __tablename__ = "badge_holdings"
+    __table_args__ = (Index("ix_badge_holdings_uid_held_from", "uid", "held_from"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(BADGE)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    held_from: Mapped[datetime | None]
+    held_until: Mapped[datetime | None]
+
+
+_HOLDINGS = cast(Table, BadgeHolding.__table__)
+
+
+def _open_holding(connection: Connection, target: Badge, since: datetime) -> None:
+    """`target`'s holder holds it from `since`, or from always if nobody held it before."""
+    held_before = select(_HOLDINGS.c.id).where(_HOLDINGS.c.uid == target.uid).exists()
+    connection.execute(
+        _HOLDINGS.insert().from_select(
+            ["uid", "member_id", "held_from"],
+            select(
+                literal(target.uid, BADGE),
+                literal(target.member_id, MEMBER_ID),
+                case((held_before, literal(since, UtcDateTime())), else_=null()),
+            ),
+        )
+    )
+
+
+def _close_holding(connection: Connection, uid: str, until: datetime) -> None:
+    connection.execute(
+        _HOLDINGS.update()
+        .where(_HOLDINGS.c.uid == uid, _HOLDINGS.c.held_until.is_(None))
+        .values(held_until=until)
+    )
+
+
+@event.listens_for(Badge, "after_insert")
+def _badge_created(_mapper: object, connection: Connection, target: Badge) -> None:
+    if target.active:
+        _open_holding(connection, target, target.assigned_at)
+
+
+@event.listens_for(Badge, "after_update")
+def _badge_moved(_mapper: object, connection: Connection, target: Badge) -> None:
+    """Close the holding a change of holder or a revocation ends, at the time the listeners
+    above gave it; open the holding a giving (or a reactivation) starts, at that time."""
+    state = inspect(target)
+    holder, active = state.attrs.member_id.history, state.attrs.active.history
+    if not holder.has_changes() and not active.has_changes():
+        return
+    was_active = active.deleted[0] if active.deleted else target.active
+    given = holder.has_changes()
+    at = target.assigned_at if given else (target.revoked_at or utcnow())
+    if was_active and (given or not target.active):
+        _close_holding(connection, target.uid, at)
+    if target.active and (given or not was_active):
+        _open_holding(connection, target, at)
+
+
 class Event(Base):
     """Every valid event, once: `id` is the edge's UUID, so a redelivered event is a conflict.
 
@@ -194,7 +271,7 @@ class Event(Base):
     ts_offset_min: Mapped[int] = mapped_column(Integer)
     clock_synced: Mapped[bool] = mapped_column(Boolean)
     badge: Mapped[str | None] = mapped_column(BADGE)
-    #: Who held the badge when the event was stored; NULL for unknown or inactive badges.
+    #: Who held the badge at the event's time stamp (`badge_holdings`); NULL if no one did.
     member_id: Mapped[str | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     reader: Mapped[str | None] = mapped_column(ID)
     access: Mapped[str | None] = mapped_column(String(16))

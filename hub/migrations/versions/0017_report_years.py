@@ -5,7 +5,7 @@ The years are summed up here from the months already stored, year by year (a nat
 network's ten years are 120,000 months), so that reports are fast from the upgrade on; the
 hub's refresh keeps them from then on, with their months.
 
-Revision ID: 0017e
+Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-07 20:30:00
 """
@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0017e"
+revision: str = "0017"
 down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
