@@ -87,14 +87,19 @@ def _columns(
     loop per row), each converted; every distinct instant is formatted once for SQLite (a
     file's events share their receipt, a session's end is also its natural end)."""
     columns = []
-    texts: dict[datetime | None, str | None] = {}
+    # Keyed by zone and fold too: in one zone Python compares wall times, so the two 02:30 of
+    # an autumn night in Paris (an hour apart) are equal and would share one text.
+    texts: dict[tuple[datetime, Any, int], str | None] = {}
     for key, convert in zip(keys, converters, strict=True):
         values = list(map(itemgetter(key), rows))
         if convert is _sqlite_time:
             for index, value in enumerate(values):
-                text = texts.get(value)
+                if value is None:
+                    continue
+                instant = (value, value.tzinfo, value.fold)
+                text = texts.get(instant)
                 if text is None:
-                    text = texts[value] = _sqlite_time(value)
+                    text = texts[instant] = _sqlite_time(value)
                 values[index] = text
         elif convert is not None:
             values = list(map(convert, values))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +16,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.people.imports import import_sites
+from hub.rules.model import utc
 from hub.store.bulk import _sqlite_time, execute_many, insert_new
 from hub.store.models import EventId, PresenceSession, UtcDateTime
 
@@ -119,3 +121,24 @@ def test_insert_new_skips_the_keys_already_there_and_says_which_it_inserted(
     with sessions() as session:
         stored = {i: at for i, at in session.execute(select(ids.c.id, ids.c.received_at))}
     assert len(stored) == 2503 and set(stored.values()) == {received}
+
+
+def test_the_two_instants_of_a_repeated_local_hour_are_written_apart(
+    sessions: sessionmaker[Session],
+) -> None:
+    """At the autumn change 02:30 in Paris happens twice (fold 0, then 1), and Python finds
+    the two equal: a session auto-closed at each, written in one statement, keeps its own."""
+    paris = ZoneInfo("Europe/Paris")
+    first = datetime(2026, 10, 25, 2, 30, tzinfo=paris)
+    second = first.replace(fold=1)
+    assert first == second and utc(second) - utc(first) == timedelta(hours=1)
+    rows = [
+        _row(1, first - timedelta(hours=12), first),
+        _row(2, second - timedelta(hours=12), second),
+    ]
+    with sessions.begin() as session:
+        import_sites(session, SITES)
+        execute_many(session.connection(), insert(SESSIONS), rows)
+    with sessions() as session:
+        ends = [row[3] for row in _read(session)]
+    assert ends == [utc(first), utc(second)]
