@@ -130,7 +130,7 @@ def stream() -> ResponseReturnValue:
     if (
         handover is not None
         and not changes.closed
-        and _streams().open_for(account.id) < services.streams_per_account
+        and _streams().claim(account.id, services.streams_per_account)
     ):
         now = time.time()
         idle_s = current_app.permanent_session_lifetime.total_seconds()

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 HEARTBEAT = b": still here\n\n"
 #: The longest between two heartbeats: proxies close a stream silent for a minute or so.
 MAX_HEARTBEAT_S = 15.0
+#: How long a stream allowed to open counts towards its account's share if the server never
+#: hands it over (its client left first): then the share is whole again.
+CLAIM_S = 30.0
 
 
 def event(name: str, data: str, event_id: str | None = None) -> str:
@@ -96,6 +99,8 @@ class BoardStreams:
         self._services = services
         self._lock = threading.Lock()
         self._subscribers: list[_Subscriber] = []
+        #: Streams allowed but not handed over yet: (account, until when they count).
+        self._claims: list[tuple[int, float]] = []
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         services.changes.listen(self._wake.set)
@@ -106,12 +111,20 @@ class BoardStreams:
         with self._lock:
             return sum(not subscriber.stream.closed for subscriber in self._subscribers)
 
-    def open_for(self, user_id: int) -> int:
-        """Streams open for this account."""
+    def claim(self, user_id: int, share: int) -> bool:
+        """Whether one more stream of this account may be held open, within its `share`; if
+        so, it counts from now, not once the server hands it over (a turn of its loop later,
+        after the worker thread is free): boards asked for at once must not all pass."""
+        now = time.monotonic()
         with self._lock:
-            return sum(
+            self._claims = [(user, until) for user, until in self._claims if until > now]
+            held = sum(
                 not s.stream.closed and s.viewer.user_id == user_id for s in self._subscribers
-            )
+            ) + sum(user == user_id for user, _ in self._claims)
+            if held >= share:
+                return False
+            self._claims.append((user_id, now + CLAIM_S))
+            return True
 
     def opener(self, viewer: Viewer, since: int) -> Callable[[Stream], None]:
         """What the server calls once the stream is handed over; `since`: the change number
@@ -119,6 +132,10 @@ class BoardStreams:
 
         def opened(stream: Stream) -> None:
             with self._lock:
+                for index, (user, _until) in enumerate(self._claims):
+                    if user == viewer.user_id:  # now counted as open
+                        del self._claims[index]
+                        break
                 self._subscribers.append(_Subscriber(viewer, stream, since, time.monotonic()))
                 if self._thread is None:
                     self._thread = threading.Thread(

@@ -190,6 +190,19 @@ def test_an_accounts_boards_past_its_share_are_answered_and_not_held_open(
     assert not any(board.ended for board in [*held, lea])
 
 
+@pytest.mark.parametrize("served", [2], indirect=True)
+def test_a_burst_of_one_accounts_boards_holds_no_more_than_its_share(served: Served) -> None:
+    """Boards asked for all at once, before any is held open: the share still holds."""
+    dora = served.cookie("dora")
+    burst = [Board(served, dora) for _ in range(24)]
+    for board in burst:
+        assert board.wait_for(b'id="row-murat"')
+    # Those past the share end; the rest stay open.
+    for board in burst:
+        board.wait_for(b"\0never sent\0", timeout=0.2)
+    assert sum(not board.ended for board in burst) == served.streams().count == 2
+
+
 def test_an_animators_stream_never_carries_another_sites_data(served: Served) -> None:
     lea, dora = Board(served, served.cookie("lea")), Board(served, served.cookie("dora"))
     assert lea.wait_for(b'id="site-murat"') and dora.wait_for(b'id="row-mauriac"')
