@@ -201,7 +201,11 @@ _HOLDINGS = cast(Table, BadgeHolding.__table__)
 
 
 def _open_holding(connection: Connection, target: Badge, since: datetime) -> None:
-    """`target`'s holder holds it from `since`, or from always if nobody held it before."""
+    """`target`'s holder holds it from `since`, or from always if nobody held it before; any
+    holding still open ends then. One is, though this process saw the card revoked, when
+    another gave it meanwhile (PostgreSQL: this update waited for that one's row): the last
+    giving wins, in the badge and in its holdings alike, never two holders at once."""
+    _close_holding(connection, target.uid, since)
     held_before = select(_HOLDINGS.c.id).where(_HOLDINGS.c.uid == target.uid).exists()
     connection.execute(
         _HOLDINGS.insert().from_select(

@@ -5,6 +5,7 @@ the new holder's; a revoked badge's late taps are its holder's then."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -273,3 +274,42 @@ def test_the_migration_gives_each_badge_its_holder_until_it_was_taken_back(
             ("M003", badge.assigned_at, None),
         ]
     engine.dispose()
+
+
+def test_a_card_given_by_two_admins_at_once_is_the_last_ones_only(
+    store: sessionmaker[Session],
+) -> None:
+    """Two hub processes give the revoked card at once (PostgreSQL: the second waits for the
+    first's row): the card is the second's holder, and so are its taps from then on."""
+    if store.kw["bind"].dialect.name == "sqlite":
+        pytest.skip("SQLite lets one writer at a time: the second cannot read it stale")
+    with store.begin() as session:
+        session.add(Member(id="M003", last_name="Roux", first_name="Léa", category="other"))
+    change(store, "revoke")
+    given, go = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with store.begin() as session:
+            assign_badge(session, uid=CARD, member_id="M002", actor="first")
+            given.set()
+            go.wait(10)
+
+    def second() -> None:
+        with store.begin() as session:
+            assign_badge(session, uid=CARD, member_id="M003", actor="second")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert given.wait(10)
+    threads[1].start()  # reads the card revoked, then waits for the first's row lock
+    time.sleep(0.3)
+    go.set()
+    for thread in threads:
+        thread.join(10)
+    with store() as session:
+        card = session.get(Badge, CARD)
+        assert card is not None and (card.member_id, card.active) == ("M003", True)
+    assert [h for h in holdings(store) if not h[2]] == [("M003", True, False)]
+    now = tap(moment(timedelta(seconds=1)))
+    deliver(store, now)
+    assert holder(store, now) == "M003"
