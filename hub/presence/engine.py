@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.config import HubConfig
@@ -44,7 +44,7 @@ from hub.rules.presence import (
     present_at,
 )
 from hub.rules.replay import DEFAULT_FUTURE_TOLERANCE_S, MemberPlan, arrival_quarantine, plan_member
-from hub.store.bulk import execute_many
+from hub.store.bulk import execute_many, insert_rows
 from hub.store.events import NewEvent, write_outcomes
 from hub.store.models import Event, PresenceSession, utcnow
 from hub.store.replay import (
@@ -163,17 +163,16 @@ class _Writes:
                 self.outcomes[event_id] = (outcome, None)
 
     def write(self, session: Session) -> None:
-        """Deletes by primary key, then multi-row inserts and updates (executemany)."""
+        """Deletes by primary key, then multi-row inserts, then updates (executemany)."""
         connection = session.connection()
         for chunk in chunks(sorted(self.delete)):
             connection.execute(delete(_SESSIONS).where(_SESSIONS.c.id.in_(chunk)))
-        execute_many(connection, _INSERT_SESSIONS, self.insert)
+        insert_rows(connection, _SESSIONS, self.insert)
         execute_many(connection, _UPDATE_SESSIONS, self.update)
         write_outcomes(session, self.outcomes)
 
 
 _SESSIONS = cast(Table, PresenceSession.__table__)  # Core: no ORM work per row
-_INSERT_SESSIONS = insert(_SESSIONS)
 _UPDATE_SESSIONS = (
     update(_SESSIONS)
     .where(_SESSIONS.c.id == bindparam("row_id"))
