@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, or_, select, update
+from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.config import HubConfig
@@ -167,12 +167,13 @@ class _Writes:
         connection = session.connection()
         for chunk in chunks(sorted(self.delete)):
             connection.execute(delete(_SESSIONS).where(_SESSIONS.c.id.in_(chunk)))
-        insert_rows(connection, _SESSIONS, self.insert)
+        insert_rows(connection, _INSERT_SESSIONS, self.insert)
         execute_many(connection, _UPDATE_SESSIONS, self.update)
         write_outcomes(session, self.outcomes)
 
 
 _SESSIONS = cast(Table, PresenceSession.__table__)  # Core: no ORM work per row
+_INSERT_SESSIONS = insert(_SESSIONS)
 _UPDATE_SESSIONS = (
     update(_SESSIONS)
     .where(_SESSIONS.c.id == bindparam("row_id"))

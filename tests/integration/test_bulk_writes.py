@@ -104,7 +104,7 @@ def test_rows_inserted_many_a_statement_read_back_and_mark_days_as_one_at_a_time
         session.execute(delete(SESSIONS))
         session.execute(delete(ReportStale))
     with sessions.begin() as session:
-        insert_rows(session.connection(), SESSIONS, rows)
+        insert_rows(session.connection(), insert(SESSIONS), rows)
     with sessions() as session:
         assert stored(session) == one_at_a_time
     assert len(one_at_a_time[0]) == 2500 and len(one_at_a_time[1]) == 100
