@@ -315,9 +315,10 @@ def _plain_event(payload: bytes | str) -> AnyEvent | None:
     refuses, nested shallowly (`plainly_fine`: what `strict_json` checks on every string
     holds, whatever fields the model gains), and no field beyond the protocol's (where NaN,
     a 40-digit integer or 1e400 could hide, which pydantic's JSON reader takes and
-    `strict_json` refuses). The model's own fields refuse those by their types alike, and
-    both readers keep the last of a key given twice: an event accepted here is the one
-    `_careful_event` makes (tests/unit/test_wire_plain.py, a property).
+    `strict_json` refuses). The model's own fields refuse those by their types alike, and a
+    key given twice goes the careful way (its first value, which pydantic's reader forgets
+    unchecked, could be NaN): an event accepted here is the one `_careful_event` makes
+    (tests/unit/test_wire_plain.py, a property).
     """
     if isinstance(payload, bytes):
         if len(payload) > MAX_PAYLOAD_BYTES:
@@ -339,7 +340,16 @@ def _plain_event(payload: bytes | str) -> AnyEvent | None:
         event = _event_adapter.validate_json(text)
     except ValueError:  # pydantic's ValidationError, or a text its reader refuses
         return None
-    return None if event.__pydantic_extra__ else event
+    if event.__pydantic_extra__ or len(_KEY_END.findall(text)) != len(event.model_fields_set):
+        return None
+    return event
+
+
+#: The end of a key (`"…":`): in a text without backslashes, a `"` ends or starts a string,
+#: and only a key's end is followed by a colon. More keys than the event's fields: a key
+#: given twice, whose first value pydantic's reader forgets unchecked (NaN, 1e400, …) where
+#: `strict_json` refuses it; the careful path then judges.
+_KEY_END = re.compile(r'"\s*:')
 
 
 def _careful_event(payload: bytes | str | dict[str, Any]) -> AnyEvent:

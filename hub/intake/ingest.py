@@ -43,6 +43,7 @@ from hub.config import HubConfig, Mqtt
 from hub.store.devices import check_status_time, record_status
 from hub.store.events import (
     REJECTED_PAYLOAD_CHARS,
+    Holding,
     Incoming,
     NewEvent,
     OnBatch,
@@ -513,6 +514,8 @@ def ingest_lines(
     received_at = utcnow()
     chunk: list[tuple[int, Incoming]] = []
     pending: list[NewEvent] = []
+    # Nothing here gives or takes back a card: each badge's holdings are read once a file.
+    holdings: dict[str, list[Holding]] = {}
 
     def plan() -> None:
         if pending:
@@ -522,7 +525,8 @@ def ingest_lines(
         pending.clear()
 
     def flush() -> None:
-        stored = store_events(session, [incoming for _, incoming in chunk], hold=True)
+        batch = [incoming for _, incoming in chunk]
+        stored = store_events(session, batch, hold=True, holdings=holdings)
         pending.extend(stored.new)
         result.accepted += len(stored.new)
         result.duplicates += stored.duplicates

@@ -44,7 +44,7 @@ from hub.rules.presence import (
     present_at,
 )
 from hub.rules.replay import DEFAULT_FUTURE_TOLERANCE_S, MemberPlan, arrival_quarantine, plan_member
-from hub.store.bulk import execute_many
+from hub.store.bulk import execute_many, insert_rows
 from hub.store.events import NewEvent, write_outcomes
 from hub.store.models import Event, PresenceSession, utcnow
 from hub.store.replay import (
@@ -163,11 +163,11 @@ class _Writes:
                 self.outcomes[event_id] = (outcome, None)
 
     def write(self, session: Session) -> None:
-        """Deletes by primary key, then multi-row inserts and updates (executemany)."""
+        """Deletes by primary key, then multi-row inserts, then updates (executemany)."""
         connection = session.connection()
         for chunk in chunks(sorted(self.delete)):
             connection.execute(delete(_SESSIONS).where(_SESSIONS.c.id.in_(chunk)))
-        execute_many(connection, _INSERT_SESSIONS, self.insert)
+        insert_rows(connection, _INSERT_SESSIONS, self.insert)
         execute_many(connection, _UPDATE_SESSIONS, self.update)
         write_outcomes(session, self.outcomes)
 

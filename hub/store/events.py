@@ -157,20 +157,26 @@ class Holders:
         return None
 
 
-def _holders(session: Session, badges: set[str]) -> Holders:
-    if not badges:
-        return Holders({})
-    holdings: dict[str, list[Holding]] = {}
-    rows = session.execute(
-        select(
-            BadgeHolding.uid,
-            BadgeHolding.held_from,
-            BadgeHolding.held_until,
-            BadgeHolding.member_id,
-        ).where(BadgeHolding.uid.in_(badges))
-    )
-    for uid, since, until, member_id in rows:
-        holdings.setdefault(uid, []).append((since, until, member_id))
+def _holders(
+    session: Session, badges: set[str], known: dict[str, list[Holding]] | None = None
+) -> Holders:
+    """The holdings of `badges`; with `known`, those of the badges not in it yet are read
+    and added to it (a badge nobody held, as an empty list)."""
+    holdings: dict[str, list[Holding]] = {} if known is None else known
+    wanted = badges - holdings.keys()
+    if wanted:
+        for uid in wanted:
+            holdings[uid] = []
+        rows = session.execute(
+            select(
+                BadgeHolding.uid,
+                BadgeHolding.held_from,
+                BadgeHolding.held_until,
+                BadgeHolding.member_id,
+            ).where(BadgeHolding.uid.in_(wanted))
+        )
+        for uid, since, until, member_id in rows:
+            holdings[uid].append((since, until, member_id))
     return Holders(holdings)
 
 
@@ -218,13 +224,23 @@ def write_outcomes(session: Session, outcomes: Mapping[str, tuple[str, str | Non
     execute_many(session.connection(), _SET_OUTCOMES, stored)
 
 
-def store_events(session: Session, batch: Sequence[Incoming], *, hold: bool = False) -> StoreResult:
+def store_events(
+    session: Session,
+    batch: Sequence[Incoming],
+    *,
+    hold: bool = False,
+    holdings: dict[str, list[Holding]] | None = None,
+) -> StoreResult:
     """Validate and store `batch` in the caller's transaction; the caller commits.
 
     `hold`: the new events' rows wait in memory until `write_held`, which the caller calls
     before it commits, after the hooks (the presence engine then sets the taps' outcomes on
     them, and reads from the store only the taps of earlier batches). Their ids are stored
     at once all the same: what is a duplicate is decided as without it.
+
+    `holdings`: the badges' holdings read by the earlier calls of the same transaction,
+    used and added to. Only for a caller whose transaction changes no holding meanwhile (a
+    file's import): each badge's are then read once, not once a batch.
     """
     result = StoreResult()
     valid: dict[str, tuple[WireEvent, Incoming]] = {}
@@ -248,7 +264,7 @@ def store_events(session: Session, batch: Sequence[Incoming], *, hold: bool = Fa
         return result
 
     holders = _holders(
-        session, {e.badge for e, _ in valid.values() if isinstance(e, wire.BadgeEvent)}
+        session, {e.badge for e, _ in valid.values() if isinstance(e, wire.BadgeEvent)}, holdings
     )
     # In id order, so that two hub processes inserting the same events cannot deadlock.
     rows = []

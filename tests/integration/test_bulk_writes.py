@@ -1,6 +1,7 @@
-"""`hub.store.bulk.execute_many` on both databases: the rows it writes read back exactly as
-those SQLAlchemy writes (times in any offset, None, booleans, text), and its updates by key
-change only the rows named."""
+"""`hub.store.bulk.execute_many` and `insert_rows` on both databases: the rows they write
+read back exactly as those SQLAlchemy writes (times in any offset, None, booleans, text),
+with the same report days marked stale by the sessions' trigger, and updates by key change
+only the rows named."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.people.imports import import_sites
 from hub.rules.model import utc
-from hub.store.bulk import _sqlite_time, execute_many, insert_new
-from hub.store.models import EventId, PresenceSession, UtcDateTime
+from hub.store.bulk import _sqlite_time, execute_many, insert_new, insert_rows
+from hub.store.models import EventId, PresenceSession, ReportStale, UtcDateTime
 
 SESSIONS = cast(Table, PresenceSession.__table__)
 SITES = "sites:\n  - {id: murat, name: Murat}\n"
@@ -78,6 +79,37 @@ def test_bulk_rows_read_back_as_sqlalchemy_writes_them(sessions: sessionmaker[Se
         after = _read(session)
     assert after[1:] == by_sqlalchemy[1:]
     assert after[0][3] == starts[3] and after[0][8] == "auto"
+
+
+def test_rows_inserted_many_a_statement_read_back_and_mark_days_as_one_at_a_time(
+    sessions: sessionmaker[Session],
+) -> None:
+    # 2,500 sessions over a hundred days: three statements, a day marked by many of them.
+    start = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
+    rows = [
+        _row(
+            n, start + timedelta(days=n % 100, seconds=n), start + timedelta(days=n % 100, hours=9)
+        )
+        for n in range(2500)
+    ]
+
+    def stored(session: Session) -> tuple[list[tuple[Any, ...]], set[tuple[Any, ...]]]:
+        days = session.execute(select(ReportStale.site_id, ReportStale.day))
+        return _read(session), {tuple(day) for day in days}
+
+    with sessions.begin() as session:
+        import_sites(session, SITES)
+        session.execute(delete(ReportStale))
+        session.execute(insert(SESSIONS), rows)
+    with sessions.begin() as session:
+        one_at_a_time = stored(session)
+        session.execute(delete(SESSIONS))
+        session.execute(delete(ReportStale))
+    with sessions.begin() as session:
+        insert_rows(session.connection(), insert(SESSIONS), rows)
+    with sessions() as session:
+        assert stored(session) == one_at_a_time
+    assert len(one_at_a_time[0]) == 2500 and len(one_at_a_time[1]) == 100
 
 
 def test_a_naive_time_is_refused() -> None:
