@@ -234,6 +234,7 @@ def period_tallies(
         # Ranges of months to read from the stored months, with the sites to read them at.
         reads: list[tuple[str, str, Collection[str] | None]] = []
         stored_years = _whole_years(whole) if years else []
+        stale_years = {(site_id, month[:4]) for site_id, month in stale}
         for index, key in enumerate(whole):
             if key[:4] in stored_years:
                 continue
@@ -248,7 +249,7 @@ def period_tallies(
                 site = rules.get(site_id)
                 if site is None or zone != site.timezone:
                     continue
-                if any((site_id, f"{year}-{month:02d}") in stale for month in range(1, 13)):
+                if (site_id, year) in stale_years:
                     continue
                 tallies[site_id, year] = YearTally(
                     set(users), used_us, stored_slots or [0] * SLOTS, months_us or [0] * 12
@@ -270,11 +271,15 @@ def period_tallies(
                 )
     # The rest, from the sessions: each site's days not summed up above, as ranges of days.
     wanted: dict[tuple[date, date], list[str]] = defaultdict(list)
+    period = [
+        (month, month[:4], max(first, month_bounds(month)[0]), min(last, month_bounds(month)[1]))
+        for month in month_keys(first, last)
+    ]
     for site_id in rules:
         missing = [
-            (max(first, month_bounds(month)[0]), min(last, month_bounds(month)[1]))
-            for month in month_keys(first, last)
-            if (site_id, month) not in tallies and (site_id, month[:4]) not in tallies
+            (begin, end)
+            for month, year, begin, end in period
+            if (site_id, month) not in tallies and (site_id, year) not in tallies
         ]
         for days in _joined(missing):
             wanted[days].append(site_id)

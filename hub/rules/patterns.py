@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from operator import add
 
 from hub.rules.calendar import opening_ranges
-from hub.rules.model import Member, SiteRules, to_hours
+from hub.rules.model import Roster, SiteRules, to_hours
 from hub.rules.months import HOUR, SLOTS, Tallies, YearTally, month_bounds
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -80,7 +80,7 @@ def _share(used_us: int, capacity: timedelta) -> Decimal | None:
 
 def patterns(
     sites: Iterable[SiteRules],
-    members: Mapping[str, Member],
+    members: Roster,
     tallies: Tallies,
     first_day: date,
     last_day: date,
@@ -175,38 +175,32 @@ def _open_days(sites: Iterable[SiteRules], first_day: date, last_day: date) -> d
 
 
 def _pass_members(
-    members: Mapping[str, Member],
+    members: Roster,
     months: Sequence[str],
     users_by_month: Sequence[set[str]],
     network: bool,
 ) -> list[int]:
-    """For the network, every member counted once into the months their Pass was valid on
-    a day of (a network has tens of thousands of members: one pass over them, not one a
-    month); for a selection, those of the month's users."""
+    """For the network, every Pass counted once into the months it was valid on a day of (a
+    network has tens of thousands of members: one pass over them, not one a month); for a
+    selection, those of the month's users."""
     bounds = [month_bounds(key) for key in months]
     if not network:
         return [
-            sum(
-                1
-                for who in users
-                if who in members and members[who].pass_valid_between(first, last)
-            )
+            sum(1 for who in users if members.holds_pass(who, first, last))
             for (first, last), users in zip(bounds, users_by_month, strict=True)
         ]
     firsts = [first for first, _last in bounds]
     lasts = [last for _first, last in bounds]
     starts = [0] * (len(months) + 1)
-    for member in members.values():
-        if member.pass_since is None:
-            continue
+    for since, until in members.passes.values():
         # Valid on a day of month i: pass_since <= its last day and pass_until >= its first.
-        begin = bisect_left(lasts, member.pass_since)
-        until = len(months)
-        if member.pass_until is not None:
-            until = bisect_right(firsts, member.pass_until)
-        if begin < until:
+        begin = bisect_left(lasts, since)
+        end = len(months)
+        if until is not None:
+            end = bisect_right(firsts, until)
+        if begin < end:
             starts[begin] += 1
-            starts[until] -= 1
+            starts[end] -= 1
     counts, running = [], 0
     for index in range(len(months)):
         running += starts[index]

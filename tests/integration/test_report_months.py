@@ -23,6 +23,7 @@ from hub.reports import months
 from hub.reports.months import refresh, refresh_some
 from hub.reports.yearly import yearly
 from hub.rules.evaluation import evaluate
+from hub.rules.model import Roster
 from hub.rules.months import HOUR, SLOTS, MonthTally, Tallies, month_key
 from hub.rules.patterns import patterns
 from hub.store import make_engine, make_sessionmaker, migrate
@@ -196,7 +197,8 @@ def test_the_stored_months_give_the_figures_of_every_session(
     finally:
         months.MARKS_READ = sorted_out
     with network() as session:
-        members = load_members(session)
+        # The members read the plain way too: `Member`s, not the report's own reader.
+        members = Roster.of(load_members(session).values())
         rules = load_sites(session, chosen)
         sites = sorted(rules)
         network_wide = chosen is None
