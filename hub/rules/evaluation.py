@@ -39,6 +39,7 @@ from hub.rules.model import (
     Positions,
     Roster,
     SiteRules,
+    hours_of_us,
     to_cents,
     to_hours,
 )
@@ -67,11 +68,11 @@ def _figures(
     )
     categories = {key: counted[key] for key in ("independent", "employee", "mobile", "other")}
     categories["unknown"] = counted[None]
-    used = sum(used_by_site[site.id] for site in sites) * _MICROSECOND
+    used_us = sum(used_by_site[site.id] for site in sites)
     available = sum((available_by_site[site.id] for site in sites), timedelta())
     rate = None
     if available:
-        rate = Decimal(used // _MICROSECOND) / Decimal(available // _MICROSECOND)
+        rate = Decimal(used_us) / Decimal(available // _MICROSECOND)
         rate = rate.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP)
     costs = [site.annual_cost_eur for site in sites if site.annual_cost_eur is not None]
     cost_per_position = None
@@ -82,7 +83,7 @@ def _figures(
         positions=positions,
         users=len(users),
         users_by_category=CategoryCounts(**categories),
-        hours=to_hours(used),
+        hours=hours_of_us(used_us),
         available_hours=to_hours(available),
         occupancy_rate=rate,
         pass_members=len(holders) if every_holder else len(holders & users),

@@ -58,8 +58,15 @@ def later(start: datetime, duration: timedelta, zone: ZoneInfo) -> datetime:
 
 def to_hours(duration: timedelta) -> Decimal:
     """Hours of a duration, rounded half up to `HOURS_QUANTUM` for reporting."""
-    hours = Decimal(duration // timedelta(microseconds=1)) / Decimal(3_600_000_000)
-    return hours.quantize(HOURS_QUANTUM, rounding=ROUND_HALF_UP)
+    return hours_of_us(duration // timedelta(microseconds=1))
+
+
+_HOUR_US = Decimal(3_600_000_000)
+
+
+def hours_of_us(microseconds: int) -> Decimal:
+    """`to_hours` of a number of microseconds: what the evaluation's sums are kept in."""
+    return (Decimal(microseconds) / _HOUR_US).quantize(HOURS_QUANTUM, rounding=ROUND_HALF_UP)
 
 
 def to_cents(amount: Decimal) -> Decimal:

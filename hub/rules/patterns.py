@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from operator import add
 
 from hub.rules.calendar import opening_ranges
-from hub.rules.model import Roster, SiteRules, to_hours
+from hub.rules.model import Roster, SiteRules, hours_of_us
 from hub.rules.months import HOUR, SLOTS, Tallies, YearTally, month_bounds
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -71,11 +71,15 @@ def _days(first_day: date, last_day: date) -> Iterable[date]:
         day += timedelta(days=1)
 
 
-def _share(used_us: int, capacity: timedelta) -> Decimal | None:
+def _shares(used_us: Iterable[int], capacity: timedelta) -> list[Decimal | None]:
+    """Each time used over `capacity`, None when nothing was available (a site's hours of the
+    day share its capacity: it is converted once)."""
     if not capacity:
-        return None
-    ratio = Decimal(used_us) / Decimal(capacity // _MICROSECOND)
-    return ratio.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP)
+        return [None for _used in used_us]
+    whole = Decimal(capacity // _MICROSECOND)
+    return [
+        (Decimal(used) / whole).quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP) for used in used_us
+    ]
 
 
 def patterns(
@@ -123,31 +127,24 @@ def patterns(
     for day in _days(first_day, last_day):
         weekdays[day.weekday()] += 1
     positions = sum(site.positions.total for site in rules.values())
+    # A weekday the period does not contain has no capacity: None.
     heat = [
-        [
-            _share(slots[weekday * 24 + hour], HOUR * weekdays[weekday] * positions)
-            if weekdays[weekday]
-            else None
-            for hour in hours
-        ]
-        for weekday in range(7)
+        _shares([slots[weekday * 24 + hour] for hour in hours], HOUR * count * positions)
+        for weekday, count in enumerate(weekdays)
     ]
     open_days = _open_days(rules.values(), first_day, last_day)
     day_profile: dict[str, list[Decimal | None]] = {}
     for site in rules.values():
         capacity = HOUR * open_days[site.id] * site.positions.total
         by_hour = site_slots[site.id]
-        day_profile[site.id] = [_share(sum(by_hour[hour::24]), capacity) for hour in hours]
-    microseconds = _MICROSECOND
+        day_profile[site.id] = _shares([sum(by_hour[hour::24]) for hour in hours], capacity)
     return Patterns(
         first_day=first_day,
         last_day=last_day,
         months=months,
-        hours_by_month={
-            site: [to_hours(used * microseconds) for used in used_by_month[site]] for site in rules
-        },
+        hours_by_month={site: list(map(hours_of_us, used_by_month[site])) for site in rules},
         month_totals=[
-            to_hours(sum(used_by_month[site][index] for site in rules) * microseconds)
+            hours_of_us(sum(used_by_month[site][index] for site in rules))
             for index in range(len(months))
         ],
         hours=hours,
