@@ -285,8 +285,10 @@ class EvaluationReport:
 
 def _driver_rows(session: Session, statement: ClauseElement) -> list[tuple[Any, ...]]:
     """The rows of a statement without parameters, straight from the driver's cursor on the
-    session's connection (a report has nothing to flush): twice as fast as result rows for
-    tens of thousands of them, with the driver's own values (SQLite: dates as text)."""
+    session's connection: twice as fast as result rows for tens of thousands of them, with
+    the driver's own values (SQLite: dates as text). The session's pending changes are
+    flushed first, as `session.execute` would."""
+    session.flush()
     connection = session.connection()
     cursor = connection.connection.cursor()
     try:

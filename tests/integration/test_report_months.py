@@ -52,6 +52,8 @@ MEMBERS = (
     "M2,Martin,Paul,,employee,,,\n"
     "M3,Roux,Léa,,mobile,2025-12-01,2026-03-02,\n"
     "M4,Vidal,Marc,,other,,,\n"
+    # A Pass that never came: the network's Pass members count it, no site's do.
+    "M5,Blanc,Jean,,independent,2025-06-01,2026-01-15,\n"
 )
 SITE_IDS = ("murat", "ydes", "saint-denis")
 #: Member id or pseudonym; (None, None) is a session known by its id only.
