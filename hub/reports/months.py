@@ -252,7 +252,7 @@ def period_tallies(
                 if (site_id, year) in stale_years:
                     continue
                 tallies[site_id, year] = YearTally(
-                    set(users), used_us, stored_slots or [0] * SLOTS, months_us or [0] * 12
+                    users, used_us, stored_slots or [0] * SLOTS, months_us or [0] * 12
                 )
             # The sites whose year is not stored, or has a stale month: from their months.
             rest = [site_id for site_id in rules if (site_id, year) not in tallies]
@@ -266,9 +266,7 @@ def period_tallies(
                 site = rules.get(site_id)
                 if site is None or (site_id, month) in stale or zone != site.timezone:
                     continue
-                tallies[site_id, month] = MonthTally(
-                    set(users), used_us, stored_slots or [0] * SLOTS
-                )
+                tallies[site_id, month] = MonthTally(users, used_us, stored_slots or [0] * SLOTS)
     # The rest, from the sessions: each site's days not summed up above, as ranges of days.
     wanted: dict[tuple[date, date], list[str]] = defaultdict(list)
     period = [
@@ -382,7 +380,7 @@ def _store_years(session: Session, touched: Mapping[str, Collection[str]]) -> No
         for site_id, month, zone, used_us, users, slots, _none in _stored(
             session, ReportMonth, f"{year}-01", f"{year}-12", site_ids, slots=True
         ):
-            months[site_id][month] = MonthTally(set(users), used_us, slots or [0] * SLOTS)
+            months[site_id][month] = MonthTally(users, used_us, slots or [0] * SLOTS)
             zones[site_id].add(zone)
         session.execute(
             delete(ReportYear).where(ReportYear.year == year, ReportYear.site_id.in_(site_ids))

@@ -26,7 +26,7 @@ microseconds are exact, so the order of combining changes nothing.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -51,7 +51,7 @@ _MICROSECOND = timedelta(microseconds=1)
 
 def _figures(
     sites: Sequence[SiteRules],
-    users: set[str],
+    users: Collection[str],
     counted: Mapping[str | None, int],
     used_by_site: Mapping[str, int],
     available_by_site: Mapping[str, timedelta],
@@ -86,7 +86,7 @@ def _figures(
         hours=hours_of_us(used_us),
         available_hours=to_hours(available),
         occupancy_rate=rate,
-        pass_members=len(holders) if every_holder else len(holders & users),
+        pass_members=len(holders) if every_holder else len(holders.intersection(users)),
         cost_per_position=cost_per_position,
     )
 
@@ -129,15 +129,15 @@ def evaluate(
     counts only the Pass members who used it (as for one site).
     """
     all_sites = sorted(sites, key=lambda site: site.id)
-    parts: dict[str, list[set[str]]] = {site.id: [] for site in all_sites}
+    parts: dict[str, list[Collection[str]]] = {site.id: [] for site in all_sites}
     used = dict.fromkeys(parts, 0)
     for (site_id, _month), month in tallies.items():
         if site_id not in parts:
             raise ValueError(f"session at unknown site {site_id!r}")
         parts[site_id].append(month.users)
         used[site_id] += month.used_us
-    # A site's one tally (a whole year read stored) is its users as they are: never changed
-    # below, so not copied.
+    # A site's one tally (a whole year read stored) is its users as they are, each once:
+    # never changed below, so not copied.
     users = {
         site_id: sets[0] if len(sets) == 1 else set().union(*sets)
         for site_id, sets in parts.items()
@@ -145,13 +145,13 @@ def evaluate(
     holders = members.holders(first_day, last_day)
     available = _available(all_sites, first_day, last_day)
 
-    def counted(who: set[str]) -> Counter[str | None]:
+    def counted(who: Collection[str]) -> Counter[str | None]:
         # In C: a national network's scopes hold tens of thousands of users.
         return Counter(map(members.category_of.get, who))
 
     def figures(
         chosen: Sequence[SiteRules],
-        who: set[str],
+        who: Collection[str],
         categories: Counter[str | None],
         every_holder: bool = False,
     ) -> Figures:

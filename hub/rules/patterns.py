@@ -114,7 +114,7 @@ def patterns(
         else:
             index = month_index[key]
             if not network:  # the network's Pass members per month are every valid Pass
-                users_by_month[index] |= tallied.users
+                users_by_month[index].update(tallied.users)
             used_by_month[site_id][index] += tallied.used_us
         if tallied.used_us:
             site_slots[site_id] = list(map(add, site_slots[site_id], tallied.slots))

@@ -115,13 +115,15 @@ def plain_tallies(session: Session, first: date, last: date, sites: list[str]) -
     (the rule as docs/rules.md says it), summed up by site and month."""
     rules = load_sites(session)
     tallies: Tallies = {}
+    users: dict[tuple[str, str], set[str]] = {}
     for row in session.scalars(select(PresenceSession)):
         site = rules[row.site_id]
         day = row.start.astimezone(site.zone).date()
         if row.site_id not in sites or not first <= day <= last:
             continue
-        month = tallies.setdefault((row.site_id, month_key(day)), MonthTally())
-        month.users.add(row.member_id or row.pseudonym or f"session-{row.id}")
+        key = (row.site_id, month_key(day))
+        month = tallies.setdefault(key, MonthTally(users.setdefault(key, set())))
+        users[key].add(row.member_id or row.pseudonym or f"session-{row.id}")
         moment = row.start
         while row.end is not None and moment < row.end:
             piece_end = min(moment.replace(minute=0, second=0, microsecond=0) + HOUR, row.end)
