@@ -802,7 +802,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     for kind in kinds
                 }
                 results["evaluation_national"]["goal"] = (
-                    "from_stored_months_and_years yearly_s (the page) < 1 s, report_s well under"
+                    "from_stored_months_and_years yearly_s (the page) < 1 s with a margin (aim"
+                    " ~0.6 s), report_s well under"
                 )
     finally:
         if postgres is not None:

@@ -234,6 +234,7 @@ def period_tallies(
         # Ranges of months to read from the stored months, with the sites to read them at.
         reads: list[tuple[str, str, Collection[str] | None]] = []
         stored_years = _whole_years(whole) if years else []
+        stale_years = {(site_id, month[:4]) for site_id, month in stale}
         for index, key in enumerate(whole):
             if key[:4] in stored_years:
                 continue
@@ -248,10 +249,10 @@ def period_tallies(
                 site = rules.get(site_id)
                 if site is None or zone != site.timezone:
                     continue
-                if any((site_id, f"{year}-{month:02d}") in stale for month in range(1, 13)):
+                if (site_id, year) in stale_years:
                     continue
                 tallies[site_id, year] = YearTally(
-                    set(users), used_us, stored_slots or [0] * SLOTS, months_us or [0] * 12
+                    users, used_us, stored_slots or [0] * SLOTS, months_us or [0] * 12
                 )
             # The sites whose year is not stored, or has a stale month: from their months.
             rest = [site_id for site_id in rules if (site_id, year) not in tallies]
@@ -265,16 +266,18 @@ def period_tallies(
                 site = rules.get(site_id)
                 if site is None or (site_id, month) in stale or zone != site.timezone:
                     continue
-                tallies[site_id, month] = MonthTally(
-                    set(users), used_us, stored_slots or [0] * SLOTS
-                )
+                tallies[site_id, month] = MonthTally(users, used_us, stored_slots or [0] * SLOTS)
     # The rest, from the sessions: each site's days not summed up above, as ranges of days.
     wanted: dict[tuple[date, date], list[str]] = defaultdict(list)
+    period = [
+        (month, month[:4], max(first, month_bounds(month)[0]), min(last, month_bounds(month)[1]))
+        for month in month_keys(first, last)
+    ]
     for site_id in rules:
         missing = [
-            (max(first, month_bounds(month)[0]), min(last, month_bounds(month)[1]))
-            for month in month_keys(first, last)
-            if (site_id, month) not in tallies and (site_id, month[:4]) not in tallies
+            (begin, end)
+            for month, year, begin, end in period
+            if (site_id, month) not in tallies and (site_id, year) not in tallies
         ]
         for days in _joined(missing):
             wanted[days].append(site_id)
@@ -377,7 +380,7 @@ def _store_years(session: Session, touched: Mapping[str, Collection[str]]) -> No
         for site_id, month, zone, used_us, users, slots, _none in _stored(
             session, ReportMonth, f"{year}-01", f"{year}-12", site_ids, slots=True
         ):
-            months[site_id][month] = MonthTally(set(users), used_us, slots or [0] * SLOTS)
+            months[site_id][month] = MonthTally(users, used_us, slots or [0] * SLOTS)
             zones[site_id].add(zone)
         session.execute(
             delete(ReportYear).where(ReportYear.year == year, ReportYear.site_id.in_(site_ids))

@@ -27,9 +27,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import ClauseElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from hub.doors.access_lists import latest_versions
@@ -41,7 +41,7 @@ from hub.rules.billing import invoice_lines
 from hub.rules.devices import ACCESS_LIST_GRACE, Health, health
 from hub.rules.evaluation import evaluate
 from hub.rules.presence import DEFAULT_MAX_SESSION_H
-from hub.store.models import Device, PresenceSession, utcnow
+from hub.store.models import Device, Member, PresenceSession, utcnow
 from telecentre import wire
 
 UsageBy = Literal["member", "site", "month", "category"]
@@ -283,6 +283,41 @@ class EvaluationReport:
     non_zrr: model.Figures | None
 
 
+def _driver_rows(session: Session, statement: ClauseElement) -> list[tuple[Any, ...]]:
+    """The rows of a statement without parameters, straight from the driver's cursor on the
+    session's connection: twice as fast as result rows for tens of thousands of them, with
+    the driver's own values (SQLite: dates as text). The session's pending changes are
+    flushed first, as `session.execute` would."""
+    session.flush()
+    connection = session.connection()
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(str(statement.compile(connection)))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _day(value: date | str) -> date:
+    """A day as the driver gives it: a `date`, or ISO text on SQLite."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def load_roster(session: Session) -> model.Roster:
+    """Every member's category and Pass as the evaluation reads them: a national network's
+    50,000 members read as `Member`s took longer than the figures themselves."""
+    category_of: dict[str, str] = dict(_driver_rows(session, select(Member.id, Member.category)))
+    passes: dict[str, tuple[date, date | None]] = {}
+    for member_id, since, until in _driver_rows(
+        session,
+        select(Member.id, Member.pass_since, Member.pass_until).where(
+            Member.pass_since.is_not(None)
+        ),
+    ):
+        passes[member_id] = (_day(since), None if until is None else _day(until))
+    return model.Roster(category_of, passes)
+
+
 def evaluation(
     session: Session,
     first: date,
@@ -304,7 +339,7 @@ def evaluation(
         session, rules, first, last, every_site=chosen is None, slots=False, years=True
     )
     result = evaluate(
-        rules.values(), load_members(session), tallies, first, last, network=chosen is None
+        rules.values(), load_roster(session), tallies, first, last, network=chosen is None
     )
     if site is not None or (chosen is not None and len(rules) < 2):
         return EvaluationReport(first, last, result.total, dict(result.by_site), None, None)

@@ -15,9 +15,9 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
-from hub.people.sites import load_members, load_sites
+from hub.people.sites import load_sites
 from hub.reports.months import period_tallies
-from hub.reports.queries import EvaluationReport
+from hub.reports.queries import EvaluationReport, load_roster
 from hub.rules import model
 from hub.rules.evaluation import Subsidy, evaluate, previous_period, subsidy_estimate
 from hub.rules.patterns import Patterns, patterns
@@ -59,7 +59,7 @@ def yearly(
     """The evaluation of [first, last] for `sites` (None: the whole network)."""
     loaded = load_sites(session, sites)
     rules = {site_id: loaded[site_id] for site_id in sorted(loaded)}
-    members = load_members(session)
+    members = load_roster(session)
     network = sites is None
     split = len(rules) > 1
     before_first, before_last = previous_period(first, last)

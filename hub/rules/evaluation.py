@@ -26,7 +26,7 @@ microseconds are exact, so the order of combining changes nothing.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -36,9 +36,10 @@ from hub.rules.model import (
     CategoryCounts,
     Evaluation,
     Figures,
-    Member,
     Positions,
+    Roster,
     SiteRules,
+    hours_of_us,
     to_cents,
     to_hours,
 )
@@ -50,30 +51,28 @@ _MICROSECOND = timedelta(microseconds=1)
 
 def _figures(
     sites: Sequence[SiteRules],
-    users_by_site: Mapping[str, set[str]],
+    users: Collection[str],
+    counted: Mapping[str | None, int],
     used_by_site: Mapping[str, int],
     available_by_site: Mapping[str, timedelta],
-    category_of: Mapping[str, str],
     holders: set[str],
     every_holder: bool,
 ) -> Figures:
-    """A scope's figures from its sites' users and time used (microseconds). `holders` are
+    """A scope's figures from its users (`counted`: how many of each category, None for
+    members the rules do not know) and its sites' time used (microseconds). `holders` are
     the period's Pass members: all of them count when `every_holder` (the overall figure),
     else those who used it."""
-    positions = sum((site.positions for site in sites), Positions())
-    if len(sites) == 1:
-        users = users_by_site[sites[0].id]
-    else:
-        users = set().union(*(users_by_site[site.id] for site in sites))
-    # Counted in C: a national network's scopes hold tens of thousands of users.
-    counted = Counter(map(category_of.get, users))
+    positions = Positions(
+        sum(site.positions.office for site in sites),
+        sum(site.positions.open_space for site in sites),
+    )
     categories = {key: counted[key] for key in ("independent", "employee", "mobile", "other")}
     categories["unknown"] = counted[None]
-    used = sum(used_by_site[site.id] for site in sites) * _MICROSECOND
+    used_us = sum(used_by_site[site.id] for site in sites)
     available = sum((available_by_site[site.id] for site in sites), timedelta())
     rate = None
     if available:
-        rate = Decimal(used // _MICROSECOND) / Decimal(available // _MICROSECOND)
+        rate = Decimal(used_us) / Decimal(available // _MICROSECOND)
         rate = rate.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP)
     costs = [site.annual_cost_eur for site in sites if site.annual_cost_eur is not None]
     cost_per_position = None
@@ -84,10 +83,10 @@ def _figures(
         positions=positions,
         users=len(users),
         users_by_category=CategoryCounts(**categories),
-        hours=to_hours(used),
+        hours=hours_of_us(used_us),
         available_hours=to_hours(available),
         occupancy_rate=rate,
-        pass_members=len(holders) if every_holder else len(holders & users),
+        pass_members=len(holders) if every_holder else len(holders.intersection(users)),
         cost_per_position=cost_per_position,
     )
 
@@ -115,7 +114,7 @@ def _available(sites: Sequence[SiteRules], first_day: date, last_day: date) -> d
 
 def evaluate(
     sites: Iterable[SiteRules],
-    members: Mapping[str, Member],
+    members: Roster,
     tallies: Tallies,
     first_day: date,
     last_day: date,
@@ -130,32 +129,53 @@ def evaluate(
     counts only the Pass members who used it (as for one site).
     """
     all_sites = sorted(sites, key=lambda site: site.id)
-    users: dict[str, set[str]] = {site.id: set() for site in all_sites}
-    used = dict.fromkeys(users, 0)
+    parts: dict[str, list[Collection[str]]] = {site.id: [] for site in all_sites}
+    used = dict.fromkeys(parts, 0)
     for (site_id, _month), month in tallies.items():
-        if site_id not in users:
+        if site_id not in parts:
             raise ValueError(f"session at unknown site {site_id!r}")
-        users[site_id] |= month.users
+        parts[site_id].append(month.users)
         used[site_id] += month.used_us
-    holders = {
-        member.member_id
-        for member in members.values()
-        if member.pass_valid_between(first_day, last_day)
+    # A site's one tally (a whole year read stored) is its users as they are, each once:
+    # never changed below, so not copied.
+    users = {
+        site_id: sets[0] if len(sets) == 1 else set().union(*sets)
+        for site_id, sets in parts.items()
     }
+    holders = members.holders(first_day, last_day)
     available = _available(all_sites, first_day, last_day)
 
-    category_of = {member.member_id: member.category for member in members.values()}
+    def counted(who: Collection[str]) -> Counter[str | None]:
+        # In C: a national network's scopes hold tens of thousands of users.
+        return Counter(map(members.category_of.get, who))
 
-    def scope(chosen: Sequence[SiteRules], every_holder: bool = False) -> Figures:
-        return _figures(chosen, users, used, available, category_of, holders, every_holder)
+    def figures(
+        chosen: Sequence[SiteRules],
+        who: Collection[str],
+        categories: Counter[str | None],
+        every_holder: bool = False,
+    ) -> Figures:
+        return _figures(chosen, who, categories, used, available, holders, every_holder)
 
+    # Each user of the period is counted once in the ZRR and once more in the rest when
+    # they used both: the whole network's users are the ZRR's and the rest's who are not.
+    zrr_sites = [site for site in all_sites if site.zrr]
+    other_sites = [site for site in all_sites if not site.zrr]
+    zrr_users = set().union(*(users[site.id] for site in zrr_sites))
+    other_users = set().union(*(users[site.id] for site in other_sites))
+    zrr_counted, other_counted = counted(zrr_users), counted(other_users)
+    only_other = other_users - zrr_users
     return Evaluation(
         first_day=first_day,
         last_day=last_day,
-        total=scope(all_sites, every_holder=network),
-        by_site={site.id: scope([site]) for site in all_sites},
-        zrr=scope([site for site in all_sites if site.zrr]),
-        non_zrr=scope([site for site in all_sites if not site.zrr]),
+        total=figures(
+            all_sites, zrr_users | only_other, zrr_counted + counted(only_other), network
+        ),
+        by_site={
+            site.id: figures([site], users[site.id], counted(users[site.id])) for site in all_sites
+        },
+        zrr=figures(zrr_sites, zrr_users, zrr_counted),
+        non_zrr=figures(other_sites, other_users, other_counted),
     )
 
 

@@ -58,8 +58,15 @@ def later(start: datetime, duration: timedelta, zone: ZoneInfo) -> datetime:
 
 def to_hours(duration: timedelta) -> Decimal:
     """Hours of a duration, rounded half up to `HOURS_QUANTUM` for reporting."""
-    hours = Decimal(duration // timedelta(microseconds=1)) / Decimal(3_600_000_000)
-    return hours.quantize(HOURS_QUANTUM, rounding=ROUND_HALF_UP)
+    return hours_of_us(duration // timedelta(microseconds=1))
+
+
+_HOUR_US = Decimal(3_600_000_000)
+
+
+def hours_of_us(microseconds: int) -> Decimal:
+    """`to_hours` of a number of microseconds: what the evaluation's sums are kept in."""
+    return (Decimal(microseconds) / _HOUR_US).quantize(HOURS_QUANTUM, rounding=ROUND_HALF_UP)
 
 
 def to_cents(amount: Decimal) -> Decimal:
@@ -256,9 +263,49 @@ class Member:
 
     def pass_valid_between(self, first: date, last: date) -> bool:
         """Whether the Pass was valid on at least one day of [first, last]."""
-        if self.pass_since is None or self.pass_since > last:
+        if self.pass_since is None:
             return False
-        return self.pass_until is None or self.pass_until >= first
+        return pass_valid_between(self.pass_since, self.pass_until, first, last)
+
+
+def pass_valid_between(since: date, until: date | None, first: date, last: date) -> bool:
+    """Whether a Pass valid from `since` to `until` (None: no end yet) was valid on at least
+    one day of [first, last]."""
+    return since <= last and (until is None or until >= first)
+
+
+@dataclass(frozen=True)
+class Roster:
+    """The members as the evaluation and its charts read them: each one's category and
+    Pass. A national network's tens of thousands of members are read for every evaluation,
+    so a report reads these as plain columns (`Roster.of` makes it from `Member`s)."""
+
+    #: Member id → category.
+    category_of: Mapping[str, str]
+    #: Member id → (pass_since, pass_until) of the members who have a Pass.
+    passes: Mapping[str, tuple[date, date | None]]
+
+    @classmethod
+    def of(cls, members: Iterable[Member]) -> Roster:
+        category_of: dict[str, str] = {}
+        passes: dict[str, tuple[date, date | None]] = {}
+        for member in members:
+            category_of[member.member_id] = member.category
+            if member.pass_since is not None:
+                passes[member.member_id] = (member.pass_since, member.pass_until)
+        return cls(category_of, passes)
+
+    def holders(self, first: date, last: date) -> set[str]:
+        """The members whose Pass was valid on at least one day of [first, last]."""
+        return {
+            member_id
+            for member_id, (since, until) in self.passes.items()
+            if pass_valid_between(since, until, first, last)
+        }
+
+    def holds_pass(self, member_id: str, first: date, last: date) -> bool:
+        spell = self.passes.get(member_id)
+        return spell is not None and pass_valid_between(*spell, first, last)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from operator import add
 
 from hub.rules.calendar import opening_ranges
-from hub.rules.model import Member, SiteRules, to_hours
+from hub.rules.model import Roster, SiteRules, hours_of_us
 from hub.rules.months import HOUR, SLOTS, Tallies, YearTally, month_bounds
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -71,16 +71,20 @@ def _days(first_day: date, last_day: date) -> Iterable[date]:
         day += timedelta(days=1)
 
 
-def _share(used_us: int, capacity: timedelta) -> Decimal | None:
+def _shares(used_us: Iterable[int], capacity: timedelta) -> list[Decimal | None]:
+    """Each time used over `capacity`, None when nothing was available (a site's hours of the
+    day share its capacity: it is converted once)."""
     if not capacity:
-        return None
-    ratio = Decimal(used_us) / Decimal(capacity // _MICROSECOND)
-    return ratio.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP)
+        return [None for _used in used_us]
+    whole = Decimal(capacity // _MICROSECOND)
+    return [
+        (Decimal(used) / whole).quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP) for used in used_us
+    ]
 
 
 def patterns(
     sites: Iterable[SiteRules],
-    members: Mapping[str, Member],
+    members: Roster,
     tallies: Tallies,
     first_day: date,
     last_day: date,
@@ -110,7 +114,7 @@ def patterns(
         else:
             index = month_index[key]
             if not network:  # the network's Pass members per month are every valid Pass
-                users_by_month[index] |= tallied.users
+                users_by_month[index].update(tallied.users)
             used_by_month[site_id][index] += tallied.used_us
         if tallied.used_us:
             site_slots[site_id] = list(map(add, site_slots[site_id], tallied.slots))
@@ -123,31 +127,24 @@ def patterns(
     for day in _days(first_day, last_day):
         weekdays[day.weekday()] += 1
     positions = sum(site.positions.total for site in rules.values())
+    # A weekday the period does not contain has no capacity: None.
     heat = [
-        [
-            _share(slots[weekday * 24 + hour], HOUR * weekdays[weekday] * positions)
-            if weekdays[weekday]
-            else None
-            for hour in hours
-        ]
-        for weekday in range(7)
+        _shares([slots[weekday * 24 + hour] for hour in hours], HOUR * count * positions)
+        for weekday, count in enumerate(weekdays)
     ]
     open_days = _open_days(rules.values(), first_day, last_day)
     day_profile: dict[str, list[Decimal | None]] = {}
     for site in rules.values():
         capacity = HOUR * open_days[site.id] * site.positions.total
         by_hour = site_slots[site.id]
-        day_profile[site.id] = [_share(sum(by_hour[hour::24]), capacity) for hour in hours]
-    microseconds = _MICROSECOND
+        day_profile[site.id] = _shares([sum(by_hour[hour::24]) for hour in hours], capacity)
     return Patterns(
         first_day=first_day,
         last_day=last_day,
         months=months,
-        hours_by_month={
-            site: [to_hours(used * microseconds) for used in used_by_month[site]] for site in rules
-        },
+        hours_by_month={site: list(map(hours_of_us, used_by_month[site])) for site in rules},
         month_totals=[
-            to_hours(sum(used_by_month[site][index] for site in rules) * microseconds)
+            hours_of_us(sum(used_by_month[site][index] for site in rules))
             for index in range(len(months))
         ],
         hours=hours,
@@ -175,38 +172,32 @@ def _open_days(sites: Iterable[SiteRules], first_day: date, last_day: date) -> d
 
 
 def _pass_members(
-    members: Mapping[str, Member],
+    members: Roster,
     months: Sequence[str],
     users_by_month: Sequence[set[str]],
     network: bool,
 ) -> list[int]:
-    """For the network, every member counted once into the months their Pass was valid on
-    a day of (a network has tens of thousands of members: one pass over them, not one a
-    month); for a selection, those of the month's users."""
+    """For the network, every Pass counted once into the months it was valid on a day of (a
+    network has tens of thousands of members: one pass over them, not one a month); for a
+    selection, those of the month's users."""
     bounds = [month_bounds(key) for key in months]
     if not network:
         return [
-            sum(
-                1
-                for who in users
-                if who in members and members[who].pass_valid_between(first, last)
-            )
+            sum(1 for who in users if members.holds_pass(who, first, last))
             for (first, last), users in zip(bounds, users_by_month, strict=True)
         ]
     firsts = [first for first, _last in bounds]
     lasts = [last for _first, last in bounds]
     starts = [0] * (len(months) + 1)
-    for member in members.values():
-        if member.pass_since is None:
-            continue
+    for since, until in members.passes.values():
         # Valid on a day of month i: pass_since <= its last day and pass_until >= its first.
-        begin = bisect_left(lasts, member.pass_since)
-        until = len(months)
-        if member.pass_until is not None:
-            until = bisect_right(firsts, member.pass_until)
-        if begin < until:
+        begin = bisect_left(lasts, since)
+        end = len(months)
+        if until is not None:
+            end = bisect_right(firsts, until)
+        if begin < end:
             starts[begin] += 1
-            starts[until] -= 1
+            starts[end] -= 1
     counts, running = [], 0
     for index in range(len(months)):
         running += starts[index]

@@ -15,6 +15,7 @@ from hub.rules.model import (
     Figures,
     Member,
     Positions,
+    Roster,
     Session,
     SiteRules,
     weekly_opening,
@@ -127,9 +128,8 @@ def evaluate_stays(
     last: date,
 ) -> Evaluation:
     """The figures of the stays, summed up by month as the reports do."""
-    return evaluate(
-        sites, members, tally({site.id: site for site in sites}, stays, first, last), first, last
-    )
+    summed_up = tally({site.id: site for site in sites}, stays, first, last)
+    return evaluate(sites, Roster.of(members.values()), summed_up, first, last)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from hub.rules.evaluation import (
     previous_period,
     subsidy_estimate,
 )
-from hub.rules.model import Member, Positions, Session, SiteRules, weekly_opening
+from hub.rules.model import Member, Positions, Roster, Session, SiteRules, weekly_opening
 from hub.rules.months import Tallies, tally
 from hub.rules.patterns import patterns
 
@@ -98,12 +98,14 @@ STAYS = [
     # Still in: a user, no hours.
     Session("M4", "ydes", at(2, 9)),
 ]
-MEMBERS = {
-    "M1": Member("M1", "independent", pass_since=date(2025, 1, 1)),
-    "M2": Member("M2", "employee"),
-    "M3": Member("M3", "mobile", pass_since=date(2026, 2, 5), pass_until=date(2026, 3, 31)),
-    "M4": Member("M4", "other"),
-}
+MEMBERS = Roster.of(
+    [
+        Member("M1", "independent", pass_since=date(2025, 1, 1)),
+        Member("M2", "employee"),
+        Member("M3", "mobile", pass_since=date(2026, 2, 5), pass_until=date(2026, 3, 31)),
+        Member("M4", "other"),
+    ]
+)
 
 
 def summed_up(sites: list[SiteRules], stays: list[Session], first: date, last: date) -> Tallies:
