@@ -126,9 +126,10 @@ def stream() -> ResponseReturnValue:
     handover: Handover | None = request.environ.get(HANDOVER)
     account = me().account
     # Past its account's share, a board is not held open: its browser asks again after
-    # `RETRY_MS`, and gets only what changed since (`Last-Event-ID`).
+    # `RETRY_MS`, and gets only what changed since (`Last-Event-ID`). A HEAD holds nothing.
     if (
         handover is not None
+        and request.method == "GET"
         and not changes.closed
         and _streams().claim(account.id, services.streams_per_account)
     ):

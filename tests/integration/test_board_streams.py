@@ -203,6 +203,21 @@ def test_a_burst_of_one_accounts_boards_holds_no_more_than_its_share(served: Ser
     assert sum(not board.ended for board in burst) == served.streams().count == 2
 
 
+@pytest.mark.parametrize("served", [1], indirect=True)
+def test_a_head_of_the_stream_takes_nothing_of_the_accounts_share(served: Served) -> None:
+    cookie = served.cookie("dora")
+    with socket.create_connection(("127.0.0.1", served.port)) as head:
+        head.sendall(
+            b"HEAD /board/stream HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n"
+            + f"Cookie: {cookie}\r\n\r\n".encode()
+        )
+        assert head.recv(65536).startswith(b"HTTP/1.1 200")
+    board = Board(served, cookie)
+    assert board.wait_for(b'id="row-murat"')
+    wait_until(lambda: served.streams().count == 1)  # held open: the HEAD claimed nothing
+    assert board.wait_for(change(served, MURAT)) and not board.ended
+
+
 def test_an_animators_stream_never_carries_another_sites_data(served: Served) -> None:
     lea, dora = Board(served, served.cookie("lea")), Board(served, served.cookie("dora"))
     assert lea.wait_for(b'id="site-murat"') and dora.wait_for(b'id="row-mauriac"')
