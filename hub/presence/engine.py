@@ -46,7 +46,7 @@ from hub.rules.presence import (
 from hub.rules.replay import DEFAULT_FUTURE_TOLERANCE_S, MemberPlan, arrival_quarantine, plan_member
 from hub.store.bulk import execute_many, insert_rows
 from hub.store.events import NewEvent, write_outcomes
-from hub.store.models import Event, PresenceSession, utcnow
+from hub.store.models import RULE_COLUMNS, Event, PresenceSession, utcnow
 from hub.store.replay import (
     MemberRows,
     Pair,
@@ -222,13 +222,7 @@ def occupancies(
     stays: dict[str, list[Stay]] = {site_id: [] for site_id in by_id}
     for chunk in chunks(sorted(by_id)):
         rows = session.execute(
-            select(
-                PresenceSession.member_id,
-                PresenceSession.site_id,
-                PresenceSession.start,
-                PresenceSession.end,
-                PresenceSession.auto_closed,
-            ).where(
+            select(*RULE_COLUMNS).where(
                 PresenceSession.site_id.in_(chunk),
                 PresenceSession.member_id.is_not(None),
                 PresenceSession.start <= now,

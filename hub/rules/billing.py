@@ -37,6 +37,7 @@ from hub.rules.model import (
     to_cents,
     to_hours,
 )
+from hub.rules.months import month_key
 
 FREE_MONTHS = 6
 
@@ -93,11 +94,7 @@ def _capped(amount: Decimal, cap: Decimal | None) -> Decimal:
 
 def month_of(site: SiteRules, session: Session) -> str:
     """The "YYYY-MM" a session is invoiced under: the site's local month of its start."""
-    return _month(site.local_date(session.start))
-
-
-def _month(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
+    return month_key(site.local_date(session.start))
 
 
 def invoice_line(
@@ -117,7 +114,7 @@ def invoice_line(
         if duration is None or session.member_id != member.member_id or session.site != site.id:
             continue
         day = site.local_date(session.start)
-        if _month(day) != month:
+        if month_key(day) != month:
             continue
         kind = day_kind.setdefault(day, rate_kind(member, day))
         usage += duration

@@ -62,10 +62,7 @@ def _figures(
     members the rules do not know) and its sites' time used (microseconds). `holders` are
     the period's Pass members: all of them count when `every_holder` (the overall figure),
     else those who used it."""
-    positions = Positions(
-        sum(site.positions.office for site in sites),
-        sum(site.positions.open_space for site in sites),
-    )
+    positions = sum((site.positions for site in sites), Positions())
     categories = {key: counted[key] for key in ("independent", "employee", "mobile", "other")}
     categories["unknown"] = counted[None]
     used_us = sum(used_by_site[site.id] for site in sites)

@@ -63,10 +63,8 @@ def arrival_quarantine(
     period: never later than this bound), and a Pi without a real-time clock that boots in
     1970 falls here however it flags its clock.
     """
-    at, received = (
-        utc(ts),
-        utc(received_at),
-    )  # each converted once: a year's import asks 26,000 times
+    # Each converted once: a year's import asks 26,000 times.
+    at, received = utc(ts), utc(received_at)
     if at - received > timedelta(seconds=future_tolerance_s):
         return "future"
     if received - at > timedelta(days=events_retention_days):

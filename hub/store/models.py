@@ -384,6 +384,17 @@ class PresenceSession(Base):
     natural_end: Mapped[datetime | None]
 
 
+#: What the rules read of a stored session (`hub.rules.model.Session`), in its field order:
+#: the columns only, as whole ORM objects cost the reports and the engine most of their time.
+RULE_COLUMNS = (
+    PresenceSession.member_id,
+    PresenceSession.site_id,
+    PresenceSession.start,
+    PresenceSession.end,
+    PresenceSession.auto_closed,
+)
+
+
 class Device(Base):
     """The last status each edge device published (retained, and its last will)."""
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from hub.rules.model import Direction, Tap, utc
 from hub.rules.model import Session as Stay
 from hub.rules.replay import StoredSession
-from hub.store.models import Event, Member, PresenceSession, UtcDateTime
+from hub.store.models import RULE_COLUMNS, Event, Member, PresenceSession, UtcDateTime
 
 _T = TypeVar("_T")
 
@@ -174,11 +174,7 @@ def rows_since(session: Session, bounds: Mapping[str, datetime]) -> dict[str, Me
 
 _SESSION_COLUMNS = (
     PresenceSession.id,
-    PresenceSession.member_id,
-    PresenceSession.site_id,
-    PresenceSession.start,
-    PresenceSession.end,
-    PresenceSession.auto_closed,
+    *RULE_COLUMNS,
     PresenceSession.start_event_id,
     PresenceSession.end_event_id,
     PresenceSession.final,
