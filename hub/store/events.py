@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.event import listen
 from sqlalchemy.orm import Session
 
 from hub.store.bulk import execute_many, insert_new
@@ -195,11 +196,24 @@ _SET_OUTCOMES = (
 )
 #: In `Session.info`: the `events` rows `store_events(hold=True)` kept back, by id.
 _HELD = "events.held"
+#: In `Session.info`: the session writes its held rows at commit and forgets them at rollback.
+_HELD_HOOKED = "events.held.hooked"
 
 
 def _held(session: Session) -> dict[str, dict[str, Any]]:
+    """The rows held back in `session`'s transaction. Their ids are stored at once: a commit
+    without their rows would make them duplicates of nothing, so the commit writes them
+    whether or not the caller called `write_held`, and a rollback forgets them."""
+    if not session.info.get(_HELD_HOOKED):
+        listen(session, "before_commit", write_held)
+        listen(session, "after_rollback", _forget_held)
+        session.info[_HELD_HOOKED] = True
     held: dict[str, dict[str, Any]] = session.info.setdefault(_HELD, {})
     return held
+
+
+def _forget_held(session: Session) -> None:
+    session.info.pop(_HELD, None)
 
 
 def write_held(session: Session) -> None:
@@ -234,8 +248,9 @@ def store_events(
     """Validate and store `batch` in the caller's transaction; the caller commits.
 
     `hold`: the new events' rows wait in memory until `write_held`, which the caller calls
-    before it commits, after the hooks (the presence engine then sets the taps' outcomes on
-    them, and reads from the store only the taps of earlier batches). Their ids are stored
+    before it commits (else the commit writes them), after the hooks (the presence engine
+    then sets the taps' outcomes on them, and reads from the store only the taps of earlier
+    batches). Their ids are stored
     at once all the same: what is a duplicate is decided as without it.
 
     `holdings`: the badges' holdings read by the earlier calls of the same transaction,

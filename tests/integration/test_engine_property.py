@@ -8,6 +8,7 @@ is checked here, beyond the plan's own property (tests/unit/test_replay.py)."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -138,3 +139,24 @@ def test_the_stored_sessions_are_one_walk_of_every_tap_whatever_the_arrival(
             id_: outcome for id_, outcome in session.execute(select(Event.id, Event.outcome))
         }
     assert outcomes == full.outcomes
+
+
+def test_held_rows_are_written_by_the_commit_and_forgotten_by_a_rollback(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A caller that forgets `write_held` loses no event (its id is already stored, so a
+    redelivery would be a duplicate of nothing); one that rolls back stores neither."""
+    dropped, kept = (str(uuid.uuid4()) for _ in range(2))
+    with sessions() as session:
+        for table in (Event, EventId, DeviceMark):
+            session.execute(delete(table))
+        session.commit()
+        for n, event_id in enumerate((dropped, kept), start=1):
+            tap = Tap(event_id, "m1", "murat", START + timedelta(hours=n), "in")
+            store_events(session, [Incoming(line(tap), None, NOW)], hold=True)
+            if event_id == dropped:
+                session.rollback()
+        session.commit()
+    with sessions() as session:
+        assert session.scalars(select(Event.id)).all() == [kept]
+        assert session.scalars(select(EventId.id)).all() == [kept]
