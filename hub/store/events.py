@@ -143,7 +143,7 @@ Holding = tuple[datetime | None, datetime | None, str]
 
 
 @dataclass(frozen=True)
-class Holders:
+class CardHolders:
     """Who held each badge when (`badge_holdings`), read once for a batch."""
 
     holdings: Mapping[str, Sequence[Holding]]
@@ -160,7 +160,7 @@ class Holders:
 
 def _holders(
     session: Session, badges: set[str], known: dict[str, list[Holding]] | None = None
-) -> Holders:
+) -> CardHolders:
     """The holdings of `badges`; with `known`, those of the badges not in it yet are read
     and added to it (a badge nobody held, as an empty list)."""
     holdings: dict[str, list[Holding]] = {} if known is None else known
@@ -178,7 +178,7 @@ def _holders(
         )
         for uid, since, until, member_id in rows:
             holdings[uid].append((since, until, member_id))
-    return Holders(holdings)
+    return CardHolders(holdings)
 
 
 def holder_at(session: Session, badge: str | None, ts: datetime) -> str | None:
