@@ -169,47 +169,26 @@ def nothing_to_compare(yearly: Yearly, words: Words) -> str | None:
     return words(N_("Nothing to compare with: no data for %(period)s.")) % {"period": period}
 
 
-def _compared(now: Figures, before: Figures) -> list[Cell]:
-    """A scope's figures beside the period before's, and the changes."""
-    return [
-        before.users,
-        now.users,
-        change(now.users, before.users),
-        before.hours,
-        now.hours,
-        change(now.hours, before.hours),
-        before.occupancy_rate,
-        now.occupancy_rate,
-        _rate_points(now.occupancy_rate, before.occupancy_rate),
-        before.pass_members,
-        now.pass_members,
-        change(now.pass_members, before.pass_members),
-    ]
-
-
-def _uncompared(now: Figures) -> list[Cell]:
-    """A scope's figures alone: the period before had no record to set them against."""
-    return [
-        None,
-        now.users,
-        None,
-        None,
-        now.hours,
-        None,
-        None,
-        now.occupancy_rate,
-        None,
-        None,
-        now.pass_members,
-        None,
-    ]
+def _beside(now: Figures, before: Figures | None) -> list[Cell]:
+    """A scope's figures, each after the period before's and followed by the change (in
+    points for a rate); with nothing to compare with, those cells are empty."""
+    cells: list[Cell] = []
+    for name in ("users", "hours", "occupancy_rate", "pass_members"):
+        value = getattr(now, name)
+        if before is None:
+            cells += [None, value, None]
+            continue
+        previous = getattr(before, name)
+        moved = (_rate_points if name == "occupancy_rate" else change)(value, previous)
+        cells += [previous, value, moved]
+    return cells
 
 
 def comparison_table(yearly: Yearly, names: Mapping[str, str], words: Words) -> Table:
     before = scopes(yearly.previous, names, words, yearly.network)
     now = scopes(yearly.current, names, words, yearly.network)
     rows: list[list[Cell]] = [
-        [label, *(_uncompared(figures) if yearly.previous_empty else _compared(figures, previous))]
+        [label, *_beside(figures, None if yearly.previous_empty else previous)]
         for (label, figures), (_label, previous) in zip(now, before, strict=True)
     ]
     return Table(
