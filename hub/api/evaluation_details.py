@@ -1,6 +1,7 @@
 """`GET /evaluation/details`: what the console's evaluation adds to the figures, for programs
-and for checking the files against: the previous period's figures, the FNADT subsidy
-estimate and the charts' series (`hub.reports.yearly`). As `/evaluation`, an animator token
+and for checking the files against: the previous period's figures (and `previous_empty`:
+it has no stay at all, so the files compare nothing with it), the FNADT subsidy estimate and
+the charts' series (`hub.reports.yearly`). As `/evaluation`, an animator token
 gets its own site only, without the network's totals. `?format=xlsx` gives the console's
 workbook with English headers (the console's own is in the reader's language).
 """
@@ -51,6 +52,7 @@ def details_json(report: Yearly) -> dict[str, Any]:
         "from": instant(current.first_day),
         "to": instant(current.last_day),
         "previous": evaluation_json(previous, previous.first_day, previous.last_day),
+        "previous_empty": report.previous_empty,
         "subsidy": {
             "lines": [
                 {

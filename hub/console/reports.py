@@ -47,14 +47,14 @@ from hub.reports.tables import (
     Cell,
     Table,
     evaluation_tables,
+    nothing_to_compare,
     top_members_table,
     top_rows,
     usage_table,
 )
-from hub.reports.yearly import Yearly, yearly
+from hub.reports.yearly import Yearly, no_stay, yearly
 from hub.reports.years import years_with_stays
 from hub.rules.evaluation import change
-from hub.rules.model import Figures
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -169,7 +169,8 @@ def evaluation() -> ResponseReturnValue:
         network=report.network,
         title=_title(choice, report),
         years=years,
-        previous_empty=_empty(report.previous.total),
+        previous_empty=report.previous_empty,
+        nothing_yet=no_stay(report.current.total),
         heat_top=max((value for value in heat if isinstance(value, Decimal)), default=Decimal(0)),
         occupied_note=str(OCCUPIED_NOTE),
         query=query,
@@ -197,11 +198,6 @@ def _title(choice: _Choice, report: Yearly) -> str:
         names = site_names()
         scope = scope_name([names[site] for site in choice.chosen])
     return evaluation_title(choice.first, choice.last, choice.today, scope)
-
-
-def _empty(figures: Figures) -> bool:
-    """No stay at all: a comparison with it would read -100 % where there was no record."""
-    return figures.users == 0 and figures.hours == 0
 
 
 @bp.get("/evaluation.csv")
@@ -238,7 +234,9 @@ def evaluation_table_file(table: str) -> ResponseReturnValue:
     if table not in tables:
         abort(404)
     return _download(
-        french_csv(tables[table]), "text/csv; charset=utf-8", _file_name(choice, f"-{table}.csv")
+        french_csv(tables[table], _("Note")),
+        "text/csv; charset=utf-8",
+        _file_name(choice, f"-{table}.csv"),
     )
 
 
@@ -252,10 +250,7 @@ def evaluation_workbook() -> ResponseReturnValue:
         (_("Publisher"), str(DEPARTMENT)),
         (_("From"), choice.first),
         (_("To"), choice.last),
-        (
-            _("Previous period"),
-            f"{report.previous.first_day:%d/%m/%Y} – {report.previous.last_day:%d/%m/%Y}",
-        ),
+        (_("Previous period"), _previous_period(report)),
         (_("Figures of"), report.computed_at.astimezone(PARIS)),
         (_("Occupied position"), str(OCCUPIED_NOTE)),
     ]
@@ -266,6 +261,13 @@ def evaluation_workbook() -> ResponseReturnValue:
         chart=tables["hours-by-month"].name,
     )
     return _download(content, XLSX, _file_name(choice, ".xlsx"))
+
+
+def _previous_period(report: Yearly) -> str:
+    """Its days, and that there is nothing to compare with when it has no stay."""
+    days = f"{report.previous.first_day:%d/%m/%Y} – {report.previous.last_day:%d/%m/%Y}"
+    note = nothing_to_compare(report, _)
+    return days if note is None else f"{days}. {note}"
 
 
 def _printable(choice: _Choice, for_pdf: bool) -> tuple[str, str]:
@@ -279,7 +281,7 @@ def _printable(choice: _Choice, for_pdf: bool) -> tuple[str, str]:
         department=str(DEPARTMENT),
         occupied_note=str(OCCUPIED_NOTE),
         previous_label=period_label(report.previous.first_day, report.previous.last_day),
-        previous_empty=_empty(report.previous.total),
+        previous_empty=report.previous_empty,
         computed_at=long_moment(report.computed_at),
         long_day=long_day,
         for_pdf=for_pdf,

@@ -4,10 +4,13 @@
   (else Excel reads it as Windows-1252), `;` between cells (the comma is the decimal
   separator), decimal commas, no thousands separator, days as 31/12/2026; rates as
   percentages and amounts in euros, the unit in the header, so every figure stays a number.
+  A table's note (why some cells are empty) is a last `Note` column, on every row: the
+  columns before it stay those of the table, for a program reading them.
 - `workbook`: an Excel file (openpyxl), one sheet per table, cells typed (numbers as
   numbers, days as days) with their number format (euros, percentages), the header frozen
   and bold, columns as wide as their content, and a native stacked bar chart for a table
-  that asks for one.
+  that asks for one. A table's note is the sheet's first line, in bold, above the header:
+  the first thing a reader of the sheet reads.
 
 Every text cell goes through `no_formula`: a site's or member's name never becomes a formula.
 """
@@ -84,17 +87,17 @@ def _csv_line(cells: Sequence[str]) -> str:
     return ";".join(quoted) + "\r\n"
 
 
-def french_csv(table: Table) -> bytes:
-    lines = [_csv_line([french_header(column) for column in table.columns])]
+def french_csv(table: Table, note_title: str = "Note") -> bytes:
+    """`note_title`: the header of the note's column, in the reader's language."""
+    note = [] if table.note is None else [no_formula(table.note)]
+    header = [french_header(column) for column in table.columns]
+    lines = [_csv_line(header + ([no_formula(note_title)] if note else []))]
     for row in table.rows:
-        lines.append(
-            _csv_line(
-                [
-                    french_cell(column.kind, value)
-                    for column, value in zip(table.columns, row, strict=True)
-                ]
-            )
-        )
+        cells = [
+            french_cell(column.kind, value)
+            for column, value in zip(table.columns, row, strict=True)
+        ]
+        lines.append(_csv_line(cells + note))
     return (BOM + "".join(lines)).encode("utf-8")
 
 
@@ -131,7 +134,20 @@ def _shown_width(kind: Kind, value: Cell) -> int:
     return len(str(value))
 
 
+def _write_note(sheet: Worksheet, note: str, width: int) -> None:
+    """The note across the table's width (at least 8 columns, so that a long sentence
+    shows), wrapped, on a line high enough for two lines."""
+    sheet.append([no_formula(note)])
+    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(width, 8))
+    sheet.cell(1, 1).font = Font(bold=True)
+    sheet.cell(1, 1).alignment = Alignment(wrap_text=True, vertical="top")
+    sheet.row_dimensions[1].height = 32
+
+
 def _write_table(sheet: Worksheet, table: Table) -> None:
+    if table.note is not None:
+        _write_note(sheet, table.note, len(table.columns))
+    head = 1 if table.note is None else 2
     sheet.append([no_formula(column.title) for column in table.columns])
     for row in table.rows:
         sheet.append(
@@ -141,14 +157,14 @@ def _write_table(sheet: Worksheet, table: Table) -> None:
             ]
         )
     bold = Font(bold=True)
-    for cell in sheet[1]:
+    for cell in sheet[head]:
         cell.font = bold
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     for index, column in enumerate(table.columns, start=1):
         letter = get_column_letter(index)
         number_format = EXCEL_FORMATS.get(column.kind)
         if number_format:
-            for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
+            for (cell,) in sheet.iter_rows(min_row=head + 1, min_col=index, max_col=index):
                 cell.number_format = number_format
         widest = max(
             [
@@ -160,7 +176,7 @@ def _write_table(sheet: Worksheet, table: Table) -> None:
     if table.totals and table.rows:
         for cell in sheet[sheet.max_row]:
             cell.font = bold
-    sheet.freeze_panes = "B2"
+    sheet.freeze_panes = f"B{head + 1}"
 
 
 def _stacked_chart(sheet: Worksheet, table: Table, title: str) -> None:

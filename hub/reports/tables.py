@@ -6,6 +6,9 @@ A cell holds its value (a number as `int` or `Decimal`, a rate as a fraction, a 
 for a French spreadsheet, a typed cell with a number format in Excel). Headers and labels are
 English source strings marked with `N_` and passed through `words` (the console's catalog),
 so the files speak the reader's language with the page's words.
+
+A table whose period before had no stay at all (`Yearly.previous_empty`) leaves its "before"
+and change cells empty, never 0 or -100 %, and says why in its `note`.
 """
 
 from __future__ import annotations
@@ -59,6 +62,9 @@ class Table:
     rows: Sequence[Sequence[Cell]]
     #: The last row sums up the others (bold in Excel, a totals row on the page).
     totals: bool = False
+    #: Why some of its cells are empty, said wherever the table is read (the line above an
+    #: Excel sheet's header, a last `Note` column of the CSV, a line under the page's table).
+    note: str | None = None
 
 
 #: The members who came most, on the usage page and in its workbook.
@@ -145,28 +151,46 @@ def _rate_points(now: Decimal | None, before: Decimal | None) -> Decimal | None:
     return None if now is None or before is None else now - before
 
 
+def period_words(first: date, last: date, words: Words) -> str:
+    """'2025' for a calendar year, else its two days as the workbook writes days."""
+    if (first.month, first.day, last.month, last.day) == (1, 1, 12, 31) and first.year == last.year:
+        return str(first.year)
+    return words(N_("%(first)s to %(last)s")) % {
+        "first": f"{first:%d/%m/%Y}",
+        "last": f"{last:%d/%m/%Y}",
+    }
+
+
+def nothing_to_compare(yearly: Yearly, words: Words) -> str | None:
+    """What the files say instead of a comparison with a period without any stay."""
+    if not yearly.previous_empty:
+        return None
+    period = period_words(yearly.previous.first_day, yearly.previous.last_day, words)
+    return words(N_("Nothing to compare with: no data for %(period)s.")) % {"period": period}
+
+
+def _beside(now: Figures, before: Figures | None) -> list[Cell]:
+    """A scope's figures, each after the period before's and followed by the change (in
+    points for a rate); with nothing to compare with, those cells are empty."""
+    cells: list[Cell] = []
+    for name in ("users", "hours", "occupancy_rate", "pass_members"):
+        value = getattr(now, name)
+        if before is None:
+            cells += [None, value, None]
+            continue
+        previous = getattr(before, name)
+        moved = (_rate_points if name == "occupancy_rate" else change)(value, previous)
+        cells += [previous, value, moved]
+    return cells
+
+
 def comparison_table(yearly: Yearly, names: Mapping[str, str], words: Words) -> Table:
     before = scopes(yearly.previous, names, words, yearly.network)
     now = scopes(yearly.current, names, words, yearly.network)
-    rows: list[list[Cell]] = []
-    for (label, figures), (_label, previous) in zip(now, before, strict=True):
-        rows.append(
-            [
-                label,
-                previous.users,
-                figures.users,
-                change(figures.users, previous.users),
-                previous.hours,
-                figures.hours,
-                change(figures.hours, previous.hours),
-                previous.occupancy_rate,
-                figures.occupancy_rate,
-                _rate_points(figures.occupancy_rate, previous.occupancy_rate),
-                previous.pass_members,
-                figures.pass_members,
-                change(figures.pass_members, previous.pass_members),
-            ]
-        )
+    rows: list[list[Cell]] = [
+        [label, *_beside(figures, None if yearly.previous_empty else previous)]
+        for (label, figures), (_label, previous) in zip(now, before, strict=True)
+    ]
     return Table(
         words(N_("Comparison")),
         words(N_("Compared with the previous period")),
@@ -187,6 +211,7 @@ def comparison_table(yearly: Yearly, names: Mapping[str, str], words: Words) -> 
         ],
         rows,
         totals=True,
+        note=nothing_to_compare(yearly, words),
     )
 
 
@@ -307,10 +332,18 @@ def day_profile_table(yearly: Yearly, names: Mapping[str, str], words: Words) ->
 def categories_table(yearly: Yearly, words: Words) -> Table:
     now = yearly.current.total.users_by_category
     before = yearly.previous.total.users_by_category
+    empty = yearly.previous_empty
     rows: list[list[Cell]] = [
-        [words(title), getattr(now, key), getattr(before, key)] for key, title in CATEGORY_LABELS
+        [words(title), getattr(now, key), None if empty else getattr(before, key)]
+        for key, title in CATEGORY_LABELS
     ]
-    rows.append([words(N_("Total")), yearly.current.total.users, yearly.previous.total.users])
+    rows.append(
+        [
+            words(N_("Total")),
+            yearly.current.total.users,
+            None if empty else yearly.previous.total.users,
+        ]
+    )
     return Table(
         words(N_("Users by category")),
         words(N_("Users by category")),
@@ -321,6 +354,7 @@ def categories_table(yearly: Yearly, words: Words) -> Table:
         ],
         rows,
         totals=True,
+        note=nothing_to_compare(yearly, words),
     )
 
 

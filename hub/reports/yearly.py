@@ -4,7 +4,8 @@ estimate and the series of the charts, from each period's months summed up
 (`hub.reports.months`).
 
 The console's evaluation page, its files (French CSV, Excel, PDF) and the API's Excel file
-all start from `yearly()`, so a figure is the same wherever it is read.
+all start from `yearly()`, so a figure is the same wherever it is read, and so is whether
+there is anything to compare with (`Yearly.previous_empty`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ class Yearly:
     computed_at: datetime
     #: The report is the whole network's (its totals and every Pass member).
     network: bool
+    #: No stay at all in the previous period (a network's or a site's first year): its
+    #: zeros are no record, not a collapse, so no comparison is made with them.
+    previous_empty: bool
+
+
+def no_stay(figures: model.Figures) -> bool:
+    """Nobody came and no hour was used: a stay still open makes its member a user."""
+    return figures.users == 0 and figures.hours == 0
 
 
 def _report(result: model.Evaluation, split: bool) -> EvaluationReport:
@@ -90,4 +99,5 @@ def yearly(
         zrr={site_id: site.zrr for site_id, site in rules.items()},
         computed_at=now,
         network=network,
+        previous_empty=no_stay(previous.total),
     )

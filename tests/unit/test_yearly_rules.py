@@ -4,15 +4,18 @@ and cells written for a French spreadsheet."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from openpyxl import load_workbook
 
-from hub.reports.spreadsheets import french_cell, french_csv
-from hub.reports.tables import Column, Table
+from hub.reports.spreadsheets import french_cell, french_csv, workbook
+from hub.reports.tables import Column, Table, period_words
+from hub.reports.yearly import no_stay
 from hub.rules.evaluation import (
     change,
     evaluate,
@@ -196,3 +199,37 @@ def test_cells_for_a_french_spreadsheet() -> None:
     assert french_cell("text", None) == ""
     table = Table("t", "t", [Column("Site", "text"), Column("Taux", "rate")], [["A;B", D("0.5")]])
     assert french_csv(table) == '\ufeffSite;Taux (%)\r\n"A;B";50,00\r\n'.encode()
+
+
+def test_nothing_before_is_no_stay_at_all() -> None:
+    """A stay still open makes its member a user: its period has something to compare with."""
+    still_in = evaluate([YDES], MEMBERS, summed_up([YDES], STAYS[-1:], FIRST, LAST), FIRST, LAST)
+    assert still_in.total.users == 1 and still_in.total.hours == 0
+    assert not no_stay(still_in.total)
+    nothing = evaluate([MURAT], MEMBERS, summed_up([MURAT], [], FIRST, LAST), FIRST, LAST)
+    assert no_stay(nothing.total)
+
+
+def test_the_previous_period_in_words() -> None:
+    def words(text: str) -> str:
+        return text
+
+    assert period_words(date(2023, 1, 1), date(2023, 12, 31), words) == "2023"
+    assert period_words(date(2025, 1, 1), date(2025, 12, 7), words) == "01/01/2025 to 07/12/2025"
+
+
+def test_a_tables_note_in_its_files() -> None:
+    """The CSV keeps the table's columns and adds the note's; the sheet says it first."""
+    columns = [Column("Site", "text"), Column("Before", "count"), Column("Now", "count")]
+    table = Table("t", "t", columns, [["A", None, 3]], note="Nothing before.")
+    assert french_csv(table, "Remarque") == (
+        "\ufeffSite;Before;Now;Remarque\r\nA;;3;Nothing before.\r\n".encode()
+    )
+    sheet = load_workbook(io.BytesIO(workbook([table]))).active
+    assert sheet is not None
+    assert [list(row) for row in sheet.iter_rows(values_only=True)] == [
+        ["Nothing before.", None, None, None, None, None, None, None],
+        ["Site", "Before", "Now", None, None, None, None, None],
+        ["A", None, 3, None, None, None, None, None],
+    ]
+    assert sheet.freeze_panes == "B3" and sheet.cell(2, 1).font.bold
