@@ -11,7 +11,11 @@ of it; by default the release before final sessions, one place at a time and qua
 each command timed from start to exit, on SQLite and PostgreSQL. Beside them, a bare
 writer storing the same rows in transactions of 500 without any rule (`bench.dedup`'s
 events-only path, in this process: no interpreter start), and the time this checkout's
-command takes for an empty file (its fixed cost). Each import also per CPU second of the
+command takes for an empty file (its fixed cost), and the floor under every import: the
+rows this checkout's sorted import stored (events, their ids, sessions, device marks) written
+again by `sqlite3` alone into a fresh store, in one transaction with the hub's settings, no
+parsing and no rule (`write_floor_s`), and what that floor allows, with and without the
+empty file's command (`*_ceiling_events_per_s`). Each import also per CPU second of the
 command itself (`*_cpu_events_per_s`; a PostgreSQL server's work not counted): what a
 machine busy with other jobs does not blur. Next to the whole command's rate, never
 instead of it, the import proper (`*_this_import_proper_events_per_s`): the events over the
@@ -30,6 +34,7 @@ import logging
 import os
 import random
 import resource
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -183,6 +188,53 @@ def baseline_checkout(ref: str, folder: Path, name: str = "release") -> Path:
     return path
 
 
+#: The tables an import writes, each with the columns SQLite gives values to (the
+#: sessions' ids are the database's own).
+_WRITTEN = {
+    "event_ids": None,
+    "events": None,
+    "sessions": 'member_id, pseudonym, site_id, start, "end", auto_closed, start_event_id, '
+    "end_event_id, final, manual, manual_reason, manual_by, manual_at, end_reason, natural_end",
+    "device_marks": None,
+}
+
+
+def write_floor(done: Path, fresh: Path) -> float:
+    """Seconds `sqlite3` alone takes to write again the rows an import stored in `done`
+    into `fresh` (migrated, sites and members imported), as the hub writes them: one
+    transaction, WAL with `synchronous=FULL`, the hub's cache, a thousand rows a statement
+    (the events' ids and the sessions, as `hub.store.bulk` does), then commit and close
+    (the checkpoint). The least any import of these events can cost, less its start."""
+    with sqlite3.connect(done) as source:
+        tables = {}
+        for table, columns in _WRITTEN.items():
+            names = columns or ", ".join(
+                f'"{row[1]}"' for row in source.execute(f"PRAGMA table_info({table})")
+            )
+            rows = source.execute(f"SELECT {names} FROM {table} ORDER BY rowid").fetchall()
+            tables[table] = (names, rows)
+    target = sqlite3.connect(fresh, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "cache_size=-32768"):
+        target.execute(f"PRAGMA {pragma}")
+    start = time.perf_counter()
+    target.execute("BEGIN")
+    for table, (names, rows) in tables.items():
+        if not rows:
+            continue
+        marks = "(" + ", ".join("?" * len(rows[0])) + ")"
+        if table == "events":
+            target.executemany(f"INSERT INTO {table} ({names}) VALUES {marks}", rows)
+            continue
+        for first in range(0, len(rows), 1000):
+            chunk = rows[first : first + 1000]
+            sql = f"INSERT INTO {table} ({names}) VALUES " + ", ".join([marks] * len(chunk))
+            flat = [value for row in chunk for value in row]
+            target.execute(sql, flat).fetchall()
+    target.execute("COMMIT")
+    target.close()
+    return time.perf_counter() - start
+
+
 def empty_store(kind: str, databases: Databases, state: Path) -> str:
     """A database with no tables yet, which the checkout's own `migrate` builds (the
     baseline does not know today's migrations)."""
@@ -231,12 +283,22 @@ def figures(
             for name, value in measured.items():
                 key = f"{order}_{name}_events_per_s"
                 best[key] = max(best.get(key, 0), round(value))
+        if kind == "sqlite":
+            fresh = Path(databases.fresh(kind, sites, members).removeprefix("sqlite:///"))
+            done = root / f"{kind}-sorted-this-{round_}" / "hub.db"
+            floor_s = write_floor(done, fresh)
+            best["write_floor_s"] = round(min(best.get("write_floor_s", floor_s), floor_s), 3)
         empty = root / "empty.jsonl"
         empty.write_text("")
         state = root / f"{kind}-empty-{round_}"
         url = empty_store(kind, databases, state)
         start_s = 1 / import_rate(REPO, url, state, files | {"events": empty}, 1)[0]
         best["empty_import_s"] = round(min(best.get("empty_import_s", start_s), start_s), 2)
+    if "write_floor_s" in best:
+        # The same rows whatever the order: one ceiling for both.
+        floor_s = best["write_floor_s"]
+        best["ceiling_events_per_s"] = round(len(ordered) / (best["empty_import_s"] + floor_s))
+        best["import_proper_ceiling_events_per_s"] = round(len(ordered) / floor_s)
     for order, lines in (("shuffled", shuffled), ("sorted", ordered)):
         whole_s = len(lines) / best[f"{order}_this_events_per_s"]
         proper_s = max(whole_s - best["empty_import_s"], 0.01)

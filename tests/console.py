@@ -10,8 +10,9 @@ Playwright, one per run), `page` (a fresh French context per test, 1280 px wide)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import cache
 from typing import TYPE_CHECKING
 
 from babel.messages.pofile import read_po
@@ -104,6 +105,28 @@ def axe_page(browser: Browser, base_url: str, login: str, width: int) -> Iterato
         yield page
     finally:
         context.close()
+
+
+@cache
+def _english(allowed: frozenset[str]) -> re.Pattern[str]:
+    """Any source string whose French differs, long enough to be words rather than chance,
+    as a whole phrase, in one pattern (longest first): searching for each of a thousand
+    strings alone would compile each again, past `re`'s cache, for every text."""
+    sources = [m for m, f in french().items() if f != m and len(m) > 3 and m not in allowed]
+    phrases = "|".join(re.escape(m) for m in sorted(sources, key=len, reverse=True))
+    return re.compile(rf"(?<![\w'’-])(?:{phrases})(?![\w'’-])")
+
+
+def english_left(texts: Mapping[str, str], allowed: Collection[str] = ()) -> list[str]:
+    """`place: 'source string'` for each English string of the catalog still shown in a
+    page's text (one typed in a template without `_()`, or a catalog entry missing); the
+    `allowed` read the same in both languages."""
+    pattern = _english(frozenset(allowed))
+    return [
+        f"{place}: {found!r}"
+        for place, text in texts.items()
+        for found in sorted(set(pattern.findall(text)))
+    ]
 
 
 def french() -> dict[str, str]:
