@@ -2,11 +2,11 @@
 
 `/board/stream` (`hub.console.board`) checks who asks and what they may see, answers the
 first events, and hands its socket over to the HTTP server's event loop
-(`hub.web.server.Handover`) with a `Viewer`: whose board it is and what it shows. From then
+(`hub.web.streams.Handover`) with a `Viewer`: whose board it is and what it shows. From then
 on `BoardStreams` listens to `Changes`: after each change it renders each changed site's card
 once per template and language (not once per board: the cards carry nothing of their viewer,
 the page fills in its own CSRF token) and queues on every open stream the cards it shows
-(`hub.web.server.send`, which never blocks: a client that does not read is dropped).
+(`hub.web.streams.send`, which never blocks: a client that does not read is dropped).
 
 Before each round, and at least every `heartbeat_s` (a comment line that keeps proxies and the
 server's idle timeout from closing a quiet stream), every stream's user is read again from the
@@ -32,7 +32,7 @@ from flask_babel import force_locale
 from hub.console.services import ConsoleServices
 from hub.people import users
 from hub.reports.board import SiteBoard, site_boards
-from hub.web.server import Stream, send
+from hub.web.streams import Stream, send
 
 log = logging.getLogger(__name__)
 
