@@ -105,12 +105,6 @@ class BoardStreams:
         self._wake = threading.Event()
         services.changes.listen(self._wake.set)
 
-    @property
-    def count(self) -> int:
-        """Streams open (those closed meanwhile go at the next round)."""
-        with self._lock:
-            return sum(not subscriber.stream.closed for subscriber in self._subscribers)
-
     def claim(self, user_id: int, share: int) -> bool:
         """Whether one more stream of this account may be held open, within its `share`; if
         so, it counts from now, not once the server hands it over (a turn of its loop later,
