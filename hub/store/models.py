@@ -170,38 +170,21 @@ class Member(Base):
 
 class Badge(Base):
     """A card and who holds it now; who held it when is `BadgeHolding`, which decides whose a
-    tap is, and past holders stay on the events they produced.
-
-    A card is reused: a tap stored with no holder (the badge inactive, or unknown then) is
-    its holder's only between `assigned_at` and `revoked_at`, so that a member's data export
-    never hands them a previous or later holder's taps. Both are kept by the listeners
-    below, whichever operation (enrolment, members file, lost badge) moves or stops it.
-    """
+    tap is (and which of a reused card's taps stored with no holder a member's export and
+    erasure take), and past holders stay on the events they produced."""
 
     __tablename__ = "badges"
 
     uid: Mapped[str] = mapped_column(BADGE, primary_key=True)
-    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Their old values are loaded before a change (active history), even on an expired
+    # badge: `_badge_moved` closes the holding of the holder and state it had.
+    member_id: Mapped[str] = mapped_column(
+        ForeignKey("members.id"), index=True, active_history=True
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True, active_history=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    #: When it was given to its current holder.
-    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
-    #: When it was last taken back from them; None while it is active.
-    revoked_at: Mapped[datetime | None]
 
     member: Mapped[Member] = relationship(lazy="raise")
-
-
-@event.listens_for(Badge.member_id, "set", active_history=True)
-def _badge_given(target: Badge, value: str, old: object, _initiator: object) -> None:
-    if inspect(target).has_identity and value != old:
-        target.assigned_at = utcnow()
-
-
-@event.listens_for(Badge.active, "set", active_history=True)
-def _badge_taken_back(target: Badge, value: bool, old: object, _initiator: object) -> None:
-    if inspect(target).has_identity and value != old:
-        target.revoked_at = None if value else utcnow()
 
 
 class BadgeHolding(Base):
@@ -258,20 +241,21 @@ def _close_holding(connection: Connection, uid: str, until: datetime) -> None:
 @event.listens_for(Badge, "after_insert")
 def _badge_created(_mapper: object, connection: Connection, target: Badge) -> None:
     if target.active:
-        _open_holding(connection, target, target.assigned_at)
+        _open_holding(connection, target, utcnow())
 
 
 @event.listens_for(Badge, "after_update")
 def _badge_moved(_mapper: object, connection: Connection, target: Badge) -> None:
-    """Close the holding a change of holder or a revocation ends, at the time the listeners
-    above gave it; open the holding a giving (or a reactivation) starts, at that time."""
+    """Close the holding a change of holder or a revocation ends, and open the holding a
+    giving (or a reactivation) starts, at one instant: a giving's end of the previous
+    holding is the next one's start."""
     state = inspect(target)
     holder, active = state.attrs.member_id.history, state.attrs.active.history
     if not holder.has_changes() and not active.has_changes():
         return
     was_active = active.deleted[0] if active.deleted else target.active
     given = holder.has_changes()
-    at = target.assigned_at if given else (target.revoked_at or utcnow())
+    at = utcnow()
     if was_active and (given or not target.active):
         _close_holding(connection, target.uid, at)
     if target.active and (given or not was_active):
