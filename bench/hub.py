@@ -59,7 +59,7 @@ from hub.service import Hub
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.db import after_commit
 from hub.store.events import NewEvent
-from hub.store.models import Event, Member, PresenceSession, ReportYear
+from hub.store.models import Event, Member, PresenceSession, ReportYear, sqlite_time
 from hub.web.app import create_app
 from telecentre import wire
 from tests.servers import Mosquitto, Postgres, free_port
@@ -552,16 +552,13 @@ def bulk_sessions(
                     count += 1
         else:
             cursor = raw.cursor()
-            text_format = "%Y-%m-%d %H:%M:%S.%f"  # what UtcDateTime stores on SQLite
             batch: list[tuple[str, str, str, str, int]] = []
             sql = (
                 'INSERT INTO sessions (member_id, site_id, start, "end", auto_closed) '
                 "VALUES (?, ?, ?, ?, ?)"
             )
             for member, site, begin, end, auto in rows:
-                batch.append(
-                    (member, site, begin.strftime(text_format), end.strftime(text_format), auto)
-                )
+                batch.append((member, site, sqlite_time(begin), sqlite_time(end), auto))
                 if len(batch) >= 100_000:
                     cursor.executemany(sql, batch)
                     count += len(batch)

@@ -40,7 +40,7 @@ from hub.console.services import console
 from hub.doors import alarms, commands
 from hub.people.names import place_names, site_labels
 from hub.people.users import Invalid
-from hub.web.server import HANDOVER, Handover
+from hub.web.streams import HANDOVER, Handover
 
 bp = Blueprint("board", __name__)
 

@@ -2,11 +2,11 @@
 
 `/board/stream` (`hub.console.board`) checks who asks and what they may see, answers the
 first events, and hands its socket over to the HTTP server's event loop
-(`hub.web.server.Handover`) with a `Viewer`: whose board it is and what it shows. From then
+(`hub.web.streams.Handover`) with a `Viewer`: whose board it is and what it shows. From then
 on `BoardStreams` listens to `Changes`: after each change it renders each changed site's card
 once per template and language (not once per board: the cards carry nothing of their viewer,
 the page fills in its own CSRF token) and queues on every open stream the cards it shows
-(`hub.web.server.send`, which never blocks: a client that does not read is dropped).
+(`hub.web.streams.send`, which never blocks: a client that does not read is dropped).
 
 Before each round, and at least every `heartbeat_s` (a comment line that keeps proxies and the
 server's idle timeout from closing a quiet stream), every stream's user is read again from the
@@ -32,7 +32,7 @@ from flask_babel import force_locale
 from hub.console.services import ConsoleServices
 from hub.people import users
 from hub.reports.board import SiteBoard, site_boards
-from hub.web.server import Stream, send
+from hub.web.streams import Stream, send
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +104,6 @@ class BoardStreams:
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         services.changes.listen(self._wake.set)
-
-    @property
-    def count(self) -> int:
-        """Streams open (those closed meanwhile go at the next round)."""
-        with self._lock:
-            return sum(not subscriber.stream.closed for subscriber in self._subscribers)
 
     def claim(self, user_id: int, share: int) -> bool:
         """Whether one more stream of this account may be held open, within its `share`; if

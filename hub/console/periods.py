@@ -11,6 +11,7 @@ from flask import request
 from flask_babel import format_date, format_datetime, get_locale, gettext
 
 from hub.reports.queries import EARLIEST_DAY, LATEST_DAY
+from hub.rules.patterns import month_keys
 
 
 def _(message: str, **params: object) -> str:
@@ -47,11 +48,10 @@ def month_label(month: str) -> str:
 
 def months_offered(today: date, chosen: str) -> list[str]:
     """The months a month picker offers, newest first: this month and those of the years
-    the evaluation offers, and `chosen` wherever it is."""
-    index = today.year * 12 + today.month - 1
-    months = [
-        f"{n // 12:04d}-{n % 12 + 1:02d}" for n in range(index, index - 12 * YEARS_OFFERED, -1)
-    ]
+    the evaluation offers (12 × `YEARS_OFFERED`), and `chosen` wherever it is."""
+    months = month_keys(date(today.year - YEARS_OFFERED, today.month, 1), today)
+    del months[0]  # that month itself, as many years ago
+    months.reverse()
     return months if chosen in months else sorted([*months, chosen], reverse=True)
 
 

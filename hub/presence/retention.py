@@ -50,6 +50,7 @@ from typing import cast as typing_cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    ColumnElement,
     CursorResult,
     Delete,
     String,
@@ -64,7 +65,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from hub.rules.presence import DEFAULT_DEBOUNCE_S
 from hub.store.models import (
@@ -275,38 +276,46 @@ def _get_member(session: Session, member_id: str) -> Member:
     return member
 
 
-def _member_events(member_id: str, badges: Sequence[Badge]) -> Any:
-    """Their events: stored with them as holder, or on their badges with no holder known
-    (taps while the badge was inactive) while they held it: from its giving to them until
-    it was taken back. A reused badge's earlier and later holders' taps are not theirs."""
-    held = [
-        and_(
-            Event.badge == badge.uid,
-            Event.ts >= badge.assigned_at,
-            Event.ts < badge.revoked_at if badge.revoked_at is not None else true(),
+def _holdings(session: Session, member_id: str) -> list[BadgeHolding]:
+    """Every card they held and when, those given to someone else since included."""
+    return list(
+        session.scalars(
+            select(BadgeHolding)
+            .where(BadgeHolding.member_id == member_id)
+            .order_by(BadgeHolding.uid, BadgeHolding.id)
         )
-        for badge in badges
-    ]
+    )
+
+
+def _while_held(holding: BadgeHolding, at: InstrumentedAttribute[datetime]) -> ColumnElement[bool]:
+    """`at` within `holding`: from its start (none: a card's first holder holds it for every
+    earlier time) until its end (none: held still)."""
+    return and_(
+        at >= holding.held_from if holding.held_from is not None else true(),
+        at < holding.held_until if holding.held_until is not None else true(),
+    )
+
+
+def _member_events(member_id: str, holdings: Sequence[BadgeHolding]) -> ColumnElement[bool]:
+    """Their events: stored with them as holder, or on a card with no holder known (the
+    badge inactive or unknown when they came in) while they held it. A reused card's
+    earlier and later holders' taps are not theirs."""
+    held = [and_(Event.badge == h.uid, _while_held(h, Event.ts)) for h in holdings]
     return or_(
         Event.member_id == member_id, (Event.member_id.is_(None) & or_(*held)) if held else false()
     )
 
 
-def _member_audit(session: Session, own: set[str], badges: Sequence[Badge]) -> list[AuditEntry]:
-    """Audit entries naming them (`own`: id, e-mail), or one of their badges while they held
-    it, as `_member_events`: a reused badge's entries of another holder's time are not theirs."""
-    entries = _audit_entries_naming(session, own | {badge.uid for badge in badges})
-    return [
-        entry
-        for entry in entries
-        if _contains_value(entry.detail, own)
-        or any(
-            badge.assigned_at <= entry.at
-            and (badge.revoked_at is None or entry.at < badge.revoked_at)
-            and _contains_value(entry.detail, {badge.uid})
-            for badge in badges
-        )
-    ]
+def _member_audit(
+    session: Session, own: set[str], holdings: Sequence[BadgeHolding]
+) -> list[AuditEntry]:
+    """Audit entries naming them (`own`: id, e-mail), or a card of theirs while they held
+    it, as `_member_events`: a reused card's entries of another holder's time are not theirs."""
+    entries = {entry.id: entry for entry in _audit_entries_naming(session, own)}
+    for holding in holdings:
+        then = _while_held(holding, AuditEntry.at)
+        entries.update((e.id, e) for e in _audit_entries_naming(session, {holding.uid}, then))
+    return [entries[key] for key in sorted(entries)]
 
 
 def _contains_value(detail: Any, values: set[str]) -> bool:
@@ -329,14 +338,16 @@ def _scrub(detail: Any, values: set[str]) -> Any:
     return detail
 
 
-def _audit_entries_naming(session: Session, values: set[str]) -> list[AuditEntry]:
-    """Audit entries with one of `values` as a value anywhere in their detail."""
+def _audit_entries_naming(
+    session: Session, values: set[str], *where: ColumnElement[bool]
+) -> list[AuditEntry]:
+    """Audit entries with one of `values` as a value anywhere in their detail (and `where`)."""
     text = cast(AuditEntry.detail, String)
     # As stored, a JSON string may have its non-ASCII characters escaped: look for both.
     needles = sorted(values | {json.dumps(value)[1:-1] for value in values})
     candidates = session.scalars(
         select(AuditEntry)
-        .where(or_(*(text.contains(needle, autoescape=True) for needle in needles)))
+        .where(or_(*(text.contains(needle, autoescape=True) for needle in needles)), *where)
         .order_by(AuditEntry.id)
     )
     return [entry for entry in candidates if _contains_value(entry.detail, values)]
@@ -355,11 +366,12 @@ def export_member(session: Session, member_id: str, *, actor: str = "system") ->
         .where(PresenceSession.member_id == member_id)
         .order_by(PresenceSession.start, PresenceSession.id)
     ).all()
+    holdings = _holdings(session, member_id)
     events = session.scalars(
-        select(Event).where(_member_events(member_id, badges)).order_by(Event.ts, Event.id)
+        select(Event).where(_member_events(member_id, holdings)).order_by(Event.ts, Event.id)
     ).all()
     own = {member_id} | ({member.email} if member.email else set())
-    audit = _member_audit(session, own, badges)
+    audit = _member_audit(session, own, holdings)
     export: dict[str, Any] = {
         "exported_at": utcnow().isoformat(),
         "member": {
@@ -375,23 +387,12 @@ def export_member(session: Session, member_id: str, *, actor: str = "system") ->
             "updated_at": _iso(member.updated_at),
         },
         "badges": [
-            {
-                "uid": b.uid,
-                "active": b.active,
-                "updated_at": _iso(b.updated_at),
-                "assigned_at": _iso(b.assigned_at),
-                "revoked_at": _iso(b.revoked_at),
-            }
-            for b in badges
+            {"uid": b.uid, "active": b.active, "updated_at": _iso(b.updated_at)} for b in badges
         ],
         # Every card they held and when, those given to someone else since included.
         "badge_holdings": [
             {"uid": h.uid, "held_from": _iso(h.held_from), "held_until": _iso(h.held_until)}
-            for h in session.scalars(
-                select(BadgeHolding)
-                .where(BadgeHolding.member_id == member_id)
-                .order_by(BadgeHolding.uid, BadgeHolding.id)
-            )
+            for h in holdings
         ],
         "sessions": [
             {
@@ -529,7 +530,8 @@ def erase_member(
             .execution_options(synchronize_session="fetch")
         )
 
-    events = session.scalars(select(Event).where(_member_events(member_id, badges))).all()
+    holdings = _holdings(session, member_id)
+    events = session.scalars(select(Event).where(_member_events(member_id, holdings))).all()
     for event in events:
         event.badge = None
         event.member_id = None
@@ -543,9 +545,9 @@ def erase_member(
         )
 
     own = {member_id} | ({member.email} if member.email else set())
-    identifiers = own | set(uids)
+    identifiers = own | set(uids) | {holding.uid for holding in holdings}
     names = {member.last_name, member.first_name, f"{member.first_name} {member.last_name}"}
-    entries = _member_audit(session, own, badges)
+    entries = _member_audit(session, own, holdings)
     for entry in entries:
         entry.detail = _scrub(entry.detail, identifiers | names)
 

@@ -22,7 +22,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select, update
@@ -363,20 +362,7 @@ def close_month(
 # --- Reading what was stored ------------------------------------------------------------------
 
 
-class _Figured(Protocol):
-    @property
-    def corrects(self) -> str | None: ...
-    @property
-    def billed_hours(self) -> Decimal: ...
-    @property
-    def free_hours(self) -> Decimal: ...
-    @property
-    def hourly_eur(self) -> Decimal | None: ...
-    @property
-    def amount_eur(self) -> Decimal: ...
-
-
-def _note(line: _Figured) -> rules.LineNote | None:
+def _note(line: StoredLine | BillLine) -> rules.LineNote | None:
     """Why a line's amount is not its hours × rate (`rules.line_note`), stored or open."""
     return rules.line_note(
         line.hourly_eur,

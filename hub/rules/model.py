@@ -278,22 +278,12 @@ def pass_valid_between(since: date, until: date | None, first: date, last: date)
 class Roster:
     """The members as the evaluation and its charts read them: each one's category and
     Pass. A national network's tens of thousands of members are read for every evaluation,
-    so a report reads these as plain columns (`Roster.of` makes it from `Member`s)."""
+    so a report reads these as plain columns, not as `Member`s."""
 
     #: Member id → category.
     category_of: Mapping[str, str]
     #: Member id → (pass_since, pass_until) of the members who have a Pass.
     passes: Mapping[str, tuple[date, date | None]]
-
-    @classmethod
-    def of(cls, members: Iterable[Member]) -> Roster:
-        category_of: dict[str, str] = {}
-        passes: dict[str, tuple[date, date | None]] = {}
-        for member in members:
-            category_of[member.member_id] = member.category
-            if member.pass_since is not None:
-                passes[member.member_id] = (member.pass_since, member.pass_until)
-        return cls(category_of, passes)
 
     def holders(self, first: date, last: date) -> set[str]:
         """The members whose Pass was valid on at least one day of [first, last]."""

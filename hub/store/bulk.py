@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import itemgetter
 from typing import Any, cast
 
@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.types import TypeEngine
 
-from hub.store.models import UtcDateTime
+from hub.store.models import sqlite_time
 
 
 @dataclass(frozen=True)
@@ -58,24 +58,7 @@ def _compile(
 
 
 def _converter(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
-    if isinstance(type_, UtcDateTime) and dialect.name == "sqlite":
-        return _sqlite_time
     return type_.dialect_impl(dialect).bind_processor(dialect)
-
-
-def _sqlite_time(value: datetime | None) -> str | None:
-    """`UtcDateTime` for SQLite (the text SQLAlchemy's SQLite DATETIME writes), in one C call
-    rather than two conversions and a format of nine fields; a time in UTC already (most
-    of them: receipts, the engine's sessions) is formatted as it is, less its offset (the
-    last six characters of a fixed-width text)."""
-    if value is None:
-        return None
-    zone = value.tzinfo
-    if zone is UTC:
-        return value.isoformat(" ", "microseconds")[:-6]
-    if zone is None:
-        raise ValueError(f"naive datetime {value!r}: the store only takes aware datetimes")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _columns(
@@ -92,14 +75,14 @@ def _columns(
     texts: dict[tuple[datetime, Any, int], str | None] = {}
     for key, convert in zip(keys, converters, strict=True):
         values = list(map(itemgetter(key), rows))
-        if convert is _sqlite_time:
+        if convert is sqlite_time:
             for index, value in enumerate(values):
                 if value is None:
                     continue
                 instant = (value, value.tzinfo, value.fold)
                 text = texts.get(instant)
                 if text is None:
-                    text = texts[instant] = _sqlite_time(value)
+                    text = texts[instant] = sqlite_time(value)
                 values[index] = text
         elif convert is not None:
             values = list(map(convert, values))

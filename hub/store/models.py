@@ -6,8 +6,9 @@ the site's local time is a matter for the rules and the reports, never for the s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, cast, overload
 
 from sqlalchemy import (
     JSON,
@@ -49,19 +50,46 @@ MEMBER_ID = String(64)
 BADGE = String(20)
 
 
+@overload
+def sqlite_time(value: datetime) -> str: ...
+@overload
+def sqlite_time(value: None) -> None: ...
+def sqlite_time(value: datetime | None) -> str | None:
+    """An instant as SQLite stores it: its UTC time as fixed-width text without offset (the
+    format of SQLAlchemy's SQLite DATETIME, which reads it back), so that text order is time
+    order. The one place of that format: `UtcDateTime` binds with it, and so does
+    `hub.store.bulk` for the rows of an import. One C call rather than two conversions and a
+    format of nine fields; a time in UTC already (most of them: receipts, the engine's
+    sessions) is formatted as it is, less its offset (the last six characters)."""
+    if value is None:
+        return None
+    zone = value.tzinfo
+    if zone is UTC:
+        return value.isoformat(" ", "microseconds")[:-6]
+    if zone is None:
+        raise ValueError(f"naive datetime {value!r}: the store only takes aware datetimes")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in and out: SQLite would otherwise drop the offset silently."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
+        # On SQLite the text is made in one step (`sqlite_time`), instead of the decorator's
+        # `process_bind_param` followed by DATETIME's own format.
+        if dialect.name == "sqlite":
+            return sqlite_time
+        return super().bind_processor(dialect)
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: the store only takes aware datetimes")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -142,38 +170,21 @@ class Member(Base):
 
 class Badge(Base):
     """A card and who holds it now; who held it when is `BadgeHolding`, which decides whose a
-    tap is, and past holders stay on the events they produced.
-
-    A card is reused: a tap stored with no holder (the badge inactive, or unknown then) is
-    its holder's only between `assigned_at` and `revoked_at`, so that a member's data export
-    never hands them a previous or later holder's taps. Both are kept by the listeners
-    below, whichever operation (enrolment, members file, lost badge) moves or stops it.
-    """
+    tap is (and which of a reused card's taps stored with no holder a member's export and
+    erasure take), and past holders stay on the events they produced."""
 
     __tablename__ = "badges"
 
     uid: Mapped[str] = mapped_column(BADGE, primary_key=True)
-    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Their old values are loaded before a change (active history), even on an expired
+    # badge: `_badge_moved` closes the holding of the holder and state it had.
+    member_id: Mapped[str] = mapped_column(
+        ForeignKey("members.id"), index=True, active_history=True
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True, active_history=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    #: When it was given to its current holder.
-    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
-    #: When it was last taken back from them; None while it is active.
-    revoked_at: Mapped[datetime | None]
 
     member: Mapped[Member] = relationship(lazy="raise")
-
-
-@event.listens_for(Badge.member_id, "set", active_history=True)
-def _badge_given(target: Badge, value: str, old: object, _initiator: object) -> None:
-    if inspect(target).has_identity and value != old:
-        target.assigned_at = utcnow()
-
-
-@event.listens_for(Badge.active, "set", active_history=True)
-def _badge_taken_back(target: Badge, value: bool, old: object, _initiator: object) -> None:
-    if inspect(target).has_identity and value != old:
-        target.revoked_at = None if value else utcnow()
 
 
 class BadgeHolding(Base):
@@ -230,20 +241,21 @@ def _close_holding(connection: Connection, uid: str, until: datetime) -> None:
 @event.listens_for(Badge, "after_insert")
 def _badge_created(_mapper: object, connection: Connection, target: Badge) -> None:
     if target.active:
-        _open_holding(connection, target, target.assigned_at)
+        _open_holding(connection, target, utcnow())
 
 
 @event.listens_for(Badge, "after_update")
 def _badge_moved(_mapper: object, connection: Connection, target: Badge) -> None:
-    """Close the holding a change of holder or a revocation ends, at the time the listeners
-    above gave it; open the holding a giving (or a reactivation) starts, at that time."""
+    """Close the holding a change of holder or a revocation ends, and open the holding a
+    giving (or a reactivation) starts, at one instant: a giving's end of the previous
+    holding is the next one's start."""
     state = inspect(target)
     holder, active = state.attrs.member_id.history, state.attrs.active.history
     if not holder.has_changes() and not active.has_changes():
         return
     was_active = active.deleted[0] if active.deleted else target.active
     given = holder.has_changes()
-    at = target.assigned_at if given else (target.revoked_at or utcnow())
+    at = utcnow()
     if was_active and (given or not target.active):
         _close_holding(connection, target.uid, at)
     if target.active and (given or not was_active):

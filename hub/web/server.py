@@ -10,18 +10,16 @@ from its `Content-Length` as soon as the headers are in, before a byte of it is 
 server's own answers carry the hub's security headers. In production nginx stands in front
 (deploy/nginx/, docs/operations.md) and bounds clients per address as well.
 
-Long answers (the live board's Server-Sent Events) hold no thread either. Every request's
-environ offers a `Handover` (`environ[HANDOVER]`): a view that has checked who asks (every
-check stays in Flask) calls `accept(opened)` and answers its headers and first events. Once
-they are written, the worker thread goes back to the pool, the socket stays open and moves to
-a second event loop, the streams' own (see `_Server`), and `opened(stream)` gets a `Stream`.
-`send([(stream, data), ...])` from any thread queues bytes on
-many streams at once without ever blocking: the writes happen in that loop's thread
+Long answers (the live board's Server-Sent Events) hold no thread either: a view that
+accepts a request's `Handover` (`hub.web.streams`) gets a `Stream` once its headers and first
+events are written; the worker thread goes back to the pool, the socket stays open and moves
+to a second event loop, the streams' own (see `_Server`). `hub.web.streams.send` queues bytes
+on them from any thread without ever blocking: the writes happen in that loop's thread
 (waitress's trigger), and a client that leaves more than `stream_backlog_bytes` unread is
-dropped. A stream's socket closes when the client goes, when `send(..., end=True)`
-ends it, or at `stop()`; the app learns it from `Stream.closed`. Nothing else keeps a stream
-alive: the app sends something more often than `channel_timeout_s` (a heartbeat comment), or
-the server closes it as any silent socket.
+dropped. A stream's socket closes when the client goes, when `send(..., end=True)` ends it,
+or at `stop()`; the app learns it from `Stream.closed`. Nothing else keeps a stream alive:
+the app sends something more often than `channel_timeout_s` (a heartbeat comment), or the
+server closes it as any silent socket.
 
 >>> server = WebServer(app, config.http)                       # doctest: +SKIP
 >>> server.start(); print(server.url); server.stop()
@@ -34,7 +32,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -49,13 +47,12 @@ from waitress.utilities import RequestEntityTooLarge
 
 from hub.config import Http
 from hub.web.body_limits import limit_for
+from hub.web.streams import HANDOVER, Handover, Stream
 
 log = logging.getLogger(__name__)
 
 #: The longest a request line and its headers may be: a browser's cookies fit easily.
 MAX_HEADER_BYTES = 64 * 1024
-#: The environ key of each request's `Handover`.
-HANDOVER = "telecentre.handover"
 #: A stream whose client leaves this much unread (beyond what its socket holds) is dropped.
 STREAM_BACKLOG_BYTES = 256 * 1024
 #: The kernel's send buffer of a stream's socket: events are small, and thousands of idle
@@ -114,21 +111,8 @@ class _RequestParser(HTTPRequestParser):  # type: ignore[misc]
         return consumed
 
 
-class Handover:
-    """Offered in each request's environ (`HANDOVER`): `accept(opened)` from the view keeps
-    the answer open once written, frees the worker thread and calls `opened(stream)` (from
-    that worker thread, once the loop owns the socket). Only a 200 answer to a GET without a
-    `Content-Length` (a streamed body) is kept open; any other answer ends as usual."""
-
-    def __init__(self) -> None:
-        self.opened: Callable[[Stream], None] | None = None
-
-    def accept(self, opened: Callable[[Stream], None]) -> None:
-        self.opened = opened
-
-
-class Stream:
-    """An answer kept open in the event loop (see the module's docstring)."""
+class _Stream(Stream):
+    """An answer kept open in the streams' loop (see the module's docstring)."""
 
     def __init__(self, channel: _Channel, *, chunked: bool) -> None:
         self._channel = channel
@@ -139,7 +123,12 @@ class Stream:
         channel = self._channel
         return not channel.connected or channel.will_close or channel.close_when_flushed
 
-    def _write(self, data: bytes, end: bool) -> None:
+    @property
+    def loop(self) -> _StreamsLoop:
+        server: _Server = self._channel.server
+        return server.streams_loop
+
+    def write(self, data: bytes, end: bool) -> None:
         """In the streams' loop: queue `data` (framed as a chunk when the answer is chunked),
         or drop a client that leaves too much unread, or has taken nothing for
         `channel_timeout_s` (waitress's idle timeout, which no longer sees it)."""
@@ -167,19 +156,14 @@ class Stream:
             channel.close_when_flushed = True
 
 
-def send(items: Iterable[tuple[Stream, bytes]], *, end: bool = False) -> None:
-    """Queue each `data` on its `stream` (and end them if `end`), from any thread, without
-    blocking: one wake-up of the event loop for all of them."""
-    by_server: dict[_Server, list[tuple[Stream, bytes]]] = {}
-    for stream, data in items:
-        by_server.setdefault(stream._channel.server, []).append((stream, data))
-    for server, batch in by_server.items():
+class _StreamsLoop:
+    """A server's streams' loop, as `hub.web.streams.send` wakes it."""
 
-        def write(batch: list[tuple[Stream, bytes]] = batch) -> None:
-            for stream, data in batch:
-                stream._write(data, end)
+    def __init__(self, server: _Server) -> None:
+        self._server = server
 
-        server.call_soon(write, streams=True)
+    def call_soon(self, thunk: Callable[[], None]) -> None:
+        self._server.call_soon(thunk, streams=True)
 
 
 class _Task(WSGITask):  # type: ignore[misc]
@@ -215,7 +199,7 @@ class _Task(WSGITask):  # type: ignore[misc]
                 for later in channel.requests[1:]:
                     later.close()
                 del channel.requests[1:]
-            channel.stream = Stream(channel, chunked=self.chunked_response)
+            channel.stream = _Stream(channel, chunked=self.chunked_response)
             channel.opened = opened
 
     def finish(self) -> None:
@@ -228,7 +212,7 @@ class _Channel(HTTPChannel):  # type: ignore[misc]
     task_class = _Task
     #: Set by `_Task` when its answer is handed over: the stream, and who to tell once the
     #: worker thread is done with it.
-    stream: Stream | None = None
+    stream: _Stream | None = None
     opened: Callable[[Stream], None] | None = None
 
     def parser_class(self, adj: Any) -> _RequestParser:
@@ -286,6 +270,7 @@ class _Server(TcpWSGIServer):  # type: ignore[misc]
         self._stopped = False
         self.streams_map: dict[int, Any] = {}
         self.streams_trigger = trigger.trigger(self.streams_map)
+        self.streams_loop = _StreamsLoop(self)
         super().__init__(app, adj=Adjustments(**adjustments))
 
     def run_streams(self) -> None:
@@ -316,7 +301,7 @@ class _Server(TcpWSGIServer):  # type: ignore[misc]
                 opened(stream)
             except Exception:
                 log.exception("a stream could not be opened: closed")
-                stream._write(b"", True)
+                stream.write(b"", True)
 
         self.call_soon(adopted, streams=True)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -24,7 +24,15 @@ from hub.presence.events import apply_quarantined
 from hub.presence.retention import erase_member, export_member
 from hub.store import make_engine, migrate
 from hub.store.migrations import alembic_config
-from hub.store.models import Badge, BadgeHolding, Event, Member, PresenceSession, utcnow
+from hub.store.models import (
+    Badge,
+    BadgeHolding,
+    Event,
+    Member,
+    PresenceSession,
+    UtcDateTime,
+    utcnow,
+)
 from telecentre import wire
 
 SITES = "sites: [{id: murat, name: La Cocotte Numérique}]\n"
@@ -34,6 +42,14 @@ MEMBERS = (
     "M002,Martin,Paul,,employee,,,0A1B2C3D\n"
 )
 CARD = "04A2B3C4"  # Anne's, then Paul's
+#: `badges` from 0015 to 0018, when it also said when its holder was given it.
+BADGES_UNTIL_0018 = sa.table(
+    "badges",
+    sa.column("uid"),
+    sa.column("member_id"),
+    sa.column("active", sa.Boolean()),
+    *(sa.column(name, UtcDateTime()) for name in ("updated_at", "assigned_at", "revoked_at")),
+)
 
 
 @pytest.fixture
@@ -110,7 +126,9 @@ def test_a_late_tap_of_the_previous_holder_is_theirs_not_the_new_holders(
     # Anne's stay, made while the door was offline: it reaches the hub only later.
     anne_in, anne_out = tap(start), tap(start + timedelta(hours=1))
     change(store, "revoke")  # Anne lost it
+    before_giving = utcnow()
     change(store, "assign", "M002")  # found, and given to Paul
+    after_giving = utcnow()
     assert holdings(store) == [("M001", False, True), ("M002", True, False)]
     deliver(store, anne_in, anne_out)
     assert stays(store, "M001") == [(start, start + timedelta(hours=1))]
@@ -126,11 +144,10 @@ def test_a_late_tap_of_the_previous_holder_is_theirs_not_the_new_holders(
     assert exported(store, "M002") == {paul_in["id"], paul_out["id"]}
     with store.begin() as session:
         anne, paul = (export_member(session, m)["badge_holdings"] for m in ("M001", "M002"))
-        card = session.get(Badge, CARD)
-        assert card is not None
     assert [(h["uid"], h["held_from"]) for h in anne] == [(CARD, None)]
     assert [(h["uid"], h["held_until"]) for h in paul] == [(CARD, None), ("0A1B2C3D", None)]
-    assert paul[0]["held_from"] == card.assigned_at.isoformat()
+    given = datetime.fromisoformat(paul[0]["held_from"])
+    assert before_giving <= given <= after_giving
     # Revoked, then given: in between, the card was no one's.
     assert anne[0]["held_until"] < paul[0]["held_from"]
 
@@ -235,9 +252,9 @@ def test_the_migration_gives_each_badge_its_holder_until_it_was_taken_back(
             [{"id": m, "last_name": m, "first_name": m, "category": "other",
               "created_at": taken, "updated_at": taken} for m in ("M001", "M002")],
         )  # fmt: skip
-        # The table only: no mapper event, as before 0018.
+        # The table only, as it was then (0019 dropped its two times): no mapper event.
         connection.execute(
-            insert(cast(sa.Table, Badge.__table__)),
+            insert(BADGES_UNTIL_0018),
             [
                 {"uid": CARD, "member_id": "M001", "active": True, "updated_at": taken,
                  "assigned_at": taken, "revoked_at": None},
@@ -269,10 +286,11 @@ def test_the_migration_gives_each_badge_its_holder_until_it_was_taken_back(
         moved = session.scalars(
             select(BadgeHolding).where(BadgeHolding.uid == CARD).order_by(BadgeHolding.id)
         ).all()
-        assert [(h.member_id, h.held_from, h.held_until) for h in moved] == [
-            ("M001", None, badge.assigned_at),
-            ("M003", badge.assigned_at, None),
+        assert [(h.member_id, h.held_from is None, h.held_until is None) for h in moved] == [
+            ("M001", True, False),
+            ("M003", False, True),
         ]
+        assert moved[0].held_until == moved[1].held_from  # given at one instant
     engine.dispose()
 
 

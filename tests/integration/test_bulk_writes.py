@@ -12,14 +12,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import DateTime, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.people.imports import import_sites
 from hub.rules.model import utc
-from hub.store.bulk import _sqlite_time, execute_many, insert_new, insert_rows
-from hub.store.models import EventId, PresenceSession, ReportStale, UtcDateTime
+from hub.store.bulk import execute_many, insert_new, insert_rows
+from hub.store.models import EventId, PresenceSession, ReportStale, UtcDateTime, sqlite_time
 
 SESSIONS = cast(Table, PresenceSession.__table__)
 SITES = "sites:\n  - {id: murat, name: Murat}\n"
@@ -114,7 +114,7 @@ def test_rows_inserted_many_a_statement_read_back_and_mark_days_as_one_at_a_time
 
 def test_a_naive_time_is_refused() -> None:
     with pytest.raises(ValueError, match="naive datetime"):
-        _sqlite_time(datetime(2026, 1, 1))
+        sqlite_time(datetime(2026, 1, 1))
 
 
 @settings(max_examples=300, deadline=None, database=None)
@@ -126,11 +126,19 @@ def test_a_naive_time_is_refused() -> None:
         timezones=st.just(UTC) | st.timezones(),
     )
 )
-def test_sqlite_times_are_the_text_sqlalchemy_writes(moment: datetime) -> None:
+def test_sqlite_times_are_the_text_sqlite_datetime_writes_and_reads_back(
+    moment: datetime,
+) -> None:
     dialect = sqlite.dialect()
-    convert = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
-    assert convert is not None
-    assert _sqlite_time(moment) == convert(moment)
+    in_utc = moment.astimezone(UTC).replace(tzinfo=None)
+    write = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    read = UtcDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    assert write is not None and read is not None
+
+    text = sqlite_time(moment)
+
+    assert text == write(in_utc)
+    assert read(text) == moment.astimezone(UTC)  # an aware UTC datetime, the same instant
 
 
 def test_insert_new_skips_the_keys_already_there_and_says_which_it_inserted(

@@ -202,7 +202,11 @@ def test_the_stored_months_give_the_figures_of_every_session(
         months.MARKS_READ = sorted_out
     with network() as session:
         # The members read the plain way too: `Member`s, not the report's own reader.
-        members = Roster.of(load_members(session).values())
+        loaded = load_members(session).values()
+        members = Roster(
+            {member.member_id: member.category for member in loaded},
+            {m.member_id: (m.pass_since, m.pass_until) for m in loaded if m.pass_since is not None},
+        )
         rules = load_sites(session, chosen)
         sites = sorted(rules)
         network_wide = chosen is None

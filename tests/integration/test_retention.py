@@ -6,11 +6,11 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, func, inspect, select, text, update
+from sqlalchemy import Engine, Table, func, insert, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.doors.enrolment import assign_badge, revoke_badge
@@ -27,12 +27,15 @@ from hub.store.migrations import alembic_config
 from hub.store.models import (
     AuditEntry,
     Badge,
+    BadgeHolding,
     Event,
     Member,
     PresenceSession,
     RejectedEvent,
     Site,
+    utcnow,
 )
+from tests.integration.test_badge_holdings import BADGES_UNTIL_0018
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 BADGES = {"m1": "04A1A1A1A1", "m2": "04B2B2B2B2", "m3": "04C3C3C3C3", "m4": "04D4D4D4D4"}
@@ -68,8 +71,8 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
                 )
             )
             session.flush()
-            # Held since their Pass began: their taps of November are in their time.
-            session.add(Badge(uid=uid, member_id=member_id, assigned_at=utc(2021, 1, 4)))
+            # Their badge's first holding: theirs for every earlier tap too.
+            session.add(Badge(uid=uid, member_id=member_id))
     return maker
 
 
@@ -281,13 +284,10 @@ def test_export_holds_a_members_personal_data(sessions: sessionmaker[Session]) -
         "created_at": export["member"]["created_at"], "updated_at": export["member"]["updated_at"],
     }  # fmt: skip
     assert export["badges"] == [
-        {
-            "uid": BADGES["m1"],
-            "active": True,
-            "updated_at": export["badges"][0]["updated_at"],
-            "assigned_at": "2021-01-04T00:00:00+00:00",
-            "revoked_at": None,
-        }
+        {"uid": BADGES["m1"], "active": True, "updated_at": export["badges"][0]["updated_at"]}
+    ]
+    assert export["badge_holdings"] == [
+        {"uid": BADGES["m1"], "held_from": None, "held_until": None}
     ]
     assert [(s["site"], s["start"]) for s in export["sessions"]] == [
         ("murat", "2026-11-02T08:00:00+00:00"),
@@ -371,19 +371,25 @@ def test_erasure_leaves_no_personal_data_and_keeps_the_statistics(
 REUSED = "04E5E5E5E5"
 
 
-def _step(sessions: sessionmaker[Session], change: str, **kwargs: str) -> Badge:
-    """One operation of the console on the badge, and the badge as it is after it."""
+def _step(sessions: sessionmaker[Session], change: str, **kwargs: str) -> None:
+    """One operation of the console on the badge."""
     time.sleep(0.01)  # distinct instants, on any clock's resolution
     with sessions.begin() as session:
         if change == "assign":
             assign_badge(session, uid=REUSED, actor="test", **kwargs)
         else:
             revoke_badge(session, uid=REUSED, actor="test")
+
+
+def _held(sessions: sessionmaker[Session]) -> list[tuple[str, datetime | None, datetime | None]]:
+    """Who held the reused badge when, oldest first."""
     with sessions() as session:
-        badge = session.get(Badge, REUSED)
-        assert badge is not None
-        session.expunge(badge)
-        return badge
+        return [
+            (h.member_id, h.held_from, h.held_until)
+            for h in session.scalars(
+                select(BadgeHolding).where(BadgeHolding.uid == REUSED).order_by(BadgeHolding.id)
+            )
+        ]
 
 
 def _between(first: datetime, last: datetime) -> datetime:
@@ -409,23 +415,24 @@ def _audited(sessions: sessionmaker[Session], member_id: str) -> list[tuple[str,
 def test_a_reused_badge_hands_no_one_the_other_holders_taps(
     sessions: sessionmaker[Session],
 ) -> None:
-    given_to_first = _step(sessions, "assign", member_id="m1")
-    taken_from_first = _step(sessions, "revoke")
-    given_to_second = _step(sessions, "assign", member_id="m2")
-    taken_from_second = _step(sessions, "revoke")
-    first_from, first_to = given_to_first.assigned_at, taken_from_first.revoked_at
-    second_from, second_to = given_to_second.assigned_at, taken_from_second.revoked_at
-    assert first_to is not None and second_to is not None
-    assert first_from < first_to < second_from < second_to
-    assert given_to_first.revoked_at is None and given_to_second.revoked_at is None
+    before_anyone = utcnow()
+    _step(sessions, "assign", member_id="m1")
+    _step(sessions, "revoke")
+    _step(sessions, "assign", member_id="m2")
+    _step(sessions, "revoke")
+    (first, since, first_to), (second, second_from, second_to) = _held(sessions)
+    assert (first, since, second) == ("m1", None, "m2")  # its first holding: no start
+    assert first_to is not None and second_from is not None and second_to is not None
+    assert before_anyone < first_to < second_from < second_to
+    in_first = _between(before_anyone, first_to)
     with sessions.begin() as session:
         session.add_all(
             [
-                # The enrolment tap, before anyone held it.
-                badge_event("before-anyone", first_from - timedelta(minutes=5), None, REUSED),
-                badge_event("first", _between(first_from, first_to), "m1", REUSED),
-                # Made while m1 held it, stored after it was taken back (a door offline).
-                badge_event("first-late", _between(first_from, first_to), None, REUSED),
+                # The enrolment tap, before anyone held it: the first holder's.
+                badge_event("before-anyone", before_anyone, None, REUSED),
+                badge_event("first", in_first, "m1", REUSED),
+                # Made while m1 held it, stored with no holder (before 0018, say).
+                badge_event("first-late", in_first, None, REUSED),
                 # Between the two: someone found it.
                 badge_event("lost", _between(first_to, second_from), None, REUSED),
                 badge_event("second", _between(second_from, second_to), "m2", REUSED),
@@ -433,18 +440,19 @@ def test_a_reused_badge_hands_no_one_the_other_holders_taps(
                 badge_event("after-second", second_to + timedelta(minutes=5), None, REUSED),
             ]
         )
-    # m2 holds the (revoked) badge now: only their own time is theirs.
+    # Each one's time with the card is theirs, no one's between and after.
     assert _exported(sessions, "m2") == ["second", "second-late"]
-    assert _exported(sessions, "m1") == ["first"]  # the badge is no longer theirs at all
+    assert _exported(sessions, "m1") == ["before-anyone", "first", "first-late"]
     # The badge's audit entries of m1's time are not in m2's export.
     with sessions.begin() as session:  # a lost badge's report names the badge only
         session.add(
             AuditEntry(
-                at=_between(first_from, first_to), actor="member:m1",
+                at=in_first, actor="member:m1",
                 action="badge_reported_lost", detail={"badge": REUSED},
             )
         )  # fmt: skip
     assert _audited(sessions, "m2") == [("badge_assigned", "m2"), ("badge_revoked", "m2")]
+    assert ("badge_reported_lost", None) in _audited(sessions, "m1")
 
     # Erasing m2 strips their taps only.
     with sessions.begin() as session:
@@ -458,51 +466,63 @@ def test_a_reused_badge_hands_no_one_the_other_holders_taps(
 
 
 def test_given_back_to_the_same_member_keeps_their_time(sessions: sessionmaker[Session]) -> None:
-    """Revoked (a card thought lost) and given back to the same member: still theirs since
-    the first giving, and the days it was revoked are not theirs."""
-    given = _step(sessions, "assign", member_id="m1")
-    taken = _step(sessions, "revoke")
-    back = _step(sessions, "assign", member_id="m1")
-    assert taken.revoked_at is not None
-    assert back.assigned_at == given.assigned_at and back.revoked_at is None
-    with sessions.begin() as session:
-        session.add(
-            badge_event("kept", _between(given.assigned_at, taken.revoked_at), None, REUSED)
-        )
-    assert _exported(sessions, "m1") == ["kept"]
-
-
-def test_existing_badges_get_the_holders_first_tap_or_their_last_change(
-    engine: Engine, sessions: sessionmaker[Session], db_url: str
-) -> None:
-    """Badges of a hub from before migration 0015, where no giving was recorded."""
-    day = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    """Revoked (a card thought lost) and given back to the same member: theirs before and
+    after, and the days it was revoked are not theirs."""
+    before = utcnow()
+    _step(sessions, "assign", member_id="m1")
+    _step(sessions, "revoke")
+    _step(sessions, "assign", member_id="m1")
+    (_, _, taken), (_, back, still) = _held(sessions)
+    assert taken is not None and back is not None and still is None
     with sessions.begin() as session:
         session.add_all(
             [
-                Badge(uid=REUSED, member_id="m1"),  # used: from their first tap
-                Badge(uid="04E6E6E6E6", member_id="m2"),  # never used: its last change
-                Badge(uid="04E7E7E7E7", member_id="m2", active=False),  # taken back then
-                badge_event("enrolment", day, None, REUSED),
-                badge_event("first", day + timedelta(days=1), "m1", REUSED),
-                badge_event("second", day + timedelta(days=2), "m1", REUSED),
+                badge_event("kept", _between(before, taken), None, REUSED),
+                badge_event("revoked", _between(taken, back), None, REUSED),
+                badge_event("back", back + timedelta(seconds=1), None, REUSED),
             ]
         )
-    changed = {REUSED: day + timedelta(days=5), "04E6E6E6E6": day, "04E7E7E7E7": day}
-    with sessions.begin() as session:
-        for uid, at in changed.items():
-            session.execute(update(Badge).where(Badge.uid == uid).values(updated_at=at))
+    assert _exported(sessions, "m1") == ["kept", "back"]
+
+
+def test_upgrading_from_0018_leaves_whose_taps_to_the_holdings(
+    engine: Engine, sessions: sessionmaker[Session], db_url: str
+) -> None:
+    """A hub at 0018, whose badges also said when their holder was given them and when it
+    was taken back: 0019 drops those two times, the holdings already carrying the periods."""
+    lost, found = datetime(2026, 3, 2, 9, tzinfo=UTC), datetime(2026, 3, 4, 9, tzinfo=UTC)
     engine.dispose()
-    command.downgrade(alembic_config(db_url), "0014")
+    command.downgrade(alembic_config(db_url), "0018")
+    with engine.begin() as connection:
+        # The downgrade fills them again from the holdings (first ones: the row's last change).
+        row = connection.execute(
+            select(BADGES_UNTIL_0018).where(BADGES_UNTIL_0018.c.uid == BADGES["m1"])
+        ).one()
+        assert (row.assigned_at, row.revoked_at) == (row.updated_at, None)
+        # m1 lost the card, m2 was given it two days later.
+        connection.execute(
+            insert(BADGES_UNTIL_0018),
+            [{"uid": REUSED, "member_id": "m2", "active": True, "updated_at": found,
+              "assigned_at": found, "revoked_at": None}],
+        )  # fmt: skip
+        connection.execute(
+            insert(cast(Table, BadgeHolding.__table__)),
+            [{"uid": REUSED, "member_id": "m1", "held_from": None, "held_until": lost},
+             {"uid": REUSED, "member_id": "m2", "held_from": found, "held_until": None}],
+        )  # fmt: skip
+    engine.dispose()
     migrate(db_url)
-    with sessions() as session:
-        held = {
-            badge.uid: (badge.assigned_at, badge.revoked_at)
-            for badge in session.scalars(select(Badge).where(Badge.uid.in_(changed)))
-        }
-    assert held == {
-        REUSED: (day + timedelta(days=1), None),
-        "04E6E6E6E6": (day, None),
-        "04E7E7E7E7": (day, day),
-    }
-    assert _exported(sessions, "m1") == ["first", "second"]
+
+    columns = {column["name"] for column in inspect(engine).get_columns("badges")}
+    assert columns == {"uid", "member_id", "active", "updated_at"}
+    assert _held(sessions) == [("m1", None, lost), ("m2", found, None)]
+    with sessions.begin() as session:
+        session.add_all(
+            [
+                badge_event("m1-late", lost - timedelta(hours=1), None, REUSED),
+                badge_event("no-ones", lost + timedelta(days=1), None, REUSED),
+                badge_event("m2-late", found + timedelta(hours=1), None, REUSED),
+            ]
+        )
+    assert _exported(sessions, "m1") == ["m1-late"]
+    assert _exported(sessions, "m2") == ["m2-late"]

@@ -13,7 +13,6 @@ from hub.rules.model import (
     CategoryCounts,
     Evaluation,
     Figures,
-    Member,
     Positions,
     Roster,
     Session,
@@ -46,16 +45,21 @@ AURILLAC = SiteRules(
 )
 SALLE = SiteRules("salle", opening=weekly_opening({"mon": ["08:30-17:00"]}))  # meeting rooms only
 
-MEMBERS = {
-    m.member_id: m
-    for m in [
-        Member("m1", "independent", pass_since=date(2026, 1, 1)),
-        Member("m2", "employee"),
-        Member("m3", "mobile", pass_since=date(2025, 1, 1), pass_until=date(2025, 12, 31)),
-        Member("m4", "other", pass_since=date(2026, 2, 8)),  # valid on the last day, no session
-        Member("m5", "other", pass_since=date(2026, 2, 9)),  # valid only after the period
-    ]
-}
+MEMBERS = Roster(
+    category_of={
+        "m1": "independent",
+        "m2": "employee",
+        "m3": "mobile",
+        "m4": "other",
+        "m5": "other",
+    },
+    passes={
+        "m1": (date(2026, 1, 1), None),
+        "m3": (date(2025, 1, 1), date(2025, 12, 31)),
+        "m4": (date(2026, 2, 8), None),  # valid on the last day, no session
+        "m5": (date(2026, 2, 9), None),  # valid only after the period
+    },
+)
 
 
 def at(text: str) -> datetime:
@@ -122,14 +126,14 @@ SALLE_FIGURES = Figures(
 
 def evaluate_stays(
     sites: list[SiteRules],
-    members: dict[str, Member],
+    members: Roster,
     stays: list[Session],
     first: date,
     last: date,
 ) -> Evaluation:
     """The figures of the stays, summed up by month as the reports do."""
     summed_up = tally({site.id: site for site in sites}, stays, first, last)
-    return evaluate(sites, Roster.of(members.values()), summed_up, first, last)
+    return evaluate(sites, members, summed_up, first, last)
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +170,7 @@ def test_zrr_split(week: Evaluation) -> None:
 
 def test_holidays_reduce_available_hours() -> None:
     # Week of 9-15 November: Mon 7 + Tue 8.5, Wednesday 11 is a holiday; × 9 = 139.5 h.
-    got = evaluate_stays([MURAT], {}, [], date(2026, 11, 9), date(2026, 11, 15))
+    got = evaluate_stays([MURAT], Roster({}, {}), [], date(2026, 11, 9), date(2026, 11, 15))
     assert got.total.available_hours == D("139.5")
     assert got.total.occupancy_rate == D(0)
     assert got.total.users == 0

@@ -72,3 +72,13 @@ def test_the_edge_importing_the_hub_is_refused(tree_copy: Path) -> None:
 
     assert result.returncode != 0
     assert "edge.access -> hub.config" in result.stdout
+
+
+def test_the_console_importing_the_http_server_is_refused(tree_copy: Path) -> None:
+    module = tree_copy / "hub" / "console" / "board_streams.py"
+    module.write_text(module.read_text() + "\nimport hub.web.server  # noqa\n")
+
+    result = lint_imports(tree_copy)
+
+    assert result.returncode != 0
+    assert "hub.console.board_streams -> hub.web.server" in result.stdout

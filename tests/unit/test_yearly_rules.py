@@ -23,7 +23,7 @@ from hub.rules.evaluation import (
     previous_period,
     subsidy_estimate,
 )
-from hub.rules.model import Member, Positions, Roster, Session, SiteRules, weekly_opening
+from hub.rules.model import Positions, Roster, Session, SiteRules, weekly_opening
 from hub.rules.months import Tallies, tally
 from hub.rules.patterns import patterns
 
@@ -101,13 +101,9 @@ STAYS = [
     # Still in: a user, no hours.
     Session("M4", "ydes", at(2, 9)),
 ]
-MEMBERS = Roster.of(
-    [
-        Member("M1", "independent", pass_since=date(2025, 1, 1)),
-        Member("M2", "employee"),
-        Member("M3", "mobile", pass_since=date(2026, 2, 5), pass_until=date(2026, 3, 31)),
-        Member("M4", "other"),
-    ]
+MEMBERS = Roster(
+    category_of={"M1": "independent", "M2": "employee", "M3": "mobile", "M4": "other"},
+    passes={"M1": (date(2025, 1, 1), None), "M3": (date(2026, 2, 5), date(2026, 3, 31))},
 )
 
 
