@@ -70,6 +70,7 @@ class AccessListPublisher:
         self._lock = threading.Condition()
         self._waiting: dict[str, tuple[wire.AccessList, Holders]] = {}
         self._newest: dict[str, int] = {}  # the newest version handed over, per site
+        self._busy = False  # a list taken from `_waiting` and not yet published
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -93,6 +94,11 @@ class AccessListPublisher:
             )
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def idle(self) -> bool:
+        """Whether every list handed over went out (or was refused): a benchmark's start."""
+        with self._lock:
+            return not self._waiting and not self._busy
 
     def put(self, lists: list[tuple[wire.AccessList, Holders]]) -> None:
         """Queue committed lists, in order; returns at once, whatever the broker does."""
@@ -135,10 +141,14 @@ class AccessListPublisher:
                     return
                 site = next(iter(self._waiting))
                 access, holders = self._waiting.pop(site)
+                self._busy = True
             try:
                 self._publish(access, holders)
             except Exception:
                 log.exception("access list %s v%d not published", access.site, access.version)
+            finally:
+                with self._lock:
+                    self._busy = False
 
     def _publish(self, access: wire.AccessList, holders: Holders) -> None:
         # Signed here, one at a time: a few MB each at a national network's size.

@@ -185,8 +185,10 @@ def test_giving_a_card_does_not_wait_for_a_paused_broker(hub: Hub, broker: Mosqu
         threading.Thread(target=console_request, daemon=True).start()
         returned.wait(timeout=20)  # bounded well under the 30 s a list may be waited for
         assert returned.is_set(), "giving a card waited for the paused broker"
+        assert not hub.access_lists.idle()  # its lists wait for the broker
     for site in DEMO_SITES:
         wait_until(partial(lists_badge, broker, site, NEW_CARD), timeout=60, message=site)
+    wait_until(hub.access_lists.idle, timeout=30)
 
 
 def test_lists_still_waiting_when_the_hub_stops_go_out_fresh_at_its_next_start(
