@@ -8,7 +8,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import date, datetime
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -19,11 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.doors.access_lists import next_access_lists
 from hub.doors.publisher import AccessListPublisher, publish_access_lists
 from hub.people.imports import import_members, import_sites
-from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.models import AccessListVersion, Badge, Member
 from telecentre import wire
 from tests.keys import HUB_KEY, TRUSTED
-from tests.servers import Mosquitto, Postgres
+from tests.servers import Mosquitto
 from tests.waiting import wait_until
 
 SITES = """\
@@ -256,16 +254,13 @@ def test_each_site_lists_its_own_local_day_when_the_network_spans_time_zones(
     assert lists["murat"].issued.date() == date(2026, 11, 23)
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_a_member_and_their_badge_committed_during_a_build_are_on_its_lists(
-    postgres: Postgres,
+    sessions: sessionmaker[Session],
 ) -> None:
     """On PostgreSQL (READ COMMITTED) each statement sees what committed before it: a member
     and their badge committed by someone else just before the build reads the badges are
     both on the lists (read apart, the badge came without its holder and the build failed)."""
-    url = postgres.create_database()
-    migrate(url)
-    engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
     with sessions.begin() as session:
         import_sites(session, SITES)
         import_members(session, HEADER + ANNE)
@@ -278,51 +273,42 @@ def test_a_member_and_their_badge_committed_during_a_build_are_on_its_lists(
                 other.execute(text("SET LOCAL lock_timeout = '10s'"))  # a bug must not hang
                 import_members(other, HEADER + LEA)
 
-    try:
-        with sessions.begin() as session:
-            session.execute(select(Member.id)).all()  # the build's transaction has begun
-            event.listen(engine, "before_cursor_execute", commit_newcomer)
-            try:
-                lists = next_access_lists(session, {"murat", "ydes"}, now=NOW)
-            finally:
-                event.remove(engine, "before_cursor_execute", commit_newcomer)
-        assert newcomer, "the build never read the badges"
-        for access, _ in lists:
-            assert {(e.badge, e.hours) for e in access.badges} == {
-                ("04A2B3C4", "opening"),
-                ("0B1B2C3D", "always"),
-            }
-    finally:
-        engine.dispose()
-        postgres.drop_database(url)
+    engine = sessions.kw["bind"]
+    with sessions.begin() as session:
+        session.execute(select(Member.id)).all()  # the build's transaction has begun
+        event.listen(engine, "before_cursor_execute", commit_newcomer)
+        try:
+            lists = next_access_lists(session, {"murat", "ydes"}, now=NOW)
+        finally:
+            event.remove(engine, "before_cursor_execute", commit_newcomer)
+    assert newcomer, "the build never read the badges"
+    for access, _ in lists:
+        assert {(e.badge, e.hours) for e in access.badges} == {
+            ("04A2B3C4", "opening"),
+            ("0B1B2C3D", "always"),
+        }
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_badge_whose_member_is_missing_is_left_out_and_said(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
 ) -> None:
     """The foreign key forbids it, but a store that lost a member row (a restore gone wrong,
     a hand edit) must not stop every door's list."""
-    path = tmp_path / "hub.db"
-    url = f"sqlite:///{path}"
-    migrate(url)
-    engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
     with sessions.begin() as session:
         import_sites(session, SITES)
         import_members(session, HEADER + ANNE)
-    with closing(sqlite3.connect(path)) as raw:  # foreign keys off, as a hand edit would be
+    database = sessions.kw["bind"].url.database
+    with closing(sqlite3.connect(database)) as raw:  # foreign keys off, as a hand edit would be
         raw.execute(
             "INSERT INTO badges (uid, member_id, active, updated_at, assigned_at) "
             "VALUES ('0F0F0F0F', 'M404', 1, '2026-11-23 07:00:00', '2026-11-23 07:00:00')"
         )
         raw.commit()
-    try:
-        with sessions.begin() as session:
-            [(murat, _)] = next_access_lists(session, {"murat"}, now=NOW)
-        assert [e.badge for e in murat.badges] == ["04A2B3C4"]
-        assert "badge 0F0F0F0F left out of the access lists: no member M404" in caplog.text
-    finally:
-        engine.dispose()
+    with sessions.begin() as session:
+        [(murat, _)] = next_access_lists(session, {"murat"}, now=NOW)
+    assert [e.badge for e in murat.badges] == ["04A2B3C4"]
+    assert "badge 0F0F0F0F left out of the access lists: no member M404" in caplog.text
 
 
 def test_a_paused_broker_holds_up_no_commit_and_the_newest_list_reaches_the_doors(
