@@ -103,15 +103,15 @@ class AccessListPublisher:
     def put(self, lists: list[tuple[wire.AccessList, Holders]]) -> None:
         """Queue committed lists, in order; returns at once, whatever the broker does."""
         with self._lock:
+            if self._stopping.is_set():
+                log.warning(
+                    "access lists of %d sites not published: the hub is stopping (its next "
+                    "start publishes every site's)",
+                    len(lists),
+                )
+                return
             for access, holders in lists:
-                if self._stopping.is_set():
-                    log.warning(
-                        "access list %s v%d not published: the hub is stopping (its next start "
-                        "publishes a new one)",
-                        access.site,
-                        access.version,
-                    )
-                elif access.version <= self._newest.get(access.site, -1):
+                if access.version <= self._newest.get(access.site, -1):
                     # Two transactions whose after-commit actions ran in the other order.
                     log.info(
                         "access list %s v%d dropped: a newer one was handed over already",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import subprocess
 import threading
@@ -358,3 +359,31 @@ def test_a_paused_broker_holds_up_no_commit_and_the_newest_list_reaches_the_door
         door.loop_stop()
     badges = {entry.badge for entry in read_version(broker, "murat", last).badges}
     assert badges == {"04A2B3C4", "0A1B2C3D", "0A1B2C3E", "0B1B2C3D", "0E1B2C3D"}
+
+
+def test_a_list_handed_over_after_a_newer_one_of_its_site_is_dropped(
+    broker: Mosquitto,
+    publisher: AccessListPublisher,
+    sessions: sessionmaker[Session],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two commits whose after-commit actions ran in the other order: the broker must keep
+    the newer list, which an older one published after it would replace."""
+    caplog.set_level(logging.INFO, logger="hub.doors.publisher")
+    with sessions.begin() as session:
+        import_sites(session, SITES)
+        import_members(session, HEADER + ANNE)
+        older = next_access_lists(session, {"murat"}, now=NOW)
+    with sessions.begin() as session:
+        import_members(session, HEADER + PAUL)
+        newer = next_access_lists(session, {"murat"}, now=NOW)
+    with sessions.begin() as session:
+        ydes = next_access_lists(session, {"ydes"}, now=NOW)
+    publisher.put(newer)
+    publisher.put(older)
+    publisher.put(ydes)
+    read_version(broker, "ydes", NOW_MS)  # one line, one connection: murat's went before
+    murat = retained(broker, "murat")
+    assert murat is not None and murat.version == NOW_MS + 1
+    assert "0A1B2C3D" in {entry.badge for entry in murat.badges}
+    assert f"access list murat v{NOW_MS} dropped: a newer one was handed over" in caplog.text
