@@ -394,11 +394,13 @@ def ingest_rate(
 
 def worker(config_json: str) -> None:
     """`python -m bench.hub --worker CONFIG`: one hub process (ingest, presence, API), up
-    until its stdin closes; says `ready` once subscribed."""
+    until its stdin closes; says `ready` once subscribed and its start's access lists are
+    published (a national network's start is mostly that)."""
     logging.basicConfig(level=logging.WARNING)
     hub = Hub(HubConfig.model_validate_json(config_json))
     hub.start()
     wait_until(hub.ingest.subscribed.is_set, 15, "the hub did not subscribe")
+    wait_until(hub.access_lists.idle, 3600, "the start's access lists never went out", 0.05)
     print("ready", flush=True)
     sys.stdin.read()
     hub.stop()

@@ -11,6 +11,8 @@ Each part is its own module; this one only decides who calls whom, and when:
   acknowledgements not yet published, warn of doors deciding from an older access list than
   their site's latest;
 - at start, then every day: retention, fresh access lists;
+- access lists, once committed: published by their own thread, one at a time, each waiting
+  for the broker's acknowledgement (`hub.doors.publisher`);
 - every minute, in a thread of its own: the PDFs of closed months' invoices not made yet;
 - every minute, in a thread of its own: the months whose sessions changed summed up again
   for the reports (`hub.reports.months`);
@@ -31,10 +33,11 @@ from sqlalchemy.orm import Session
 
 from hub.alerts.incidents import AlertScanner, wake_on_alarms
 from hub.config import HubConfig
-from hub.doors.access_lists import changed_since, last_audit_id, publish_access_lists, record_import
+from hub.doors.access_lists import changed_since, last_audit_id, record_import
 from hub.doors.alarms import record_alarms
 from hub.doors.commands import RESULTS as DOOR_RESULTS
 from hub.doors.commands import DoorOpener
+from hub.doors.publisher import AccessListPublisher, publish_access_lists
 from hub.intake.acks import Acks
 from hub.intake.ingest import Ingest, tune_gc
 from hub.intake.live import Changes
@@ -96,6 +99,7 @@ class Hub:
             wait_for_broker=self.engine.dialect.name != "sqlite",
         )
         self.changes = Changes()
+        self.access_lists = AccessListPublisher(self.ingest.client, self.signing_key)
         self.mail = MailWorker(
             self.sessions,
             config.mail,
@@ -151,6 +155,7 @@ class Hub:
             self._imports_seen = last_audit_id(session)  # `daily()` below sends every list
         tune_gc()  # what is loaded by now lives as long as the hub: out of the collector's way
         self.acks.start()
+        self.access_lists.start()
         self.ingest.start()
         self.mail.start()
         self.daily()  # retention and fresh access lists now, then every day
@@ -169,6 +174,7 @@ class Hub:
         self.changes.close()  # open boards end their streams and reconnect to the next hub
         if self._server is not None:
             self._server.stop()
+        self.access_lists.stop()  # what waits goes out at the next start, in fresh lists
         self.ingest.stop(before_disconnect=self.acks.stop)
         self.mail.stop()
         self.timeseries.close()
@@ -196,9 +202,10 @@ class Hub:
         self._publish_imported(also=sites)
 
     def publish_access_lists(self, sites: Collection[str] | None) -> None:
-        """Fresh lists for `sites` (None: all), published once committed."""
+        """Fresh lists for `sites` (None: all), handed once committed to the publisher, which
+        waits for the broker in its own thread (this returns at once)."""
         with self.sessions.begin() as session:
-            publish_access_lists(session, self.ingest.client, self.signing_key, sites)
+            publish_access_lists(session, self.access_lists, sites)
 
     def tick(self) -> None:
         with self.sessions.begin() as session:

@@ -9,6 +9,7 @@ import getpass
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -16,6 +17,8 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +97,17 @@ class Mosquitto:
             self.process.kill()
             self.process.wait(timeout=15)
         self.process = None
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """A broker that answers nothing (SIGSTOP), its connections still open: a slow or
+        overloaded broker; it goes on (SIGCONT) at the end of the block."""
+        assert self.process is not None, "the broker is not started"
+        os.kill(self.process.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.process.pid, signal.SIGCONT)
 
     def __enter__(self) -> Mosquitto:
         self.start()

@@ -20,8 +20,9 @@ issue time in milliseconds, or one more than the site's last if that is later
 (`next_version`): a database restored from a backup, or a new one, still numbers its lists
 above what the doors hold, where counting from 1 again would leave every door ignoring them.
 
-Every list is signed with the hub's key (`telecentre.signing`) as it is published; the edges
-apply only lists whose signature holds for a hub key in their config.
+Every list is signed with the hub's key (`telecentre.signing`) as it is published, by the
+hub's one publisher (`hub.doors.publisher`); the edges apply only lists whose signature holds
+for a hub key in their config.
 
 At a national network's size (1,000 sites, 100,000 badges: 1,000 lists of ~4 MB) the badges
 are read once for all sites, their entries made and written once per local day
@@ -29,30 +30,24 @@ are read once for all sites, their entries made and written once per local day
 lists go out one at a time, each acknowledged before the next (docs/operations.md, Sizing).
 
 >>> with sessions.begin() as session:                      # doctest: +SKIP
-...     result = import_members(session, text)
-...     publish_access_lists(session, ingest.client, key, result.access_changed)
+...     lists = next_access_lists(session, {"murat"}, now=utcnow())
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import partial
 from zoneinfo import ZoneInfo
 
-import paho.mqtt.client as mqtt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hub.people.sites import load_members
 from hub.rules.calendar import is_public_holiday
-from hub.store.db import after_commit
-from hub.store.models import AccessListVersion, AuditEntry, Badge, Site, utcnow
+from hub.rules.model import pass_valid_between
+from hub.store.models import AccessListVersion, AuditEntry, Badge, Member, Site
 from telecentre import wire
-from telecentre.signing import SigningKey
 
 log = logging.getLogger(__name__)
 
@@ -82,22 +77,37 @@ class Holders:
 
 
 class Membership:
-    """The active badges and their holders' Passes, read in two queries (no ORM objects),
-    and the `Holders` of each local day asked for, built once."""
+    """The active badges with their holders' Passes, read in one statement (no ORM objects),
+    and the `Holders` of each local day asked for, built once.
+
+    One statement, so one snapshot: read as two (the members, then the badges), a member and
+    their badge committed between the reads on PostgreSQL (READ COMMITTED) gave a badge with
+    no holder, and every list of that build failed until the next one.
+    """
 
     def __init__(self, session: Session) -> None:
-        self._members = load_members(session)
-        rows = session.execute(select(Badge.uid, Badge.member_id).where(Badge.active))
-        self._badges = sorted((uid, member) for uid, member in rows)
+        rows = session.execute(
+            select(Badge.uid, Badge.member_id, Member.id, Member.pass_since, Member.pass_until)
+            .outerjoin(Member, Member.id == Badge.member_id)
+            .where(Badge.active)
+        )
+        self._badges: list[tuple[str, date | None, date | None]] = []
+        for uid, member_id, found, since, until in rows:
+            if found is None:
+                # The foreign key forbids it; a store that lost the row must not stop every
+                # door's list: the badge is left out, as a holder erased would be.
+                log.error("badge %s left out of the access lists: no member %s", uid, member_id)
+                continue
+            self._badges.append((uid, since, until))
+        self._badges.sort()  # here, not in SQL: the same order whatever the database's collation
         self._days: dict[date, Holders] = {}
 
     def holders(self, today: date) -> Holders:
         if today not in self._days:
             entries = []
-            for uid, member_id in self._badges:
-                member = self._members[member_id]
-                if member.pass_valid_between(today, today):
-                    entry = wire.AccessEntry(badge=uid, until=member.pass_until, hours="always")
+            for uid, since, until in self._badges:
+                if since is not None and pass_valid_between(since, until, today, today):
+                    entry = wire.AccessEntry(badge=uid, until=until, hours="always")
                 else:
                     entry = wire.AccessEntry(badge=uid, until=None, hours="opening")
                 entries.append(entry)
@@ -171,70 +181,6 @@ def next_access_lists(
         build_access_list(site, membership, version=versions[site.id], issued=now)
         for site in chosen
     ]
-
-
-def publish_access_lists(
-    session: Session,
-    client: mqtt.Client,
-    key: SigningKey,
-    sites: Collection[str] | None = None,
-    *,
-    now: datetime | None = None,
-) -> list[wire.AccessList]:
-    """New lists for the given sites (all when None), signed with `key`, published retained,
-    QoS 1, on `wire.access_topic(site)` once the caller's transaction commits.
-
-    The hub calls it after an import whose `access_changed` is not empty, at start (a fresh
-    version rather than guessing whether the broker still holds the last one), and daily.
-    """
-    lists = next_access_lists(session, sites, now=now or utcnow())
-    for access, holders in lists:
-        after_commit(session, partial(_publish, client, key, access, holders))
-    return [access for access, _ in lists]
-
-
-#: How long publishing one list waits for the broker's acknowledgement before the next.
-PUBLISH_WAIT_S = 30.0
-
-
-def _publish(
-    client: mqtt.Client, key: SigningKey, access: wire.AccessList, holders: Holders
-) -> None:
-    payload = key.sign_access_list(access, badges_json=holders.canonical)
-    if len(payload) > wire.MAX_ACCESS_LIST_BYTES:
-        # The broker would cut the hub's connection over a packet this big (`max_packet_size`)
-        # and paho would send it again at every reconnection: the ingest would stop with it.
-        log.error(
-            "access list %s v%d NOT published: %d bytes, over the %d-byte limit of the "
-            "protocol (too many badges); the doors keep the list they have",
-            access.site,
-            access.version,
-            len(payload),
-            wire.MAX_ACCESS_LIST_BYTES,
-        )
-        return
-    info = client.publish(wire.access_topic(access.site), payload, qos=wire.QOS_ACCESS, retain=True)
-    if info.rc != mqtt.MQTT_ERR_SUCCESS:
-        # paho keeps a QoS 1 message and sends it once connected again.
-        log.warning(
-            "access list %s v%d queued while the broker is unreachable (%s)",
-            access.site,
-            access.version,
-            mqtt.error_string(info.rc),
-        )
-        return
-    # One list at a time while the broker is there: paho holds every list it has not yet
-    # sent, and a network's lists (1,000 of a few MB) would otherwise all sit in memory.
-    deadline = time.monotonic() + PUBLISH_WAIT_S
-    while not info.is_published() and client.is_connected() and time.monotonic() < deadline:
-        info.wait_for_publish(timeout=0.5)
-    log.info(
-        "access list %s v%d published: %d badges, %d bytes",
-        access.site,
-        access.version,
-        len(access.badges),
-        len(payload),
-    )
 
 
 #: The audit action by which an import says which sites' lists it changed.

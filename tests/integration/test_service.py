@@ -7,9 +7,11 @@ import json
 import logging
 import stat
 import subprocess
+import threading
 import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from sqlalchemy import func, select
 
 from hub.config import HubConfig
 from hub.doors.access_lists import record_import
+from hub.doors.enrolment import assign_badge
 from hub.people.imports import import_members
 from hub.service import Hub
 from hub.store.models import AccessListVersion, AuditEntry, Device, utcnow
@@ -43,9 +46,8 @@ def retained_version(broker: Mosquitto, site: str) -> int:
     return 0 if access is None else access.version
 
 
-@pytest.fixture
-def hub(tmp_path: Path, broker: Mosquitto) -> Iterator[Hub]:
-    config = HubConfig.model_validate(
+def hub_config(tmp_path: Path, broker: Mosquitto) -> HubConfig:
+    return HubConfig.model_validate(
         {
             "state_dir": str(tmp_path / "hub"),
             "mqtt": {"port": broker.port},
@@ -54,7 +56,11 @@ def hub(tmp_path: Path, broker: Mosquitto) -> Iterator[Hub]:
             "api_tokens": {"department-token-0001": "department"},
         }
     )
-    service = Hub(config)
+
+
+@pytest.fixture
+def hub(tmp_path: Path, broker: Mosquitto) -> Iterator[Hub]:
+    service = Hub(hub_config(tmp_path, broker))
     service.start()
     yield service
     service.stop()
@@ -136,3 +142,77 @@ def test_the_sites_file_loaded_at_start_is_audited(hub: Hub) -> None:
             },
         )
     ]
+
+
+DEMO_SITES = ("aurillac-a2ex", "mauriac", "murat")
+#: A card given to Élodie (M0001, deploy/demo/members.csv) at the console.
+NEW_CARD = "0FEDCBA987"
+
+
+def lists_badge(broker: Mosquitto, site: str, badge: str) -> bool:
+    access = retained_list(broker, site)
+    return access is not None and badge in {entry.badge for entry in access.badges}
+
+
+def with_demo_members(hub: Hub, broker: Mosquitto) -> None:
+    """The demo's members imported and their lists at the broker, none still on the way."""
+    wait_until(hub.ingest.subscribed.is_set, timeout=15)
+    with hub.sessions.begin() as session:
+        import_members(session, (DEMO / "members.csv").read_text())
+    hub.publish_access_lists(None)
+    for site in DEMO_SITES:
+        wait_until(partial(lists_badge, broker, site, "0A1B2C3D"), timeout=30, message=site)
+
+
+def give_card(hub: Hub) -> None:
+    """What the console's "give this card" does: assign, commit, publish."""
+    with hub.sessions.begin() as session:
+        changed = assign_badge(session, uid=NEW_CARD, member_id="M0001", actor="user:test")
+    hub.publish_access_lists(changed)
+
+
+def test_giving_a_card_does_not_wait_for_a_paused_broker(hub: Hub, broker: Mosquitto) -> None:
+    """A slow broker held the console's request up to 30 s per site; the publisher waits for
+    it in its own thread, and the doors get the card once the broker is back."""
+    with_demo_members(hub, broker)
+    returned = threading.Event()
+
+    def console_request() -> None:
+        give_card(hub)
+        returned.set()
+
+    with broker.paused():
+        threading.Thread(target=console_request, daemon=True).start()
+        returned.wait(timeout=20)  # bounded well under the 30 s a list may be waited for
+        assert returned.is_set(), "giving a card waited for the paused broker"
+        assert not hub.access_lists.idle()  # its lists wait for the broker
+    for site in DEMO_SITES:
+        wait_until(partial(lists_badge, broker, site, NEW_CARD), timeout=60, message=site)
+    wait_until(hub.access_lists.idle, timeout=30)
+
+
+def test_lists_still_waiting_when_the_hub_stops_go_out_fresh_at_its_next_start(
+    tmp_path: Path, broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = hub_config(tmp_path, broker)
+    first = Hub(config)
+    first.start()
+    try:
+        with_demo_members(first, broker)
+        with broker.paused():
+            give_card(first)  # one site's list waits for the broker, the others behind it
+            first.access_lists.stop()
+    finally:
+        first.stop()
+    # murat's list, the last handed over, was still waiting (the worker takes one at a time).
+    [dropped] = [
+        r.getMessage() for r in caplog.records if "before the hub stopped" in r.getMessage()
+    ]
+    assert dropped.startswith("access lists of ") and "murat)" in dropped
+    assert not lists_badge(broker, "murat", NEW_CARD)
+    second = Hub(config)
+    second.start()
+    try:
+        wait_until(lambda: lists_badge(broker, "murat", NEW_CARD), timeout=60)
+    finally:
+        second.stop()
