@@ -302,8 +302,8 @@ def test_a_badge_whose_member_is_missing_is_left_out_and_said(
     database = sessions.kw["bind"].url.database
     with closing(sqlite3.connect(database)) as raw:  # foreign keys off, as a hand edit would be
         raw.execute(
-            "INSERT INTO badges (uid, member_id, active, updated_at, assigned_at) "
-            "VALUES ('0F0F0F0F', 'M404', 1, '2026-11-23 07:00:00', '2026-11-23 07:00:00')"
+            "INSERT INTO badges (uid, member_id, active, updated_at) "
+            "VALUES ('0F0F0F0F', 'M404', 1, '2026-11-23 07:00:00')"
         )
         raw.commit()
     with sessions.begin() as session:
