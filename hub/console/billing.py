@@ -10,6 +10,7 @@ lines and invoices only; another site's invoice answers 404.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -27,7 +28,7 @@ from hub.console.access import (
 )
 from hub.console.forms.billing import CloseForm
 from hub.console.i18n import gettext as _
-from hub.console.periods import month_label, months_offered
+from hub.console.periods import long_day, month_label, months_offered
 from hub.console.query import ReportChoice
 from hub.console.services import console
 from hub.people import members
@@ -103,7 +104,9 @@ def index() -> ResponseReturnValue:
             if result.closed
             else None
         )
-    may_close = me().account.role in ("admin", "department") and not result.closed
+        closable_from = None if result.closed else invoicing.closable_from(session, choice.month)
+    closer = me().account.role in ("admin", "department")
+    ended = closable_from is not None and console().clock() >= closable_from
     return render_template(
         "console/reports/billing.html",
         choice=choice,
@@ -113,7 +116,12 @@ def index() -> ResponseReturnValue:
         paged=_paged(_by_member(result), choice),
         invoice_ids=invoice_ids,
         pdfs=pdfs,
-        form=CloseForm(month=choice.month) if may_close else None,
+        form=CloseForm(month=choice.month) if closer and ended else None,
+        closes_on=(
+            day_words(invoicing.first_whole_day(closable_from))
+            if closer and closable_from is not None and not ended
+            else None
+        ),
         csv_url=url_for("billing.file") + "?" + choice.query(),
         zip_url=url_for("billing.month_zip") + "?" + choice.query(),
     )
@@ -150,10 +158,7 @@ def close() -> ResponseReturnValue:
                 sessions_retention_years=console().sessions_retention_years,
             )
     except invoicing.CannotClose as refused:
-        params = {
-            key: month_label(str(value)) if key in ("month", "last", "next") else value
-            for key, value in refused.params.items()
-        }
+        params = {key: _param_words(key, value) for key, value in refused.params.items()}
         flash(_(refused.message, **params), "error")
         with console().sessions() as session:
             names = members.names(session, [row.member_id for row in refused.blocking])
@@ -178,6 +183,21 @@ def close() -> ResponseReturnValue:
         "success",
     )
     return back
+
+
+def day_words(day: date) -> str:
+    """'1er décembre 2026': the first of a month as French writes it (the catalog's "1
+    %(month)s"), any other day as the reports do."""
+    if day.day == 1:
+        return _("1 %(month)s", month=month_label(day.strftime("%Y-%m")))
+    return long_day(day)
+
+
+def _param_words(key: str, value: object) -> object:
+    """A refusal's month or day in words, its other values as they are."""
+    if isinstance(value, date):
+        return day_words(value)
+    return month_label(str(value)) if key in ("month", "last", "next") else value
 
 
 @bp.get("/billing/invoices/<int:invoice_id>.pdf")

@@ -111,11 +111,18 @@ def _lock(session: Session, now: datetime) -> str | None:
     return session.scalar(select(BillingState.last_closed).where(BillingState.id == 1))
 
 
-def _month_over(month: str, now: datetime, zones: Collection[str]) -> bool:
-    """Whether `month` has ended at every site (in its own time zone)."""
-    _first, last = queries.month_bounds(month)
-    after = date.fromordinal(last.toordinal() + 1)
-    return all(now >= datetime.combine(after, time(), ZoneInfo(zone)) for zone in zones)
+def closable_from(session: Session, month: str) -> datetime:
+    """The first moment `month` may be closed: once it has ended in Paris and at every site,
+    each in its own time zone (`rules.closable_from`)."""
+    return rules.closable_from(month, set(session.scalars(select(Site.timezone))))
+
+
+def first_whole_day(moment: datetime) -> date:
+    """The first day in Paris that starts at or after `moment`: "from that day" is then
+    true of its every minute, even for a site in a later time zone."""
+    local = moment.astimezone(ZoneInfo(rules.NETWORK_ZONE))
+    day = local.date()
+    return day if local.time() == time() else date.fromordinal(day.toordinal() + 1)
 
 
 def _check(session: Session, month: str, now: datetime, previous: str | None) -> None:
@@ -133,9 +140,13 @@ def _check(session: Session, month: str, now: datetime, previous: str | None) ->
             month=month,
             next=rules.next_month(previous),
         )
-    zones = set(session.scalars(select(Site.timezone))) or {"UTC"}
-    if not _month_over(month, now, zones):
-        raise CannotClose(N_("%(month)s is not over yet."), month=month)
+    start = closable_from(session, month)
+    if now < start:
+        raise CannotClose(
+            N_("%(month)s has not ended: it can be closed from %(day)s."),
+            month=month,
+            day=first_whole_day(start),
+        )
     blocking = queries.open_sessions(session, month)
     if blocking:
         raise CannotClose(

@@ -26,6 +26,7 @@ from pypdf import PdfReader
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.config import HubConfig
 from hub.people import api_tokens
 from hub.people.imports import import_members, import_sites
 from hub.presence.corrections import correct_session
@@ -33,6 +34,7 @@ from hub.presence.retention import apply_retention, erase_member
 from hub.reports import invoice_files, invoice_sheet, invoicing, queries
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.models import BillingMonth, Invoice, InvoiceRecord, PresenceSession
+from hub.web.app import create_app
 from tests.console import add_user, client_sign_in, csrf_token
 from tests.integration.test_console_french import visible
 from tests.servers import Postgres
@@ -63,6 +65,9 @@ MEMBERS = (
     "M003,Roux,Léa,,mobile,2026-10-01,,,\n"
 )
 CLOSE_NOV = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+#: A second either side of November's end in Paris (midnight there is 23:00 UTC).
+LAST_SECOND_OF_NOV = datetime(2026, 11, 30, 22, 59, 59, tzinfo=UTC)
+FIRST_SECOND_OF_DEC = datetime(2026, 11, 30, 23, 0, 1, tzinfo=UTC)
 CLOSE_DEC = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 D = Decimal
 
@@ -310,7 +315,7 @@ def test_what_a_close_refuses(store: sessionmaker[Session]) -> None:
         ).one()
         open_one.end = open_one.start + timedelta(hours=1)
         session.commit()
-    with pytest.raises(invoicing.CannotClose, match="not over yet"):
+    with pytest.raises(invoicing.CannotClose, match=r"2026-12 has not ended: .* from 2027-01-01"):
         close(store, "2026-12", datetime(2026, 12, 31, 22, 59, tzinfo=UTC))
     close(store, "2026-11", CLOSE_NOV)
     with pytest.raises(invoicing.CannotClose, match="already closed"):
@@ -623,6 +628,47 @@ def test_the_billing_page_closes_a_confirmed_month_and_an_animator_sees_its_site
     )
     assert len(everything.namelist()) == 4
     assert dora.get("/reports/billing/invoices.zip?month=2026-10").status_code == 404
+
+
+def test_a_month_is_closed_only_once_it_has_ended_in_paris(store: sessionmaker[Session]) -> None:
+    """At 23:59:59 on 30 November in Paris the page offers no close, says from when it can
+    be, and a close posted anyway is refused in words; a second after midnight, the close is
+    offered and done. UTC's midnight, an hour later, plays no part."""
+    now = [LAST_SECOND_OF_NOV]
+    app = create_app(HubConfig(), sessionmaker=store, clock=lambda: now[0])
+    add_user(store, "dora", "department")
+    add_user(store, "marie", "animator", ["murat"])
+    dora, marie = app.test_client(), app.test_client()
+    assert client_sign_in(dora, "dora") == client_sign_in(marie, "marie") == 302
+
+    page = visible(dora.get("/reports/billing?month=2026-11").text)
+    assert "Clore novembre 2026" not in page
+    assert "Il pourra être clos à partir du 1er décembre 2026, une fois terminé" in page
+    assert "pourra être clos" not in visible(marie.get("/reports/billing?month=2026-11").text)
+    confirmed = {
+        "csrf_token": csrf_token(dora.get("/sessions/new").text),
+        "month": "2026-11",
+        "confirm": "y",
+    }
+    refused = visible(
+        dora.post("/reports/billing/close", data=confirmed, follow_redirects=True).text
+    )
+    assert (
+        "novembre 2026 n’est pas terminé : il ne pourra être clos qu’à partir du "
+        "1er décembre 2026." in refused
+    )
+    with store() as session:
+        assert session.scalars(select(BillingMonth)).all() == []
+        assert session.scalars(select(Invoice)).all() == []
+
+    now[0] = FIRST_SECOND_OF_DEC
+    page = visible(dora.get("/reports/billing?month=2026-11").text)
+    assert "Clore novembre 2026" in page and "pourra être clos" not in page
+    done = visible(dora.post("/reports/billing/close", data=confirmed, follow_redirects=True).text)
+    assert "novembre 2026 est clos : 3 factures, 0 régularisations." in done
+    december = visible(dora.get("/reports/billing?month=2026-12").text)
+    assert "Clore décembre 2026" not in december
+    assert "Il pourra être clos à partir du 1er janvier 2027" in december
 
 
 def test_a_line_says_why_its_amount_is_not_hours_times_rate(
