@@ -28,11 +28,14 @@ from hub.console.access import (
 )
 from hub.console.forms.billing import CloseForm
 from hub.console.i18n import gettext as _
-from hub.console.periods import long_day, month_label, months_offered
+from hub.console.periods import long_day, month_label
 from hub.console.query import ReportChoice
 from hub.console.services import console
 from hub.people import members
 from hub.reports import invoice_files, invoicing
+from hub.reports.billing_table import RATE_WORDS, billing_table
+from hub.reports.spreadsheets import french_csv
+from hub.rules.invoices import previous_month
 
 bp = Blueprint("billing", __name__, url_prefix="/reports")
 
@@ -46,9 +49,20 @@ class _Choice(ReportChoice):
     """The month and sites asked for. The report pages' period (`from`, `to`) is carried
     along so that their tabs keep it."""
 
+    #: The first month with stays or closed at the chosen sites (`invoicing.first_month`).
+    first: str | None = None
+
     @property
     def months(self) -> list[str]:
-        return months_offered(self.today, self.month)
+        """From this month back to the first with data (not years of empty months), and the
+        month asked for wherever it is."""
+        month = self.today.strftime("%Y-%m")
+        first = min(self.first or month, month)
+        months = []
+        while month >= first:
+            months.append(month)
+            month = previous_month(month)
+        return months if self.month in months else sorted([*months, self.month], reverse=True)
 
     def query(self, **changes: str) -> str:
         values = [(key, request.args[key]) for key in ("from", "to", "by") if key in request.args]
@@ -105,12 +119,15 @@ def index() -> ResponseReturnValue:
             else None
         )
         closable_from = None if result.closed else invoicing.closable_from(session, choice.month)
+        choice.first = invoicing.first_month(session, choice.sites)
+        steps = invoicing.billing_steps(session)
     closer = me().account.role in ("admin", "department")
     ended = closable_from is not None and console().clock() >= closable_from
+    names = site_names()
     return render_template(
         "console/reports/billing.html",
         choice=choice,
-        sites=site_names(),
+        sites=names,
         month_label=month_label,
         result=result,
         paged=_paged(_by_member(result), choice),
@@ -122,7 +139,13 @@ def index() -> ResponseReturnValue:
             if closer and closable_from is not None and not ended
             else None
         ),
+        rates={key: _(words) for key, words in RATE_WORDS.items()},
+        site_totals=sorted(
+            result.by_site, key=lambda row: invoicing.sort_key(names.get(row.site, row.site))
+        ),
+        steps=steps,
         csv_url=url_for("billing.file") + "?" + choice.query(),
+        french_csv_url=url_for("billing.french_file") + "?" + choice.query(),
         zip_url=url_for("billing.month_zip") + "?" + choice.query(),
     )
 
@@ -135,6 +158,19 @@ def file() -> ResponseReturnValue:
         abort(400)
     with console().sessions() as session:
         return billing_csv(invoicing.month_billing(session, choice.month, sites=choice.sites))
+
+
+@bp.get("/billing.fr.csv")
+@login_required
+def french_file() -> ResponseReturnValue:
+    """The month's lines for a French spreadsheet, with names (`billing_table`)."""
+    choice = _Choice()
+    if choice.errors:
+        abort(400)
+    with console().sessions() as session:
+        result = invoicing.month_billing(session, choice.month, sites=choice.sites)
+    content = french_csv(billing_table(result, site_names(), _))
+    return _download(content, f"facturation-{choice.month}.csv", "text/csv; charset=utf-8")
 
 
 @bp.post("/billing/close")

@@ -45,16 +45,6 @@ def month_label(month: str) -> str:
     return str(format_date(first, "LLLL yyyy"))
 
 
-def months_offered(today: date, chosen: str) -> list[str]:
-    """The months a month picker offers, newest first: this month and those of the years
-    the evaluation offers, and `chosen` wherever it is."""
-    index = today.year * 12 + today.month - 1
-    months = [
-        f"{n // 12:04d}-{n % 12 + 1:02d}" for n in range(index, index - 12 * YEARS_OFFERED, -1)
-    ]
-    return months if chosen in months else sorted([*months, chosen], reverse=True)
-
-
 def long_day(day: date) -> str:
     return str(format_date(day, "d MMMM yyyy"))
 

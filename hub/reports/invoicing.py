@@ -43,6 +43,7 @@ from hub.store.models import (
     Invoice,
     InvoiceRecord,
     Member,
+    PresenceSession,
     Site,
 )
 
@@ -591,6 +592,15 @@ class MemberTotal:
 
 
 @dataclass(frozen=True)
+class SiteTotal:
+    site: str
+    hours: Decimal
+    free_hours: Decimal
+    billed_hours: Decimal
+    total_eur: Decimal
+
+
+@dataclass(frozen=True)
 class MonthBilling:
     month: str
     closed: bool
@@ -610,6 +620,41 @@ class MonthBilling:
             (MemberTotal(member, names[member], total) for member, total in sums.items()),
             key=lambda row: (sort_key(row.member_name or ""), row.member_id),
         )
+
+    @property
+    def by_site(self) -> list[SiteTotal]:
+        """A total per site (each issues its own invoices), by site id."""
+        sums: dict[str, list[Decimal]] = {}
+        for line in self.lines:
+            figures = (line.hours, line.free_hours, line.billed_hours, line.amount_eur)
+            found = sums.setdefault(line.site, [Decimal(0)] * 4)
+            sums[line.site] = [total + figure for total, figure in zip(found, figures, strict=True)]
+        return [SiteTotal(site, *figures) for site, figures in sorted(sums.items())]
+
+
+def billing_steps(session: Session) -> dict[str, int]:
+    """Each site's billing step in minutes: every stay is billed rounded up to it, which is
+    why a month's billed hours may exceed its hours used."""
+    return {site: step for site, step in session.execute(select(Site.id, Site.rounding_min))}
+
+
+def first_month(session: Session, sites: Collection[str] | None = None) -> str | None:
+    """The first month with something to bill or billed at `sites` (None: every site): the
+    month of their first stay (in Paris) or the first month closed; None before any."""
+    chosen = list(session.scalars(select(Site.id))) if sites is None else list(sites)
+    starts = [
+        session.scalar(
+            select(func.min(PresenceSession.start)).where(PresenceSession.site_id == site)
+        )
+        for site in chosen  # one index lookup each (sessions are indexed by site, then start)
+    ]
+    months = [
+        start.astimezone(ZoneInfo(rules.NETWORK_ZONE)).strftime("%Y-%m")
+        for start in starts
+        if start is not None
+    ]
+    closed = session.scalar(select(func.min(BillingMonth.month)))
+    return min([*months, *([closed] if closed else [])], default=None)
 
 
 def month_billing(

@@ -5,6 +5,7 @@ pdftotext, and invoice numbers under two processes closing at once on PostgreSQL
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
 import re
@@ -33,7 +34,7 @@ from hub.presence.corrections import correct_session
 from hub.presence.retention import apply_retention, erase_member
 from hub.reports import invoice_files, invoice_sheet, invoicing, queries
 from hub.store import make_engine, make_sessionmaker, migrate
-from hub.store.models import BillingMonth, Invoice, InvoiceRecord, PresenceSession
+from hub.store.models import BillingMonth, Invoice, InvoiceRecord, PresenceSession, Site
 from hub.web.app import create_app
 from tests.console import add_user, client_sign_in, csrf_token
 from tests.integration.test_console_french import visible
@@ -669,6 +670,95 @@ def test_a_month_is_closed_only_once_it_has_ended_in_paris(store: sessionmaker[S
     december = visible(dora.get("/reports/billing?month=2026-12").text)
     assert "Clore décembre 2026" not in december
     assert "Il pourra être clos à partir du 1er janvier 2027" in december
+
+
+def test_the_billing_page_sums_up_the_month_by_site_and_says_why_billed_hours_differ(
+    store: sessionmaker[Session],
+) -> None:
+    """The month's total once, at the top; a total per site with its billing step, which
+    explains billed hours above the hours used (Anne's 3 × 4 h 10 billed 3 × 4 h 15); the
+    month list runs from the first month with a stay, not years back."""
+    with store.begin() as session:
+        session.execute(update(Site).where(Site.id == "ydes").values(rounding_min=30))
+        session.add(stay("M002", "ydes", "2026-11-25", "09:00", 1 + 5 / 60))  # 1.5 h billed
+    app = create_app(HubConfig(), sessionmaker=store, clock=lambda: CLOSE_NOV)
+    add_user(store, "dora", "department")
+    dora = app.test_client()
+    assert client_sign_in(dora, "dora") == 302
+    html = dora.get("/reports/billing?month=2026-11").text
+    page = visible(html)
+    assert page.count("Total du mois") == 1
+    assert page.index("Total du mois : 57,75 €") < page.index("Total pour Anne Durand")
+    assert "chaque séjour est facturé arrondi au-dessus, au pas de facturation de son site" in page
+    assert (
+        "La Cocotte Numérique 15,50 h 3,00 h 12,75 h 15 min 38,25 € "
+        "Maison des Services 6,08 h 0,00 h 6,50 h 30 min 19,50 €"
+    ) in page
+    months = re.findall(r'<option value="([0-9-]+)"', html)
+    assert months == ["2026-12", "2026-11"]
+    asked = dora.get("/reports/billing?month=2025-03").text
+    assert re.findall(r'<option value="([0-9-]+)"', asked) == ["2026-12", "2026-11", "2025-03"]
+    ydes = visible(dora.get("/reports/billing?month=2026-11&site=ydes").text)
+    assert "La Cocotte Numérique 15,50 h" not in ydes and "Total du mois : 19,50 €" in ydes
+
+
+def french_rows(data: bytes) -> list[dict[str, str]]:
+    """A French spreadsheet's CSV read back: BOM, `;`, one dict per line by header."""
+    assert data.startswith(b"\xef\xbb\xbf")
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+
+
+def test_the_billing_lines_for_a_spreadsheet_name_people_and_sites_in_french(
+    store: sessionmaker[Session], console_app: Flask
+) -> None:
+    """The page's main download: names, member numbers, French rates, decimal commas, the
+    month's total last; a closed month's lines name their invoice. The programs' CSV stays."""
+    add_user(store, "dora", "department")
+    add_user(store, "marie", "animator", ["murat"])
+    dora, marie = console_app.test_client(), console_app.test_client()
+    assert client_sign_in(dora, "dora") == client_sign_in(marie, "marie") == 302
+    page = dora.get("/reports/billing?month=2026-11").text
+    assert "Lignes de facture (CSV pour Excel)" in visible(page)
+    assert "CSV pour les programmes (celui de l'API)" in visible(page)
+
+    answer = dora.get("/reports/billing.fr.csv?month=2026-11")
+    assert answer.mimetype == "text/csv"
+    assert 'filename="facturation-2026-11.csv"' in answer.headers["Content-Disposition"]
+    rows = french_rows(answer.data)
+    assert list(rows[0]) == [
+        "Membre", "Numéro de membre", "Site", "Régularisation de", "Heures",
+        "Heures gratuites", "Heures facturées", "Tarif", "Tarif horaire (€)", "Montant (€)",
+    ]  # fmt: skip
+    cells = [[row[name] for name in ("Membre", "Numéro de membre", "Site")] for row in rows]
+    assert cells == [
+        ["Anne Durand", "M001", "La Cocotte Numérique"],
+        ["Anne Durand", "M001", "Maison des Services"],
+        ["Léa Roux", "M003", "La Cocotte Numérique"],
+        ["Paul Martin", "M002", "Maison des Services"],
+        ["Total du mois", "", ""],
+    ]
+    anne = rows[0]
+    assert (anne["Heures"], anne["Heures facturées"], anne["Tarif"]) == ("12,50", "12,75", "public")
+    assert (anne["Tarif horaire (€)"], anne["Montant (€)"]) == ("3,00", "38,25")
+    lea = rows[2]
+    assert (lea["Heures gratuites"], lea["Tarif"], lea["Montant (€)"]) == (
+        "3,00",
+        "gratuit",
+        "0,00",
+    )
+    assert rows[-1]["Montant (€)"] == "53,25" and rows[-1]["Heures"] == "20,50"
+    programs = dora.get("/reports/billing.csv?month=2026-11").text
+    assert programs.startswith("member_id,member_name,site,")
+
+    close(store, "2026-11", CLOSE_NOV)
+    closed = french_rows(dora.get("/reports/billing.fr.csv?month=2026-11").data)
+    assert [row["Facture"] for row in closed] == [
+        "MURAT-000001", "YDES-000001", "", "YDES-000002", "",
+    ]  # fmt: skip
+    hers = french_rows(marie.get("/reports/billing.fr.csv?month=2026-11").data)
+    assert {row["Site"] for row in hers} == {"La Cocotte Numérique", ""}
+    assert hers[-1]["Montant (€)"] == "38,25"
+    assert dora.get("/reports/billing.fr.csv?month=2026-13").status_code == 400
 
 
 def test_a_line_says_why_its_amount_is_not_hours_times_rate(
