@@ -118,11 +118,12 @@ def index() -> ResponseReturnValue:
             if result.closed
             else None
         )
-        closable_from = None if result.closed else invoicing.closable_from(session, choice.month)
+        closable_from = invoicing.closable_from(session, choice.month)
         choice.first = invoicing.first_month(session, choice.sites)
         steps = invoicing.billing_steps(session)
-    closer = me().account.role in ("admin", "department")
-    ended = closable_from is not None and console().clock() >= closable_from
+    # The close, or the day it will be offered, for those who may close an open month.
+    closer = me().account.role in ("admin", "department") and not result.closed
+    ended = console().clock() >= closable_from
     names = site_names()
     return render_template(
         "console/reports/billing.html",
@@ -135,9 +136,7 @@ def index() -> ResponseReturnValue:
         pdfs=pdfs,
         form=CloseForm(month=choice.month) if closer and ended else None,
         closes_on=(
-            day_words(invoicing.first_whole_day(closable_from))
-            if closer and closable_from is not None and not ended
-            else None
+            day_words(invoicing.first_whole_day(closable_from)) if closer and not ended else None
         ),
         rates={key: _(words) for key, words in RATE_WORDS.items()},
         site_totals=sorted(

@@ -1,7 +1,9 @@
 """A month's invoice lines as a table (`hub.reports.tables.Table`) for people: the billing
 page's "CSV for Excel", with the page's words (members' and sites' names, the member number,
-the rates as the page names them), hours and euros as numbers. The API's CSV
-(`hub.api.reports.billing_csv`) stays the programs' one, with ids and English codes.
+the rates as the page names them), hours and euros as numbers. A capped line's amount at
+the hourly rate is a column of its own: the page's "plafonné (18,00 € au tarif horaire)".
+The API's CSV (`hub.api.reports.billing_csv`) stays the programs' one, with ids and English
+codes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def _month(month: str | None) -> date | None:
 
 def _row(line: BillLine, sites: Mapping[str, str], words: Words, closed: bool) -> list[Cell]:
     rate = RATE_WORDS.get(line.rate)
+    note = line.note
     row: list[Cell] = [
         line.member_name or line.member_id,
         line.member_id,
@@ -39,6 +42,7 @@ def _row(line: BillLine, sites: Mapping[str, str], words: Words, closed: bool) -
         line.billed_hours,
         line.rate if rate is None else words(rate),
         line.hourly_eur,
+        None if note is None else note.uncapped_eur,
         line.amount_eur,
     ]
     return [*row, line.invoice] if closed else row
@@ -57,6 +61,7 @@ def billing_table(result: MonthBilling, sites: Mapping[str, str], words: Words) 
         Column(words(N_("Billed hours")), "hours"),
         Column(words(N_("Rate")), "text"),
         Column(words(N_("Hourly rate")), "euros"),
+        Column(words(N_("At the hourly rate, before caps")), "euros"),
         Column(words(N_("Amount")), "euros"),
     ]
     if result.closed:
@@ -72,6 +77,7 @@ def billing_table(result: MonthBilling, sites: Mapping[str, str], words: Words) 
         sum((line.hours for line in lines), Decimal(0)),
         sum((line.free_hours for line in lines), Decimal(0)),
         sum((line.billed_hours for line in lines), Decimal(0)),
+        None,
         None,
         None,
         result.total_eur,

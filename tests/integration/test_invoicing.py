@@ -712,7 +712,11 @@ def test_the_billing_lines_for_a_spreadsheet_name_people_and_sites_in_french(
     store: sessionmaker[Session], console_app: Flask
 ) -> None:
     """The page's main download: names, member numbers, French rates, decimal commas, the
-    month's total last; a closed month's lines name their invoice. The programs' CSV stays."""
+    month's total last, a capped line's amount at the hourly rate (Paul's 6 h at Murat: 18 €
+    capped at 15 € a day); a closed month's lines name their invoice. The programs' CSV
+    stays."""
+    with store.begin() as session:
+        session.add(stay("M002", "murat", "2026-11-12", "09:00", 6))
     add_user(store, "dora", "department")
     add_user(store, "marie", "animator", ["murat"])
     dora, marie = console_app.test_client(), console_app.test_client()
@@ -727,13 +731,15 @@ def test_the_billing_lines_for_a_spreadsheet_name_people_and_sites_in_french(
     rows = french_rows(answer.data)
     assert list(rows[0]) == [
         "Membre", "Numéro de membre", "Site", "Régularisation de", "Heures",
-        "Heures gratuites", "Heures facturées", "Tarif", "Tarif horaire (€)", "Montant (€)",
+        "Heures gratuites", "Heures facturées", "Tarif", "Tarif horaire (€)",
+        "Au tarif horaire, avant plafond (€)", "Montant (€)",
     ]  # fmt: skip
     cells = [[row[name] for name in ("Membre", "Numéro de membre", "Site")] for row in rows]
     assert cells == [
         ["Anne Durand", "M001", "La Cocotte Numérique"],
         ["Anne Durand", "M001", "Maison des Services"],
         ["Léa Roux", "M003", "La Cocotte Numérique"],
+        ["Paul Martin", "M002", "La Cocotte Numérique"],
         ["Paul Martin", "M002", "Maison des Services"],
         ["Total du mois", "", ""],
     ]
@@ -746,18 +752,21 @@ def test_the_billing_lines_for_a_spreadsheet_name_people_and_sites_in_french(
         "gratuit",
         "0,00",
     )
-    assert rows[-1]["Montant (€)"] == "53,25" and rows[-1]["Heures"] == "20,50"
+    assert anne["Au tarif horaire, avant plafond (€)"] == ""
+    paul = rows[3]
+    assert (paul["Au tarif horaire, avant plafond (€)"], paul["Montant (€)"]) == ("18,00", "15,00")
+    assert rows[-1]["Montant (€)"] == "68,25" and rows[-1]["Heures"] == "26,50"
     programs = dora.get("/reports/billing.csv?month=2026-11").text
     assert programs.startswith("member_id,member_name,site,")
 
     close(store, "2026-11", CLOSE_NOV)
     closed = french_rows(dora.get("/reports/billing.fr.csv?month=2026-11").data)
     assert [row["Facture"] for row in closed] == [
-        "MURAT-000001", "YDES-000001", "", "YDES-000002", "",
+        "MURAT-000001", "YDES-000001", "", "MURAT-000002", "YDES-000002", "",
     ]  # fmt: skip
     hers = french_rows(marie.get("/reports/billing.fr.csv?month=2026-11").data)
     assert {row["Site"] for row in hers} == {"La Cocotte Numérique", ""}
-    assert hers[-1]["Montant (€)"] == "38,25"
+    assert hers[-1]["Montant (€)"] == "53,25"
     assert dora.get("/reports/billing.fr.csv?month=2026-13").status_code == 400
 
 
