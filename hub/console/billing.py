@@ -149,25 +149,28 @@ def index() -> ResponseReturnValue:
     )
 
 
-@bp.get("/billing.csv")
-@login_required
-def file() -> ResponseReturnValue:
+def _file_billing() -> tuple[_Choice, invoicing.MonthBilling]:
+    """A download's month and its billing; a bad month is a 400 (a file has no page to say
+    it on)."""
     choice = _Choice()
     if choice.errors:
         abort(400)
     with console().sessions() as session:
-        return billing_csv(invoicing.month_billing(session, choice.month, sites=choice.sites))
+        return choice, invoicing.month_billing(session, choice.month, sites=choice.sites)
+
+
+@bp.get("/billing.csv")
+@login_required
+def file() -> ResponseReturnValue:
+    _choice, result = _file_billing()
+    return billing_csv(result)
 
 
 @bp.get("/billing.fr.csv")
 @login_required
 def french_file() -> ResponseReturnValue:
     """The month's lines for a French spreadsheet, with names (`billing_table`)."""
-    choice = _Choice()
-    if choice.errors:
-        abort(400)
-    with console().sessions() as session:
-        result = invoicing.month_billing(session, choice.month, sites=choice.sites)
+    choice, result = _file_billing()
     content = french_csv(billing_table(result, site_names(), _))
     return _download(content, f"facturation-{choice.month}.csv", "text/csv; charset=utf-8")
 

@@ -27,13 +27,19 @@ def hub(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_month_closed_shown_and_zipped_from_a_shell(tmp_path: Path) -> None:
+def hub_with_members(tmp_path: Path) -> Path:
+    """A hub's config in `tmp_path`, its database with the test sites and members."""
     config = tmp_path / "hub.yaml"
     config.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "state")}))
     (tmp_path / "sites.yaml").write_text(SITES)
     (tmp_path / "members.csv").write_text(MEMBERS)
     assert hub(config, "import-sites", str(tmp_path / "sites.yaml")).returncode == 0
     assert hub(config, "import-members", str(tmp_path / "members.csv")).returncode == 0
+    return config
+
+
+def test_a_month_closed_shown_and_zipped_from_a_shell(tmp_path: Path) -> None:
+    config = hub_with_members(tmp_path)
     engine = make_engine(f"sqlite:///{tmp_path / 'state' / 'hub.db'}")
     sessions = make_sessionmaker(engine)
     with sessions.begin() as session:
@@ -88,12 +94,7 @@ def close_at(config: Path, month: str, now: str) -> subprocess.CompletedProcess[
 def test_a_month_is_closed_from_a_shell_only_once_it_has_ended_in_paris(tmp_path: Path) -> None:
     """A second before midnight in Paris on 30 November, November is refused, saying from
     when; a second after, it closes (it is still 30 November in UTC)."""
-    config = tmp_path / "hub.yaml"
-    config.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "state")}))
-    (tmp_path / "sites.yaml").write_text(SITES)
-    (tmp_path / "members.csv").write_text(MEMBERS)
-    assert hub(config, "import-sites", str(tmp_path / "sites.yaml")).returncode == 0
-    assert hub(config, "import-members", str(tmp_path / "members.csv")).returncode == 0
+    config = hub_with_members(tmp_path)
     engine = make_engine(f"sqlite:///{tmp_path / 'state' / 'hub.db'}")
     with make_sessionmaker(engine).begin() as session:
         session.add(stay("M001", "murat", "2026-11-30", "20:00", 2))
