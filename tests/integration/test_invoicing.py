@@ -33,6 +33,8 @@ from hub.people.imports import import_members, import_sites
 from hub.presence.corrections import correct_session
 from hub.presence.retention import apply_retention, erase_member
 from hub.reports import invoice_files, invoice_sheet, invoicing, queries
+from hub.reports.billing_table import billing_table
+from hub.reports.spreadsheets import french_csv
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.models import BillingMonth, Invoice, InvoiceRecord, PresenceSession, Site
 from hub.web.app import create_app
@@ -271,6 +273,13 @@ def test_a_late_correction_is_an_adjustment_in_the_next_month_closed(
         ("YDES-000003", "credit_note", D("-7.20")),
         ("YDES-000004", "invoice", D("7.20")),
     ]
+    # The spreadsheet's lines say which month an adjustment corrects, and its negative hours.
+    spreadsheet = french_csv(billing_table(december, {"ydes": "Ydes"}, str)).decode("utf-8-sig")
+    assert spreadsheet.splitlines()[1:4] == [
+        "Anne Durand;M001;Ydes;11/2026;-2,00;0,00;-2,00;public;3,00;;-6,00;YDES-000003",
+        "Paul Martin;M002;Ydes;11/2026;1,00;0,00;1,00;public;3,00;;3,00;YDES-000004",
+        "Paul Martin;M002;Ydes;;1,00;0,00;1,00;public;3,00;;3,00;YDES-000004",
+    ]  # by month, as the page lists them
     assert snapshot(store, "2026-11") == before
     # Corrected once: closing January finds nothing more to carry.
     assert close(store, "2027-01", datetime(2027, 2, 2, tzinfo=UTC)).adjustments == 0
