@@ -35,7 +35,7 @@ from hub.people import members
 from hub.reports import invoice_files, invoicing
 from hub.reports.billing_table import RATE_WORDS, billing_table
 from hub.reports.spreadsheets import french_csv
-from hub.rules.invoices import previous_month
+from hub.rules.patterns import month_keys
 
 bp = Blueprint("billing", __name__, url_prefix="/reports")
 
@@ -56,12 +56,8 @@ class _Choice(ReportChoice):
     def months(self) -> list[str]:
         """From this month back to the first with data (not years of empty months), and the
         month asked for wherever it is."""
-        month = self.today.strftime("%Y-%m")
-        first = min(self.first or month, month)
-        months = []
-        while month >= first:
-            months.append(month)
-            month = previous_month(month)
+        first = min(self.first or self.today.strftime("%Y-%m"), self.today.strftime("%Y-%m"))
+        months = month_keys(date(int(first[:4]), int(first[5:7]), 1), self.today)[::-1]
         return months if self.month in months else sorted([*months, self.month], reverse=True)
 
     def query(self, **changes: str) -> str:
