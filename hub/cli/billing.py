@@ -15,6 +15,7 @@ import re
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -46,7 +47,14 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     invoices.add_argument("--zip", dest="zip_file", type=Path, required=True)
 
 
-def run(args: argparse.Namespace, config: HubConfig, database: Database) -> int:
+def run(
+    args: argparse.Namespace,
+    config: HubConfig,
+    database: Database,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> int:
+    """`clock`: "now", which decides whether the month has ended."""
     from hub.api.reports import billing_json
     from hub.reports import invoice_files, invoicing
 
@@ -56,7 +64,7 @@ def run(args: argparse.Namespace, config: HubConfig, database: Database) -> int:
                 closed = invoicing.close_month(
                     session,
                     args.month,
-                    now=utcnow(),
+                    now=clock(),
                     actor=f"cli:{getpass.getuser()}",
                     sessions_retention_years=config.retention.sessions_retention_years,
                 )

@@ -10,6 +10,7 @@ lines and invoices only; another site's invoice answers 404.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -27,11 +28,14 @@ from hub.console.access import (
 )
 from hub.console.forms.billing import CloseForm
 from hub.console.i18n import gettext as _
-from hub.console.periods import month_label, months_offered
+from hub.console.periods import long_day, month_label
 from hub.console.query import ReportChoice
 from hub.console.services import console
 from hub.people import members
 from hub.reports import invoice_files, invoicing
+from hub.reports.billing_table import RATE_WORDS, billing_table
+from hub.reports.spreadsheets import french_csv
+from hub.rules.patterns import month_keys
 
 bp = Blueprint("billing", __name__, url_prefix="/reports")
 
@@ -45,9 +49,16 @@ class _Choice(ReportChoice):
     """The month and sites asked for. The report pages' period (`from`, `to`) is carried
     along so that their tabs keep it."""
 
+    #: The first month with stays or closed at the chosen sites (`invoicing.first_month`).
+    first: str | None = None
+
     @property
     def months(self) -> list[str]:
-        return months_offered(self.today, self.month)
+        """From this month back to the first with data (not years of empty months), and the
+        month asked for wherever it is."""
+        first = min(self.first or self.today.strftime("%Y-%m"), self.today.strftime("%Y-%m"))
+        months = month_keys(date(int(first[:4]), int(first[5:7]), 1), self.today)[::-1]
+        return months if self.month in months else sorted([*months, self.month], reverse=True)
 
     def query(self, **changes: str) -> str:
         values = [(key, request.args[key]) for key in ("from", "to", "by") if key in request.args]
@@ -103,30 +114,61 @@ def index() -> ResponseReturnValue:
             if result.closed
             else None
         )
-    may_close = me().account.role in ("admin", "department") and not result.closed
+        closable_from = invoicing.closable_from(session, choice.month)
+        choice.first = invoicing.first_month(session, choice.sites)
+        steps = invoicing.billing_steps(session)
+    # The close, or the day it will be offered, for those who may close an open month.
+    closer = me().account.role in ("admin", "department") and not result.closed
+    ended = console().clock() >= closable_from
+    names = site_names()
     return render_template(
         "console/reports/billing.html",
         choice=choice,
-        sites=site_names(),
+        sites=names,
         month_label=month_label,
         result=result,
         paged=_paged(_by_member(result), choice),
         invoice_ids=invoice_ids,
         pdfs=pdfs,
-        form=CloseForm(month=choice.month) if may_close else None,
+        form=CloseForm(month=choice.month) if closer and ended else None,
+        closes_on=(
+            day_words(invoicing.first_whole_day(closable_from)) if closer and not ended else None
+        ),
+        rates={key: _(words) for key, words in RATE_WORDS.items()},
+        site_totals=sorted(
+            result.by_site, key=lambda row: invoicing.sort_key(names.get(row.site, row.site))
+        ),
+        steps=steps,
         csv_url=url_for("billing.file") + "?" + choice.query(),
+        french_csv_url=url_for("billing.french_file") + "?" + choice.query(),
         zip_url=url_for("billing.month_zip") + "?" + choice.query(),
     )
+
+
+def _file_billing() -> tuple[_Choice, invoicing.MonthBilling]:
+    """A download's month and its billing; a bad month is a 400 (a file has no page to say
+    it on)."""
+    choice = _Choice()
+    if choice.errors:
+        abort(400)
+    with console().sessions() as session:
+        return choice, invoicing.month_billing(session, choice.month, sites=choice.sites)
 
 
 @bp.get("/billing.csv")
 @login_required
 def file() -> ResponseReturnValue:
-    choice = _Choice()
-    if choice.errors:
-        abort(400)
-    with console().sessions() as session:
-        return billing_csv(invoicing.month_billing(session, choice.month, sites=choice.sites))
+    _choice, result = _file_billing()
+    return billing_csv(result)
+
+
+@bp.get("/billing.fr.csv")
+@login_required
+def french_file() -> ResponseReturnValue:
+    """The month's lines for a French spreadsheet, with names (`billing_table`)."""
+    choice, result = _file_billing()
+    content = french_csv(billing_table(result, site_names(), _))
+    return _download(content, f"facturation-{choice.month}.csv", "text/csv; charset=utf-8")
 
 
 @bp.post("/billing/close")
@@ -150,10 +192,7 @@ def close() -> ResponseReturnValue:
                 sessions_retention_years=console().sessions_retention_years,
             )
     except invoicing.CannotClose as refused:
-        params = {
-            key: month_label(str(value)) if key in ("month", "last", "next") else value
-            for key, value in refused.params.items()
-        }
+        params = {key: _param_words(key, value) for key, value in refused.params.items()}
         flash(_(refused.message, **params), "error")
         with console().sessions() as session:
             names = members.names(session, [row.member_id for row in refused.blocking])
@@ -178,6 +217,21 @@ def close() -> ResponseReturnValue:
         "success",
     )
     return back
+
+
+def day_words(day: date) -> str:
+    """'1er décembre 2026': the first of a month as French writes it (the catalog's "1
+    %(month)s"), any other day as the reports do."""
+    if day.day == 1:
+        return _("1 %(month)s", month=month_label(day.strftime("%Y-%m")))
+    return long_day(day)
+
+
+def _param_words(key: str, value: object) -> object:
+    """A refusal's month or day in words, its other values as they are."""
+    if isinstance(value, date):
+        return day_words(value)
+    return month_label(str(value)) if key in ("month", "last", "next") else value
 
 
 @bp.get("/billing/invoices/<int:invoice_id>.pdf")

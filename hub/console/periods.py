@@ -11,7 +11,6 @@ from flask import request
 from flask_babel import format_date, format_datetime, get_locale, gettext
 
 from hub.reports.queries import EARLIEST_DAY, LATEST_DAY
-from hub.rules.patterns import month_keys
 
 
 def _(message: str, **params: object) -> str:
@@ -44,15 +43,6 @@ def month_label(month: str) -> str:
     language (a browser's own month picker speaks its own)."""
     first = date(int(month[:4]), int(month[5:7]), 1)
     return str(format_date(first, "LLLL yyyy"))
-
-
-def months_offered(today: date, chosen: str) -> list[str]:
-    """The months a month picker offers, newest first: this month and those of the years
-    the evaluation offers (12 × `YEARS_OFFERED`), and `chosen` wherever it is."""
-    months = month_keys(date(today.year - YEARS_OFFERED, today.month, 1), today)
-    del months[0]  # that month itself, as many years ago
-    months.reverse()
-    return months if chosen in months else sorted([*months, chosen], reverse=True)
 
 
 def long_day(day: date) -> str:

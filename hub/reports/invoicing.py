@@ -42,6 +42,7 @@ from hub.store.models import (
     Invoice,
     InvoiceRecord,
     Member,
+    PresenceSession,
     Site,
 )
 
@@ -110,11 +111,18 @@ def _lock(session: Session, now: datetime) -> str | None:
     return session.scalar(select(BillingState.last_closed).where(BillingState.id == 1))
 
 
-def _month_over(month: str, now: datetime, zones: Collection[str]) -> bool:
-    """Whether `month` has ended at every site (in its own time zone)."""
-    _first, last = queries.month_bounds(month)
-    after = date.fromordinal(last.toordinal() + 1)
-    return all(now >= datetime.combine(after, time(), ZoneInfo(zone)) for zone in zones)
+def closable_from(session: Session, month: str) -> datetime:
+    """The first moment `month` may be closed: once it has ended in Paris and at every site,
+    each in its own time zone (`rules.closable_from`)."""
+    return rules.closable_from(month, set(session.scalars(select(Site.timezone))))
+
+
+def first_whole_day(moment: datetime) -> date:
+    """The first day in Paris that starts at or after `moment`: "from that day" is then
+    true of its every minute, even for a site in a later time zone."""
+    local = moment.astimezone(ZoneInfo(rules.NETWORK_ZONE))
+    day = local.date()
+    return day if local.time() == time() else date.fromordinal(day.toordinal() + 1)
 
 
 def _check(session: Session, month: str, now: datetime, previous: str | None) -> None:
@@ -132,9 +140,13 @@ def _check(session: Session, month: str, now: datetime, previous: str | None) ->
             month=month,
             next=rules.next_month(previous),
         )
-    zones = set(session.scalars(select(Site.timezone))) or {"UTC"}
-    if not _month_over(month, now, zones):
-        raise CannotClose(N_("%(month)s is not over yet."), month=month)
+    start = closable_from(session, month)
+    if now < start:
+        raise CannotClose(
+            N_("%(month)s has not ended: it can be closed from %(day)s."),
+            month=month,
+            day=first_whole_day(start),
+        )
     blocking = queries.open_sessions(session, month)
     if blocking:
         raise CannotClose(
@@ -566,6 +578,15 @@ class MemberTotal:
 
 
 @dataclass(frozen=True)
+class SiteTotal:
+    site: str
+    hours: Decimal
+    free_hours: Decimal
+    billed_hours: Decimal
+    total_eur: Decimal
+
+
+@dataclass(frozen=True)
 class MonthBilling:
     month: str
     closed: bool
@@ -585,6 +606,41 @@ class MonthBilling:
             (MemberTotal(member, names[member], total) for member, total in sums.items()),
             key=lambda row: (sort_key(row.member_name or ""), row.member_id),
         )
+
+    @property
+    def by_site(self) -> list[SiteTotal]:
+        """A total per site (each issues its own invoices), by site id."""
+        sums: dict[str, list[Decimal]] = {}
+        for line in self.lines:
+            figures = (line.hours, line.free_hours, line.billed_hours, line.amount_eur)
+            found = sums.setdefault(line.site, [Decimal(0)] * 4)
+            sums[line.site] = [total + figure for total, figure in zip(found, figures, strict=True)]
+        return [SiteTotal(site, *figures) for site, figures in sorted(sums.items())]
+
+
+def billing_steps(session: Session) -> dict[str, int]:
+    """Each site's billing step in minutes: every stay is billed rounded up to it, which is
+    why a month's billed hours may exceed its hours used."""
+    return {site: step for site, step in session.execute(select(Site.id, Site.rounding_min))}
+
+
+def first_month(session: Session, sites: Collection[str] | None = None) -> str | None:
+    """The first month with something to bill or billed at `sites` (None: every site): the
+    month of their first stay (in Paris) or the first month closed; None before any."""
+    chosen = list(session.scalars(select(Site.id))) if sites is None else list(sites)
+    starts = [
+        session.scalar(
+            select(func.min(PresenceSession.start)).where(PresenceSession.site_id == site)
+        )
+        for site in chosen  # one index lookup each (sessions are indexed by site, then start)
+    ]
+    months = [
+        start.astimezone(ZoneInfo(rules.NETWORK_ZONE)).strftime("%Y-%m")
+        for start in starts
+        if start is not None
+    ]
+    closed = session.scalar(select(func.min(BillingMonth.month)))
+    return min([*months, *([closed] if closed else [])], default=None)
 
 
 def month_billing(

@@ -15,15 +15,19 @@ month and the adjustments of earlier months at that site.
 '2027-01'
 >>> reference("MURAT", 42)
 'MURAT-000042'
+>>> closable_from("2026-11", {"Europe/Paris"}).isoformat()
+'2026-12-01T00:00:00+01:00'
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from hub.rules.model import InvoiceLine, LineRate, to_cents
 
@@ -33,12 +37,25 @@ DEFAULT_VAT_EXEMPTION = "TVA non applicable, art. 293 B du CGI"
 
 InvoiceKind = Literal["invoice", "credit_note"]
 
+#: The network's time zone (the Cantal's): a month ends at its midnight, whatever UTC says.
+NETWORK_ZONE = "Europe/Paris"
+
 
 def next_month(month: str) -> str:
     """The "YYYY-MM" after `month`."""
     year, number = (int(part) for part in month.split("-"))
     year, number = (year + 1, 1) if number == 12 else (year, number + 1)
     return f"{year:04d}-{number:02d}"
+
+
+def closable_from(month: str, zones: Collection[str]) -> datetime:
+    """When `month` has ended in the network's time zone and at every site's (`zones`): the
+    first moment it may be closed. Closing issues invoices and cannot be undone, so a month
+    is never closed while a stay of it can still happen somewhere."""
+    year, number = (int(part) for part in next_month(month).split("-"))
+    after = date(year, number, 1)
+    ends = [datetime.combine(after, time(), ZoneInfo(zone)) for zone in {NETWORK_ZONE, *zones}]
+    return max(ends)
 
 
 def previous_month(month: str) -> str:

@@ -28,25 +28,27 @@ def test_a_closed_month_reads_well_at_any_width(
             ("M0003", "2026-11-04"),
             ("M0005", "2026-11-05"),
         ):
-            session.add(stay(member, "murat", day, "09:00", 5))
-            session.add(stay(member, "murat", day.replace("-11-", "-12-"), "09:00", 2))
+            session.add(stay(member, "murat", day.replace("-11-", "-10-"), "09:00", 5))
+            session.add(stay(member, "murat", day, "09:00", 2))
     with running_hub.sessions.begin() as session:
         invoicing.close_month(
-            session, "2026-11", now=datetime(2026, 12, 2, 9, tzinfo=UTC), actor="test"
+            session, "2026-10", now=datetime(2026, 11, 2, 9, tzinfo=UTC), actor="test"
         )
     context = browser.new_context(
         locale="fr-FR", viewport={"width": width, "height": 900}, bypass_csp=True
     )
     page = context.new_page()
     browser_sign_in(page, running_hub.url, "dora")
-    page.goto(f"{running_hub.url}/reports/billing?month=2026-11")
+    page.goto(f"{running_hub.url}/reports/billing?month=2026-10")
     expect(page.get_by_text("Total du mois")).to_be_visible()
+    expect(page.get_by_role("table", name="Total par site")).to_be_visible()
     expect(page.get_by_role("link", name="MURAT-000001")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     assert serious_violations(page) == []
 
-    page.goto(f"{running_hub.url}/reports/billing?month=2026-12")
-    close = page.get_by_role("button", name="Clore décembre 2026 et émettre ses factures")
+    # November has ended (the hub's clock is the machine's, past 2026): its close is offered.
+    page.goto(f"{running_hub.url}/reports/billing?month=2026-11")
+    close = page.get_by_role("button", name="Clore novembre 2026 et émettre ses factures")
     close.click()  # the box is not ticked: the browser asks for it, nothing is sent
     expect(page.get_by_text("ouvert", exact=True)).to_be_visible()
     assert serious_violations(page) == []

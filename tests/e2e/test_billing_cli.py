@@ -27,13 +27,19 @@ def hub(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_month_closed_shown_and_zipped_from_a_shell(tmp_path: Path) -> None:
+def hub_with_members(tmp_path: Path) -> Path:
+    """A hub's config in `tmp_path`, its database with the test sites and members."""
     config = tmp_path / "hub.yaml"
     config.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "state")}))
     (tmp_path / "sites.yaml").write_text(SITES)
     (tmp_path / "members.csv").write_text(MEMBERS)
     assert hub(config, "import-sites", str(tmp_path / "sites.yaml")).returncode == 0
     assert hub(config, "import-members", str(tmp_path / "members.csv")).returncode == 0
+    return config
+
+
+def test_a_month_closed_shown_and_zipped_from_a_shell(tmp_path: Path) -> None:
+    config = hub_with_members(tmp_path)
     engine = make_engine(f"sqlite:///{tmp_path / 'state' / 'hub.db'}")
     sessions = make_sessionmaker(engine)
     with sessions.begin() as session:
@@ -71,3 +77,33 @@ def test_a_month_closed_shown_and_zipped_from_a_shell(tmp_path: Path) -> None:
     bad = hub(config, "billing", "close", "2026-13")
     assert bad.returncode == 2 and "'2026-13' is not a month" in bad.stderr
     assert hub(config, "billing", "invoices", "2026-10", "--zip", "x.zip").returncode == 1
+
+
+def close_at(config: Path, month: str, now: str) -> subprocess.CompletedProcess[str]:
+    """`billing close` in a process whose clock says `now` (the command's `main(clock=)`)."""
+    probe = (
+        "import sys; from datetime import datetime; from hub.cli.main import main; "
+        f"sys.exit(main(['--config', {str(config)!r}, 'billing', 'close', {month!r}], "
+        f"clock=lambda: datetime.fromisoformat({now!r})))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_month_is_closed_from_a_shell_only_once_it_has_ended_in_paris(tmp_path: Path) -> None:
+    """A second before midnight in Paris on 30 November, November is refused, saying from
+    when; a second after, it closes (it is still 30 November in UTC)."""
+    config = hub_with_members(tmp_path)
+    engine = make_engine(f"sqlite:///{tmp_path / 'state' / 'hub.db'}")
+    with make_sessionmaker(engine).begin() as session:
+        session.add(stay("M001", "murat", "2026-11-30", "20:00", 2))
+    engine.dispose()
+
+    early = close_at(config, "2026-11", "2026-11-30T23:59:59+01:00")
+    assert early.returncode == 1
+    assert "2026-11 has not ended: it can be closed from 2026-12-01." in early.stderr
+    assert "closed:" not in early.stdout
+    closed = close_at(config, "2026-11", "2026-12-01T00:00:01+01:00")
+    assert closed.returncode == 0, closed.stderr
+    assert "2026-11 closed: 1 lines, 0 adjustments, 1 invoices, 6.00 EUR" in closed.stdout

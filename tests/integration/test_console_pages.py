@@ -124,6 +124,8 @@ ROUTES = [
     ("/reports/billing?month=2026-11&site=ydes", 200, 200, 404),
     ("/reports/billing.csv?month=2026-11", 200, 200, 200),
     ("/reports/billing.csv?month=2026-11&site=ydes", 200, 200, 404),
+    ("/reports/billing.fr.csv?month=2026-11", 200, 200, 200),
+    ("/reports/billing.fr.csv?month=2026-11&site=ydes", 200, 200, 404),
     ("/admin/quarantine/", 200, 403, 403),
     ("/admin/quarantine/?page=2", 200, 403, 403),
 ]

@@ -5,6 +5,7 @@ pdftotext, and invoice numbers under two processes closing at once on PostgreSQL
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
 import re
@@ -26,13 +27,17 @@ from pypdf import PdfReader
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.config import HubConfig
 from hub.people import api_tokens
 from hub.people.imports import import_members, import_sites
 from hub.presence.corrections import correct_session
 from hub.presence.retention import apply_retention, erase_member
 from hub.reports import invoice_files, invoice_sheet, invoicing, queries
+from hub.reports.billing_table import billing_table
+from hub.reports.spreadsheets import french_csv
 from hub.store import make_engine, make_sessionmaker, migrate
-from hub.store.models import BillingMonth, Invoice, InvoiceRecord, PresenceSession
+from hub.store.models import BillingMonth, Invoice, InvoiceRecord, PresenceSession, Site
+from hub.web.app import create_app
 from tests.console import add_user, client_sign_in, csrf_token
 from tests.integration.test_console_french import visible
 from tests.servers import Postgres
@@ -63,6 +68,9 @@ MEMBERS = (
     "M003,Roux,Léa,,mobile,2026-10-01,,,\n"
 )
 CLOSE_NOV = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+#: A second either side of November's end in Paris (midnight there is 23:00 UTC).
+LAST_SECOND_OF_NOV = datetime(2026, 11, 30, 22, 59, 59, tzinfo=UTC)
+FIRST_SECOND_OF_DEC = datetime(2026, 11, 30, 23, 0, 1, tzinfo=UTC)
 CLOSE_DEC = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 D = Decimal
 
@@ -265,6 +273,13 @@ def test_a_late_correction_is_an_adjustment_in_the_next_month_closed(
         ("YDES-000003", "credit_note", D("-7.20")),
         ("YDES-000004", "invoice", D("7.20")),
     ]
+    # The spreadsheet's lines say which month an adjustment corrects, and its negative hours.
+    spreadsheet = french_csv(billing_table(december, {"ydes": "Ydes"}, str)).decode("utf-8-sig")
+    assert spreadsheet.splitlines()[1:4] == [
+        "Anne Durand;M001;Ydes;11/2026;-2,00;0,00;-2,00;public;3,00;;-6,00;YDES-000003",
+        "Paul Martin;M002;Ydes;11/2026;1,00;0,00;1,00;public;3,00;;3,00;YDES-000004",
+        "Paul Martin;M002;Ydes;;1,00;0,00;1,00;public;3,00;;3,00;YDES-000004",
+    ]  # by month, as the page lists them
     assert snapshot(store, "2026-11") == before
     # Corrected once: closing January finds nothing more to carry.
     assert close(store, "2027-01", datetime(2027, 2, 2, tzinfo=UTC)).adjustments == 0
@@ -310,7 +325,7 @@ def test_what_a_close_refuses(store: sessionmaker[Session]) -> None:
         ).one()
         open_one.end = open_one.start + timedelta(hours=1)
         session.commit()
-    with pytest.raises(invoicing.CannotClose, match="not over yet"):
+    with pytest.raises(invoicing.CannotClose, match=r"2026-12 has not ended: .* from 2027-01-01"):
         close(store, "2026-12", datetime(2026, 12, 31, 22, 59, tzinfo=UTC))
     close(store, "2026-11", CLOSE_NOV)
     with pytest.raises(invoicing.CannotClose, match="already closed"):
@@ -623,6 +638,145 @@ def test_the_billing_page_closes_a_confirmed_month_and_an_animator_sees_its_site
     )
     assert len(everything.namelist()) == 4
     assert dora.get("/reports/billing/invoices.zip?month=2026-10").status_code == 404
+
+
+def test_a_month_is_closed_only_once_it_has_ended_in_paris(store: sessionmaker[Session]) -> None:
+    """At 23:59:59 on 30 November in Paris the page offers no close, says from when it can
+    be, and a close posted anyway is refused in words; a second after midnight, the close is
+    offered and done. UTC's midnight, an hour later, plays no part."""
+    now = [LAST_SECOND_OF_NOV]
+    app = create_app(HubConfig(), sessionmaker=store, clock=lambda: now[0])
+    add_user(store, "dora", "department")
+    add_user(store, "marie", "animator", ["murat"])
+    dora, marie = app.test_client(), app.test_client()
+    assert client_sign_in(dora, "dora") == client_sign_in(marie, "marie") == 302
+
+    page = visible(dora.get("/reports/billing?month=2026-11").text)
+    assert "Clore novembre 2026" not in page
+    assert "Il pourra être clos à partir du 1er décembre 2026, une fois terminé" in page
+    assert "pourra être clos" not in visible(marie.get("/reports/billing?month=2026-11").text)
+    confirmed = {
+        "csrf_token": csrf_token(dora.get("/sessions/new").text),
+        "month": "2026-11",
+        "confirm": "y",
+    }
+    refused = visible(
+        dora.post("/reports/billing/close", data=confirmed, follow_redirects=True).text
+    )
+    assert (
+        "novembre 2026 n’est pas terminé : il ne pourra être clos qu’à partir du "
+        "1er décembre 2026." in refused
+    )
+    with store() as session:
+        assert session.scalars(select(BillingMonth)).all() == []
+        assert session.scalars(select(Invoice)).all() == []
+
+    now[0] = FIRST_SECOND_OF_DEC
+    page = visible(dora.get("/reports/billing?month=2026-11").text)
+    assert "Clore novembre 2026" in page and "pourra être clos" not in page
+    done = visible(dora.post("/reports/billing/close", data=confirmed, follow_redirects=True).text)
+    assert "novembre 2026 est clos : 3 factures, 0 régularisations." in done
+    december = visible(dora.get("/reports/billing?month=2026-12").text)
+    assert "Clore décembre 2026" not in december
+    assert "Il pourra être clos à partir du 1er janvier 2027" in december
+
+
+def test_the_billing_page_sums_up_the_month_by_site_and_says_why_billed_hours_differ(
+    store: sessionmaker[Session],
+) -> None:
+    """The month's total once, at the top; a total per site with its billing step, which
+    explains billed hours above the hours used (Anne's 3 × 4 h 10 billed 3 × 4 h 15); the
+    month list runs from the first month with a stay, not years back."""
+    with store.begin() as session:
+        session.execute(update(Site).where(Site.id == "ydes").values(rounding_min=30))
+        session.add(stay("M002", "ydes", "2026-11-25", "09:00", 1 + 5 / 60))  # 1.5 h billed
+    app = create_app(HubConfig(), sessionmaker=store, clock=lambda: CLOSE_NOV)
+    add_user(store, "dora", "department")
+    dora = app.test_client()
+    assert client_sign_in(dora, "dora") == 302
+    html = dora.get("/reports/billing?month=2026-11").text
+    page = visible(html)
+    assert page.count("Total du mois") == 1
+    assert page.index("Total du mois : 57,75 €") < page.index("Total pour Anne Durand")
+    assert "chaque séjour est facturé arrondi au-dessus, au pas de facturation de son site" in page
+    assert (
+        "La Cocotte Numérique 15,50 h 3,00 h 12,75 h 15 min 38,25 € "
+        "Maison des Services 6,08 h 0,00 h 6,50 h 30 min 19,50 €"
+    ) in page
+    months = re.findall(r'<option value="([0-9-]+)"', html)
+    assert months == ["2026-12", "2026-11"]
+    asked = dora.get("/reports/billing?month=2025-03").text
+    assert re.findall(r'<option value="([0-9-]+)"', asked) == ["2026-12", "2026-11", "2025-03"]
+    ydes = visible(dora.get("/reports/billing?month=2026-11&site=ydes").text)
+    assert "La Cocotte Numérique 15,50 h" not in ydes and "Total du mois : 19,50 €" in ydes
+
+
+def french_rows(data: bytes) -> list[dict[str, str]]:
+    """A French spreadsheet's CSV read back: BOM, `;`, one dict per line by header."""
+    assert data.startswith(b"\xef\xbb\xbf")
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+
+
+def test_the_billing_lines_for_a_spreadsheet_name_people_and_sites_in_french(
+    store: sessionmaker[Session], console_app: Flask
+) -> None:
+    """The page's main download: names, member numbers, French rates, decimal commas, the
+    month's total last, a capped line's amount at the hourly rate (Paul's 6 h at Murat: 18 €
+    capped at 15 € a day); a closed month's lines name their invoice. The programs' CSV
+    stays."""
+    with store.begin() as session:
+        session.add(stay("M002", "murat", "2026-11-12", "09:00", 6))
+    add_user(store, "dora", "department")
+    add_user(store, "marie", "animator", ["murat"])
+    dora, marie = console_app.test_client(), console_app.test_client()
+    assert client_sign_in(dora, "dora") == client_sign_in(marie, "marie") == 302
+    page = dora.get("/reports/billing?month=2026-11").text
+    assert "Lignes de facture (CSV pour Excel)" in visible(page)
+    assert "CSV pour les programmes (celui de l'API)" in visible(page)
+
+    answer = dora.get("/reports/billing.fr.csv?month=2026-11")
+    assert answer.mimetype == "text/csv"
+    assert 'filename="facturation-2026-11.csv"' in answer.headers["Content-Disposition"]
+    rows = french_rows(answer.data)
+    assert list(rows[0]) == [
+        "Membre", "Numéro de membre", "Site", "Régularisation de", "Heures",
+        "Heures gratuites", "Heures facturées", "Tarif", "Tarif horaire (€)",
+        "Au tarif horaire, avant plafond (€)", "Montant (€)",
+    ]  # fmt: skip
+    cells = [[row[name] for name in ("Membre", "Numéro de membre", "Site")] for row in rows]
+    assert cells == [
+        ["Anne Durand", "M001", "La Cocotte Numérique"],
+        ["Anne Durand", "M001", "Maison des Services"],
+        ["Léa Roux", "M003", "La Cocotte Numérique"],
+        ["Paul Martin", "M002", "La Cocotte Numérique"],
+        ["Paul Martin", "M002", "Maison des Services"],
+        ["Total du mois", "", ""],
+    ]
+    anne = rows[0]
+    assert (anne["Heures"], anne["Heures facturées"], anne["Tarif"]) == ("12,50", "12,75", "public")
+    assert (anne["Tarif horaire (€)"], anne["Montant (€)"]) == ("3,00", "38,25")
+    lea = rows[2]
+    assert (lea["Heures gratuites"], lea["Tarif"], lea["Montant (€)"]) == (
+        "3,00",
+        "gratuit",
+        "0,00",
+    )
+    assert anne["Au tarif horaire, avant plafond (€)"] == ""
+    paul = rows[3]
+    assert (paul["Au tarif horaire, avant plafond (€)"], paul["Montant (€)"]) == ("18,00", "15,00")
+    assert rows[-1]["Montant (€)"] == "68,25" and rows[-1]["Heures"] == "26,50"
+    programs = dora.get("/reports/billing.csv?month=2026-11").text
+    assert programs.startswith("member_id,member_name,site,")
+
+    close(store, "2026-11", CLOSE_NOV)
+    closed = french_rows(dora.get("/reports/billing.fr.csv?month=2026-11").data)
+    assert [row["Facture"] for row in closed] == [
+        "MURAT-000001", "YDES-000001", "", "MURAT-000002", "YDES-000002", "",
+    ]  # fmt: skip
+    hers = french_rows(marie.get("/reports/billing.fr.csv?month=2026-11").data)
+    assert {row["Site"] for row in hers} == {"La Cocotte Numérique", ""}
+    assert hers[-1]["Montant (€)"] == "53,25"
+    assert dora.get("/reports/billing.fr.csv?month=2026-13").status_code == 400
 
 
 def test_a_line_says_why_its_amount_is_not_hours_times_rate(

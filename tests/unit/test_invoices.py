@@ -3,6 +3,7 @@ figure below is worked out by hand."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -17,6 +18,7 @@ from hub.rules.invoices import (
     Recorded,
     Vat,
     adjustments,
+    closable_from,
     kind_of,
     line_note,
     next_month,
@@ -203,3 +205,22 @@ def test_a_line_note_says_what_hours_times_rate_does_not(
         adjustment=adjustment,
     )
     assert note == expected
+
+
+@pytest.mark.parametrize(
+    ("month", "zones", "from_utc"),
+    [
+        # Paris midnight, an hour before UTC's (winter) or two (summer).
+        ("2026-11", set(), datetime(2026, 11, 30, 23, 0, tzinfo=UTC)),
+        ("2026-06", {"Europe/Paris"}, datetime(2026, 6, 30, 22, 0, tzinfo=UTC)),
+        ("2026-12", {"Europe/Paris"}, datetime(2026, 12, 31, 23, 0, tzinfo=UTC)),
+        # A site in Guyane (UTC-3) ends its month last: the month waits for it.
+        ("2026-11", {"Europe/Paris", "America/Cayenne"}, datetime(2026, 12, 1, 3, 0, tzinfo=UTC)),
+        # A site east of Paris ends first: Paris still decides.
+        ("2026-11", {"Asia/Tokyo"}, datetime(2026, 11, 30, 23, 0, tzinfo=UTC)),
+    ],
+)
+def test_a_month_may_be_closed_once_it_has_ended_in_paris_and_at_every_site(
+    month: str, zones: set[str], from_utc: datetime
+) -> None:
+    assert closable_from(month, zones) == from_utc
