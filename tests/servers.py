@@ -397,9 +397,7 @@ class NginxFront:
                 raise ValueError(f"{NGINX_FRONT_CONF} no longer has {line.strip()!r} {times}×")
         site = (
             shipped.replace(self.LISTEN, f"    listen 127.0.0.1:{self.port} ssl;\n")
-            .replace(
-                self.DEFAULT_LISTEN, f"    listen 127.0.0.1:{self.port} ssl default_server;\n"
-            )
+            .replace(self.DEFAULT_LISTEN, f"    listen 127.0.0.1:{self.port} ssl default_server;\n")
             .replace(self.SERVER_NAME, f"    server_name {self.HOST};\n")
             .replace(self.CERT, f"    ssl_certificate {self.workdir}/server.crt;\n")
             .replace(self.KEY, f"    ssl_certificate_key {self.workdir}/server.key;\n")

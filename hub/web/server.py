@@ -8,7 +8,9 @@ in after `header_timeout_s` however slowly they trickle. No `Server:` banner tel
 software answers. A body over its route's limit (`hub.web.body_limits.limit_for`) is refused
 from its `Content-Length` as soon as the headers are in, before a byte of it is read; the
 server's own answers carry the hub's security headers. In production nginx stands in front
-(deploy/nginx/, docs/operations.md) and bounds clients per address as well.
+(deploy/nginx/, docs/operations.md) and bounds clients per address as well; the client's
+address and scheme are then the ones nginx forwards, believed from nginx only
+(`_proxy_adjustments`).
 
 Long answers (the live board's Server-Sent Events) hold no thread either. Every request's
 environ offers a `Handover` (`environ[HANDOVER]`): a view that has checked who asks (every

@@ -271,9 +271,9 @@ def test_one_clients_wrong_tokens_leave_another_address_its_api(served: Served) 
 
 def test_one_clients_wrong_passwords_leave_another_address_its_console(served: Served) -> None:
     add_user(served.sessions, "ada", "admin")
+    wrong = {"password": "not the password"}
     tries = [
-        form_post(served, ATTACKER, "/login", {"login": f"nobody{n}", "password": "not the password"})
-        for n in range(21)
+        form_post(served, ATTACKER, "/login", {"login": f"nobody{n}", **wrong}) for n in range(21)
     ]
     assert tries[-1] == 429 and 429 not in tries[:20]
     assert form_post(served, STAFF, "/login", {"login": "ada", "password": PASSWORD}) == 302
