@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import http.client
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -16,44 +14,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.config import Console, Http, HubConfig
-from hub.people.imports import import_members, import_sites
-from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.models import MailMessage
-from hub.web.app import create_app
-from hub.web.body_limits import LARGEST_BODY_BYTES
-from hub.web.server import WebServer
 from tests.console import csrf_token
-from tests.servers import REPO, free_port
+from tests.front import TOKEN, add_demo_people, exchange, serving
+from tests.servers import free_port
 
-TOKEN = "department-token-0001"
-DEMO = REPO / "deploy" / "demo"
 ELODIE = "elodie.vigier@example.org"
 PUBLIC = "https://hub.cybercantal.fr"
 LINK_RE = re.compile(r"\S+/espace-membre/lien/\S+")
 
 
-@contextmanager
-def serving(tmp_path: Path, http: Http, console: Console) -> Iterator[sessionmaker[Session]]:
-    """The hub's app on its real waitress, with the demo's sites and members."""
-    url = f"sqlite:///{tmp_path / 'hub.db'}"
-    migrate(url)
-    engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
-    with sessions.begin() as session:
-        import_sites(session, (DEMO / "sites.yaml").read_text("utf-8"))
-        import_members(session, (DEMO / "members.csv").read_text("utf-8"))
-    config = HubConfig(api_tokens={TOKEN: "department"}, http=http, console=console)
-    web = WebServer(
-        create_app(config, sessionmaker=sessions, mqtt_up=lambda: True),
-        http,
-        max_body_bytes=LARGEST_BODY_BYTES,
-    )
-    web.start()
-    try:
-        yield sessions
-    finally:
-        web.stop()
-        engine.dispose()
+def config(http: Http, console: Console) -> HubConfig:
+    return HubConfig(api_tokens={TOKEN: "department"}, http=http, console=console)
 
 
 def call(
@@ -64,19 +36,11 @@ def call(
     body: str = "",
     source: str = "127.0.0.1",
 ) -> tuple[int, str, str]:
-    """One request: its status, text and cookie."""
+    """One request straight to the hub's waitress, from `source` (`exchange`)."""
     connection = http.client.HTTPConnection(
         "127.0.0.1", port, timeout=5, source_address=(source, 0)
     )
-    if body:
-        headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
-    try:
-        connection.request(method, path, body=body or None, headers=headers)
-        answer = connection.getresponse()
-        text = answer.read().decode()
-        return answer.status, text, (answer.getheader("Set-Cookie") or "").split(";")[0]
-    finally:
-        connection.close()
+    return exchange(connection, method, path, body, headers)
 
 
 def guesses_then_the_right_token(port: int, source: str) -> int:
@@ -91,7 +55,7 @@ def guesses_then_the_right_token(port: int, source: str) -> int:
 
 def test_with_no_proxy_a_clients_forwarded_for_is_ignored(tmp_path: Path) -> None:
     http = Http(port=free_port(), threads=4)
-    with serving(tmp_path, http, Console()):
+    with serving(tmp_path, config(http, Console())):
         assert guesses_then_the_right_token(http.port, "127.0.0.1") == 429
 
 
@@ -99,7 +63,7 @@ def test_behind_a_proxy_only_the_proxy_names_the_client(tmp_path: Path) -> None:
     """The proxy at `http.proxy_address` names each client; a client reaching the hub from
     another address (the proxy bypassed) is counted as itself, whatever it claims."""
     http = Http(port=free_port(), threads=4, trusted_proxies=1, proxy_address="127.0.0.1")
-    with serving(tmp_path, http, Console(public_url=PUBLIC)):
+    with serving(tmp_path, config(http, Console(public_url=PUBLIC))):
         assert guesses_then_the_right_token(http.port, "127.0.0.5") == 429
         assert guesses_then_the_right_token(http.port, "127.0.0.1") == 200
 
@@ -128,7 +92,9 @@ def test_a_forged_host_is_refused_and_links_lead_to_the_hubs_address(
     tmp_path: Path, public_url: str | None, known: str
 ) -> None:
     http = Http(port=free_port(), threads=4)
-    with serving(tmp_path, http, Console(public_url=public_url)) as sessions:
+    with serving(tmp_path, config(http, Console(public_url=public_url))) as served:
+        sessions = served.sessions
+        add_demo_people(sessions)
         assert ask_link(http.port, "evil.example") == 400
         assert ask_link(http.port, f"evil.example:{http.port}") == 400
         with sessions() as session:

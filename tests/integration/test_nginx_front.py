@@ -10,65 +10,32 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from flask import Flask
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
 
-from hub.config import Console, Http, HubConfig
 from hub.console.services import EXTENSION
-from hub.people.imports import import_members, import_sites
-from hub.store import make_engine, make_sessionmaker, migrate
+from hub.people.imports import import_sites
 from hub.store.models import MailMessage
-from hub.web.app import create_app
-from hub.web.body_limits import LARGEST_BODY_BYTES
-from hub.web.server import WebServer
 from tests.console import PASSWORD, add_user, csrf_token, session_cookie
-from tests.servers import REPO, NginxFront, free_port
+from tests.front import DEMO, TOKEN, Served, add_demo_people, behind_nginx, exchange
+from tests.servers import NginxFront
 from tests.waiting import wait_until
 
-TOKEN = "department-token-0001"
 SLOW_CLIENTS = 500
 MIB = 1024 * 1024
 #: The attacker and the staff member come from two addresses (all of 127/8 is loopback):
 #: nginx bounds connections per address.
 ATTACKER, STAFF = "127.0.0.3", "127.0.0.2"
-DEMO = REPO / "deploy" / "demo"
 ELODIE = "elodie.vigier@example.org"
-
-
-@dataclass(frozen=True)
-class Served:
-    nginx: NginxFront
-    app: Flask
-    sessions: sessionmaker[Session]
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    url = f"sqlite:///{tmp_path / 'hub.db'}"
-    migrate(url)
-    engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
-    http = Http(port=free_port(), threads=4, trusted_proxies=1)
-    nginx = NginxFront(http.port)
-    console = Console(public_url=nginx.url)
-    app = create_app(
-        HubConfig(api_tokens={TOKEN: "department"}, http=http, console=console),
-        sessionmaker=sessions,
-        mqtt_up=lambda: True,
-    )
-    web = WebServer(app, http, max_body_bytes=LARGEST_BODY_BYTES)
-    web.start()
-    nginx.start()
-    yield Served(nginx, app, sessions)
-    nginx.remove()
-    web.stop()
-    engine.dispose()
+    with behind_nginx(tmp_path) as served:
+        yield served
 
 
 @pytest.fixture
@@ -192,7 +159,7 @@ def test_a_boards_stream_passes_each_change_at_once(served: Served) -> None:
     """The stream's location is unbuffered: a change reaches the board while the stream
     stays open, not when it ends."""
     with served.sessions.begin() as session:
-        import_sites(session, (REPO / "deploy" / "demo" / "sites.yaml").read_text("utf-8"))
+        import_sites(session, (DEMO / "sites.yaml").read_text("utf-8"))
     add_user(served.sessions, "dora", "department")
     cookie = session_cookie(served.app, "dora")
     changes = served.app.extensions[EXTENSION].changes
@@ -229,21 +196,12 @@ def request(
     body: str = "",
     headers: dict[str, str] | None = None,
 ) -> tuple[int, str, str]:
-    """One request from `source` through nginx: its status, text and session cookie."""
+    """One request from `source` through nginx (`exchange`)."""
     connection = http.client.HTTPSConnection(
         "127.0.0.1", served.nginx.port, timeout=5, context=tls(served.nginx),
         source_address=(source, 0),
     )  # fmt: skip
-    headers = dict(headers or {})
-    if body:
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    try:
-        connection.request(method, path, body=body or None, headers=headers)
-        answer = connection.getresponse()
-        text = answer.read().decode()
-        return answer.status, text, (answer.getheader("Set-Cookie") or "").split(";")[0]
-    finally:
-        connection.close()
+    return exchange(connection, method, path, body, headers)
 
 
 def api_call(served: Served, source: str, token: str) -> int:
@@ -280,9 +238,7 @@ def test_one_clients_wrong_passwords_leave_another_address_its_console(served: S
 
 
 def test_one_clients_link_requests_leave_other_members_theirs(served: Served) -> None:
-    with served.sessions.begin() as session:
-        import_sites(session, (DEMO / "sites.yaml").read_text("utf-8"))
-        import_members(session, (DEMO / "members.csv").read_text("utf-8"))
+    add_demo_people(served.sessions)
     asked = [
         form_post(served, ATTACKER, "/espace-membre/", {"email": f"x{n}@example.org"})
         for n in range(11)
@@ -299,9 +255,7 @@ def test_one_clients_link_requests_leave_other_members_theirs(served: Served) ->
 
 
 def test_a_request_for_another_host_is_closed_unanswered(served: Served) -> None:
-    with served.sessions.begin() as session:
-        import_sites(session, (DEMO / "sites.yaml").read_text("utf-8"))
-        import_members(session, (DEMO / "members.csv").read_text("utf-8"))
+    add_demo_people(served.sessions)
     forged = {"Host": "evil.example"}
     for method, path, body in [
         ("GET", "/espace-membre/", ""),
