@@ -262,7 +262,7 @@ def idle_streams(hub: Hub, cookie: str, count: int) -> list[socket.socket]:
     heartbeats sent to them wait in the kernel's buffers."""
     host, port = hub.url.removeprefix("http://").split(":")
     request = (
-        "GET /board/stream HTTP/1.1\r\nHost: hub\r\nAccept: text/event-stream\r\n"
+        "GET /board/stream HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n"
         f"Last-Event-ID: {hub.changes.epoch}:{hub.changes.seq}\r\n"
         f"Cookie: {cookie}\r\n\r\n"
     ).encode()

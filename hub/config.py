@@ -12,10 +12,12 @@ over that default place.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import stat
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import AfterValidator, Field, TypeAdapter, ValidationError, model_validator
@@ -83,6 +85,22 @@ class InfluxDb(Strict):
     bucket: str
 
 
+def _ip_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address (127.0.0.1, ::1)") from None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Http(Strict):
     host: str = "127.0.0.1"
     port: Port = 8080
@@ -99,6 +117,15 @@ class Http(Strict):
     header_timeout_s: Annotated[int, Field(ge=1, le=600)] = 20
     #: Proxies in front (nginx: 1) whose `X-Forwarded-For` names the client; 0 trusts none.
     trusted_proxies: Annotated[int, Field(ge=0, le=5)] = 0
+    #: The address the proxy in front connects from (nginx on this machine: 127.0.0.1): only
+    #: its `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    proxy_address: Annotated[str, AfterValidator(_ip_address)] = "127.0.0.1"
+
+    @property
+    def loopback_only(self) -> bool:
+        """Whether only this machine reaches the hub: it listens on a loopback address and no
+        proxy in front brings it other machines' requests."""
+        return self.trusted_proxies == 0 and _is_loopback(self.host)
 
 
 class Console(Strict):
@@ -115,8 +142,10 @@ class Console(Strict):
     #: second instead (each a short request), so that one account (or its stolen cookie)
     #: cannot hold every socket of `http.connection_limit`.
     streams_per_account: Annotated[int, Field(ge=1, le=10_000)] = 20
-    #: The console's address as people reach it (`https://hub.cybercantal.fr`): links in
-    #: e-mails lead there. None: e-mails carry no link.
+    #: The console's address as people reach it (`https://hub.cybercantal.fr`): every link
+    #: the hub hands out (members' sign-in e-mails, alerts) leads there, and the hub answers
+    #: only requests for its host (and this machine's `localhost`, `127.0.0.1`). Required
+    #: unless the hub is reached from this machine only (`HubConfig.links_root`).
     public_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")] | None = None
 
 
@@ -276,6 +305,40 @@ class HubConfig(Strict):
             raise ValueError(f"api_tokens_file {source}: {item['msg']}") from None
         object.__setattr__(self, "api_tokens", {**self.api_tokens, **parsed})
         return self
+
+    @model_validator(mode="after")
+    def _public_url_when_reached_from_elsewhere(self) -> HubConfig:
+        """A request's Host is whatever its client says: a hub that other machines reach
+        cannot build its links from it (a forged Host would send members' sign-in links to
+        another site), so it must be told its address."""
+        if self.console.public_url is None and not self.http.loopback_only:
+            raise ValueError(
+                "console.public_url is required when other machines reach the hub "
+                f"(http.host {self.http.host}, http.trusted_proxies "
+                f"{self.http.trusted_proxies}): the address people type, such as "
+                "https://hub.cybercantal.fr; links in e-mails lead there, and the hub "
+                "answers no other host"
+            )
+        return self
+
+    @property
+    def links_root(self) -> str:
+        """Where every link the hub hands out starts, never taken from a request: the
+        console's public address, or on a hub only this machine reaches, the one it
+        listens on."""
+        if self.console.public_url is not None:
+            return self.console.public_url.rstrip("/")
+        host = "localhost" if ":" in self.http.host else self.http.host  # ::1
+        return f"http://{host}:{self.http.port}"
+
+    @property
+    def known_hosts(self) -> list[str]:
+        """The Host names the hub answers (Flask's `TRUSTED_HOSTS`): its public address's,
+        and this machine's own names, for a local check (`curl http://127.0.0.1:8080/…`)."""
+        hosts = ["localhost", "127.0.0.1"]
+        if self.console.public_url is not None:
+            hosts.append(urlsplit(self.console.public_url).hostname or "")
+        return hosts
 
     def bootstrap_tokens(self) -> dict[str, NamedToken]:
         """`api_tokens` (and the file's), each with its role and the name the audit uses."""

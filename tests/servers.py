@@ -380,14 +380,20 @@ NGINX_FRONT_CONF = REPO / "deploy" / "nginx" / "telecentre-hub.conf"
 
 class NginxFront:
     """nginx with the shipped `deploy/nginx/telecentre-hub.conf`, in front of a hub on
-    `hub_port`: only its address, port and certificate change (a CA made for the test,
-    `ca` to verify it); every limit and timeout is the shipped one."""
+    `hub_port`: only its addresses, port, server name (`127.0.0.1`, the host clients ask
+    for) and certificates change (a CA made for the test, `ca` to verify it); every limit
+    and timeout is the shipped one."""
 
-    #: The shipped lines a test run rewrites; the file must keep them, word for word.
+    #: The shipped lines a test run rewrites; the file must keep them, word for word (the
+    #: certificate's twice: the hub's server and the default one that refuses other hosts).
     LISTEN = "    listen 443 ssl;\n"
+    DEFAULT_LISTEN = "    listen 443 ssl default_server;\n"
+    SERVER_NAME = "    server_name hub.example.org;\n"
     CERT = "    ssl_certificate /etc/ssl/telecentre/hub.crt;\n"
     KEY = "    ssl_certificate_key /etc/ssl/telecentre/hub.key;\n"
     UPSTREAM = "    server 127.0.0.1:8080;"
+    #: The host name clients use (they connect to 127.0.0.1): the hub's server's name.
+    HOST = "127.0.0.1"
 
     def __init__(self, hub_port: int) -> None:
         from deploy.local_broker import make_certificates
@@ -398,11 +404,15 @@ class NginxFront:
         self.port = free_port()
         self.log = self.workdir / "error.log"
         shipped = NGINX_FRONT_CONF.read_text()
-        for line in (self.LISTEN, self.CERT, self.KEY, self.UPSTREAM):
-            if shipped.count(line) != 1:
-                raise ValueError(f"{NGINX_FRONT_CONF} no longer has {line.strip()!r} once")
+        lines = {self.LISTEN: 1, self.DEFAULT_LISTEN: 1, self.SERVER_NAME: 1, self.CERT: 2,
+                 self.KEY: 2, self.UPSTREAM: 1}  # fmt: skip
+        for line, times in lines.items():
+            if shipped.count(line) != times:
+                raise ValueError(f"{NGINX_FRONT_CONF} no longer has {line.strip()!r} {times}×")
         site = (
             shipped.replace(self.LISTEN, f"    listen 127.0.0.1:{self.port} ssl;\n")
+            .replace(self.DEFAULT_LISTEN, f"    listen 127.0.0.1:{self.port} ssl default_server;\n")
+            .replace(self.SERVER_NAME, f"    server_name {self.HOST};\n")
             .replace(self.CERT, f"    ssl_certificate {self.workdir}/server.crt;\n")
             .replace(self.KEY, f"    ssl_certificate_key {self.workdir}/server.key;\n")
             .replace(self.UPSTREAM, f"    server 127.0.0.1:{hub_port};")

@@ -13,8 +13,7 @@ from datetime import datetime, timedelta
 
 from flask import Flask, Response
 from sqlalchemy import orm
-from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.routing import IntegerConverter, Map
 
 from hub.api import PREFIX, api
@@ -36,8 +35,10 @@ from hub.web.text_gate import refuse_unprintable
 
 
 def _http_error(error: HTTPException) -> tuple[Response | str, int]:
-    """JSON errors under the API's prefix, pages in the console's look elsewhere."""
-    if is_api():
+    """JSON errors under the API's prefix, pages in the console's look elsewhere. A request
+    for a host the hub does not know gets the JSON error too: no page of the console (its
+    links are built for the host asked) is served under another site's name."""
+    if is_api() or isinstance(error, SecurityError):
         return http_error(error)
     return error_page(error)
 
@@ -87,7 +88,13 @@ def create_app(
     """
     app = Flask(__name__, static_folder=STATIC_FOLDER, template_folder=TEMPLATE_FOLDER)
     app.url_map.converters["int"] = StoredInt
-    app.config.from_mapping(HUB_CONFIG=config, MAX_CONTENT_LENGTH=SMALL_BODY_BYTES)
+    # A request for another host is refused (400): nothing the hub answers or hands out
+    # depends on a Host header that its client chose (`HubConfig.known_hosts`).
+    app.config.from_mapping(
+        HUB_CONFIG=config,
+        MAX_CONTENT_LENGTH=SMALL_BODY_BYTES,
+        TRUSTED_HOSTS=config.known_hosts,
+    )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if sessionmaker is None:
         sessionmaker = make_sessionmaker(make_engine(config.database_url))
@@ -127,9 +134,5 @@ def create_app(
     app.register_blueprint(api)
     app.register_error_handler(HTTPException, _http_error)
     app.after_request(protect)
-    if config.http.trusted_proxies:
-        # The client's address (the failed-authentication limit is per address) is the one
-        # the proxies in front wrote in X-Forwarded-For, not the last proxy's.
-        proxied = ProxyFix(app.wsgi_app, x_for=config.http.trusted_proxies)
-        app.wsgi_app = proxied  # type: ignore[method-assign]
+    # The client's address behind a proxy is waitress's to find (`hub.web.server`).
     return app

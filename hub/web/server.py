@@ -8,7 +8,9 @@ in after `header_timeout_s` however slowly they trickle. No `Server:` banner tel
 software answers. A body over its route's limit (`hub.web.body_limits.limit_for`) is refused
 from its `Content-Length` as soon as the headers are in, before a byte of it is read; the
 server's own answers carry the hub's security headers. In production nginx stands in front
-(deploy/nginx/, docs/operations.md) and bounds clients per address as well.
+(deploy/nginx/, docs/operations.md) and bounds clients per address as well; the client's
+address and scheme are then the ones nginx forwards, believed from nginx only
+(`_proxy_adjustments`).
 
 Long answers (the live board's Server-Sent Events) hold no thread either: a view that
 accepts a request's `Handover` (`hub.web.streams`) gets a `Stream` once its headers and first
@@ -345,6 +347,23 @@ class _Server(TcpWSGIServer):  # type: ignore[misc]
                 channel.will_close = True
 
 
+def _proxy_adjustments(http: Http) -> dict[str, Any]:
+    """Waitress's settings for the proxy in front, if any: the client's address
+    (`REMOTE_ADDR`, which every per-address limit counts) and scheme are the ones the proxy
+    at `http.proxy_address` wrote in `X-Forwarded-For` and `X-Forwarded-Proto`, counting
+    `http.trusted_proxies` hops from the right. Forwarded headers from anyone else are
+    deleted before the app sees them (waitress's `clear_untrusted_proxy_headers`), so a
+    client that reaches the hub directly has no say in its own address."""
+    if not http.trusted_proxies:
+        return {"clear_untrusted_proxy_headers": True}
+    return {
+        "trusted_proxy": http.proxy_address,
+        "trusted_proxy_count": http.trusted_proxies,
+        "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+        "clear_untrusted_proxy_headers": True,
+    }
+
+
 class WebServer:
     """`start()` serves `app` in a thread of its own; `stop()` closes every socket."""
 
@@ -376,6 +395,7 @@ class WebServer:
             # Send what a streaming answer yields at once: waitress otherwise holds it until
             # 18,000 bytes are waiting, and a live board's few kilobytes would sit there.
             send_bytes=1,
+            **_proxy_adjustments(http),
         )
         self._server = server
         self._threads = [

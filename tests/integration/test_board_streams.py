@@ -92,7 +92,7 @@ class Board:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         self.socket.connect(("127.0.0.1", served.port))
         self.socket.sendall(
-            b"GET /board/stream HTTP/1.1\r\nHost: hub\r\nAccept: text/event-stream\r\n"
+            b"GET /board/stream HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n"
             + f"Cookie: {cookie}\r\n\r\n".encode()
         )
         self.received = b""
@@ -204,7 +204,7 @@ def test_a_head_of_the_stream_takes_nothing_of_the_accounts_share(served: Served
     cookie = served.cookie("dora")
     with socket.create_connection(("127.0.0.1", served.port)) as head:
         head.sendall(
-            b"HEAD /board/stream HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n"
+            b"HEAD /board/stream HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
             + f"Cookie: {cookie}\r\n\r\n".encode()
         )
         assert head.recv(65536).startswith(b"HTTP/1.1 200")

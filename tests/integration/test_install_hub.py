@@ -26,6 +26,8 @@ import pytest
 import yaml
 
 from deploy.local_broker import mosquitto_binary
+from hub.config import HubConfig
+from telecentre.config import load_config
 from tests.servers import REPO, Postgres, free_port, wait_for_port
 from tests.waiting import wait_until
 
@@ -98,6 +100,10 @@ def test_install_hub_twice_then_broker_hub_and_nginx_answer_over_tls(
     site = (etc / "nginx" / "sites-enabled" / "telecentre-hub.conf").read_text()
     assert "limit_req zone=telecentre_hub_req" in site and "server_name localhost;" in site
     assert f"server 127.0.0.1:{hub_port};" in site and f"listen {https_port} ssl;" in site
+    assert f"listen {https_port} ssl default_server;" in site and "return 444;" in site
+    # The hub's links lead to that name, the one nginx answers.
+    config = load_config(HubConfig, etc / "telecentre" / "hub.yaml", environ={})
+    assert config.links_root == f"https://localhost:{https_port}"
 
     # The broker as installed, its doors' listener with the CA's certificate for the host.
     processes.append(_broker(etc, device_port, mqtt_port))

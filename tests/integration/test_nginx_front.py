@@ -10,59 +10,32 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
-from flask import Flask
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import func, select
 
-from hub.config import Http, HubConfig
 from hub.console.services import EXTENSION
 from hub.people.imports import import_sites
-from hub.store import make_engine, make_sessionmaker, migrate
-from hub.web.app import create_app
-from hub.web.body_limits import LARGEST_BODY_BYTES
-from hub.web.server import WebServer
-from tests.console import add_user, session_cookie
-from tests.servers import REPO, NginxFront, free_port
+from hub.store.models import MailMessage
+from tests.console import PASSWORD, add_user, csrf_token, session_cookie
+from tests.front import DEMO, TOKEN, Served, add_demo_people, behind_nginx, exchange
+from tests.servers import NginxFront
 from tests.waiting import wait_until
 
-TOKEN = "department-token-0001"
 SLOW_CLIENTS = 500
 MIB = 1024 * 1024
 #: The attacker and the staff member come from two addresses (all of 127/8 is loopback):
 #: nginx bounds connections per address.
 ATTACKER, STAFF = "127.0.0.3", "127.0.0.2"
-
-
-@dataclass(frozen=True)
-class Served:
-    nginx: NginxFront
-    app: Flask
-    sessions: sessionmaker[Session]
+ELODIE = "elodie.vigier@example.org"
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    url = f"sqlite:///{tmp_path / 'hub.db'}"
-    migrate(url)
-    engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
-    http = Http(port=free_port(), threads=4, trusted_proxies=1)
-    app = create_app(
-        HubConfig(api_tokens={TOKEN: "department"}, http=http),
-        sessionmaker=sessions,
-        mqtt_up=lambda: True,
-    )
-    web = WebServer(app, http, max_body_bytes=LARGEST_BODY_BYTES)
-    web.start()
-    nginx = NginxFront(http.port)
-    nginx.start()
-    yield Served(nginx, app, sessions)
-    nginx.remove()
-    web.stop()
-    engine.dispose()
+    with behind_nginx(tmp_path) as served:
+        yield served
 
 
 @pytest.fixture
@@ -92,7 +65,7 @@ def slow_client(front: NginxFront) -> ssl.SSLSocket:
         ("127.0.0.1", front.port), timeout=10, source_address=(ATTACKER, 0)
     )
     client = tls(front).wrap_socket(raw, server_hostname="127.0.0.1")
-    client.sendall(b"GET /login HTTP/1.1\r\nHost: hub\r\n")
+    client.sendall(b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     return client
 
 
@@ -138,7 +111,7 @@ def declared_body(front: NginxFront, path: str, length: int) -> tuple[bytes, dic
     raw = socket.create_connection(("127.0.0.1", front.port), timeout=10, source_address=(STAFF, 0))
     with tls(front).wrap_socket(raw, server_hostname="127.0.0.1") as client:
         client.sendall(
-            f"POST {path} HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
             f"Content-Type: text/plain\r\nContent-Length: {length}\r\n\r\n".encode()
         )
         answer = b""
@@ -186,7 +159,7 @@ def test_a_boards_stream_passes_each_change_at_once(served: Served) -> None:
     """The stream's location is unbuffered: a change reaches the board while the stream
     stays open, not when it ends."""
     with served.sessions.begin() as session:
-        import_sites(session, (REPO / "deploy" / "demo" / "sites.yaml").read_text("utf-8"))
+        import_sites(session, (DEMO / "sites.yaml").read_text("utf-8"))
     add_user(served.sessions, "dora", "department")
     cookie = session_cookie(served.app, "dora")
     changes = served.app.extensions[EXTENSION].changes
@@ -195,7 +168,7 @@ def test_a_boards_stream_passes_each_change_at_once(served: Served) -> None:
     )
     with tls(served.nginx).wrap_socket(raw, server_hostname="127.0.0.1") as client:
         client.sendall(
-            b"GET /board/stream HTTP/1.1\r\nHost: hub\r\nAccept: text/event-stream\r\n"
+            b"GET /board/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
             + f"Cookie: {cookie}\r\n\r\n".encode()
         )
         received = b""
@@ -210,3 +183,87 @@ def test_a_boards_stream_passes_each_change_at_once(served: Served) -> None:
             received += part
     assert received.startswith(b"HTTP/1.1 200")
     assert b"Content-Type: text/event-stream" in received
+
+
+# --- Who the client is: each address counted on its own (secfindings 2) -----------------------
+
+
+def request(
+    served: Served,
+    source: str,
+    method: str,
+    path: str,
+    body: str = "",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, str, str]:
+    """One request from `source` through nginx (`exchange`)."""
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1", served.nginx.port, timeout=5, context=tls(served.nginx),
+        source_address=(source, 0),
+    )  # fmt: skip
+    return exchange(connection, method, path, body, headers)
+
+
+def api_call(served: Served, source: str, token: str) -> int:
+    headers = {"Authorization": f"Bearer {token}"}
+    return request(served, source, "GET", "/api/v1/devices", headers=headers)[0]
+
+
+def form_post(served: Served, source: str, path: str, fields: dict[str, str]) -> int:
+    """The form at `path` read, then sent back filled in, as a browser from `source` does
+    (over HTTPS, the form's CSRF check wants the page it came from)."""
+    _status, page, cookie = request(served, source, "GET", path)
+    body = urlencode({**fields, "csrf_token": csrf_token(page)})
+    headers = {"Cookie": cookie, "Referer": served.nginx.url + path}
+    return request(served, source, "POST", path, body, headers)[0]
+
+
+def test_one_clients_wrong_tokens_leave_another_address_its_api(served: Served) -> None:
+    # The attacker even names the staff's address: nginx overwrites what it says.
+    spoof = {"Authorization": "Bearer wrong-000000000000", "X-Forwarded-For": STAFF}
+    assert [api_call(served, ATTACKER, f"wrong-{n:016d}") for n in range(9)] == [401] * 9
+    assert request(served, ATTACKER, "GET", "/api/v1/devices", headers=spoof)[0] == 401
+    assert api_call(served, ATTACKER, TOKEN) == 429  # ten failures: this address waits
+    assert api_call(served, STAFF, TOKEN) == 200
+
+
+def test_one_clients_wrong_passwords_leave_another_address_its_console(served: Served) -> None:
+    add_user(served.sessions, "ada", "admin")
+    wrong = {"password": "not the password"}
+    tries = [
+        form_post(served, ATTACKER, "/login", {"login": f"nobody{n}", **wrong}) for n in range(21)
+    ]
+    assert tries[-1] == 429 and 429 not in tries[:20]
+    assert form_post(served, STAFF, "/login", {"login": "ada", "password": PASSWORD}) == 302
+
+
+def test_one_clients_link_requests_leave_other_members_theirs(served: Served) -> None:
+    add_demo_people(served.sessions)
+    asked = [
+        form_post(served, ATTACKER, "/espace-membre/", {"email": f"x{n}@example.org"})
+        for n in range(11)
+    ]
+    assert asked == [200] * 10 + [429]
+    assert form_post(served, STAFF, "/espace-membre/", {"email": ELODIE}) == 200
+    with served.sessions() as session:
+        [body] = session.scalars(select(MailMessage.body).where(MailMessage.to_address == ELODIE))
+    # The link leads to the hub's public address (console.public_url: nginx's here).
+    assert f"{served.nginx.url}/espace-membre/lien/" in body
+
+
+# --- Whose address it is: a forged Host gets nothing (secfindings 1) ----------------------------
+
+
+def test_a_request_for_another_host_is_closed_unanswered(served: Served) -> None:
+    add_demo_people(served.sessions)
+    forged = {"Host": "evil.example"}
+    for method, path, body in [
+        ("GET", "/espace-membre/", ""),
+        ("POST", "/espace-membre/", urlencode({"email": ELODIE})),
+        ("GET", "/api/v1/health", ""),
+    ]:
+        with pytest.raises(http.client.RemoteDisconnected):  # nginx's 444: no answer at all
+            request(served, ATTACKER, method, path, body, forged)
+    assert request(served, STAFF, "GET", "/api/v1/health")[0] == 200
+    with served.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(MailMessage)) == 0

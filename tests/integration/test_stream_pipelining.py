@@ -31,7 +31,7 @@ def test_requests_pipelined_behind_a_stream_make_no_more_streams(
     served: Served,
 ) -> None:
     request = (
-        b"GET /board/stream HTTP/1.1\r\nHost: hub\r\nAccept: text/event-stream\r\n"
+        b"GET /board/stream HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n"
         + f"Cookie: {served.cookie('lea')}\r\n\r\n".encode()
     )
     with socket.create_connection(("127.0.0.1", served.port)) as sock:

@@ -55,7 +55,7 @@ def half_requests(server: WebServer, count: int) -> list[socket.socket]:
     clients = []
     for _ in range(count):
         client = socket.create_connection(("127.0.0.1", port), timeout=10)
-        client.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: hub\r\nX-Slow: ")
+        client.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
         clients.append(client)
     return clients
 
@@ -106,7 +106,7 @@ def test_a_chunked_body_over_a_routes_limit_is_413(server: WebServer) -> None:
     body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(20)) + b"0\r\n\r\n"
     with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
         client.sendall(
-            b"POST /api/v1/sites/import HTTP/1.1\r\nHost: hub\r\n"
+            b"POST /api/v1/sites/import HTTP/1.1\r\nHost: localhost\r\n"
             + f"Authorization: Bearer {TOKEN}\r\n".encode()
             + b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
             + body
@@ -125,7 +125,7 @@ def test_a_body_larger_than_any_route_takes_is_refused_before_it_is_sent(
     port = int(server.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
         client.sendall(
-            b"POST /api/v1/events/import HTTP/1.1\r\nHost: hub\r\n"
+            b"POST /api/v1/events/import HTTP/1.1\r\nHost: localhost\r\n"
             + f"Content-Length: {LARGEST_BODY_BYTES + 1}\r\n\r\n".encode()
         )
         answer = client.recv(65536)
@@ -141,7 +141,7 @@ def test_a_body_over_its_routes_limit_is_refused_from_its_length_before_it_is_se
     port = int(server.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
         client.sendall(
-            b"POST /login HTTP/1.1\r\nHost: hub\r\nExpect: 100-continue\r\n"
+            b"POST /login HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n"
             + f"Content-Length: {60 * 1024 * 1024}\r\n\r\n".encode()
         )
         answer = b""

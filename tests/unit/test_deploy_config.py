@@ -20,6 +20,7 @@ def test_the_example_hub_config_loads_with_no_unknown_key() -> None:
     assert config.signing_key_path.name == "access-list.key"
     assert config.database_url.startswith("postgresql+psycopg://")
     assert config.rules.debounce_s == 60
+    assert config.links_root == "https://hub.cybercantal.fr"
 
 
 def test_the_hub_unit_restarts_and_runs_unprivileged() -> None:

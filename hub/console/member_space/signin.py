@@ -45,12 +45,11 @@ def _guard() -> MemberGuard:
 
 
 def public_url(endpoint: str, **values: Any) -> str:
-    """A member-space address to hand out (an e-mail, a printed code): under the console's
-    public address when hub.yaml gives it, so that a forged Host header cannot send members'
-    links elsewhere; else this request's."""
+    """A member-space address to hand out (an e-mail, a printed code): under the hub's
+    configured address (`HubConfig.links_root`), never this request's Host, which a client
+    could forge to send members' links to another site."""
     config: HubConfig = current_app.config["HUB_CONFIG"]
-    root = config.console.public_url or request.host_url
-    return root.rstrip("/") + url_for(endpoint, **values)
+    return config.links_root + url_for(endpoint, **values)
 
 
 def _start_page(link_form: LinkForm, code_form: CodeForm, status: int = 200) -> ResponseReturnValue:
