@@ -25,6 +25,7 @@ from hub.console.access import (
     roles_required,
     site_names,
 )
+from hub.console.forms import sites as site_form
 from hub.console.forms.billing import CloseForm
 from hub.console.i18n import gettext as _
 from hub.console.periods import month_label, months_offered
@@ -104,6 +105,7 @@ def index() -> ResponseReturnValue:
             else None
         )
     may_close = me().account.role in ("admin", "department") and not result.closed
+    warnings = _close_warnings(choice.month) if may_close else None
     return render_template(
         "console/reports/billing.html",
         choice=choice,
@@ -114,9 +116,46 @@ def index() -> ResponseReturnValue:
         invoice_ids=invoice_ids,
         pdfs=pdfs,
         form=CloseForm(month=choice.month) if may_close else None,
+        warnings=warnings,
         csv_url=url_for("billing.file") + "?" + choice.query(),
         zip_url=url_for("billing.month_zip") + "?" + choice.query(),
     )
+
+
+@dataclass(frozen=True)
+class _Gap:
+    """An issuing site's missing legal identity, in words, with where to give it."""
+
+    site: str
+    missing: str
+    url: str
+
+
+@dataclass(frozen=True)
+class _CloseWarnings:
+    gaps: list[_Gap]
+    #: Members who would get an invoice without a postal address, by name.
+    unaddressed: list[str]
+
+
+def _gaps(found: list[invoicing.IssuerGap]) -> list[_Gap]:
+    names = site_names()
+    return [
+        _Gap(
+            names.get(gap.site, gap.site),
+            site_form.identity_words(list(gap.missing)),
+            url_for("sites.edit", site_id=gap.site, _anchor="issuer"),
+        )
+        for gap in found
+    ]
+
+
+def _close_warnings(month: str) -> _CloseWarnings:
+    """What closing `month` would lack, over every site (a close issues every site's
+    invoices, whatever sites the page shows)."""
+    with console().sessions() as session:
+        found = invoicing.close_warnings(session, invoicing.month_billing(session, month))
+    return _CloseWarnings(_gaps(found.gaps), found.unaddressed)
 
 
 @bp.get("/billing.csv")
@@ -167,6 +206,8 @@ def close() -> ResponseReturnValue:
                 ),
                 "error",
             )
+        for gap in _gaps(refused.gaps):
+            flash(_("%(site)s lacks: %(what)s.", site=gap.site, what=gap.missing), "error")
         return back
     flash(
         _(

@@ -431,11 +431,12 @@ def save_site(
     """Create (`creating`) or update one site from a sites-file entry, as `import_sites`
     would, audited (the entry before and after); the caller publishes `access_changed` once
     committed."""
+    site = session.get(Site, entry["id"]) if entry.get("id") else None
+    if site is not None:
+        # The console's form gives the issuer's identity only: the VAT rate, the invoice
+        # prefix and the payment terms the sites file set stay.
+        entry = {**entry, "invoicing": {**site.invoicing, **(entry.get("invoicing") or {})}}
     spec = check_site(entry)
-    site = session.get(Site, spec.id)
-    if site is not None and "invoicing" not in entry:
-        # The console's form has no invoicing fields: what the sites file set stays.
-        spec = spec.model_copy(update={"invoicing": Invoicing.model_validate(site.invoicing)})
     if creating and site is not None:
         raise InvalidSite([FieldProblem("id", "exists", f"site {spec.id!r} already exists")])
     if not creating and site is None:
