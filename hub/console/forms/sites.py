@@ -137,8 +137,11 @@ def entry_from_form(form: MultiDict[str, str], site_id: str | None) -> dict[str,
         if any(value is not None for value in values.values()):
             tariffs[rate] = {key: value for key, value in values.items() if value is not None}
     entry["tariffs"] = tariffs
+    # A text area's lines come as a browser sends them, CR LF.
     entry["invoicing"] = {
-        key: form.get(f"invoicing-{key}", "").strip() or None for key in IDENTITY_FIELDS
+        key: "\n".join(line.strip() for line in form.get(f"invoicing-{key}", "").splitlines())
+        or None
+        for key in IDENTITY_FIELDS
     }
     return entry
 
