@@ -105,7 +105,9 @@ def index() -> ResponseReturnValue:
             else None
         )
     may_close = me().account.role in ("admin", "department") and not result.closed
-    warnings = _close_warnings(choice.month) if may_close else None
+    # A close issues every site's invoices: the page's lines serve unless it shows fewer.
+    every_site = result if choice.sites is None else None
+    warnings = _close_warnings(choice.month, every_site) if may_close else None
     return render_template(
         "console/reports/billing.html",
         choice=choice,
@@ -134,8 +136,8 @@ class _Gap:
 @dataclass(frozen=True)
 class _CloseWarnings:
     gaps: list[_Gap]
-    #: Members who would get an invoice without a postal address, by name.
-    unaddressed: list[str]
+    #: Members who would get an invoice without a postal address, (id, name) by name.
+    unaddressed: list[tuple[str, str]]
 
 
 def _gaps(found: list[invoicing.IssuerGap]) -> list[_Gap]:
@@ -150,11 +152,13 @@ def _gaps(found: list[invoicing.IssuerGap]) -> list[_Gap]:
     ]
 
 
-def _close_warnings(month: str) -> _CloseWarnings:
+def _close_warnings(month: str, every_site: invoicing.MonthBilling | None) -> _CloseWarnings:
     """What closing `month` would lack, over every site (a close issues every site's
-    invoices, whatever sites the page shows)."""
+    invoices, whatever sites the page shows); `every_site`: the month's billing at every
+    site when the page has it already."""
     with console().sessions() as session:
-        found = invoicing.close_warnings(session, invoicing.month_billing(session, month))
+        billing = every_site or invoicing.month_billing(session, month)
+        found = invoicing.close_warnings(session, billing)
     return _CloseWarnings(_gaps(found.gaps), found.unaddressed)
 
 

@@ -181,8 +181,8 @@ class CloseWarnings:
     may go without, a business's should not)."""
 
     gaps: list[IssuerGap]
-    #: Names of the members concerned, by name.
-    unaddressed: list[str]
+    #: The members concerned, (id, name) by name.
+    unaddressed: list[tuple[str, str]]
 
 
 def close_warnings(session: Session, billing: MonthBilling) -> CloseWarnings:
@@ -193,7 +193,8 @@ def close_warnings(session: Session, billing: MonthBilling) -> CloseWarnings:
     pairs = {(n.site, n.member_id) for n in rules.number_invoices(charges, {}, order=str)}
     who = _members(session, {member_id for _site, member_id in pairs})
     unaddressed = sorted(
-        {who[m].name for _s, m in pairs if m in who and not who[m].address}, key=sort_key
+        {(m, who[m].name) for _s, m in pairs if m in who and not who[m].address},
+        key=lambda member: (sort_key(member[1]), member[0]),
     )
     return CloseWarnings(issuer_gaps(session, {site for site, _m in pairs}), unaddressed)
 

@@ -199,7 +199,8 @@ def test_the_billing_page_says_what_a_close_would_lack_and_the_close_refuses(
         "commune, SIRET" in shown
     )
     assert "médiathèque —" not in shown  # bills nothing this month
-    assert "1 membre recevrait une facture sans adresse postale : Paul Martin." in shown
+    assert "1 membre recevrait une facture sans adresse postale : Paul Martin" in shown
+    assert 'href="/members/M002"' in page
     assert "Clore novembre 2026" not in shown
     assert 'href="/sites/ydes#issuer"' in page
 
@@ -239,7 +240,7 @@ def test_the_site_form_takes_the_issuer_and_the_sites_page_shows_it(
     assert wrong.status_code == 200
     said = visible(wrong.text)
     assert "Rien n’a été enregistré" in said or "Rien n'a été enregistré" in said
-    assert "Un SIRET compte 14 chiffres" in said
+    assert "Ce n'est pas un SIRET : 14 chiffres" in said
     with november() as session:
         assert "siret" not in (session.get(Site, "ydes") or Site()).invoicing
 
