@@ -7,13 +7,17 @@ and by the close itself, with nothing written."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import facturx
 import pytest
+import yaml
 from flask import Flask
 from lxml import etree
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.cli.main import main
 from hub.console.forms.sites import form_values
 from hub.people.imports import InvalidFile, import_members, import_sites, site_entry
 from hub.reports import invoice_files, invoicing
@@ -290,3 +294,21 @@ def test_a_members_address_is_given_on_their_form(
     assert "12 route de Salers" in dora.get("/members/M002").text
     shown = visible(dora.get("/reports/billing?month=2026-11").text)
     assert "sans adresse postale" not in shown
+
+
+def test_the_command_names_the_sites_and_keys_missing(
+    november: sessionmaker[Session],
+    db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = tmp_path / "hub.yaml"
+    config.write_text(yaml.safe_dump({"database": {"url": db_url}}))
+    assert main(["--config", str(config), "billing", "close", "2026-11"]) == 1
+    said = capsys.readouterr()
+    assert "lack their legal identity: 1" in said.err
+    assert (
+        "  site ydes: missing invoicing.issuer, invoicing.address, invoicing.postcode, "
+        "invoicing.town, invoicing.siret (sites file or the console's sites page)" in said.out
+    )
+    assert count(november, BillingMonth) == 0
