@@ -25,22 +25,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.people.audit import record
-from hub.people.imports import BadField, member_row
+from hub.people.imports import COLUMNS, OPTIONAL_COLUMNS, BadField, member_row
 from hub.people.users import N_, Invalid
 from hub.store.models import Badge, Member, Site
 from telecentre import wire
 
 #: The fields of a member a person fills in (the members file's columns but the badges).
-FIELDS = (
-    "member_id",
-    "last_name",
-    "first_name",
-    "email",
-    "category",
-    "pass_since",
-    "pass_until",
-    "address",
-)
+FIELDS = (*(column for column in COLUMNS if column != "badges"), *OPTIONAL_COLUMNS)
 
 
 #: What the console says of a field the members file's rules refuse
