@@ -55,6 +55,7 @@ from hub.people.imports import import_members, import_sites
 from hub.reports.months import refresh
 from hub.reports.queries import evaluation
 from hub.reports.yearly import Yearly, yearly
+from hub.rules import legal
 from hub.service import Hub
 from hub.store import make_engine, make_sessionmaker, migrate
 from hub.store.db import after_commit
@@ -92,8 +93,20 @@ def sites_yaml(ids: Sequence[str]) -> str:
             "    tariffs:",
             "      public: {hourly: 3.0, daily_cap: 15.0, monthly_cap: 150.0}",
             "      pass: {hourly: 2.0, daily_cap: 10.0, monthly_cap: 100.0}",
+            f"    invoicing: {{issuer: Commune {n + 1}, address: Place de la Mairie,",
+            f'                postcode: "15{n % 1000:03d}", town: Commune {n + 1},',
+            f'                siret: "{siret_of(n)}"}}',
         ]
     return "\n".join(lines) + "\n"
+
+
+def siret_of(n: int) -> str:
+    """A SIRET for site `n` whose Luhn keys hold (a close issues no invoice without one)."""
+
+    def keyed(stem: str) -> str:
+        return next(stem + digit for digit in "0123456789" if legal.luhn(stem + digit))
+
+    return keyed(keyed(f"2115{n:04d}") + "0001")
 
 
 def badge_of(member: int) -> str:

@@ -179,6 +179,16 @@ def billing_pages(members: int, requests: int) -> dict[str, Any]:
                     "/reports/billing?month=2026-12", requests
                 ),
             }
+            with sessions() as session:
+                # What the open month's page adds for the close: its warnings, worked out
+                # over the lines the page has read already (their reading as baseline).
+                december = invoicing.month_billing(session, "2026-12")
+                figures["in process: December's lines read (baseline)"] = percentiles(
+                    [timed(lambda: invoicing.month_billing(session, "2026-12")) for _ in range(9)]
+                )
+                figures["in process: the close's warnings over them"] = percentiles(
+                    [timed(lambda: invoicing.close_warnings(session, december)) for _ in range(9)]
+                )
         finally:
             server.shutdown()
             thread.join(timeout=10)

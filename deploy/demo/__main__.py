@@ -222,7 +222,7 @@ class Demo:
         self.run("import-sites", str(NETWORK))
         members_file = self.state / "members.csv"
         visitor = (
-            f"V0001,Visiteuse,Démo,visiteuse@example.org,other,2024-01-01,2099-12-31,{VISITOR}\n"
+            f"V0001,Visiteuse,Démo,visiteuse@example.org,other,2024-01-01,2099-12-31,{VISITOR},\n"
         )
         replace_private(members_file, (members_csv(crowd) + visitor).encode())
         self.run("import-members", str(members_file))

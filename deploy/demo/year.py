@@ -261,11 +261,41 @@ def site_occupancy(site: str, seed: int) -> float:
     return low + (high - low) * random.Random(f"occupancy:{seed}:{site}").random()
 
 
+STREETS = (
+    "rue de la Paix",
+    "avenue de la République",
+    "chemin des Prés",
+    "place du Marché",
+    "rue du Château",
+    "route de Salers",
+    "impasse des Tilleuls",
+    "rue de la Gare",
+)
+
+
+def _towns(path: Path = NETWORK) -> dict[str, tuple[str, str]]:
+    """Each site's postcode and town, from its issuer's address."""
+    entries = yaml.safe_load(path.read_text(encoding="utf-8"))["sites"]
+    return {e["id"]: (e["invoicing"]["postcode"], e["invoicing"]["town"]) for e in entries}
+
+
+def postal_address(member: Member, towns: dict[str, tuple[str, str]]) -> str:
+    """A street in their home site's town, for the invoices; one member in eight gave none
+    (the close page lists them). A random stream of its own: the crowd and its days stay
+    what they were."""
+    rng = random.Random(f"address:{member.member_id}")
+    if rng.random() < 1 / 8:
+        return ""
+    postcode, town = towns[member.home]
+    return f"{rng.randint(1, 40)} {rng.choice(STREETS)}\n{postcode} {town}"
+
+
 def members_csv(crowd: Iterable[Member]) -> str:
-    """The members file (FORMATS.md "Members") the hub imports."""
+    """The members file (FORMATS.md "Members") the hub imports, with their addresses."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow((*COLUMNS, "address"))
+    towns = _towns()
     for m in crowd:
         email = f"{m.first_name}.{m.last_name}.{m.member_id}@example.org".lower()
         # Accents folded, not dropped: Élodie is elodie.…, not lodie.…
@@ -281,6 +311,7 @@ def members_csv(crowd: Iterable[Member]) -> str:
                 m.pass_since or "",
                 m.pass_until or "",
                 m.badge,
+                postal_address(m, towns),
             ]
         )
     return out.getvalue()

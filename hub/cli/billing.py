@@ -72,6 +72,9 @@ def run(
             print(f"telecentre-hub: {refused}", file=sys.stderr)
             for row in refused.blocking:
                 print(f"  session {row.id}: {row.member_id} at {row.site} since {row.start}")
+            for gap in refused.gaps:
+                keys = ", ".join(f"invoicing.{key}" for key in gap.missing)
+                print(f"  site {gap.site}: missing {keys} (sites file or the console's sites page)")
             return 1
         print(
             f"{closed.month} closed: {closed.lines} lines, {closed.adjustments} adjustments, "

@@ -26,6 +26,7 @@ from hub.console.access import (
     roles_required,
     site_names,
 )
+from hub.console.forms import sites as site_form
 from hub.console.forms.billing import CloseForm
 from hub.console.i18n import gettext as _
 from hub.console.periods import long_day, month_label
@@ -121,6 +122,9 @@ def index() -> ResponseReturnValue:
     closer = me().account.role in ("admin", "department") and not result.closed
     ended = console().clock() >= closable_from
     names = site_names()
+    # A close issues every site's invoices: the page's lines serve unless it shows fewer.
+    every_site = result if choice.sites is None else None
+    warnings = _close_warnings(choice.month, every_site) if closer and ended else None
     return render_template(
         "console/reports/billing.html",
         choice=choice,
@@ -139,6 +143,7 @@ def index() -> ResponseReturnValue:
             result.by_site, key=lambda row: invoicing.sort_key(names.get(row.site, row.site))
         ),
         steps=steps,
+        warnings=warnings,
         csv_url=url_for("billing.file") + "?" + choice.query(),
         french_csv_url=url_for("billing.french_file") + "?" + choice.query(),
         zip_url=url_for("billing.month_zip") + "?" + choice.query(),
@@ -153,6 +158,44 @@ def _file_billing() -> tuple[_Choice, invoicing.MonthBilling]:
         abort(400)
     with console().sessions() as session:
         return choice, invoicing.month_billing(session, choice.month, sites=choice.sites)
+
+
+@dataclass(frozen=True)
+class _Gap:
+    """An issuing site's missing legal identity, in words, with where to give it."""
+
+    site: str
+    missing: str
+    url: str
+
+
+@dataclass(frozen=True)
+class _CloseWarnings:
+    gaps: list[_Gap]
+    #: Members who would get an invoice without a postal address, (id, name) by name.
+    unaddressed: list[tuple[str, str]]
+
+
+def _gaps(found: list[invoicing.IssuerGap]) -> list[_Gap]:
+    names = site_names()
+    return [
+        _Gap(
+            names.get(gap.site, gap.site),
+            site_form.identity_words(list(gap.missing)),
+            url_for("sites.edit", site_id=gap.site, _anchor="issuer"),
+        )
+        for gap in found
+    ]
+
+
+def _close_warnings(month: str, every_site: invoicing.MonthBilling | None) -> _CloseWarnings:
+    """What closing `month` would lack, over every site (a close issues every site's
+    invoices, whatever sites the page shows); `every_site`: the month's billing at every
+    site when the page has it already."""
+    with console().sessions() as session:
+        billing = every_site or invoicing.month_billing(session, month)
+        found = invoicing.close_warnings(session, billing)
+    return _CloseWarnings(_gaps(found.gaps), found.unaddressed)
 
 
 @bp.get("/billing.csv")
@@ -206,6 +249,8 @@ def close() -> ResponseReturnValue:
                 ),
                 "error",
             )
+        for gap in _gaps(refused.gaps):
+            flash(_("%(site)s lacks: %(what)s.", site=gap.site, what=gap.missing), "error")
         return back
     flash(
         _(

@@ -280,6 +280,7 @@ def _data(member: MemberView) -> dict[str, str]:
         "category": member.category,
         "pass_since": member.pass_since.isoformat() if member.pass_since else "",
         "pass_until": member.pass_until.isoformat() if member.pass_until else "",
+        "address": member.address or "",
     }
 
 

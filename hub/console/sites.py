@@ -1,7 +1,7 @@
 """The sites page (admin and department): positions by kind, opening hours, closures,
-tariffs, ZRR, yearly cost — one site at a time, by the sites file's own rules
-(`hub.people.imports.save_site`), each refusal beside its field. A change to the opening hours or
-closures sends the site's doors a new access list at once.
+tariffs, ZRR, yearly cost, who issues the invoices — one site at a time, by the sites
+file's own rules (`hub.people.imports.save_site`), each refusal beside its field. A change
+to the opening hours or closures sends the site's doors a new access list at once.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from hub.console.forms import sites as site_form
 from hub.console.i18n import gettext as _
 from hub.console.services import console
 from hub.people import imports
+from hub.rules import legal
 from hub.store.models import Site
 
 bp = Blueprint("sites", __name__, url_prefix="/sites")
@@ -30,7 +31,13 @@ STAFF = ("admin", "department")
 def index() -> ResponseReturnValue:
     with console().sessions() as session:
         entries = imports.site_entries(session)
-    return render_template("console/sites/index.html", entries=entries, kinds=site_form.KINDS)
+    missing = {
+        entry["id"]: site_form.identity_words(legal.missing_identity(entry["invoicing"]))
+        for entry in entries
+    }
+    return render_template(
+        "console/sites/index.html", entries=entries, kinds=site_form.KINDS, missing=missing
+    )
 
 
 def _stored(site_id: str) -> dict[str, Any]:

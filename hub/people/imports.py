@@ -23,11 +23,12 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.people import audit
+from hub.rules import legal
 from hub.store.models import Badge, Member, Site, Space
 from telecentre import wire
 from telecentre.config import Strict
@@ -87,11 +88,16 @@ class Invoicing(Strict):
 
     Left out, the site's name issues them, with no VAT and the franchise's mention."""
 
-    #: The seller's legal name (a commune, an association); None: the site's name.
+    #: The seller's legal name (a commune, an association); None: the site's name, but no
+    #: invoice is issued until it is given (`hub.rules.legal.IDENTITY`).
     issuer: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    #: The street part of the postal address (lines), then its postcode and town.
     address: Annotated[str, Field(max_length=500)] | None = None
-    siret: Annotated[str, Field(pattern=r"^[0-9]{14}$")] | None = None
-    vat_number: Annotated[str, Field(pattern=r"^[A-Z]{2}[0-9A-Z]{2,13}$")] | None = None
+    postcode: str | None = None
+    town: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    siret: str | None = None
+    #: French intra-community VAT number (FR, its key, the SIREN); None: none.
+    vat_number: str | None = None
     #: Percent; None: no VAT, and `vat_exemption` is printed instead.
     vat_rate: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None = None
     vat_exemption: Annotated[str, Field(min_length=1, max_length=200)] = (
@@ -101,6 +107,36 @@ class Invoicing(Strict):
     prefix: Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{0,23}$")] | None = None
     #: How to pay (terms, IBAN), printed under the totals.
     payment: Annotated[str, Field(max_length=500)] | None = None
+
+    @field_validator("siret")
+    @classmethod
+    def _siret(cls, value: str | None) -> str | None:
+        return _checked(value, legal.siret_problem)
+
+    @field_validator("postcode")
+    @classmethod
+    def _postcode(cls, value: str | None) -> str | None:
+        return _checked(value, legal.postcode_problem)
+
+    @field_validator("vat_number")
+    @classmethod
+    def _vat_number(cls, value: str | None, info: ValidationInfo) -> str | None:
+        siret = info.data.get("siret")
+        return _checked(value, lambda number: legal.vat_number_problem(number, siret=siret))
+
+
+def _checked(value: str | None, problem_of: Callable[[str], str | None]) -> str | None:
+    """A number as people copy it (spaces between groups) without its spaces, or refused
+    with the reason `problem_of` gives; an empty one is none."""
+    if value is None:
+        return None
+    compact = "".join(value.split()).upper()
+    if not compact:
+        return None
+    problem = problem_of(compact)
+    if problem is not None:
+        raise ValueError(f"{value!r} {problem}")
+    return compact
 
 
 class SpaceSpec(Strict):
@@ -395,11 +431,12 @@ def save_site(
     """Create (`creating`) or update one site from a sites-file entry, as `import_sites`
     would, audited (the entry before and after); the caller publishes `access_changed` once
     committed."""
+    site = session.get(Site, entry["id"]) if entry.get("id") else None
+    if site is not None:
+        # The console's form gives the issuer's identity only: the VAT rate, the invoice
+        # prefix and the payment terms the sites file set stay.
+        entry = {**entry, "invoicing": {**site.invoicing, **(entry.get("invoicing") or {})}}
     spec = check_site(entry)
-    site = session.get(Site, spec.id)
-    if site is not None and "invoicing" not in entry:
-        # The console's form has no invoicing fields: what the sites file set stays.
-        spec = spec.model_copy(update={"invoicing": Invoicing.model_validate(site.invoicing)})
     if creating and site is not None:
         raise InvalidSite([FieldProblem("id", "exists", f"site {spec.id!r} already exists")])
     if not creating and site is None:

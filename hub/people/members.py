@@ -25,13 +25,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.people.audit import record
-from hub.people.imports import BadField, member_row
+from hub.people.imports import COLUMNS, OPTIONAL_COLUMNS, BadField, member_row
 from hub.people.users import N_, Invalid
 from hub.store.models import Badge, Member, Site
 from telecentre import wire
 
 #: The fields of a member a person fills in (the members file's columns but the badges).
-FIELDS = ("member_id", "last_name", "first_name", "email", "category", "pass_since", "pass_until")
+FIELDS = (*(column for column in COLUMNS if column != "badges"), *OPTIONAL_COLUMNS)
 
 
 #: What the console says of a field the members file's rules refuse
@@ -43,6 +43,7 @@ _FIELD_MESSAGES = {
     "category": N_("Choose a category."),
     "pass_since": N_("This is not a date."),
     "pass_until": N_("The Pass must have a start, and end after it."),
+    "address": N_("At most 500 characters, letters and line breaks only."),
 }
 
 
@@ -62,6 +63,8 @@ class MemberView:
     category: str
     pass_since: date | None
     pass_until: date | None
+    #: Postal address for invoices (lines, the last one "15300 Murat"), if known.
+    address: str | None
     #: Active ones first, then by UID.
     badges: tuple[BadgeView, ...]
 
@@ -118,6 +121,7 @@ def _views(session: Session, members: list[Member]) -> list[MemberView]:
             member.category,
             member.pass_since,
             member.pass_until,
+            member.address,
             tuple(sorted(badges[member.id], key=lambda b: (not b.active, b.uid))),
         )
         for member in members
@@ -202,6 +206,7 @@ def _snapshot(member: Member) -> dict[str, Any]:
         "category": member.category,
         "pass_since": None if member.pass_since is None else member.pass_since.isoformat(),
         "pass_until": None if member.pass_until is None else member.pass_until.isoformat(),
+        "address": member.address,
     }
 
 
@@ -228,6 +233,8 @@ def save_member(
     member with a badge). `may_set_pass` False (an animator): a Pass date that differs
     from the member's is refused, since a Pass opens every site's doors at any hour."""
     record_ = {name: (values.get(name) or "").strip() for name in FIELDS}
+    # A form's text area sends its lines as a browser does, CR LF.
+    record_["address"] = "\n".join(line.strip() for line in record_["address"].splitlines())
     if member_id is not None:
         record_["member_id"] = member_id
     try:
@@ -248,6 +255,7 @@ def save_member(
         "category": row.category,
         "pass_since": row.pass_since,
         "pass_until": row.pass_until,
+        "address": row.address or None,
     }
     if not may_set_pass:
         for name in PASS_FIELDS:

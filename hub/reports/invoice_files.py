@@ -23,9 +23,16 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.reports import invoicing
-from hub.reports.invoice_sheet import invoice_pdf, line_label, month_words, title
+from hub.reports.invoice_sheet import (
+    invoice_pdf,
+    issuer_address,
+    line_label,
+    month_words,
+    title,
+)
 from hub.reports.invoicing import StoredInvoice
 from hub.reports.queries import month_bounds
+from hub.rules import legal
 from hub.store.models import Invoice
 
 # --- Factur-X (EN 16931 CII, BASIC profile) ---------------------------------------------------
@@ -57,15 +64,25 @@ def _money(amount: Decimal) -> str:
     return f"{amount:.2f}"
 
 
-def _party(parent: Any, name: str, who: str, address: str | None, ids: Mapping[str, str]) -> None:
+def _party(
+    parent: Any, name: str, who: str, address: legal.PostalParts, ids: Mapping[str, str]
+) -> None:
     party = _el(parent, name)
     _el(party, "ram:Name", who)
     if "siret" in ids:
-        # EN 16931 BT-30: the seller's legal registration, SIRET scheme 0009.
-        _el(_el(party, "ram:SpecifiedLegalOrganization"), "ram:ID", ids["siret"], schemeID="0009")
+        # EN 16931 BT-30: the seller's legal registration; 0002 is INSEE's SIRENE scheme
+        # (ISO 6523), which the French profile wants for a SIREN or a SIRET.
+        _el(_el(party, "ram:SpecifiedLegalOrganization"), "ram:ID", ids["siret"], schemeID="0002")
     postal = _el(party, "ram:PostalTradeAddress")
-    if address:
-        _el(postal, "ram:LineOne", " ".join(address.split()))
+    if address.postcode:
+        _el(postal, "ram:PostcodeCode", address.postcode)
+    # Three lines at most: what a fourth would say goes on the third.
+    lines = [*address.lines[:2], " ".join(address.lines[2:])] if address.lines else []
+    for tag, line in zip(("ram:LineOne", "ram:LineTwo", "ram:LineThree"), lines, strict=False):
+        if line:
+            _el(postal, tag, " ".join(line.split()))
+    if address.town:
+        _el(postal, "ram:CityName", address.town)
     _el(postal, "ram:CountryID", "FR")
     if "vat_number" in ids:
         _el(_el(party, "ram:SpecifiedTaxRegistration"), "ram:ID", ids["vat_number"], schemeID="VA")
@@ -124,10 +141,11 @@ def facturx_xml(invoice: StoredInvoice) -> bytes:
         agreement,
         "ram:SellerTradeParty",
         str(issuer.get("issuer")),
-        str(issuer.get("address") or "") or None,
+        issuer_address(issuer),
         seller_ids,
     )
-    _party(agreement, "ram:BuyerTradeParty", invoice.member_name, invoice.member_address, {})
+    buyer_address = legal.postal_parts(invoice.member_address)
+    _party(agreement, "ram:BuyerTradeParty", invoice.member_name, buyer_address, {})
     _el(transaction, "ram:ApplicableHeaderTradeDelivery")
     settlement = _el(transaction, "ram:ApplicableHeaderTradeSettlement")
     _el(settlement, "ram:InvoiceCurrencyCode", "EUR")

@@ -12,7 +12,7 @@ console's language, and their figures are the stored ones, never worked out agai
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -40,6 +40,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from hub.reports.invoicing import StoredInvoice, StoredLine
 from hub.reports.queries import month_bounds
+from hub.rules import legal
 
 _HERE = Path(__file__).parent
 FONTS = _HERE / "fonts"
@@ -76,6 +77,17 @@ def day_words(day: date) -> str:
     """2 décembre 2026; the first of a month is written 1er, as in French."""
     words = str(format_date(day, "d MMMM yyyy", locale="fr_FR"))
     return "1er" + words[1:] if day.day == 1 else words
+
+
+def issuer_address(issuer: Mapping[str, object]) -> legal.PostalParts:
+    """The issuer's address as copied onto the invoice (one text before postcodes and towns
+    had fields of their own: its last line is read for them)."""
+
+    def text(key: str) -> str | None:
+        value = issuer.get(key)
+        return None if value is None else str(value)
+
+    return legal.postal_parts(text("address"), text("postcode"), text("town"))
 
 
 def title(invoice: StoredInvoice) -> str:
@@ -220,7 +232,7 @@ def _head(layout: _Layout, invoice: StoredInvoice) -> None:
 
     half = (RIGHT - LEFT) / 2
     seller = [
-        *([str(issuer["address"])] if issuer.get("address") else []),
+        *issuer_address(issuer).printed,
         *([f"SIRET {issuer['siret']}"] if issuer.get("siret") else []),
         *(
             [f"N° TVA intracommunautaire {issuer['vat_number']}"]
@@ -229,7 +241,7 @@ def _head(layout: _Layout, invoice: StoredInvoice) -> None:
         ),
     ]
     buyer = [
-        *([invoice.member_address] if invoice.member_address else []),
+        *legal.postal_parts(invoice.member_address).printed,
         *([invoice.member_email] if invoice.member_email else []),
         f"Membre n° {invoice.member_id}",
     ]

@@ -34,6 +34,7 @@ from hub.people.users import N_
 from hub.presence.retention import years_before
 from hub.reports import queries
 from hub.rules import invoices as rules
+from hub.rules import legal
 from hub.rules.model import CENT, HOURS_QUANTUM, InvoiceLine, LineRate, SiteRules
 from hub.store.db import insert_ignoring_conflicts
 from hub.store.models import (
@@ -47,17 +48,32 @@ from hub.store.models import (
 )
 
 
+@dataclass(frozen=True)
+class IssuerGap:
+    """A site whose invoices cannot be issued yet: the keys of its `invoicing` missing
+    (`hub.rules.legal.IDENTITY`)."""
+
+    site: str
+    missing: tuple[str, ...]
+
+
 class CannotClose(ValueError):
     """Why a month cannot be closed: `message` (English, marked for the console's catalog)
-    with its `params`; `blocking` lists the open sessions that stop it."""
+    with its `params`; `blocking` lists the open sessions that stop it, `gaps` the issuing
+    sites whose legal identity is incomplete."""
 
     def __init__(
-        self, message: str, blocking: list[queries.SessionRow] | None = None, **params: object
+        self,
+        message: str,
+        blocking: list[queries.SessionRow] | None = None,
+        gaps: list[IssuerGap] | None = None,
+        **params: object,
     ) -> None:
         super().__init__(message % params)
         self.message = message
         self.params = params
         self.blocking = blocking or []
+        self.gaps = gaps or []
 
 
 @dataclass(frozen=True)
@@ -155,6 +171,43 @@ def _check(session: Session, month: str, now: datetime, previous: str | None) ->
             count=len(blocking),
             month=month,
         )
+
+
+# --- What the invoices must say of their issuer and customer ---------------------------------
+
+
+def issuer_gaps(session: Session, sites: Collection[str]) -> list[IssuerGap]:
+    """The sites among `sites` that lack part of what an invoice must say of its issuer,
+    by site id."""
+    found = session.scalars(select(Site).where(Site.id.in_(sorted(sites))).order_by(Site.id))
+    gaps = [IssuerGap(site.id, tuple(legal.missing_identity(site.invoicing))) for site in found]
+    return [gap for gap in gaps if gap.missing]
+
+
+@dataclass(frozen=True)
+class CloseWarnings:
+    """What closing a month as its lines stand now would issue without: the issuing sites'
+    missing legal identity (the close is refused until it is given) and the members who
+    would get an invoice without a postal address (issued all the same: a consumer's invoice
+    may go without, a business's should not)."""
+
+    gaps: list[IssuerGap]
+    #: The members concerned, (id, name) by name.
+    unaddressed: list[tuple[str, str]]
+
+
+def close_warnings(session: Session, billing: MonthBilling) -> CloseWarnings:
+    """What the close page warns of for an open month, from its own lines (the adjustments
+    of earlier months, worked out at the close, may add an issuing site: the close checks
+    again)."""
+    charges = ((line.site, line.member_id, line.amount_eur) for line in billing.lines)
+    pairs = {(n.site, n.member_id) for n in rules.number_invoices(charges, {}, order=str)}
+    who = _members(session, {member_id for _site, member_id in pairs})
+    unaddressed = sorted(
+        {(m, who[m].name) for _s, m in pairs if m in who and not who[m].address},
+        key=lambda member: (sort_key(member[1]), member[0]),
+    )
+    return CloseWarnings(issuer_gaps(session, {site for site, _m in pairs}), unaddressed)
 
 
 # --- Closing ----------------------------------------------------------------------------------
@@ -304,6 +357,16 @@ def close_month(
         order=lambda member_id: sort_key(who[member_id].name),
     )
 
+    gaps = issuer_gaps(session, {item.site for item in numbered})
+    if gaps:
+        raise CannotClose(
+            N_(
+                "Sites that would issue invoices lack their legal identity: %(count)d. "
+                "Complete it on the sites page first."
+            ),
+            gaps=gaps,
+            count=len(gaps),
+        )
     session.add(BillingMonth(month=month, closed_at=now, closed_by=actor))
     session.flush()
     invoice_of: dict[int, Invoice] = {}

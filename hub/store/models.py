@@ -128,7 +128,8 @@ class Site(Base):
     tariffs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     rounding_min: Mapped[int] = mapped_column(Integer, default=15)
     #: Who issues the site's invoices and how (the sites file's `invoicing`): `issuer`,
-    #: `address`, `siret`, `vat_number`, `vat_rate`, `vat_exemption`, `prefix`, `payment`.
+    #: `address`, `postcode`, `town`, `siret`, `vat_number`, `vat_rate`, `vat_exemption`,
+    #: `prefix`, `payment` (`hub.rules.legal.IDENTITY`: what a close needs of an issuer).
     invoicing: Mapped[dict[str, Any]] = mapped_column(default=dict)
     #: `{door id: "Porte d'entrée"}`: what people read for a door (the id stays the key).
     door_names: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")

@@ -40,8 +40,10 @@ sites:
       pass: {hourly: 2.0, daily_cap: 10.0, monthly_cap: 100.0}
     invoicing:
       issuer: Commune de Murat
-      address: "Place de l'Hôtel de Ville\\n15300 Murat"
-      siret: "21150138300019"
+      address: "Place de l'Hôtel de Ville"
+      postcode: "15300"
+      town: Murat
+      siret: "21150138200017"
       payment: "Paiement à réception, par chèque à l'ordre du Trésor public ou par virement."
   - id: ydes
     name: Maison des Services d'Ydes
@@ -49,8 +51,9 @@ sites:
     spaces: [{id: bureau, kind: office, positions: 3}]
     opening: {tue: ["09:00-17:00"], thu: ["09:00-17:00"]}
     tariffs: {public: {hourly: 2.5, daily_cap: 12.0}}
-    invoicing: {issuer: Association Ydes Numérique, siret: "12345678900011",
-                vat_number: FR12345678900, vat_rate: 20, prefix: YDES}
+    invoicing: {issuer: Association Ydes Numérique, address: "1 place de la Mairie",
+                postcode: "15210", town: Ydes, siret: "78395320100010",
+                vat_number: FR40783953201, vat_rate: 20, prefix: YDES}
 """
 
 

@@ -51,15 +51,18 @@ sites:
     tariffs: {public: {hourly: 3.0, daily_cap: 15.0}, pass: {hourly: 2.0}}
     invoicing:
       issuer: Commune de Murat
-      address: "Place de l'Hôtel de Ville, 15300 Murat"
-      siret: "21150138300019"
+      address: "Place de l'Hôtel de Ville"
+      postcode: "15300"
+      town: Murat
+      siret: "21150138200017"
       payment: "Paiement à réception."
   - id: ydes
     name: Maison des Services
     spaces: [{id: bureau, kind: office, positions: 1}]
     tariffs: {public: {hourly: 3.0}}
-    invoicing: {issuer: Association Ydes Numérique, siret: "12345678900011",
-                vat_number: FR12345678900, vat_rate: 20, prefix: YDES}
+    invoicing: {issuer: Association Ydes Numérique, address: "1 place de la Mairie",
+                postcode: "15210", town: Ydes, siret: "78395320100010",
+                vat_number: FR40783953201, vat_rate: 20, prefix: YDES}
 """
 MEMBERS = (
     "member_id,last_name,first_name,email,category,pass_since,pass_until,badges,address\n"
@@ -398,7 +401,7 @@ def test_the_factur_x_files_pass_the_packages_checks_and_say_what_the_api_says(
     )
     assert "TVA non applicable, art. 293 B du CGI" in murat and "Commune de Murat" in murat
     assert "4 rue du Lac" in murat
-    assert "TVA 20 %" in ydes and "Total HT" in ydes and "FR12345678900" in ydes
+    assert "TVA 20 %" in ydes and "Total HT" in ydes and "FR40783953201" in ydes
 
 
 def pages_and_fonts(pdf: bytes) -> tuple[int, list[str]]:

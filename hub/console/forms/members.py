@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectField, StringField
+from wtforms import EmailField, SelectField, StringField, TextAreaField
 
 CATEGORY_LABELS = {
     "independent": _l("freelancer"),
@@ -36,6 +36,14 @@ class MemberForm(FlaskForm):  # type: ignore[misc]
         _l("Pass valid until (optional)"),
         description=_l("Leave empty if it does not end."),
         render_kw={"type": "date"},
+    )
+    address = TextAreaField(
+        _l("Postal address (optional)"),
+        description=_l(
+            "Printed on their invoices: the street, then the postcode and town on the last "
+            "line (15300 Murat). A business must have it on its invoices."
+        ),
+        render_kw={"rows": 3, "autocomplete": "off"},
     )
 
 

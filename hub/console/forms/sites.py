@@ -4,7 +4,8 @@ says each refusal in words; the rules are the sites file's (`hub.people.imports.
 
 Field names: `name`, `zrr`…; `spaces-<n>-id|kind|positions`; `opening-<day>` (ranges
 separated by commas); `closed` (one day a line, `2026-12-24` or `24/12/2026`);
-`tariffs-<public|pass>-<hourly|daily_cap|monthly_cap>`.
+`tariffs-<public|pass>-<hourly|daily_cap|monthly_cap>`; `invoicing-<key>` (the issuer's
+legal identity).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from hub.people.imports import FieldProblem
+from hub.rules import legal
 from telecentre import wire
 
 #: Empty rows offered for new spaces.
@@ -42,6 +44,25 @@ RATE_FIELDS: dict[str, LazyString] = {
     "daily_cap": _l("At most per day (€)"),
     "monthly_cap": _l("At most per month (€)"),
 }
+#: The issuer's legal identity (the sites file's `invoicing`), in the order the form asks:
+#: `invoicing-<key>`. The rest of `invoicing` (VAT rate, prefix, payment) is the file's only.
+IDENTITY_FIELDS = (*legal.IDENTITY, "vat_number")
+#: What an issuer may lack, as the sites and billing pages name it.
+IDENTITY_LABELS: dict[str, LazyString] = {
+    "issuer": _l("legal name"),
+    "address": _l("street address"),
+    "postcode": _l("postcode"),
+    "town": _l("town"),
+    "siret": _l("SIRET"),
+}
+
+
+def identity_words(missing: list[str]) -> str:
+    """What an issuer lacks (`hub.rules.legal.missing_identity`), in words; empty when
+    nothing."""
+    return ", ".join(str(IDENTITY_LABELS[key]) for key in missing)
+
+
 _FRENCH_DAY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _FRENCH_TIME = re.compile(r"\b(\d{1,2})\s*[h:]\s*(\d{2})?")
 
@@ -116,6 +137,12 @@ def entry_from_form(form: MultiDict[str, str], site_id: str | None) -> dict[str,
         if any(value is not None for value in values.values()):
             tariffs[rate] = {key: value for key, value in values.items() if value is not None}
     entry["tariffs"] = tariffs
+    # A text area's lines come as a browser sends them, CR LF.
+    entry["invoicing"] = {
+        key: "\n".join(line.strip() for line in form.get(f"invoicing-{key}", "").splitlines())
+        or None
+        for key in IDENTITY_FIELDS
+    }
     return entry
 
 
@@ -149,6 +176,8 @@ def form_values(entry: dict[str, Any]) -> dict[str, str]:
     for rate, spec in (entry.get("tariffs") or {}).items():
         for key in RATE_FIELDS:
             values[f"tariffs-{rate}-{key}"] = _text((spec or {}).get(key))
+    for key in IDENTITY_FIELDS:
+        values[f"invoicing-{key}"] = _text((entry.get("invoicing") or {}).get(key))
     return values
 
 
@@ -165,6 +194,8 @@ def field_of(problem: FieldProblem) -> str:
         return "spaces"
     if parts[0] == "tariffs" and len(parts) >= 3:
         return "-".join(parts[:3])
+    if parts[0] == "invoicing" and len(parts) >= 2:
+        return "-".join(parts[:2])
     return parts[0]
 
 
@@ -178,6 +209,19 @@ def message(problem: FieldProblem) -> str:
         return str(_("This space is listed twice."))
     if kind in ("missing", "string_too_short"):
         return str(_("This is required."))
+    if kind == "string_too_long":
+        return str(_("This is too long."))
+    if field == "invoicing-siret":
+        return str(
+            _(
+                "A SIRET is 14 digits, the last one a check digit (Luhn key): copy it from the "
+                "INSEE notice or annuaire-entreprises.data.gouv.fr."
+            )
+        )
+    if field == "invoicing-vat_number":
+        return str(_("FR, a key of two characters, then the SIREN of the SIRET above."))
+    if field == "invoicing-postcode":
+        return str(_("5 digits, like 15300."))
     if kind == "string_pattern_mismatch":
         return str(_("Lower-case letters, digits and '-' only, starting with a letter or digit."))
     if kind in ("greater_than_equal", "greater_than"):
