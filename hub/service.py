@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from hub.alerts.incidents import AlertScanner, wake_on_alarms
 from hub.config import HubConfig
+from hub.console.member_space import stop_member_space
 from hub.doors.access_lists import changed_since, last_audit_id, publish_access_lists, record_import
 from hub.doors.alarms import record_alarms
 from hub.doors.commands import RESULTS as DOOR_RESULTS
@@ -169,6 +170,7 @@ class Hub:
         self.changes.close()  # open boards end their streams and reconnect to the next hub
         if self._server is not None:
             self._server.stop()
+        stop_member_space(self.app)  # the links asked before the server stopped are written
         self.ingest.stop(before_disconnect=self.acks.stop)
         self.mail.stop()
         self.timeseries.close()
