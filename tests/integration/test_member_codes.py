@@ -14,7 +14,10 @@ from hub.intake.ingest import ingest_lines
 from hub.store.models import AuditEntry, MemberPass
 from telecentre import wire
 from tests.console import add_user, client_sign_in, csrf_token
-from tests.integration.test_member_space import PIERRE, SANDRINE, World, stayed, world  # noqa: F401
+from tests.integration import test_member_space
+from tests.integration.test_member_space import PIERRE, SANDRINE, World, stayed
+
+world = test_member_space.world  # the fixture, used here by name
 
 CODE_RE = re.compile(r"<strong>([A-Z0-9]{5}-[A-Z0-9]{5})</strong>")
 SANDRINE_BADGE = "1F2E3D4C"
