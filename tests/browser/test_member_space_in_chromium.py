@@ -30,7 +30,7 @@ from hub.people.imports import import_members
 from hub.service import Hub
 from hub.store.models import Event, PresenceSession
 from tests.browser import test_pages_in_chromium as pages
-from tests.console import add_user
+from tests.console import add_user, browser_sign_in
 from tests.mail_server import MailServer
 from tests.servers import REPO, Mosquitto, free_port
 from tests.waiting import wait_until
@@ -268,4 +268,55 @@ def test_every_member_page_is_axe_clean_on_a_phone(
             look("link-spent")
         finally:
             context.close()
+    assert {name: v for name, v in found.items() if v} == {}
+
+
+def test_the_staffs_code_pages_are_axe_clean_on_a_phone(
+    hub: Hub, browser: Browser, tmp_path: Path
+) -> None:
+    """Léa (Murat) makes Élodie's code (she stays at Murat); Marc (Aurillac) sees no button
+    on her page but why, and the refusal if he posts the form anyway."""
+    add_user(hub.sessions, "marc", "animator", ["aurillac-a2ex"])
+    found: dict[str, list[tuple[str, str, int]]] = {}
+    for width in (1280, 390):
+        for login in ("lea", "marc"):
+            context = browser.new_context(
+                locale="fr-FR", viewport={"width": width, "height": 900}, bypass_csp=True
+            )
+            page = context.new_page()
+
+            def look(name: str, width: int = width, page: Page = page) -> None:
+                page.screenshot(path=str(tmp_path / f"code-{name}-{width}.png"), full_page=True)
+                if width == 390:
+                    found[name] = violations(page)
+                    assert page.evaluate("document.documentElement.scrollWidth") <= width, name
+
+            try:
+                browser_sign_in(page, hub.url, login)
+                page.goto(f"{hub.url}/members/{ELODIE}")
+                panel = page.locator("#member-space-title").locator("..")
+                panel.scroll_into_view_if_needed()
+                if login == "lea":
+                    look("panel")
+                    panel.get_by_role("button", name="Créer un code à usage unique").click()
+                    expect(page.locator("h1")).to_have_text(
+                        "Code à usage unique pour Élodie Vigier"
+                    )
+                    look("made")
+                else:
+                    expect(panel.get_by_role("button")).to_have_count(0)
+                    look("panel-refused")
+                    page.evaluate(  # the form a page without the button would have posted
+                        """(path) => { const f = document.createElement('form');
+                        f.method = 'post'; f.action = path;
+                        f.append(document.querySelector('input[name=csrf_token]').cloneNode());
+                        document.body.append(f); f.submit(); }""",
+                        f"/members/{ELODIE}/one-time-code",
+                    )
+                    expect(page.locator("h1")).to_have_text(
+                        "Pas de code pour ce membre depuis votre compte"
+                    )
+                    look("refused")
+            finally:
+                context.close()
     assert {name: v for name, v in found.items() if v} == {}
