@@ -10,6 +10,7 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
@@ -35,18 +36,25 @@ TOKEN_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 OWN_HEADERS = {"date", "set-cookie"}
 
 
-@pytest.fixture
-def hub(tmp_path: Path, broker: Mosquitto, mail_server: MailServer) -> Iterator[Hub]:
-    config = HubConfig.model_validate(
+def mailing_config(
+    tmp_path: Path, broker: Mosquitto, mail_server: MailServer, **extra: Any
+) -> HubConfig:
+    """A hub on `broker` with the demo's sites, mailing through `mail_server`."""
+    return HubConfig.model_validate(
         {
             "state_dir": str(tmp_path / "hub"),
             "mqtt": {"port": broker.port},
             "http": {"port": free_port()},
             "sites_file": str(DEMO / "sites.yaml"),
             "mail": mail_server.settings(),
+            **extra,
         }
     )
-    service = Hub(config)
+
+
+@pytest.fixture
+def hub(tmp_path: Path, broker: Mosquitto, mail_server: MailServer) -> Iterator[Hub]:
+    service = Hub(mailing_config(tmp_path, broker, mail_server))
     service.start()
     with service.sessions.begin() as session:
         import_members(session, (DEMO / "members.csv").read_text(encoding="utf-8"))
