@@ -3,12 +3,13 @@
 Prints figures as JSON, asserts nothing. Does `POST /espace-membre/` take longer for a
 member's address than for a stranger's (secfindings 4)? The hub service (`hub.service.Hub`)
 runs on a real Mosquitto and SQLite with `--probes` members; each address is asked once,
-member and stranger in turn, each from another loopback client address (as an attacker with
-an IPv6 /64 has), so no limit is reached; which of the two goes first is drawn. Printed: the
-median answer of each kind, and how many of the answers a threshold halfway between the
-medians classifies right (half: the time says nothing; all: it tells members apart). Baseline measured in the same run: the work
-the answer no longer waits for (`member_access.request_link` in one transaction, as the
-request did it before) for a member's address and a stranger's.
+member and stranger in turn (which goes first is drawn), each from another loopback client
+address (as an attacker with an IPv6 /64 has), so no limit is reached. Printed: the median
+answer of each kind, and how many answers a threshold halfway between the medians
+classifies right (half: the time says nothing; all: it tells members apart). Baseline
+measured in the same run: the work the answer no longer waits for
+(`member_access.request_link` in one transaction, as the request did it before) for a
+member's address and a stranger's.
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ def main(argv: list[str] | None = None) -> None:
                 import_members(session, members_file(args.probes))
             port = urlsplit(hub.url).port
             assert port is not None
-            members, strangers = [], []
+            members: list[float] = []
+            strangers: list[float] = []
             chance = random.Random(4)
             for i in range(args.probes):
                 pair = [(f"member{i}@example.org", members), (f"nobody{i}@example.org", strangers)]
