@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from hub.alerts.incidents import AlertScanner, wake_on_alarms
 from hub.config import HubConfig
+from hub.console.member_space import stop_member_space
 from hub.doors.access_lists import changed_since, last_audit_id, record_import
 from hub.doors.alarms import record_alarms
 from hub.doors.commands import RESULTS as DOOR_RESULTS
@@ -174,6 +175,7 @@ class Hub:
         self.changes.close()  # open boards end their streams and reconnect to the next hub
         if self._server is not None:
             self._server.stop()
+        stop_member_space(self.app)  # the links asked before the server stopped are written
         self.access_lists.stop()  # what waits goes out at the next start, in fresh lists
         self.ingest.stop(before_disconnect=self.acks.stop)
         self.mail.stop()

@@ -60,6 +60,7 @@ def _import(what: str, run: Callable[[Session, str], ImportResult]) -> dict[str,
                 f"api:{access().name}",
                 what,
                 result.access_changed,
+                badges=result.badge_changes,
                 created=result.created,
                 updated=result.updated,
             )

@@ -169,6 +169,7 @@ def run_import(config: HubConfig, kind: str, path: Path) -> int:
             _actor(),
             kind,
             outcome.access_changed,
+            badges=outcome.badge_changes,
             created=outcome.created,
             updated=outcome.updated,
         )

@@ -36,7 +36,7 @@ lists go out one at a time, each acknowledged before the next (docs/operations.m
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -44,6 +44,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hub.people import audit
+from hub.people.imports import BadgeChange
 from hub.rules.calendar import is_public_holiday
 from hub.rules.model import pass_valid_between
 from hub.store.models import AccessListVersion, AuditEntry, Badge, Member, Site
@@ -188,12 +190,34 @@ IMPORTED = "import"
 
 
 def record_import(
-    session: Session, actor: str, kind: str, sites: Collection[str], **counts: int
+    session: Session,
+    actor: str,
+    kind: str,
+    sites: Collection[str],
+    *,
+    badges: Sequence[BadgeChange] = (),
+    **counts: int,
 ) -> None:
     """Audit an import by `actor` (`api:<token name>`, `cli:<user>`), naming the sites whose
     access lists it changed and what it did (`counts`: created, updated, accepted…). A shell
     import has no broker connection: the running hub finds these entries (`changed_since`)
-    and publishes."""
+    and publishes.
+
+    Each card a members import moved, gave again or took back (`badges`) gets its own entry,
+    as the console's giving and revoking write it (the card, the holders before and after,
+    the sites whose lists change): every change of who may open a door is audited, and each
+    site's animators see those of their doors."""
+    for change in badges:
+        audit.record(
+            session,
+            actor,
+            change.action,
+            sites=sites,
+            before=change.before,
+            after=change.after,
+            badge=change.uid,
+            member_id=change.member_id,
+        )
     detail = {"kind": kind, "sites": sorted(sites), **counts}
     session.add(AuditEntry(actor=actor, action=IMPORTED, detail=detail))
 

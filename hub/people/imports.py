@@ -57,12 +57,29 @@ class InvalidFile(ValueError):
         self.problems = problems
 
 
+@dataclass(frozen=True)
+class BadgeChange:
+    """A card the members file gave to another member, gave again or took back: audited
+    one entry each as the console's giving and revoking (`badge_assigned`, `badge_revoked`,
+    with the holder before and after) by `hub.doors.access_lists.record_import`. A card
+    new to the hub is counted in the import's own entry."""
+
+    action: Literal["badge_assigned", "badge_revoked"]
+    uid: str
+    #: The holder now (the one it was taken back from, for `badge_revoked`).
+    member_id: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
 @dataclass
 class ImportResult:
     created: int = 0
     updated: int = 0
     #: Sites whose access list must be published again.
     access_changed: set[str] = field(default_factory=set)
+    #: Cards moved, given again or taken back, in the file's order.
+    badge_changes: list[BadgeChange] = field(default_factory=list)
 
 
 # --- Sites (YAML) ------------------------------------------------------------------------
@@ -654,9 +671,14 @@ def _member_values(row: MemberRow) -> dict[str, Any]:
     return values
 
 
+def _holding(member_id: str, active: bool) -> dict[str, Any]:
+    return {"member_id": member_id, "active": active}
+
+
 def import_members(session: Session, text: str, progress: Progress | None = None) -> ImportResult:
     """Create or update every member of the file and give them exactly the badges listed:
-    a badge another member held is moved, a badge no longer listed is deactivated."""
+    a badge another member held is moved, a badge no longer listed is deactivated (each
+    such change in `badge_changes`, for the audit)."""
     rows = parse_members(text)
     result = ImportResult()
     members = {member.id: member for member in session.scalars(select(Member))}
@@ -679,10 +701,19 @@ def import_members(session: Session, text: str, progress: Progress | None = None
             changed = bool(changed_fields)
             access_changed |= bool(changed_fields & {"pass_since", "pass_until"})
         mine = held.setdefault(row.member_id, set())
-        for uid in mine - set(row.badges):
+        for uid in sorted(mine - set(row.badges)):
             badges[uid].active = False
             mine.discard(uid)
             changed = access_changed = True
+            result.badge_changes.append(
+                BadgeChange(
+                    "badge_revoked",
+                    uid,
+                    row.member_id,
+                    _holding(row.member_id, True),
+                    _holding(row.member_id, False),
+                )
+            )
         for uid in row.badges:
             known = badges.get(uid)
             if known is None:
@@ -690,7 +721,13 @@ def import_members(session: Session, text: str, progress: Progress | None = None
                 session.add(badges[uid])
             elif known.member_id != row.member_id or not known.active:
                 held.get(known.member_id, set()).discard(uid)
+                before = _holding(known.member_id, known.active)
                 known.member_id, known.active = row.member_id, True
+                result.badge_changes.append(
+                    BadgeChange(
+                        "badge_assigned", uid, row.member_id, before, _holding(row.member_id, True)
+                    )
+                )
             else:
                 continue
             mine.add(uid)

@@ -21,19 +21,29 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.mail.queue import enqueue
 from hub.mail.render import Templates
 from hub.people.audit import record
 from hub.people.members import full_name
-from hub.store.models import MailMessage, Member, MemberPass, MemberSession, utcnow
+from hub.store.models import (
+    Badge,
+    Event,
+    MailMessage,
+    Member,
+    MemberPass,
+    MemberSession,
+    PresenceSession,
+    utcnow,
+)
 
 LINK_VALID = timedelta(minutes=15)
 CODE_VALID = timedelta(hours=24)
@@ -110,15 +120,46 @@ def request_link(
     return len(found)
 
 
+class NotMet(Exception):
+    """A code asked for a member the asking staff have not met at their sites."""
+
+
+def met_at(session: Session, member_id: str, sites: Collection[str] | None) -> bool:
+    """Whether staff of `sites` (None: every site, department and admin) may hand this
+    member a code: the member has stayed at one of those sites, or a card they hold now was
+    presented at one (a newcomer's card, refused as unknown, then given at the desk; the
+    store keeps no site for a card's giving, so its taps stand for it).
+
+    A code opens the member's own space, their invoices and stays at every site: an animator
+    may not read through it what the staff pages refuse them for members of other sites."""
+    if sites is None:
+        return True
+    wanted = sorted(sites)
+    stayed = select(PresenceSession.id).where(
+        PresenceSession.member_id == member_id, PresenceSession.site_id.in_(wanted)
+    )
+    cards = select(Badge.uid).where(Badge.member_id == member_id, Badge.active)
+    tapped = select(Event.id).where(Event.badge.in_(cards), Event.site.in_(wanted))
+    return bool(session.scalar(select(or_(stayed.exists(), tapped.exists()))))
+
+
 def issue_code(
-    session: Session, member_id: str, *, actor: str, now: datetime | None = None
+    session: Session,
+    member_id: str,
+    *,
+    actor: str,
+    sites: Collection[str] | None,
+    now: datetime | None = None,
 ) -> IssuedCode | None:
-    """A one-time code for a member (an animator prints or shows it); None: no such member.
-    Audited, without the code."""
+    """A one-time code for a member, made by staff of `sites` (None: every site) who hand it
+    over in person; None: no such member; `NotMet` unless `met_at`. Audited, without the
+    code."""
     now = now or utcnow()
     member = session.get(Member, member_id)
     if member is None:
         return None
+    if not met_at(session, member_id, sites):
+        raise NotMet(member_id)
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     _new_pass(session, member_id, "code", code, now)
     record(session, actor, "member_code_issued", member_id=member_id)

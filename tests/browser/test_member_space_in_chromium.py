@@ -11,7 +11,7 @@ import json
 import re
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,18 +21,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from babel.numbers import format_decimal
 from gpiozero.pins.mock import MockPin
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
 from edge.agent import Agent
-from hub.config import HubConfig
 from hub.people.imports import import_members
 from hub.service import Hub
 from hub.store.models import Event, PresenceSession
 from tests.browser import test_pages_in_chromium as pages
-from tests.console import add_user
+from tests.console import add_user, browser_sign_in
+from tests.integration.test_member_signin_http import mailing_config
 from tests.mail_server import MailServer
-from tests.servers import REPO, Mosquitto, free_port
+from tests.servers import REPO, Mosquitto
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker]
@@ -50,16 +50,7 @@ LINK_RE = re.compile(r"(https?://\S+/espace-membre/lien/\S+)")
 def hub(tmp_path: Path, broker: Mosquitto, mail_server: MailServer) -> Iterator[Hub]:
     """The hub on a real broker, sending its e-mails to the test's SMTP server; the demo's
     members; Élodie's stays this month at Murat and Mauriac; Léa running Murat."""
-    config = HubConfig.model_validate(
-        {
-            "state_dir": str(tmp_path / "hub"),
-            "mqtt": {"port": broker.port},
-            "http": {"port": free_port()},
-            "sites_file": str(DEMO / "sites.yaml"),
-            "mail": mail_server.settings(),
-            "api_tokens": {API_TOKEN: "department"},
-        }
-    )
+    config = mailing_config(tmp_path, broker, mail_server, api_tokens={API_TOKEN: "department"})
     service = Hub(config)
     service.start()
     today = datetime.now(PARIS).replace(hour=8, minute=0, second=0, microsecond=0)
@@ -227,22 +218,31 @@ def violations(page: Page) -> list[tuple[str, str, int]]:
     return [(v["id"], v["impact"], len(v["nodes"])) for v in found]
 
 
+def looking(
+    browser: Browser, width: int, prefix: Path, found: dict[str, list[tuple[str, str, int]]]
+) -> tuple[BrowserContext, Page, Callable[[str], None]]:
+    """A French tab `width` px wide, and `look(name)`: a screenshot `<prefix>-<name>-<width>.png`
+    and, at 390 px, its axe violations into `found` and no sideways scrolling."""
+    context = browser.new_context(
+        locale="fr-FR", viewport={"width": width, "height": 900}, bypass_csp=True
+    )
+    page = context.new_page()
+
+    def look(name: str) -> None:
+        page.screenshot(path=f"{prefix}-{name}-{width}.png", full_page=True)
+        if width == 390:
+            found[name] = violations(page)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, name
+
+    return context, page, look
+
+
 def test_every_member_page_is_axe_clean_on_a_phone(
     hub: Hub, mail_server: MailServer, browser: Browser, tmp_path: Path
 ) -> None:
     found: dict[str, list[tuple[str, str, int]]] = {}
     for width in (1280, 390):
-        context = browser.new_context(
-            locale="fr-FR", viewport={"width": width, "height": 900}, bypass_csp=True
-        )
-        page = context.new_page()
-
-        def look(name: str, width: int = width, page: Page = page) -> None:
-            page.screenshot(path=str(tmp_path / f"member-{name}-{width}.png"), full_page=True)
-            if width == 390:
-                found[name] = violations(page)
-                assert page.evaluate("document.documentElement.scrollWidth") <= width, name
-
+        context, page, look = looking(browser, width, tmp_path / "member", found)
         try:
             page.goto(f"{hub.url}/espace-membre/")
             look("signin")
@@ -268,4 +268,45 @@ def test_every_member_page_is_axe_clean_on_a_phone(
             look("link-spent")
         finally:
             context.close()
+    assert {name: v for name, v in found.items() if v} == {}
+
+
+def test_the_staffs_code_pages_are_axe_clean_on_a_phone(
+    hub: Hub, browser: Browser, tmp_path: Path
+) -> None:
+    """Léa (Murat) makes Élodie's code (she stays at Murat); Marc (Aurillac) sees no button
+    on her page but why, and the refusal if he posts the form anyway."""
+    add_user(hub.sessions, "marc", "animator", ["aurillac-a2ex"])
+    found: dict[str, list[tuple[str, str, int]]] = {}
+    for width in (1280, 390):
+        for login in ("lea", "marc"):
+            context, page, look = looking(browser, width, tmp_path / "code", found)
+            try:
+                browser_sign_in(page, hub.url, login)
+                page.goto(f"{hub.url}/members/{ELODIE}")
+                panel = page.locator("#member-space-title").locator("..")
+                panel.scroll_into_view_if_needed()
+                if login == "lea":
+                    look("panel")
+                    panel.get_by_role("button", name="Créer un code à usage unique").click()
+                    expect(page.locator("h1")).to_have_text(
+                        "Code à usage unique pour Élodie Vigier"
+                    )
+                    look("made")
+                else:
+                    expect(panel.get_by_role("button")).to_have_count(0)
+                    look("panel-refused")
+                    page.evaluate(  # the form a page without the button would have posted
+                        """(path) => { const f = document.createElement('form');
+                        f.method = 'post'; f.action = path;
+                        f.append(document.querySelector('input[name=csrf_token]').cloneNode());
+                        document.body.append(f); f.submit(); }""",
+                        f"/members/{ELODIE}/one-time-code",
+                    )
+                    expect(page.locator("h1")).to_have_text(
+                        "Pas de code pour ce membre depuis votre compte"
+                    )
+                    look("refused")
+            finally:
+                context.close()
     assert {name: v for name, v in found.items() if v} == {}

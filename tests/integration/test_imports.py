@@ -6,9 +6,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.config import HubConfig
 from hub.people.imports import InvalidFile, import_members, import_sites
 from hub.people.names import place_names, site_labels
-from hub.store.models import Badge, Member, Site, Space
+from hub.store.models import AuditEntry, AuditSite, Badge, Member, Site, Space
+from hub.web.app import create_app
+from tests.servers import REPO
 
 SITES = """\
 sites:
@@ -39,6 +42,11 @@ MEMBERS = HEADER + (
     "M002,Martin,Paul,,employee,,,0A1B2C3D;0a:1b:2c:3e\n"
     "M003,Roux,Léa,lea@example.org,mobile,,,\n"
 )
+
+
+DEMO = REPO / "deploy" / "demo"
+TOKEN = "department-token-0001"
+ELODIE_CARD = "04A2B3C4D5E6F7"
 
 
 def count(sessions: sessionmaker[Session], model: type[object]) -> int:
@@ -200,11 +208,73 @@ def test_badges_move_between_members_and_unlisted_ones_are_deactivated(
         "0A1B2C3D": ("M002", True),
         "0A1B2C3E": ("M003", True),
     }
-    # A card listed again comes back to life.
+    assert [(c.action, c.uid, c.before, c.after) for c in result.badge_changes] == [
+        ("badge_revoked", "04A2B3C4D5E6F7", held("M001"), held("M001", False)),
+        ("badge_revoked", "0A1B2C3E", held("M002"), held("M002", False)),
+        ("badge_assigned", "0A1B2C3E", held("M002", False), held("M003")),
+    ]
+    # A card listed again comes back to life; one moves from Léa, who still holds it, to Paul.
     with sessions.begin() as session:
-        import_members(session, MEMBERS)
+        again = import_members(session, MEMBERS)
     assert holders(sessions)["04A2B3C4D5E6F7"] == ("M001", True)
     assert holders(sessions)["0A1B2C3E"] == ("M002", True)
+    assert [(c.action, c.uid, c.before, c.after) for c in again.badge_changes] == [
+        ("badge_assigned", "04A2B3C4D5E6F7", held("M001", False), held("M001")),
+        ("badge_assigned", "0A1B2C3E", held("M003"), held("M002")),
+    ]
+
+
+def held(member_id: str, active: bool = True) -> dict[str, object]:
+    return {"member_id": member_id, "active": active}
+
+
+def test_a_card_moved_by_the_api_import_is_audited_as_the_console_gives_a_card(
+    sessions: sessionmaker[Session],
+) -> None:
+    """secfindings 5: a department token's import moves Élodie's card onto Pierre's line;
+    the audit names the card, both members and the sites whose lists change, in the
+    console's own entries (the members file moves held cards: docs/formats.md)."""
+    app = create_app(HubConfig(api_tokens={TOKEN: "department"}), sessionmaker=sessions)
+    text = (DEMO / "members.csv").read_text(encoding="utf-8")
+    with sessions.begin() as session:
+        import_sites(session, (DEMO / "sites.yaml").read_text(encoding="utf-8"))
+        import_members(session, text)
+        sites = set(session.scalars(select(Site.id)))
+    moved = []
+    for line in text.splitlines():
+        if line.startswith("M0001,"):
+            line = line.rsplit(",", 1)[0] + ","
+        elif line.startswith("M0002,"):
+            line = line.rsplit(",", 1)[0] + ",0A1B2C3D;" + ELODIE_CARD
+        moved.append(line)
+    answer = app.test_client().post(
+        "/api/v1/members/import",
+        data="\n".join(moved) + "\n",
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/csv"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert holders(sessions)[ELODIE_CARD] == ("M0002", True)
+    with sessions() as session:
+        entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+        seen_by = set(session.scalars(select(AuditSite.site_id)))
+    about_card = [(e.actor, e.action, e.detail) for e in entries if ELODIE_CARD in str(e.detail)]
+    importer = entries[-1].actor  # the token's name
+    assert about_card == [
+        (
+            importer,
+            "badge_revoked",
+            {"badge": ELODIE_CARD, "member_id": "M0001", "sites": sorted(sites),
+             "before": held("M0001"), "after": held("M0001", False)},
+        ),
+        (
+            importer,
+            "badge_assigned",
+            {"badge": ELODIE_CARD, "member_id": "M0002", "sites": sorted(sites),
+             "before": held("M0001", False), "after": held("M0002")},
+        ),
+    ]  # fmt: skip
+    assert seen_by == sites  # each site's animators see the change on their audit page
+    assert entries[-1].action == "import" and entries[-1].detail["updated"] == 2
 
 
 def test_one_bad_row_writes_nothing_and_every_bad_line_is_named(

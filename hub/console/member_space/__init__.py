@@ -15,12 +15,21 @@ from flask import Flask
 from hub.console.member_space import codes, pages, signin
 from hub.console.member_space.access import guard_staff_pages
 from hub.console.member_space.guard import GUARD, MemberGuard
+from hub.console.member_space.links import LINKS, LinkRequests, link_requests
+from hub.console.services import EXTENSION, ConsoleServices
 
 BLUEPRINTS = (signin.bp, pages.bp, codes.bp)
 
 
 def init_member_space(app: Flask) -> None:
     app.extensions[GUARD] = MemberGuard()
+    services: ConsoleServices = app.extensions[EXTENSION]
+    app.extensions[LINKS] = LinkRequests(services.sessions)
     app.before_request(guard_staff_pages)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+
+
+def stop_member_space(app: Flask) -> None:
+    """After the web server stopped: the links asked are written before the hub goes."""
+    link_requests(app).stop()

@@ -2,9 +2,10 @@
 one-time code an animator handed over; signing out.
 
 The link's page asks for one click before it signs in: mail scanners that open links to
-check them would otherwise use it up. The answer to an address is the same whether it is a
-member's or not (no mail for a stranger), and requests are limited per address typed and
-per client address (`MemberGuard`).
+check them would otherwise use it up. The answer to an address is the same, in what it says
+and in the work done before it, whether it is a member's or not: the lookup and the mail
+come after it (`links.LinkRequests`; no mail for a stranger). Requests are limited per
+address typed and per client address (`MemberGuard`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from hub.console.member_space.access import (
 )
 from hub.console.member_space.forms import CodeForm, ConfirmForm, LinkForm
 from hub.console.member_space.guard import GUARD, MemberGuard
+from hub.console.member_space.links import link_requests
 from hub.console.services import console
 from hub.people import member_access
 
@@ -80,13 +82,12 @@ def send_link() -> ResponseReturnValue:
     if not _guard().ask_link(email, request.remote_addr or "?"):
         form.email.errors.append(_("Too many requests: wait a quarter of an hour, then try again."))
         return _start_page(form, CodeForm(formdata=None), 429)
-    with console().sessions.begin() as session:
-        member_access.request_link(
-            session,
-            email,
-            link_base=public_url("member_signin.link", token=""),
-            now=console().clock(),
-        )
+    queued = link_requests(current_app).submit(
+        email, link_base=public_url("member_signin.link", token=""), now=console().clock()
+    )
+    if not queued:
+        form.email.errors.append(_("The hub is busy: try again in a minute."))
+        return _start_page(form, CodeForm(formdata=None), 503)
     return render_template(
         "member_space/link_sent.html",
         email=email,
@@ -122,15 +123,14 @@ def use_code() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _start_page(LinkForm(formdata=None), form, 400)
     address = request.remote_addr or "?"
-    if not _guard().may_try_code(address):
-        form.code.errors.append(_("Too many wrong codes: wait a quarter of an hour."))
+    if not _guard().try_code(address):
+        form.code.errors.append(_("Too many codes tried: wait a quarter of an hour."))
         return _start_page(LinkForm(formdata=None), form, 429)
     with console().sessions.begin() as session:
         secret = member_access.redeem(
             session, form.code.data or "", kind="code", now=console().clock()
         )
     if secret is None:
-        _guard().wrong_code(address)
         form.code.errors.append(
             _("This code is wrong, used or expired. Ask an animator for a new one.")
         )
