@@ -229,7 +229,7 @@ def test_the_pdf_says_the_apis_figures(department: FlaskClient, api: Any, tmp_pa
     text = " ".join(" ".join(row) for row in rows)
     assert "Évaluation 2025 du réseau" in text
     assert "Conseil départemental du Cantal" in text
-    assert "Période : du 1 janvier 2025 au 31 décembre 2025" in text and "Chiffres du" in text
+    assert "Période : du 1er janvier 2025 au 31 décembre 2025" in text and "Chiffres du" in text
     assert "Estimation de la subvention FNADT" in text
     for label, figures in _api_scopes(body).items():
         # A label may wrap: its row is the first line starting with its first line.
