@@ -26,7 +26,6 @@ from hub.store.models import PresenceSession
 from tests.console import add_user, client_sign_in
 from tests.integration.test_evaluation_files import MEMBERS, SITES, _stays
 
-
 #: The stays begin on Monday 1 January 2024: 2023 was not recorded, which is not "nobody came".
 NOTHING_IN_2023 = "Données disponibles depuis le 1er janvier 2024 : pas de comparaison avec 2023."
 
