@@ -277,6 +277,7 @@ def _printable(choice: _Choice, for_pdf: bool) -> tuple[str, str]:
     html = render_template(
         "console/reports/evaluation_print.html",
         choice=choice,
+        report=report,
         tables=tables,
         title=title,
         department=str(DEPARTMENT),
@@ -288,6 +289,8 @@ def _printable(choice: _Choice, for_pdf: bool) -> tuple[str, str]:
         long_day=long_day,
         for_pdf=for_pdf,
         query="?" + choice.query(),
+        percent=_percent,
+        change=change,
         shown=cells.shown,
         raw=cells.raw,
         heat_level=cells.heat_level,
