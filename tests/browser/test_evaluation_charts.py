@@ -128,3 +128,38 @@ def test_the_printable_page_prints_every_column(network: str, page: Page, tmp_pa
         return [t.parentElement.clientWidth, t.scrollWidth]; }"""
     )
     assert table <= wrap
+
+
+def test_on_a_phone_the_table_says_it_scrolls_and_keeps_its_names(
+    network: str, browser: Browser
+) -> None:
+    """At 390 px the officer saw only the site names, with no sign of the columns to their
+    right: a hint says the table scrolls, and the names stay in view when it does."""
+    context = browser.new_context(locale="fr-FR", viewport={"width": 390, "height": 900})
+    page = context.new_page()
+    try:
+        sign_in(page, network, "dora")
+        page.goto(network + YEAR)
+        section = page.locator("section[aria-labelledby='h-figures']")
+        hint = section.locator(".scroll-hint")
+        assert hint.is_visible()
+        assert hint.inner_text() == "Faites défiler le tableau vers la droite →"
+        wrap = section.locator(".table-wrap")
+        assert wrap.evaluate("wrap => wrap.scrollWidth > wrap.clientWidth")
+        name = section.locator("tbody tr").first.locator("th")
+        before = name.bounding_box()
+        wrap.evaluate("wrap => { wrap.scrollLeft = 400; }")
+        after = name.bounding_box()
+        assert wrap.evaluate("wrap => wrap.scrollLeft") > 0
+        assert before is not None and after is not None and after["x"] == before["x"]
+        assert name.inner_text() == "Télécentre 1" and name.is_visible()
+    finally:
+        context.close()
+    wide = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+    page = wide.new_page()
+    try:
+        sign_in(page, network, "dora")
+        page.goto(network + YEAR)
+        assert not page.locator(".scroll-hint").first.is_visible()
+    finally:
+        wide.close()
