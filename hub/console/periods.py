@@ -57,15 +57,19 @@ def months_offered(today: date, chosen: str) -> list[str]:
     return months if chosen in months else sorted([*months, chosen], reverse=True)
 
 
-def long_day(day: date, pattern: str = "d MMMM yyyy") -> str:
-    """'1er janvier 2025' in French, as the invoices write it (`invoice_sheet.day_words`),
-    '1 January 2025' in English."""
-    return day_words(day, pattern, str(get_locale() or DEFAULT_LANGUAGE))
+def long_day(day: date) -> str:
+    return day_in_words(day, "d MMMM yyyy")
 
 
 def long_moment(moment: datetime) -> str:
     """'7 décembre 2026, 15:05' in the console's time zone: when the figures were made."""
     return f"{long_day(to_user_timezone(moment).date())}, {format_datetime(moment, 'HH:mm')}"
+
+
+def day_in_words(day: date, pattern: str) -> str:
+    """'1er janvier 2025' in French, as the invoices write it (`invoice_sheet.day_words`),
+    '1 January 2025' in English; `pattern` starts with the day."""
+    return day_words(day, pattern, str(get_locale() or DEFAULT_LANGUAGE))
 
 
 #: Up to this many sites are named in the evaluation's title; more are counted.
@@ -91,7 +95,7 @@ def evaluation_title(first: date, last: date, today: date, scope: str | None) ->
                 return _("Evaluation %(year)d of the network", year=first.year)
             return _("Evaluation %(year)d — %(sites)s", year=first.year, sites=scope)
         if last == today:
-            day = long_day(last, "d MMMM")
+            day = day_in_words(last, "d MMMM")
             if scope is None:
                 return _("Evaluation %(year)d of the network, to %(day)s", year=first.year, day=day)
             return _(
