@@ -8,8 +8,10 @@ from datetime import date, datetime
 
 from babel.lists import format_list
 from flask import request
-from flask_babel import format_date, format_datetime, get_locale, gettext
+from flask_babel import format_date, format_datetime, get_locale, gettext, to_user_timezone
 
+from hub.console.i18n import DEFAULT_LANGUAGE
+from hub.reports.invoice_sheet import day_words
 from hub.reports.queries import EARLIEST_DAY, LATEST_DAY
 
 
@@ -46,12 +48,18 @@ def month_label(month: str) -> str:
 
 
 def long_day(day: date) -> str:
-    return str(format_date(day, "d MMMM yyyy"))
+    return day_in_words(day, "d MMMM yyyy")
 
 
 def long_moment(moment: datetime) -> str:
     """'7 décembre 2026, 15:05' in the console's time zone: when the figures were made."""
-    return str(format_datetime(moment, "d MMMM yyyy, HH:mm"))
+    return f"{long_day(to_user_timezone(moment).date())}, {format_datetime(moment, 'HH:mm')}"
+
+
+def day_in_words(day: date, pattern: str) -> str:
+    """'1er janvier 2025' in French, as the invoices write it (`invoice_sheet.day_words`),
+    '1 January 2025' in English; `pattern` starts with the day."""
+    return day_words(day, pattern, str(get_locale() or DEFAULT_LANGUAGE))
 
 
 #: Up to this many sites are named in the evaluation's title; more are counted.
@@ -77,7 +85,7 @@ def evaluation_title(first: date, last: date, today: date, scope: str | None) ->
                 return _("Evaluation %(year)d of the network", year=first.year)
             return _("Evaluation %(year)d — %(sites)s", year=first.year, sites=scope)
         if last == today:
-            day = str(format_date(last, "d MMMM"))
+            day = day_in_words(last, "d MMMM")
             if scope is None:
                 return _("Evaluation %(year)d of the network, to %(day)s", year=first.year, day=day)
             return _(

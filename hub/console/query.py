@@ -8,10 +8,12 @@ with its default and, for a day, an error beside the field, never a crash (a 500
 from __future__ import annotations
 
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from flask import request
 
 from hub.console.access import allowed_sites, me, require_site
+from hub.console.i18n import TIMEZONE
 from hub.console.i18n import gettext as _
 from hub.console.services import console
 from hub.reports.queries import report_day
@@ -65,7 +67,10 @@ class ReportChoice:
     in words."""
 
     def __init__(self) -> None:
-        self.today = console().clock().date()
+        # The console's day (Europe/Paris), not UTC's: from 23:00 UTC in winter it is
+        # already tomorrow in Cantal, and a year "to today" would end the day before the
+        # figures' own stamp.
+        self.today = console().clock().astimezone(ZoneInfo(TIMEZONE)).date()
         self.errors: dict[str, str] = {}
         asked = [site for site in request.args.getlist("site") if site]
         self.chosen = [require_site(site) for site in asked] or allowed_sites()

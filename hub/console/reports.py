@@ -170,6 +170,7 @@ def evaluation() -> ResponseReturnValue:
         title=_title(choice, report),
         years=years,
         previous_empty=report.previous_empty,
+        no_comparison=nothing_to_compare(report, _, long_day),
         nothing_yet=no_stay(report.current.total),
         heat_top=max((value for value in heat if isinstance(value, Decimal)), default=Decimal(0)),
         occupied_note=str(OCCUPIED_NOTE),
@@ -212,7 +213,7 @@ def evaluation_file() -> ResponseReturnValue:
 def _yearly(choice: _Choice) -> tuple[Yearly, dict[str, Table]]:
     with console().sessions() as session:
         report = yearly(session, choice.first, choice.last, console().clock(), sites=choice.sites)
-    return report, evaluation_tables(report, site_names(), _)
+    return report, evaluation_tables(report, site_names(), _, long_day)
 
 
 def _file_name(choice: _Choice, suffix: str) -> str:
@@ -266,7 +267,7 @@ def evaluation_workbook() -> ResponseReturnValue:
 def _previous_period(report: Yearly) -> str:
     """Its days, and that there is nothing to compare with when it has no stay."""
     days = f"{report.previous.first_day:%d/%m/%Y} – {report.previous.last_day:%d/%m/%Y}"
-    note = nothing_to_compare(report, _)
+    note = nothing_to_compare(report, _, long_day)
     return days if note is None else f"{days}. {note}"
 
 
@@ -276,16 +277,20 @@ def _printable(choice: _Choice, for_pdf: bool) -> tuple[str, str]:
     html = render_template(
         "console/reports/evaluation_print.html",
         choice=choice,
+        report=report,
         tables=tables,
         title=title,
         department=str(DEPARTMENT),
         occupied_note=str(OCCUPIED_NOTE),
         previous_label=period_label(report.previous.first_day, report.previous.last_day),
         previous_empty=report.previous_empty,
+        no_comparison=nothing_to_compare(report, _, long_day),
         computed_at=long_moment(report.computed_at),
         long_day=long_day,
         for_pdf=for_pdf,
         query="?" + choice.query(),
+        percent=_percent,
+        change=change,
         shown=cells.shown,
         raw=cells.raw,
         heat_level=cells.heat_level,

@@ -73,10 +73,12 @@ def month_words(month: str) -> str:
     return str(format_date(first, "LLLL yyyy", locale="fr_FR"))
 
 
-def day_words(day: date) -> str:
-    """2 décembre 2026; the first of a month is written 1er, as in French."""
-    words = str(format_date(day, "d MMMM yyyy", locale="fr_FR"))
-    return "1er" + words[1:] if day.day == 1 else words
+def day_words(day: date, pattern: str = "d MMMM yyyy", locale: str = "fr_FR") -> str:
+    """2 décembre 2026; the first of a month is written 1er, as in French (the invoices, and
+    the evaluation in the console's language: `pattern` starts with the day)."""
+    words = str(format_date(day, pattern, locale=locale))
+    french = locale.split("_")[0] == "fr"
+    return "1er" + words[1:] if french and day.day == 1 else words
 
 
 def issuer_address(issuer: Mapping[str, object]) -> legal.PostalParts:

@@ -9,8 +9,9 @@
 - `workbook`: an Excel file (openpyxl), one sheet per table, cells typed (numbers as
   numbers, days as days) with their number format (euros, percentages), the header frozen
   and bold, columns as wide as their content, and a native stacked bar chart for a table
-  that asks for one. A table's note is the sheet's first line, in bold, above the header:
-  the first thing a reader of the sheet reads.
+  that asks for one (under the table). A table's note is the sheet's first line, in bold,
+  above the header: the first thing a reader of the sheet reads. Every sheet prints on A4
+  landscape, one page wide, its header repeated on each page.
 
 Every text cell goes through `no_formula`: a site's or member's name never becomes a formula.
 """
@@ -26,6 +27,7 @@ from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
 
 from hub.reports.exports import no_formula
@@ -49,6 +51,16 @@ EXCEL_FORMATS: dict[Kind, str] = {
 #: Sheet names: at most 31 characters, none of these.
 _SHEET_FORBIDDEN = str.maketrans({character: " " for character in "[]:*?/\\"})
 _MAX_WIDTH = 60
+#: A header wider than this wraps (its column stays as wide as its figures), so that a sheet
+#: printed one page wide keeps a readable type.
+_HEADER_WIDTH = 12
+#: Points per line of text in the default 11-point font.
+_LINE_HEIGHT = 15
+#: The "About" sheet's values, in characters: its long texts wrap in it.
+_ABOUT_WIDTH = 100
+#: A table with its chart under it prints on one page up to this many rows (two years of
+#: months); a longer one runs over pages at full size.
+_CHART_PAGE_ROWS = 24
 
 
 def _in_points(kind: Kind, value: Decimal) -> Decimal:
@@ -160,6 +172,7 @@ def _write_table(sheet: Worksheet, table: Table) -> None:
     for cell in sheet[head]:
         cell.font = bold
         cell.alignment = Alignment(wrap_text=True, vertical="top")
+    lines = 1
     for index, column in enumerate(table.columns, start=1):
         letter = get_column_letter(index)
         number_format = EXCEL_FORMATS.get(column.kind)
@@ -168,15 +181,33 @@ def _write_table(sheet: Worksheet, table: Table) -> None:
                 cell.number_format = number_format
         widest = max(
             [
-                min(len(column.title), 24),
+                min(len(column.title), _HEADER_WIDTH),
                 *(_shown_width(column.kind, row[index - 1]) for row in table.rows),
             ]
         )
-        sheet.column_dimensions[letter].width = min(widest + 3, _MAX_WIDTH)
+        width = min(widest + 3, _MAX_WIDTH)
+        sheet.column_dimensions[letter].width = width
+        lines = max(lines, -(-len(column.title) // (width - 2)))
+    # A spreadsheet does not grow a line for wrapped text on its own: the header's is set.
+    sheet.row_dimensions[head].height = _LINE_HEIGHT * lines
     if table.totals and table.rows:
         for cell in sheet[sheet.max_row]:
             cell.font = bold
     sheet.freeze_panes = f"B{head + 1}"
+    _for_print(sheet, head)
+
+
+def _for_print(sheet: Worksheet, header: int | None, *, pages_long: int = 0) -> None:
+    """Printed as the department prints it: A4 landscape, one page wide and `pages_long`
+    pages long (0: as many as it takes), the header line `header` repeated on every page
+    (39 pages of cut columns before)."""
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = pages_long
+    sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    if header is not None:
+        sheet.print_title_rows = f"{header}:{header}"
 
 
 def _stacked_chart(sheet: Worksheet, table: Table, title: str) -> None:
@@ -196,7 +227,8 @@ def _stacked_chart(sheet: Worksheet, table: Table, title: str) -> None:
     )
     chart.add_data(data, titles_from_data=True)
     chart.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=rows))
-    sheet.add_chart(chart, f"{get_column_letter(len(table.columns) + 2)}2")
+    # Under the table, not beside it: one page wide would shrink the table to fit both.
+    sheet.add_chart(chart, f"A{rows + 3}")
 
 
 def workbook(
@@ -224,8 +256,15 @@ def workbook(
                     else EXCEL_FORMATS["date"]
                 )
             first.cell(first.max_row, 1).font = Font(bold=True)
+            for cell in first[first.max_row]:
+                # A long note wraps in its wide column, instead of running over 3 pages.
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+            if isinstance(value, str) and len(value) > _ABOUT_WIDTH:
+                lines = -(-len(value) // (_ABOUT_WIDTH - 10))
+                first.row_dimensions[first.max_row].height = _LINE_HEIGHT * lines
         first.column_dimensions["A"].width = 28
-        first.column_dimensions["B"].width = 80
+        first.column_dimensions["B"].width = _ABOUT_WIDTH
+        _for_print(first, None)
         first = None
     for table in tables:
         if first is not None:
@@ -236,6 +275,9 @@ def workbook(
         _write_table(sheet, table)
         if table.name == chart and table.rows:
             _stacked_chart(sheet, table, table.title)
+            if len(table.rows) <= _CHART_PAGE_ROWS:
+                # A year's months and their chart on one page, not the chart on a second.
+                _for_print(sheet, 1, pages_long=1)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

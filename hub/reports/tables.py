@@ -44,6 +44,7 @@ Kind = Literal[
 ]
 Cell = str | int | Decimal | date | datetime | None
 Words = Callable[[str], str]
+DayWords = Callable[[date], str]
 
 
 @dataclass(frozen=True)
@@ -156,16 +157,30 @@ def period_words(first: date, last: date, words: Words) -> str:
     if (first.month, first.day, last.month, last.day) == (1, 1, 12, 31) and first.year == last.year:
         return str(first.year)
     return words(N_("%(first)s to %(last)s")) % {
-        "first": f"{first:%d/%m/%Y}",
-        "last": f"{last:%d/%m/%Y}",
+        "first": numeric_day(first),
+        "last": numeric_day(last),
     }
 
 
-def nothing_to_compare(yearly: Yearly, words: Words) -> str | None:
-    """What the files say instead of a comparison with a period without any stay."""
+def numeric_day(day: date) -> str:
+    """01/01/2025: a day as the workbook writes it."""
+    return f"{day:%d/%m/%Y}"
+
+
+def nothing_to_compare(yearly: Yearly, words: Words, day: DayWords = numeric_day) -> str | None:
+    """What the page, the files and the PDF say instead of a comparison with a period without
+    any stay: that the records begin after it (a funder read "no data for 2024" as "nobody
+    came in 2024"), else that the period is empty. `day` writes the first day of the
+    records (`periods.long_day` in the console: "1er janvier 2025")."""
     if not yearly.previous_empty:
         return None
     period = period_words(yearly.previous.first_day, yearly.previous.last_day, words)
+    since = yearly.records_since
+    if since is not None and since > yearly.previous.last_day:
+        return words(N_("Data available since %(day)s: no comparison with %(period)s.")) % {
+            "day": day(since),
+            "period": period,
+        }
     return words(N_("Nothing to compare with: no data for %(period)s.")) % {"period": period}
 
 
@@ -184,7 +199,9 @@ def _beside(now: Figures, before: Figures | None) -> list[Cell]:
     return cells
 
 
-def comparison_table(yearly: Yearly, names: Mapping[str, str], words: Words) -> Table:
+def comparison_table(
+    yearly: Yearly, names: Mapping[str, str], words: Words, day: DayWords = numeric_day
+) -> Table:
     before = scopes(yearly.previous, names, words, yearly.network)
     now = scopes(yearly.current, names, words, yearly.network)
     rows: list[list[Cell]] = [
@@ -211,7 +228,7 @@ def comparison_table(yearly: Yearly, names: Mapping[str, str], words: Words) -> 
         ],
         rows,
         totals=True,
-        note=nothing_to_compare(yearly, words),
+        note=nothing_to_compare(yearly, words, day),
     )
 
 
@@ -329,7 +346,7 @@ def day_profile_table(yearly: Yearly, names: Mapping[str, str], words: Words) ->
     )
 
 
-def categories_table(yearly: Yearly, words: Words) -> Table:
+def categories_table(yearly: Yearly, words: Words, day: DayWords = numeric_day) -> Table:
     now = yearly.current.total.users_by_category
     before = yearly.previous.total.users_by_category
     empty = yearly.previous_empty
@@ -354,7 +371,7 @@ def categories_table(yearly: Yearly, words: Words) -> Table:
         ],
         rows,
         totals=True,
-        note=nothing_to_compare(yearly, words),
+        note=nothing_to_compare(yearly, words, day),
     )
 
 
@@ -371,16 +388,18 @@ def pass_members_table(yearly: Yearly, words: Words) -> Table:
     )
 
 
-def evaluation_tables(yearly: Yearly, names: Mapping[str, str], words: Words) -> dict[str, Table]:
+def evaluation_tables(
+    yearly: Yearly, names: Mapping[str, str], words: Words, day: DayWords = numeric_day
+) -> dict[str, Table]:
     """Every table of the evaluation by a stable key (the page's anchors and file names)."""
     return {
         "figures": figures_table(yearly, names, words),
-        "comparison": comparison_table(yearly, names, words),
+        "comparison": comparison_table(yearly, names, words, day),
         "subsidy": subsidy_table(yearly, names, words),
         "hours-by-month": hours_by_month_table(yearly, names, words),
         "weekday-hour": heat_map_table(yearly, words),
         "average-day": day_profile_table(yearly, names, words),
-        "categories": categories_table(yearly, words),
+        "categories": categories_table(yearly, words, day),
         "pass-members": pass_members_table(yearly, words),
     }
 

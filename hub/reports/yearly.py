@@ -5,7 +5,7 @@ estimate and the series of the charts, from each period's months summed up
 
 The console's evaluation page, its files (French CSV, Excel, PDF) and the API's Excel file
 all start from `yearly()`, so a figure is the same wherever it is read, and so is whether
-there is anything to compare with (`Yearly.previous_empty`).
+there is anything to compare with (`Yearly.previous_empty`, `Yearly.records_since`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from hub.people.sites import load_sites
 from hub.reports.months import period_tallies
 from hub.reports.queries import EvaluationReport, load_roster
+from hub.reports.years import first_stay_day
 from hub.rules import model
 from hub.rules.evaluation import Subsidy, evaluate, previous_period, subsidy_estimate
 from hub.rules.patterns import Patterns, patterns
@@ -39,6 +40,9 @@ class Yearly:
     #: No stay at all in the previous period (a network's or a site's first year): its
     #: zeros are no record, not a collapse, so no comparison is made with them.
     previous_empty: bool
+    #: The local day of the first stay at the report's sites (None: none yet): a period
+    #: before it was not recorded, which is not the same as nobody coming.
+    records_since: date | None
 
 
 def no_stay(figures: model.Figures) -> bool:
@@ -100,4 +104,5 @@ def yearly(
         computed_at=now,
         network=network,
         previous_empty=no_stay(previous.total),
+        records_since=first_stay_day(session, sites),
     )

@@ -1,10 +1,12 @@
 """The evaluation page of a 12-site network's year in real Chromium: every chart is drawn
 (its canvas has ink) with its table under it, the heat map is coloured by the style sheet,
 nothing is refused by the pages' Content-Security-Policy, axe-core finds no serious or
-critical violation, and an animator sees its two sites only."""
+critical violation, and an animator sees its two sites only. Its printable page, printed by
+Chromium itself, keeps every column of the figures on the page."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,3 +100,76 @@ def test_an_animator_sees_its_sites_only(network: str, page: Page) -> None:
     assert all(inked > 500 for _, inked, _ in page.evaluate(INKED))
     answer = page.request.get(f"{network}/reports/evaluation.xlsx?year=2026&site=site-0003")
     assert answer.status == 404
+
+
+def test_the_printable_page_prints_every_column(network: str, page: Page, tmp_path: Path) -> None:
+    """The browser's own print of "Page à imprimer" (the officer's printout stopped at
+    "Tau…"): every column of the figures fits the landscape page, the last one included."""
+    sign_in(page, network, "dora")
+    page.goto(f"{network}/reports/evaluation/print?year=2025")
+    path = tmp_path / "printed.pdf"
+    page.pdf(path=str(path), format="A4")
+    done = subprocess.run(
+        ["pdftotext", "-f", "1", "-l", "1", str(path), "-"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    first_page = " ".join(done.stdout.decode().split())
+    for header in ("Taux d'occupation", "Membres du Pass", "Coût annuel moyen d'un poste"):
+        assert header in first_page, header
+    # The network's row, to its last cell: its cost per position (€).
+    network_row = page.locator("#table-figures tbody tr").last.locator("td").all_inner_texts()
+    cost = " ".join(network_row[-1].split())
+    assert cost.endswith("€") and cost in first_page
+    page.emulate_media(media="print")
+    wrap, table = page.evaluate(
+        """() => { const t = document.querySelector('#table-figures');
+        return [t.parentElement.clientWidth, t.scrollWidth]; }"""
+    )
+    assert table <= wrap
+
+
+def test_on_a_phone_the_table_says_it_scrolls_and_keeps_its_names(
+    network: str, browser: Browser
+) -> None:
+    """At 390 px the officer saw only the site names, with no sign of the columns to their
+    right: a hint says the table scrolls, and the names stay in view when it does."""
+    context = browser.new_context(locale="fr-FR", viewport={"width": 390, "height": 900})
+    page = context.new_page()
+    try:
+        sign_in(page, network, "dora")
+        page.goto(network + YEAR)
+        section = page.locator("section[aria-labelledby='h-figures']")
+        hint = section.locator(".scroll-hint")
+        assert hint.is_visible()
+        assert hint.inner_text() == "Faites défiler le tableau vers la droite →"
+        wrap = section.locator(".table-wrap")
+        assert wrap.evaluate("wrap => wrap.scrollWidth > wrap.clientWidth")
+        name = section.locator("tbody tr").first.locator("th")
+        before = name.bounding_box()
+        wrap.evaluate("wrap => { wrap.scrollLeft = 400; }")
+        after = name.bounding_box()
+        assert wrap.evaluate("wrap => wrap.scrollLeft") > 0
+        assert before is not None and after is not None and after["x"] == before["x"]
+        assert name.inner_text() == "Télécentre 1" and name.is_visible()
+    finally:
+        context.close()
+    wide = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+    page = wide.new_page()
+    try:
+        sign_in(page, network, "dora")
+        page.goto(network + YEAR)
+        # A hint only above a table wider than its frame: the 17 columns of the figures
+        # still are at 1280 px, the subsidy's 7 are not.
+        shown = page.evaluate(
+            """() => [...document.querySelectorAll('.scroll-hint')].map(hint => [
+            hint.nextElementSibling.querySelector('table').id, !hint.hidden,
+            hint.nextElementSibling.scrollWidth > hint.nextElementSibling.clientWidth])"""
+        )
+        assert all(visible == overflows for _id, visible, overflows in shown), shown
+        assert {"table-figures": True, "table-subsidy": False}.items() <= {
+            key: visible for key, visible, _overflows in shown
+        }.items()
+    finally:
+        wide.close()

@@ -229,7 +229,7 @@ def test_the_pdf_says_the_apis_figures(department: FlaskClient, api: Any, tmp_pa
     text = " ".join(" ".join(row) for row in rows)
     assert "Évaluation 2025 du réseau" in text
     assert "Conseil départemental du Cantal" in text
-    assert "Période : du 1 janvier 2025 au 31 décembre 2025" in text and "Chiffres du" in text
+    assert "Période : du 1er janvier 2025 au 31 décembre 2025" in text and "Chiffres du" in text
     assert "Estimation de la subvention FNADT" in text
     for label, figures in _api_scopes(body).items():
         # A label may wrap: its row is the first line starting with its first line.
@@ -251,6 +251,43 @@ def test_the_pdf_says_the_apis_figures(department: FlaskClient, api: Any, tmp_pa
             else _french(figures["cost_per_position"], 2, " €"),
         ]
         assert row == expected, label
+
+
+def test_the_pdf_opens_with_the_key_figures(
+    department: FlaskClient, api: Any, tmp_path: Path
+) -> None:
+    """The page's cards, before the tables (the department's 2013 evaluation was a list of
+    seven figures): the API's figures for the same year, and those of the year before."""
+    body = api("/evaluation?from=2025-01-01&to=2025-12-31").get_json()
+    before = api("/evaluation?from=2024-01-01&to=2024-12-31").get_json()
+    details = api("/evaluation/details?from=2025-01-01&to=2025-12-31").get_json()
+    path = tmp_path / "evaluation.pdf"
+    path.write_bytes(department.get(f"/reports/evaluation.pdf?{YEAR}").data)
+    done = subprocess.run(
+        ["pdftotext", str(path), "-"], capture_output=True, check=True, timeout=60
+    )
+    text = " ".join(done.stdout.decode().replace("\u202f", " ").replace("\u00a0", " ").split())
+    start, end = text.index("Les chiffres clés"), text.index("Les chiffres de l'évaluation")
+    assert start < end
+    summary = text[start:end]
+    # The printed page the PDF is made of pairs each figure with its label.
+    printed = department.get(f"/reports/evaluation/print?{YEAR}").text
+    printed = printed.replace("\u202f", " ").replace("\u00a0", " ").replace("&#39;", "'")
+    cards = dict(re.findall(r'<dt>([^<]+)</dt><dd><span class="value">([^<]+)</span>', printed))
+    assert cards == {
+        "Télécentres": str(body["sites"]),
+        "Postes": str(body["positions"]["total"]),
+        "Utilisateurs": str(body["users"]),
+        "Heures d'utilisation": _french(body["hours"], 1, " h"),
+        "Taux d'occupation": _french(body["occupancy_rate"] * 100, 1, " %"),
+        "Membres du Pass": str(body["pass_members"]),
+        "Coût annuel moyen d'un poste": _french(body["cost_per_position"], 2, " €"),
+        "Subvention FNADT (estimation)": _french(details["subsidy"]["total_eur"], 2, " €"),
+    }
+    for label, value in cards.items():
+        assert label in summary and value in summary, label
+    assert f"avant : {before['users']}" in summary
+    assert f"avant : {_french(before['hours'], 1, ' h')}" in summary
 
 
 def test_the_api_answers_excel_wherever_it_answers_csv(api: Any) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from openpyxl import load_workbook
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.config import HubConfig
@@ -141,3 +142,41 @@ def test_calc_reads_the_workbook_as_numbers(
     assert _number(subsidy[-1]["Montant estimé"]) == sum(
         (_number(row["Montant estimé"]) for row in subsidy[:3]), Decimal(0)
     )
+
+
+def test_calc_prints_each_sheet_one_page_wide(
+    clients: tuple[FlaskClient, Any], tmp_path: Path
+) -> None:
+    """Printed from LibreOffice (the officer's printout took 39 pages, columns cut and the
+    "À propos" note one line over 3 pages): A4 landscape, one page per sheet for a year of
+    three sites, every column and the whole note on it."""
+    console, _api = clients
+    source = tmp_path / "evaluation.xlsx"
+    source.write_bytes(console.get("/reports/evaluation.xlsx?year=2025").data)
+    book = load_workbook(source)
+    for sheet in book.worksheets:
+        assert sheet.page_setup.orientation == "landscape", sheet.title
+        fit = sheet.sheet_properties.pageSetUpPr
+        assert fit is not None and fit.fitToPage, sheet.title
+        # As many pages long as it takes; the months' table and its chart on one.
+        long = 1 if sheet.title == "Heures par mois" else 0
+        assert sheet.page_setup.fitToWidth == 1 and sheet.page_setup.fitToHeight == long
+    assert book["Évaluation"].print_title_rows == "$1:$1"
+    first_year = load_workbook(io.BytesIO(console.get("/reports/evaluation.xlsx?year=2024").data))
+    assert first_year["Comparaison"].print_title_rows == "$2:$2"  # under the table's note
+    out = tmp_path / "out"
+    command = ["soffice", f"-env:UserInstallation={(out / 'profile').as_uri()}", "--headless"]
+    command += ["--convert-to", "pdf", "--outdir", str(out), str(source)]
+    subprocess.run(command, capture_output=True, check=True, timeout=180)
+    pdf = out / "evaluation.pdf"
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, check=True, timeout=60)
+    fields = dict(line.split(":", 1) for line in info.stdout.decode().splitlines() if ":" in line)
+    assert int(fields["Pages"]) == len(book.sheetnames)
+    width, height = (float(value) for value in fields["Page size"].split()[0:3:2])
+    assert width > height
+    pages = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, check=True, timeout=60
+    )
+    about, figures, *_rest = (" ".join(page.split()) for page in pages.stdout.decode().split("\f"))
+    assert "C'est une estimation, pas une décision de subvention." in about
+    assert "moyen d'un poste" in figures and "Réseau" in figures

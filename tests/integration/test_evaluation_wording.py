@@ -26,6 +26,9 @@ from hub.store.models import PresenceSession
 from tests.console import add_user, client_sign_in
 from tests.integration.test_evaluation_files import MEMBERS, SITES, _stays
 
+#: The stays begin on Monday 1 January 2024: 2023 was not recorded, which is not "nobody came".
+NOTHING_IN_2023 = "Données disponibles depuis le 1er janvier 2024 : pas de comparaison avec 2023."
+
 
 @pytest.fixture
 def store(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
@@ -72,7 +75,7 @@ def test_an_animator_reads_its_sites_name_and_the_department_the_network(
     dora = _signed_in(console_app, "dora")
     assert _title(dora.get("/reports/?year=2025").text) == "Évaluation 2025 du réseau"
     chosen = dora.get("/reports/?from=2025-03-01&to=2025-06-30&site=ydes").text
-    assert _title(chosen) == "Évaluation — Maison des Services, du 1 mars 2025 au 30 juin 2025"
+    assert _title(chosen) == "Évaluation — Maison des Services, du 1er mars 2025 au 30 juin 2025"
 
 
 def test_the_years_offered_are_those_with_stays_and_the_current_one(
@@ -110,13 +113,13 @@ def test_a_comparison_with_a_year_without_stays_says_so(
 ) -> None:
     dora = _signed_in(console_app, "dora")
     page = dora.get("/reports/?year=2024").text
-    assert "Rien à comparer : aucune présence enregistrée dans ces sites pour 2023." in page
-    assert "Aucune présence enregistrée dans ces sites pour 2023" in page
+    assert f"{NOTHING_IN_2023} Chiffres du " in page
+    assert f'<p class="no-comparison">{NOTHING_IN_2023}</p>' in page
     assert "-100" not in page and "−100" not in page
     assert "avant :" not in page
     assert 'id="table-comparison"' not in page
     printed = dora.get("/reports/evaluation/print?year=2024").text
-    assert "Rien à comparer : aucune présence enregistrée pour 2023." in printed
+    assert f"au 31 décembre 2024. {NOTHING_IN_2023} Chiffres du " in printed
     # A year after one with stays is compared as before.
     compared = dora.get("/reports/?year=2025").text
     assert "Comparé à 2024." in compared and "avant :" in compared
@@ -134,7 +137,6 @@ BEFORE_AND_CHANGES = (
     "Membres du Pass avant",
     "Évolution des membres du Pass",
 )
-NOTHING_IN_2023 = "Rien à comparer : aucune donnée pour 2023."
 
 
 @pytest.fixture
@@ -236,10 +238,11 @@ def test_a_period_of_days_names_its_days(department: FlaskClient) -> None:
     period = "from=2024-01-01&to=2024-06-30"
     rows = _french_rows(department, f"/reports/evaluation/comparison.csv?{period}")
     assert {row["Remarque"] for row in rows} == {
-        "Rien à comparer : aucune donnée pour la période du 01/07/2023 au 31/12/2023."
+        "Données disponibles depuis le 1er janvier 2024 : pas de comparaison avec la période "
+        "du 01/07/2023 au 31/12/2023."
     }
     page = department.get(f"/reports/?{period}").text
-    assert "Rien à comparer" in page and 'id="table-comparison"' not in page
+    assert "pas de comparaison avec" in page and 'id="table-comparison"' not in page
 
 
 def test_the_page_and_the_printout_say_it_beside_the_users_before(
@@ -261,7 +264,10 @@ def test_the_api_says_whether_the_previous_period_is_empty(api: Any) -> None:
     english = load_workbook(
         io.BytesIO(api("/evaluation/details?from=2024-01-01&to=2024-12-31&format=xlsx").data)
     )
-    assert english["Comparison"].cell(1, 1).value == "Nothing to compare with: no data for 2023."
+    assert (
+        english["Comparison"].cell(1, 1).value
+        == "Data available since 01/01/2024: no comparison with 2023."
+    )
     assert english["Comparison"].cell(3, 2).value is None
 
 
@@ -273,3 +279,18 @@ def test_an_animators_site_in_its_first_year(
     rows = _sheet_rows(book["Comparaison"], header_row=2)
     assert [row["Périmètre"] for row in rows] == ["La Cocotte Numérique", "Total"]
     assert all(row["Heures avant"] is None and row["Heures d'utilisation"] for row in rows)
+
+
+def test_an_empty_period_after_the_records_began_has_nothing_to_compare(
+    department: FlaskClient,
+) -> None:
+    """2026 had no stay, though the records began in 2024: only then is it "nothing"."""
+    period = "from=2027-01-01&to=2027-12-31"
+    nothing = "Rien à comparer : aucune donnée pour 2026."
+    page = department.get(f"/reports/?{period}").text
+    assert f'<p class="no-comparison">{nothing}</p>' in page
+    assert "Données disponibles" not in page
+    rows = _french_rows(department, f"/reports/evaluation/categories.csv?{period}")
+    assert {row["Remarque"] for row in rows} == {nothing}
+    printed = department.get(f"/reports/evaluation/print?{period}").text
+    assert f"{nothing} Chiffres du " in printed
