@@ -136,7 +136,7 @@ def index() -> ResponseReturnValue:
         pdfs=pdfs,
         form=CloseForm(month=choice.month) if closer and ended else None,
         closes_on=(
-            day_words(invoicing.first_whole_day(closable_from)) if closer and not ended else None
+            long_day(invoicing.first_whole_day(closable_from)) if closer and not ended else None
         ),
         rates={key: _(words) for key, words in RATE_WORDS.items()},
         site_totals=sorted(
@@ -264,18 +264,10 @@ def close() -> ResponseReturnValue:
     return back
 
 
-def day_words(day: date) -> str:
-    """'1er décembre 2026': the first of a month as French writes it (the catalog's "1
-    %(month)s"), any other day as the reports do."""
-    if day.day == 1:
-        return _("1 %(month)s", month=month_label(day.strftime("%Y-%m")))
-    return long_day(day)
-
-
 def _param_words(key: str, value: object) -> object:
     """A refusal's month or day in words, its other values as they are."""
     if isinstance(value, date):
-        return day_words(value)
+        return long_day(value)
     return month_label(str(value)) if key in ("month", "last", "next") else value
 
 
