@@ -11,15 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.config import Console, Http, HubConfig
 from hub.people.imports import import_members, import_sites
 from hub.store import make_engine, make_sessionmaker, migrate
+from hub.store.models import MailMessage
 from hub.web.app import create_app
 from hub.web.body_limits import LARGEST_BODY_BYTES
 from hub.web.server import WebServer
 from tests.servers import REPO, NginxFront, free_port
+from tests.waiting import wait_until
 
 DEMO = REPO / "deploy" / "demo"
 #: The department's API token on these hubs.
@@ -98,3 +101,17 @@ def behind_nginx(tmp_path: Path) -> Iterator[Served]:
             yield Served(nginx, hub.app, hub.sessions)
     finally:
         nginx.remove()
+
+
+def mailed_bodies(sessions: sessionmaker[Session], address: str, count: int) -> list[str]:
+    """The bodies of the mails queued for `address`, once there are `count`: the member
+    space writes a link after it has answered (`hub.console.member_space.links`, a second
+    or more later, after the requests queued before it)."""
+
+    def bodies() -> list[str]:
+        with sessions() as session:
+            query = select(MailMessage.body).where(MailMessage.to_address == address)
+            return list(session.scalars(query))
+
+    wait_until(lambda: len(bodies()) >= count, timeout=60, message=f"{count} mail(s) to {address}")
+    return bodies()

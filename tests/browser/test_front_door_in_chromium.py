@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from sqlalchemy import select
 
-from hub.store.models import MailMessage
 from tests.console import add_user, browser_sign_in
-from tests.front import Served, add_demo_people, behind_nginx
+from tests.front import Served, add_demo_people, behind_nginx, mailed_bodies
 
 ELODIE = "elodie.vigier@example.org"
 
@@ -49,8 +47,7 @@ def test_a_member_signs_in_by_the_link_through_nginx(served: Served, tab: Page) 
     tab.get_by_label("Votre adresse de courriel").fill(ELODIE)
     tab.get_by_role("button", name="M'envoyer un lien").click()
     expect(tab.locator("h1")).to_have_text("Consultez vos courriels")
-    with served.sessions() as session:
-        [body] = session.scalars(select(MailMessage.body).where(MailMessage.to_address == ELODIE))
+    [body] = mailed_bodies(served.sessions, ELODIE, 1)
     link = re.search(r"\S+/espace-membre/lien/\S+", body)
     assert link is not None and link.group(0).startswith(f"{served.nginx.url}/espace-membre/")
     tab.goto(link.group(0))

@@ -7,6 +7,8 @@ dependencies (its `hub` package, not this checkout's editable one)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import subprocess
@@ -30,14 +32,20 @@ MONTH = ("2025-03-01", "2025-03-31")
 
 
 def _network_month(directory: Path) -> tuple[Path, Path]:
-    """The demo network's members and two weeks of their taps, as files to import."""
+    """The demo network's members and two weeks of their taps, as files to import; the
+    members without their postal address, a column the previous release did not know."""
     sites = network_sites()
     crowd = members(sites, seed=3)
     paris = ZoneInfo("Europe/Paris")
     first = datetime(2025, 3, 1, tzinfo=paris)
     taps = taps_between(first, first + timedelta(days=14), crowd, sites, seed=3)
     lines, _ = past_events(taps, {}, seed=3)
-    (directory / "members.csv").write_text(members_csv(crowd))
+    rows = list(csv.DictReader(io.StringIO(members_csv(crowd))))
+    with (directory / "members.csv").open("w", newline="") as file:
+        columns = [name for name in rows[0] if name != "address"]
+        writer = csv.DictWriter(file, columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
     (directory / "events.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     return directory / "members.csv", directory / "events.jsonl"
 
@@ -74,12 +82,12 @@ TODAY = [str(Path(sys.executable).parent / "telecentre-hub")]
 
 
 def _network_of_before(tmp_path: Path) -> Path:
-    """The demo's sites file as the previous release reads it: it knew no door names or
-    device labels (the sites file refuses keys it does not know)."""
+    """The demo's sites file as the previous release reads it: it knew no door names,
+    device labels nor invoicing (the sites file refuses keys it does not know)."""
     network = yaml.safe_load(NETWORK.read_text(encoding="utf-8"))
     for site in network["sites"]:
-        site.pop("doors", None)
-        site.pop("devices", None)
+        for key in ("doors", "devices", "invoicing"):
+            site.pop(key, None)
     path = tmp_path / "network-of-before.yaml"
     path.write_text(yaml.safe_dump(network, allow_unicode=True), encoding="utf-8")
     return path
