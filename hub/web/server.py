@@ -269,6 +269,8 @@ class _Server(TcpWSGIServer):  # type: ignore[misc]
         self.header_timeout_s = header_timeout_s
         self.stream_backlog_bytes = stream_backlog_bytes
         self._trigger_locks = {False: threading.Lock(), True: threading.Lock()}
+        #: `stop_loops` has begun: a socket being handed over is closed, not adopted.
+        self._closing = False
         self._stopped = False
         self.streams_map: dict[int, Any] = {}
         self.streams_trigger = trigger.trigger(self.streams_map)
@@ -305,11 +307,19 @@ class _Server(TcpWSGIServer):  # type: ignore[misc]
                 log.exception("a stream could not be opened: closed")
                 stream.write(b"", True)
 
-        self.call_soon(adopted, streams=True)
+        # In neither loop's map until adopted: handed to the streams' loop before its close
+        # of every socket (then closed with them), or closed here (no loop would).
+        with self._trigger_locks[True]:
+            if not self._closing:
+                self.streams_trigger.pull_trigger(adopted)
+                return
+        channel.close()
 
     def stop_loops(self) -> None:
         """Close every socket; each loop ends once it has none (the streams' loop closes its
         own, between two of its turns)."""
+        with self._trigger_locks[True]:
+            self._closing = True  # no socket handed over after the close below is queued
         try:
             self.call_soon(lambda: wasyncore.close_all(self.streams_map), streams=True)
         except OSError:
