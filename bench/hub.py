@@ -77,7 +77,9 @@ def site_ids(count: int) -> list[str]:
     return [f"site-{n:04d}" for n in range(1, count + 1)]
 
 
-def sites_yaml(ids: Sequence[str]) -> str:
+def sites_yaml(ids: Sequence[str], *, issuers: bool = True) -> str:
+    """The sites file of `ids`; `issuers`: with the legal identity a month's close needs
+    (releases before it refuse the key)."""
     lines = ["sites:"]
     for n, site in enumerate(ids):
         lines += [
@@ -93,10 +95,13 @@ def sites_yaml(ids: Sequence[str]) -> str:
             "    tariffs:",
             "      public: {hourly: 3.0, daily_cap: 15.0, monthly_cap: 150.0}",
             "      pass: {hourly: 2.0, daily_cap: 10.0, monthly_cap: 100.0}",
-            f"    invoicing: {{issuer: Commune {n + 1}, address: Place de la Mairie,",
-            f'                postcode: "15{n % 1000:03d}", town: Commune {n + 1},',
-            f'                siret: "{siret_of(n)}"}}',
         ]
+        if issuers:
+            lines += [
+                f"    invoicing: {{issuer: Commune {n + 1}, address: Place de la Mairie,",
+                f'                postcode: "15{n % 1000:03d}", town: Commune {n + 1},',
+                f'                siret: "{siret_of(n)}"}}',
+            ]
     return "\n".join(lines) + "\n"
 
 

@@ -348,7 +348,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             databases = Databases(root, postgres)
-            (root / "sites.yaml").write_text(sites_yaml(ids))
+            # No invoicing identity: the baseline release refuses the key, an import needs none.
+            (root / "sites.yaml").write_text(sites_yaml(ids, issuers=False))
             (root / "members.csv").write_text(members_csv(MEMBERS))
             for order, lines in (("shuffled", shuffled), ("sorted", ordered)):
                 (root / f"{order}.jsonl").write_text("\n".join(lines) + "\n")
