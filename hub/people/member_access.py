@@ -126,9 +126,11 @@ class NotMet(Exception):
 
 def met_at(session: Session, member_id: str, sites: Collection[str] | None) -> bool:
     """Whether staff of `sites` (None: every site, department and admin) may hand this
-    member a code: the member has stayed at one of those sites, or a card they hold now was
-    presented at one (a newcomer's card, refused as unknown, then given at the desk; the
-    store keeps no site for a card's giving, so its taps stand for it).
+    member a code: the member has stayed or tapped at one of those sites (a tap is its
+    holder's then, `badge_holdings`), or a card they hold now was presented there while no
+    one held it (a newcomer's card, refused as unknown, then given at the desk; the store
+    keeps no site for a card's giving, so its taps stand for it). A card's taps by its
+    previous holder are theirs, not this member's.
 
     A code opens the member's own space, their invoices and stays at every site: an animator
     may not read through it what the staff pages refuse them for members of other sites."""
@@ -139,7 +141,13 @@ def met_at(session: Session, member_id: str, sites: Collection[str] | None) -> b
         PresenceSession.member_id == member_id, PresenceSession.site_id.in_(wanted)
     )
     cards = select(Badge.uid).where(Badge.member_id == member_id, Badge.active)
-    tapped = select(Event.id).where(Event.badge.in_(cards), Event.site.in_(wanted))
+    tapped = select(Event.id).where(
+        Event.site.in_(wanted),
+        or_(
+            Event.member_id == member_id,
+            Event.member_id.is_(None) & Event.badge.in_(cards),
+        ),
+    )
     return bool(session.scalar(select(or_(stayed.exists(), tapped.exists()))))
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from hub.intake.ingest import ingest_lines
-from hub.store.models import AuditEntry, MemberPass
+from hub.store.models import AuditEntry, Event, MemberPass
 from telecentre import wire
 from tests.console import add_user, client_sign_in, csrf_token
 from tests.integration import test_member_space
@@ -101,6 +101,19 @@ def test_a_card_presented_at_the_site_lets_its_animator_make_the_code(world: Wor
         assert ingest_lines(session, [wire.encode(tap | {"seq": 1})]).accepted == 1
     assert make_code(marc, SANDRINE)[0] == 200
     assert make_code(staff(world, "lea"), SANDRINE)[0] == 403  # not at murat
+
+
+def test_a_cards_taps_by_its_previous_holder_are_not_its_new_holders(world: World) -> None:
+    """A tap is its holder's at its time (`badge_holdings`): the card Sandrine holds now,
+    tapped at Aurillac while Pierre held it, met Pierre there, not her."""
+    tap = wire.badge_event(
+        site="aurillac-a2ex", device="aurillac-a2ex-door", badge=SANDRINE_BADGE,
+        reader="entrance", direction="toggle", access="granted", clock_synced=True,
+    )  # fmt: skip
+    with world.sessions.begin() as session:
+        assert ingest_lines(session, [wire.encode(tap | {"seq": 1})]).accepted == 1
+        session.execute(update(Event).where(Event.id == tap["id"]).values(member_id=PIERRE))
+    assert make_code(staff(world, "marc"), SANDRINE)[0] == 403
 
 
 def test_a_stay_elsewhere_is_not_enough_but_one_at_the_site_is(world: World) -> None:
